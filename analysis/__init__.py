@@ -1,0 +1,1 @@
+"""Offline analysis of the Parquet/SQLite outputs: top mints, traces, signals, plots."""

@@ -1,0 +1,1 @@
+"""Throughput benchmarks: ``solflow bench`` or ``python -m bench``."""

@@ -1,0 +1,1 @@
+"""Bytewax dataflows. ``python -m bytewax.run flows.solflow`` runs the main one."""

@@ -1,0 +1,1 @@
+"""Yellowstone gRPC replay server: serves capture files as a geyser.Geyser endpoint."""

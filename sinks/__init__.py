@@ -1,0 +1,1 @@
+"""Bytewax sinks: legacy JSONL and SQLite writers, Parquet datasets via Polars."""

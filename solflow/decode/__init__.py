@@ -1,0 +1,1 @@
+"""One decoder per tracked program, registered in one table; shared helpers live once."""

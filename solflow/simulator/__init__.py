@@ -1,0 +1,1 @@
+"""Deterministic market simulator producing realistic SubscribeUpdate transactions."""

@@ -1,0 +1,34 @@
+"""What the Yellowstone source hands the dataflow: transactions, slot clocks and gaps.
+
+A partition releases a slot's transactions once the slot is complete (its block meta arrived),
+each tagged with the block time, then one ``SlotClock`` for that slot. Event time in the dataflow
+advances only through ``SlotClock`` items, so results never depend on the local clock.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+
+class TxUpdate(NamedTuple):
+    partition: str
+    slot: int
+    block_time: int | None  # from the slot's block meta; None when the stream never carried it
+    info: Any  # geyser_pb2.SubscribeUpdateTransactionInfo
+
+
+class SlotClock(NamedTuple):
+    partition: str
+    slot: int
+    block_time: int | None
+
+
+class Gap(NamedTuple):
+    """Updates a partition could not deliver: dropped on a full buffer, or lost to a replay window."""
+
+    partition: str
+    first_slot: int | None
+    last_slot: int | None
+    count: int | None  # updates dropped; None when unknown (slots skipped on OUT_OF_RANGE)
+    reason: str  # "buffer_full" | "out_of_range" | "replay_unsupported"
+    detected_at_slot: int | None

@@ -1,0 +1,53 @@
+"""TradeEvent: the one record every stage of SolFlow passes around.
+
+Amounts are integers in raw units. ``quote_amount_raw`` is what the trader paid on a buy (fees
+included) or received on a sell (fees deducted); ``fee_amount_raw`` is the trade's total quote fee.
+``block_time`` is chain time (unix seconds): the block's time where known, else the event's own
+timestamp, else None -- never the local clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+Direction = Literal["buy", "sell"]
+DecodeSource = Literal["cpi_event", "log_event", "balance_delta"]
+
+
+@dataclass(slots=True)
+class TradeEvent:
+    signature: str
+    slot: int
+    tx_index: int
+    block_time: int | None
+    program: str
+    program_id: str
+    direction: Direction
+    trader: str
+    fee_payer: str
+    mint: str
+    quote_mint: str
+    token_amount_raw: int
+    token_decimals: int | None
+    quote_amount_raw: int
+    quote_decimals: int | None
+    fee_amount_raw: int | None
+    outer_ix_index: int
+    inner_ix_index: int | None
+    via: str | None
+    pool: str | None
+    is_dca: bool
+    decode_source: DecodeSource
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        """Identity of a trade: (signature, outer_ix_index, inner_ix_index or -1)."""
+        inner = -1 if self.inner_ix_index is None else self.inner_ix_index
+        return (self.signature, self.outer_ix_index, inner)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+TRADE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(TradeEvent))

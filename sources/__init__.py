@@ -1,0 +1,1 @@
+"""Bytewax sources: the Yellowstone gRPC source and the capture-file format it replays."""

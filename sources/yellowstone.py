@@ -1,0 +1,202 @@
+"""``YellowstoneSource``: the Bytewax input of SolFlow, one partition per Yellowstone subscription.
+
+Layout ``per_program`` (default) gives one subscription and partition per program, named after
+it; ``single`` gives one partition ``"all"`` with a named filter per program. Each partition
+reads a live Geyser stream (``settings.geyser_url``) through a background reader, or replays
+``settings.replay_path`` when no URL is set, and emits per complete slot its ``TxUpdate``s then
+one ``SlotClock``, plus a ``Gap`` for anything it knows it lost (``solflow.stream``).
+
+The resume state is the last slot handed downstream; a restarted flow (``-r``) resubscribes from
+the slot after it, or skips up to it when replaying.
+
+>>> flow = Dataflow("solflow")  # doctest: +SKIP
+>>> items = op.input("yellowstone", flow, YellowstoneSource(Settings.from_env()))
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from time import monotonic
+from typing import Any, Iterable, Optional, Protocol, Union
+
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from typing_extensions import override
+
+from protos import geyser_pb2
+from solflow.programs import BY_NAME, Program
+from solflow.settings import Settings
+from solflow.stream import Gap, SlotClock, TxUpdate
+from sources.capture_feed import CaptureFeed
+from sources.geyser_client import COMMITMENT_LEVELS
+from sources.live import EndOfStream, LiveFeed
+from sources.metrics import PartitionMetrics, serve_metrics
+from sources.slots import SlotAssembler
+
+log = logging.getLogger(__name__)
+
+SourceItem = Union[TxUpdate, SlotClock, Gap]
+SINGLE_PARTITION = "all"
+MAX_UPDATES_PER_BATCH = 2_048
+IDLE_POLL = timedelta(milliseconds=10)
+PROGRESS_LOG_EVERY = 10_000
+
+_UPDATE_TYPE = geyser_pb2.SubscribeUpdate
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """One partition: its name and the programs its subscription filters on."""
+
+    name: str
+    programs: tuple[Program, ...]
+
+
+def subscriptions(settings: Settings) -> list[Subscription]:
+    programs = tuple(BY_NAME[name] for name in settings.programs)
+    if settings.layout == "single":
+        return [Subscription(SINGLE_PARTITION, programs)]
+    return [Subscription(program.name, (program,)) for program in programs]
+
+
+class _Feed(Protocol):
+    newest_slot: int
+
+    @property
+    def buffered(self) -> int: ...
+
+    @property
+    def dropped(self) -> int: ...
+
+    @property
+    def wake_at(self) -> datetime | None: ...
+
+    def start(self) -> None: ...
+
+    def take(self, max_items: int) -> list[Any]: ...
+
+    def close(self) -> None: ...
+
+
+class YellowstoneSource(FixedPartitionedSource[SourceItem, Optional[int]]):
+    """Yellowstone gRPC (or capture replay) input; partitions are fixed by ``settings.layout``."""
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._subscriptions = {sub.name: sub for sub in subscriptions(settings)}
+
+    @override
+    def list_parts(self) -> list[str]:
+        return list(self._subscriptions)
+
+    @override
+    def build_part(self, step_id: str, for_part: str, resume_state: Optional[int]) -> _YellowstonePartition:
+        if self._settings.metrics_port is not None:
+            serve_metrics(self._settings.metrics_port)
+        return _YellowstonePartition(self._settings, self._subscriptions[for_part], resume_state)
+
+
+class _YellowstonePartition(StatefulSourcePartition[SourceItem, Optional[int]]):
+    def __init__(self, settings: Settings, subscription: Subscription, resume_slot: Optional[int]):
+        name = subscription.name
+        self._name = name
+        self._metrics = PartitionMetrics(name)
+        self._assembler = SlotAssembler(name, COMMITMENT_LEVELS[settings.commitment], resume_slot)
+        self._handed_slot = resume_slot
+        self._feed: _Feed
+        if settings.geyser_url:
+            start_slot = None if resume_slot is None else resume_slot + 1
+            self._feed = LiveFeed(settings, name, subscription.programs, self._metrics, start_slot)
+        else:
+            self._feed = CaptureFeed(settings.replay_path, subscription.programs, settings.replay_speed, self._metrics)
+        self._ended = False
+        self._error: Exception | None = None
+        self._wake: datetime | None = None
+        self._duplicates_reported = 0
+        self._updates = 0
+        self._released_txs = 0
+        self._progress = (monotonic(), 0, 0)  # time, updates, released transactions at the last log line
+        self._feed.start()
+        if resume_slot is not None:
+            log.info("partition %s: resuming after slot %d", name, resume_slot)
+
+    @override
+    def next_batch(self) -> Iterable[SourceItem]:
+        if self._error is not None:
+            raise self._error
+        if self._ended:
+            raise StopIteration()
+        items = self._feed.take(MAX_UPDATES_PER_BATCH)
+        out: list[Any] = []
+        push = self._assembler.push
+        updates = 0
+        for item in items:
+            if type(item) is _UPDATE_TYPE:
+                push(item, out)
+                updates += 1
+            elif type(item) is Gap:
+                out.append(item)
+                self._metrics.gap(item.reason)
+            elif type(item) is EndOfStream:
+                if item.error is not None:
+                    self._error = item.error
+                else:
+                    self._assembler.finish(out)
+                    self._ended = True
+        self._account(updates, out)
+        if self._error is not None and not out:
+            raise self._error
+        if self._ended and not out:
+            raise StopIteration()
+        if items:
+            self._wake = None
+        else:
+            self._wake = self._feed.wake_at or datetime.now(timezone.utc) + IDLE_POLL
+        return out
+
+    @override
+    def next_awake(self) -> Optional[datetime]:
+        return self._wake
+
+    @override
+    def snapshot(self) -> Optional[int]:
+        return self._handed_slot
+
+    @override
+    def close(self) -> None:
+        self._feed.close()
+
+    def _account(self, updates: int, out: list[Any]) -> None:
+        assembler = self._assembler
+        metrics = self._metrics
+        if assembler.max_released_slot >= 0:
+            self._handed_slot = assembler.max_released_slot
+            metrics.last_slot.set(self._handed_slot)
+        feed = self._feed
+        metrics.buffer_depth.set(feed.buffered)
+        if self._handed_slot is not None and feed.newest_slot >= 0:
+            metrics.slot_lag.set(max(0, feed.newest_slot - self._handed_slot))
+        duplicates = assembler.duplicates + assembler.resumed_skipped
+        if duplicates != self._duplicates_reported:
+            metrics.replayed.inc(duplicates - self._duplicates_reported)
+            self._duplicates_reported = duplicates
+        if not updates:
+            return
+        self._released_txs = assembler.released_transactions
+        self._updates += updates
+        if self._updates - self._progress[1] >= PROGRESS_LOG_EVERY:
+            self._log_progress()
+
+    def _log_progress(self) -> None:
+        now = monotonic()
+        then, updates_then, txs_then = self._progress
+        elapsed = max(now - then, 1e-9)
+        log.info(
+            "partition %s: %d updates (%.0f/s), %d transactions released (%.0f/s), last slot %s, "
+            "buffer %d, %d duplicates, %d dropped",
+            self._name, self._updates, (self._updates - updates_then) / elapsed,
+            self._released_txs, (self._released_txs - txs_then) / elapsed, self._handed_slot,
+            self._feed.buffered, self._assembler.duplicates, self._feed.dropped,
+        )
+        self._progress = (now, self._updates, self._released_txs)

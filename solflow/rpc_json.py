@@ -68,10 +68,11 @@ class RpcJsonError(ValueError):
 
 
 def load_rpc_file(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The transaction results held by an RPC JSON file, checked for shape and encoding.
+    """The transaction results held by an RPC JSON file, each checked to convert cleanly.
 
     Accepts a bare ``getTransaction`` result, ``{"result": ...}`` (full JSON-RPC responses too) or a
-    JSON array of results. Raises ``RpcJsonError`` naming the file and the problem.
+    JSON array of results. Raises ``RpcJsonError`` naming the file and the problem, so
+    ``rpc_to_updates`` cannot fail on what this returns.
     """
     path = Path(path)
     try:
@@ -87,7 +88,7 @@ def load_rpc_file(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         for number, result in enumerate(results):
             where = f"array element {number}: " if len(results) > 1 else ""
             try:
-                _transaction_object(result)
+                rpc_to_updates(result)  # so every problem surfaces here, named by file
             except RpcJsonError as exc:
                 raise RpcJsonError(f"{where}{exc}") from None
     except RpcJsonError as exc:

@@ -1,0 +1,121 @@
+"""Decoding on the reading worker: source items become shard-keyed trades and clock ticks.
+
+This runs as one ``flat_map_batch`` step right after the source, before any exchange, so protobuf
+messages never leave the worker that read them and never need pickling. Each source partition
+gets its own ``TransactionDecoder`` restricted to that partition's program(s), so a transaction
+seen by two partitions is never counted twice.
+
+Out of the step come ``(key, value)`` pairs:
+
+* ``(shard_key, TradeEvent)`` -- every decoded trade, keyed by the shard of its mint;
+* ``(shard_key, ShardClock)`` -- a partition's event time, sent to every shard whenever that
+  partition's ``SlotClock`` enters a new cadence tick (one item per shard per tick per partition);
+* ``(RUN_KEY, Gap)`` and ``(RUN_KEY, DecodeReport)`` -- what the run summary and the ``gaps`` table
+  need. A report carries the counters of one batch, so counters roll back together with the source
+  position under recovery.
+
+Within one partition the order of trades and clocks is kept all the way to the shards, which is
+what lets the aggregation watermark (the minimum over partitions) never see a trade late.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Iterable, NamedTuple, Sequence
+
+from solflow.decode import DecodeStats, TransactionDecoder
+from solflow.programs import PROGRAM_NAMES
+from solflow.stream import Gap, SlotClock, TxUpdate
+from solflow.trade import TradeEvent
+
+RUN_KEY = "run"
+
+
+class ShardClock(NamedTuple):
+    """A partition's event time (unix seconds), as seen by one aggregation shard."""
+
+    partition: str
+    block_time: int
+
+
+class DecodeReport(NamedTuple):
+    """What one partition decoded in one batch: transactions handed in and the decoder's counters."""
+
+    partition: str
+    transactions: int
+    stats: DecodeStats
+
+
+def shard_keys(shards: int) -> tuple[str, ...]:
+    return tuple(f"shard-{i:03d}" for i in range(shards))
+
+
+def shard_of(mint: str, keys: Sequence[str]) -> str:
+    """The shard key of a mint: a stable hash (``hash()`` is salted per process)."""
+    return keys[zlib.crc32(mint.encode()) % len(keys)]
+
+
+def partition_programs(partition: str, configured: tuple[str, ...]) -> tuple[str, ...]:
+    """Programs one source partition subscribes to: its own name, or all of them for ``"all"``."""
+    return (partition,) if partition in PROGRAM_NAMES else configured
+
+
+class _PartitionDecoding:
+    __slots__ = ("decoder", "transactions", "last_tick")
+
+    def __init__(self, programs: tuple[str, ...]):
+        self.decoder = TransactionDecoder(programs)
+        self.transactions = 0
+        self.last_tick: int | None = None
+
+
+class DecodeStep:
+    """The ``flat_map_batch`` mapper. One instance per process; each partition's state is touched
+    only by the worker that owns the partition."""
+
+    def __init__(self, programs: tuple[str, ...], shards: int, cadence_s: int, clocks: bool):
+        self._programs = programs
+        self._keys = shard_keys(shards)
+        self._cadence_s = cadence_s
+        self._clocks = clocks
+        self._partitions: dict[str, _PartitionDecoding] = {}
+
+    def __call__(self, batch: Iterable[TxUpdate | SlotClock | Gap]) -> list[tuple[str, object]]:
+        out: list[tuple[str, object]] = []
+        append = out.append
+        keys = self._keys
+        n_keys = len(keys)
+        crc32 = zlib.crc32
+        touched: dict[str, _PartitionDecoding] = {}
+        for item in batch:
+            kind = type(item)
+            if kind is TxUpdate:
+                part = touched.get(item.partition) or self._touch(item.partition, touched)
+                part.transactions += 1
+                for trade in part.decoder.decode(item.info, item.slot, item.block_time):
+                    append((keys[crc32(trade.mint.encode()) % n_keys], trade))
+            elif kind is SlotClock:
+                if self._clocks and item.block_time is not None:
+                    part = touched.get(item.partition) or self._touch(item.partition, touched)
+                    tick = item.block_time // self._cadence_s
+                    if part.last_tick is None or tick > part.last_tick:
+                        part.last_tick = tick
+                        clock = ShardClock(item.partition, item.block_time)
+                        out.extend((key, clock) for key in keys)
+            elif kind is Gap:
+                append((RUN_KEY, item))
+            else:
+                raise TypeError(f"unexpected source item {kind.__name__}: {item!r}")
+        for name, part in touched.items():
+            if part.transactions:
+                append((RUN_KEY, DecodeReport(name, part.transactions, part.decoder.take_stats())))
+                part.transactions = 0
+        return out
+
+    def _touch(self, partition: str, touched: dict[str, _PartitionDecoding]) -> _PartitionDecoding:
+        part = self._partitions.get(partition)
+        if part is None:
+            part = _PartitionDecoding(partition_programs(partition, self._programs))
+            self._partitions[partition] = part
+        touched[partition] = part
+        return part

@@ -20,15 +20,18 @@ what lets the aggregation watermark (the minimum over partitions) never see a tr
 
 from __future__ import annotations
 
+import logging
 import zlib
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
+from flows.metrics import record_decode
 from solflow.decode import DecodeStats, TransactionDecoder
-from solflow.programs import PROGRAM_NAMES
 from solflow.stream import Gap, SlotClock, TxUpdate
-from solflow.trade import TradeEvent
+
+log = logging.getLogger(__name__)
 
 RUN_KEY = "run"
+_ERRORS_LOGGED = 3
 
 
 class ShardClock(NamedTuple):
@@ -55,11 +58,6 @@ def shard_of(mint: str, keys: Sequence[str]) -> str:
     return keys[zlib.crc32(mint.encode()) % len(keys)]
 
 
-def partition_programs(partition: str, configured: tuple[str, ...]) -> tuple[str, ...]:
-    """Programs one source partition subscribes to: its own name, or all of them for ``"all"``."""
-    return (partition,) if partition in PROGRAM_NAMES else configured
-
-
 class _PartitionDecoding:
     __slots__ = ("decoder", "transactions", "last_tick")
 
@@ -68,12 +66,26 @@ class _PartitionDecoding:
         self.transactions = 0
         self.last_tick: int | None = None
 
+    def report(self, partition: str) -> DecodeReport:
+        """Hand over the counters gathered since the last report and start new ones."""
+        decoder = self.decoder
+        stats = decoder.take_stats()
+        report = DecodeReport(partition, self.transactions, stats)
+        self.transactions = 0
+        record_decode(partition, report.transactions, stats)
+        errors = stats.total("errors")
+        if errors:
+            latest = list(decoder.recent_errors)[-min(errors, _ERRORS_LOGGED):]
+            log.warning("partition %s: %d malformed transaction(s) skipped; latest: %s", partition, errors, "; ".join(latest))
+        return report
+
 
 class DecodeStep:
     """The ``flat_map_batch`` mapper. One instance per process; each partition's state is touched
     only by the worker that owns the partition."""
 
-    def __init__(self, programs: tuple[str, ...], shards: int, cadence_s: int, clocks: bool):
+    def __init__(self, programs: Mapping[str, tuple[str, ...]], shards: int, cadence_s: int, clocks: bool):
+        """``programs``: each source partition's program names (what its decoder may emit)."""
         self._programs = programs
         self._keys = shard_keys(shards)
         self._cadence_s = cadence_s
@@ -108,14 +120,13 @@ class DecodeStep:
                 raise TypeError(f"unexpected source item {kind.__name__}: {item!r}")
         for name, part in touched.items():
             if part.transactions:
-                append((RUN_KEY, DecodeReport(name, part.transactions, part.decoder.take_stats())))
-                part.transactions = 0
+                append((RUN_KEY, part.report(name)))
         return out
 
     def _touch(self, partition: str, touched: dict[str, _PartitionDecoding]) -> _PartitionDecoding:
         part = self._partitions.get(partition)
         if part is None:
-            part = _PartitionDecoding(partition_programs(partition, self._programs))
+            part = _PartitionDecoding(self._programs[partition])
             self._partitions[partition] = part
         touched[partition] = part
         return part

@@ -39,7 +39,7 @@ from solflow.aggregate import AggregationConfig
 from solflow.settings import Settings, SettingsError
 from solflow.stream import Gap
 from solflow.trade import TradeEvent
-from sources.yellowstone import YellowstoneSource
+from sources.yellowstone import YellowstoneSource, subscriptions
 
 DB_NAME = "solflow.db"
 
@@ -57,7 +57,8 @@ def build_flow(settings: Settings) -> Dataflow:
     source = YellowstoneSource(settings)
     flow = Dataflow("solflow")
     items = op.input("geyser", flow, source)
-    decode = DecodeStep(settings.programs, settings.agg_shards, settings.cadence_s, clocks=settings.pipeline)
+    partition_programs = {sub.name: tuple(p.name for p in sub.programs) for sub in subscriptions(settings)}
+    decode = DecodeStep(partition_programs, settings.agg_shards, settings.cadence_s, clocks=settings.pipeline)
     decoded = op.flat_map_batch("decode", items, decode)
     routed = op.branch("route", decoded, _is_shard_item)
     shard_items, run_items = routed.trues, routed.falses
@@ -66,13 +67,13 @@ def build_flow(settings: Settings) -> Dataflow:
     sqlite_inputs = []
     if settings.legacy_jsonl:
         by_program = op.map("by_program", trades, _by_program)
-        op.output("legacy_jsonl", by_program, LegacyJsonlSink(out, settings.output_max_size_mb, settings.output_max_rotations))
+        op.output("legacy_jsonl", by_program, LegacyJsonlSink(out, settings.output_max_size_mb, settings.output_max_rotations, settings.programs))
     if settings.legacy_sqlite:
         sqlite_inputs.append(op.map("trade_rows", trades, _sqlite_trade))
     if settings.pipeline:
         op.output("parquet_trades", trades, ParquetDatasetSink(out, "trades"))
         config = AggregationConfig.from_settings(settings)
-        shard_rows = op.stateful("aggregate", shard_items, shard_logic_builder(config, source.list_parts()))
+        shard_rows = op.stateful("aggregate", shard_items, shard_logic_builder(config, list(partition_programs)))
         kinds = op.branch("by_kind", shard_rows, _is_aggregate)
         op.output("parquet_aggregates", op.map("aggregate_rows", kinds.trues, _row_of), ParquetDatasetSink(out, "aggregates"))
         op.output("parquet_signals", op.map("signal_rows", kinds.falses, _row_of), ParquetDatasetSink(out, "signals"))

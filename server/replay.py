@@ -18,6 +18,7 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from importlib import metadata
 from typing import Iterable
 
@@ -391,36 +392,55 @@ class _Stream:
     # ----------------------------------------------------------------------------- producing
     async def _produce(self) -> None:
         server, chain, flowing = self._server, self._chain, self._server._flowing
+        pending: deque[bytes] = deque()  # published and matched, not yet in the queue
         await self._wake.wait()
         while True:
             self._wake.clear()
             if not flowing.is_set():
                 await flowing.wait()
             if server.paced:
-                stop = server.published()
+                pending.extend(self._collect(server.published()))
+                if len(pending) > server.max_queue:
+                    self.abort(grpc.StatusCode.INTERNAL, LAGGED)
+                    return
+                due = publish_time(self._position, server.clock_start, server.rate)
+                if not await self._offer(pending, max(due, time.time() + _TICK_S)):
+                    return
             elif self._filters.empty:  # nothing to pull: keep the position for the next filters
                 await self._wake.wait()
                 continue
-            elif server.loop:
-                stop = self._position + _PULL_BATCH
             else:
-                stop = min(len(chain), self._position + _PULL_BATCH)
-            for message in self._collect(stop):
-                if not await self._push(message):
-                    return
-            if not server.loop and self._position >= len(chain):
+                stop = self._position + _PULL_BATCH
+                for message in self._collect(stop if server.loop else min(len(chain), stop)):
+                    if not await self._push(message):
+                        return
+                server._note_pulled(self._position)
+            if not server.loop and self._position >= len(chain) and not pending:
                 self.ended = True
                 await self._queue.put(None)
                 return
-            if server.paced:
-                due = publish_time(self._position, server.clock_start, server.rate) - time.time()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), max(due, _TICK_S))
-                except TimeoutError:
-                    pass
-            else:
-                server._note_pulled(self._position)
-                await asyncio.sleep(0)
+            await asyncio.sleep(0)
+
+    async def _offer(self, pending: deque[bytes], deadline: float) -> bool:
+        """Move ``pending`` into the queue as the writer frees room, until ``deadline`` (the next
+        publication) or new filters; False once the call has ended."""
+        queue = self._queue
+        while pending:
+            while pending and not queue.full():
+                queue.put_nowait(pending.popleft())
+            if not pending:
+                break
+            try:
+                await asyncio.wait_for(queue.put(pending[0]), deadline - time.time())
+            except TimeoutError:
+                return self._status is None
+            pending.popleft()
+        if self._status is None and deadline > time.time():
+            try:
+                await asyncio.wait_for(self._wake.wait(), deadline - time.time())
+            except TimeoutError:
+                pass
+        return self._status is None
 
     def _collect(self, stop: int) -> list[bytes]:
         """Messages for chain positions up to ``stop`` that match the stream's filters."""
@@ -457,18 +477,11 @@ class _Stream:
         return prefix
 
     async def _push(self, message: bytes) -> bool:
-        """Queue a message; a paced stream whose queue is full is cut. False once the call ends."""
+        """Queue a message once there is room; False once the call has ended."""
         if self._status is not None:
             return False
-        if not self._server.paced:
-            await self._queue.put(message)
-            return self._status is None
-        try:
-            self._queue.put_nowait(message)
-        except asyncio.QueueFull:
-            self.abort(grpc.StatusCode.INTERNAL, LAGGED)
-            return False
-        return True
+        await self._queue.put(message)
+        return self._status is None
 
     async def _ping(self) -> None:
         flowing = self._server._flowing

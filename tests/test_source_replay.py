@@ -1,0 +1,172 @@
+"""Replay mode: the source reads a capture file per partition, with the live filter and slot assembly."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from bytewax.recovery import RecoveryConfig, init_db_dir
+from bytewax.testing import cluster_main, run_main
+
+from solflow.programs import PROGRAM_NAMES, PUMPFUN, PUMPSWAP
+from solflow.stream import SlotClock, TxUpdate
+from sources.capture import CaptureError
+from sources.capture_feed import update_field
+from sources.metrics import MALFORMED
+from sources.yellowstone import YellowstoneSource
+from test_source_support import (
+    block_meta,
+    clocks,
+    delivered_txs,
+    make_chain,
+    settings_for,
+    signature,
+    source_flow,
+    transaction,
+)
+
+
+def causes(error: BaseException) -> list[BaseException]:
+    chain = []
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    return chain
+
+
+def test_each_partition_gets_exactly_its_programs_transactions_once(tmp_path: Path):
+    chain = make_chain(40, skip_every=7)
+    path = chain.write(tmp_path / "chain.capture")
+    out: list = []
+    cluster_main(source_flow(settings_for(replay_path=path), out), [], 0, worker_count_per_proc=2)
+    for name in PROGRAM_NAMES:
+        got = delivered_txs(out, name)
+        assert sorted(got) == chain.expected_for([name]), name
+        assert len(got) == len(set(got)), f"{name} emitted a transaction twice"
+        # every slot of the capture gives this partition one clock, with the block time
+        assert [(c.slot, c.block_time) for c in clocks(out) if c.partition == name] == sorted(chain.block_times.items())
+    votes_or_failed = {signature(slot, kind) for slot in chain.slots for kind in ("vote", "failed")}
+    assert not votes_or_failed & {sig for _, sig in delivered_txs(out)}
+
+
+def test_transactions_carry_their_slots_block_time_and_come_before_its_clock(tmp_path: Path):
+    chain = make_chain(6)
+    out: list = []
+    run_main(source_flow(settings_for(replay_path=chain.write(tmp_path / "c.capture"), programs=("pumpswap",)), out))
+    clock_seen: set[int] = set()
+    for item in out:
+        if type(item) is TxUpdate:
+            assert item.slot not in clock_seen
+            assert item.block_time == chain.block_times[item.slot]
+        elif type(item) is SlotClock:
+            clock_seen.add(item.slot)
+    assert clock_seen == set(chain.slots)
+
+
+def test_single_layout_reads_one_partition_with_every_tracked_transaction_once(tmp_path: Path):
+    chain = make_chain(12)
+    out: list = []
+    run_main(source_flow(settings_for(replay_path=chain.write(tmp_path / "c.capture", None), layout="single"), out))
+    got = delivered_txs(out)
+    assert {item.partition for item in out} == {"all"}
+    assert sorted(got) == chain.expected_for(PROGRAM_NAMES)
+    assert len(got) == len(set(got))
+
+
+def test_settings_layouts_name_the_partitions():
+    assert YellowstoneSource(settings_for()).list_parts() == list(PROGRAM_NAMES)
+    assert YellowstoneSource(settings_for(programs=("pumpfun", "moonshot"))).list_parts() == ["pumpfun", "moonshot"]
+    assert YellowstoneSource(settings_for(layout="single")).list_parts() == ["all"]
+
+
+def test_a_restarted_flow_resumes_after_the_last_slot_it_handed_downstream(tmp_path: Path):
+    recovery = tmp_path / "recovery"
+    recovery.mkdir()
+    init_db_dir(recovery, 1)
+    config = RecoveryConfig(str(recovery))
+    programs = ("pumpswap", "pumpfun")
+    longer = make_chain(30)
+    first_part = make_chain(18)  # the same first 18 slots
+    first: list = []
+    run_main(source_flow(settings_for(replay_path=first_part.write(tmp_path / "a.capture"), programs=programs), first),
+             epoch_interval=timedelta(seconds=0), recovery_config=config)
+    second: list = []
+    run_main(source_flow(settings_for(replay_path=longer.write(tmp_path / "b.capture"), programs=programs), second),
+             epoch_interval=timedelta(seconds=0), recovery_config=config)
+    last_first = max(first_part.slots)
+    assert sorted(delivered_txs(first, "pumpswap")) == first_part.expected_for(["pumpswap"])
+    assert sorted(delivered_txs(second, "pumpswap")) == [t for t in longer.expected_for(["pumpswap"]) if t[0] > last_first]
+    assert min(c.slot for c in clocks(second)) == last_first + 1
+
+
+def test_missing_capture_is_one_error_naming_the_file(tmp_path: Path):
+    missing = tmp_path / "nowhere.capture"
+    with pytest.raises(Exception) as raised:
+        run_main(source_flow(settings_for(replay_path=missing, programs=("pumpswap",)), []))
+    errors = [e for e in causes(raised.value) if isinstance(e, CaptureError)]
+    assert errors and str(missing) in str(errors[0])
+
+
+def test_corrupt_capture_fails_with_the_file_named_after_delivering_what_was_readable(tmp_path: Path):
+    chain = make_chain(10)
+    path = chain.write(tmp_path / "cut.capture", compression=None)
+    path.write_bytes(path.read_bytes()[:-200])  # cut inside the last slot
+    out: list = []
+    with pytest.raises(Exception) as raised:
+        run_main(source_flow(settings_for(replay_path=path, programs=("pumpswap",)), out))
+    errors = [e for e in causes(raised.value) if isinstance(e, CaptureError)]
+    assert errors and str(path) in str(errors[0]) and "truncated" in str(errors[0])
+    assert delivered_txs(out)  # complete slots before the damage came through
+
+
+def test_a_malformed_record_is_skipped_counted_and_the_rest_delivered(tmp_path: Path):
+    chain = make_chain(4, programs=[PUMPSWAP, PUMPFUN])
+    from sources.capture import CaptureWriter
+
+    path = tmp_path / "bad.capture"
+    with CaptureWriter(path, source="test", compression=None) as writer:
+        for n, update in enumerate(chain.updates):
+            writer.write(update)
+            if n == 3:
+                writer.write(b"\x0a\x60" + PUMPSWAP.id_bytes)  # claims 96 bytes, has 32
+    before = MALFORMED.labels("pumpswap")._value.get()
+    out: list = []
+    run_main(source_flow(settings_for(replay_path=path, programs=("pumpswap",)), out))
+    assert sorted(delivered_txs(out)) == chain.expected_for(["pumpswap"])
+    assert MALFORMED.labels("pumpswap")._value.get() == before + 1
+
+
+def test_replay_speed_paces_block_metas_by_block_time(tmp_path: Path):
+    chain = make_chain(11, programs=[PUMPSWAP])  # 4 s of block time
+    path = chain.write(tmp_path / "paced.capture")
+    source = YellowstoneSource(settings_for(replay_path=path, programs=("pumpswap",), replay_speed=40.0))
+    part = source.build_part("step", "pumpswap", None)
+    items: list = []
+    waits: list[datetime] = []
+    try:
+        while True:
+            try:
+                items.extend(part.next_batch())
+            except StopIteration:
+                break
+            wake = part.next_awake()
+            if wake is not None and wake > datetime.now(timezone.utc) + timedelta(milliseconds=15):
+                waits.append(wake)  # longer than the idle poll: the feed is waiting for a block time
+            if wake is not None:
+                time.sleep(max(0.0, (wake - datetime.now(timezone.utc)).total_seconds()))
+    finally:
+        part.close()
+    assert sorted(delivered_txs(items)) == chain.expected_for(["pumpswap"])
+    assert len(waits) >= 3
+
+
+def test_update_kind_is_read_from_the_tags_without_parsing():
+    tx = transaction(1, signature(1), [PUMPSWAP.id_bytes])
+    tx.filters.extend(["pumpswap", "x" * 200])
+    meta = block_meta(2, 3)
+    meta.created_at.seconds = 5
+    assert update_field(tx.SerializeToString()) == 4
+    assert update_field(meta.SerializeToString()) == 7
+    assert update_field(b"") == 0

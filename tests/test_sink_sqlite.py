@@ -1,0 +1,286 @@
+"""SQLite sink: schema and migrations, idempotent upserts, aggregates never regressing, readers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import base58
+import bytewax.operators as op
+import pytest
+from bytewax.dataflow import Dataflow
+from bytewax.testing import TestingSource, cluster_main
+
+from sinks.schema import RowShapeError, aggregate_columns
+from sinks.sqlite import SCHEMA_VERSION, NotASolflowDatabase, SqliteSink, open_db
+from solflow.programs import BY_NAME, WSOL_MINT
+from solflow.settings import DEFAULT_WINDOWS
+from solflow.stream import Gap
+from solflow.trade import TRADE_FIELDS, TradeEvent
+
+ORIGINAL_AGGREGATE_COLUMNS = (
+    ["mint", "source_program", "last_trade_timestamp"]
+    + [f"net_flow_{w}s_sol" for w in (60, 300, 900, 3600, 7200, 14400)]
+    + [f"{side}_count_{w}s" for w in (60, 300, 900) for side in ("buy", "sell")]
+    + ["unique_wallets_300s", "bot_trades_300s", "bot_wallets_300s", "avg_trade_size_300s_sol", "volume_300s_sol"]
+    + [f"dca_buys_{w}s" for w in (60, 300, 900, 3600, 14400)]
+    + ["updated_at", "created_at"]
+)
+
+
+def b58(seed: str, size: int = 32) -> str:
+    return base58.b58encode(hashlib.sha512(seed.encode()).digest()[:size]).decode()
+
+
+def trade(i: int, **changes: Any) -> TradeEvent:
+    program = ("pumpswap", "pumpfun", "launchlab", "moonshot", "jupiter_dca")[i % 5]
+    values = dict(
+        signature=b58(f"sig{i // 2}", 64),  # two trades per transaction
+        slot=310_000_000 + i,
+        tx_index=i % 40,
+        block_time=1_761_000_000 + i,
+        program=program,
+        program_id=BY_NAME[program].program_id,
+        direction="buy" if i % 3 else "sell",
+        trader=b58(f"w{i % 4}"),
+        fee_payer=b58(f"p{i % 4}"),
+        mint=b58(f"m{i % 6}"),
+        quote_mint=WSOL_MINT,
+        token_amount_raw=123_456_789 * (i + 1),
+        token_decimals=6,
+        quote_amount_raw=10_000_000 + i,
+        quote_decimals=9,
+        fee_amount_raw=None if i % 7 == 0 else 25_000 + i,
+        outer_ix_index=i % 2,
+        inner_ix_index=None if program == "moonshot" else i % 3,
+        via=None if i % 4 else b58("router"),
+        pool=b58(f"pool{i % 6}"),
+        is_dca=program == "jupiter_dca",
+        decode_source="log_event" if program == "moonshot" else "cpi_event",
+    )
+    values.update(changes)
+    return TradeEvent(**values)
+
+
+def aggregate_row(mint: str, ts: int, scale: float, windows=DEFAULT_WINDOWS) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for n, (name, kind) in enumerate(aggregate_columns(windows)):
+        row[name] = {"str": f"{name}-{ts}", "int": ts + n, "float": scale * (n + 1) / 8}[kind]
+    row.update(mint=mint, ts=ts, last_trade_ts=ts - 3, programs="pumpfun,pumpswap", trades_total=int(scale * 10))
+    return row
+
+
+def signal(mint: str, ts: int, state: str) -> dict[str, Any]:
+    on = state == "on"
+    return {
+        "mint": mint,
+        "signal_type": "BREAKOUT",
+        "window_seconds": 60,
+        "severity": 4 if on else None,
+        "score": 0.71 if on else None,
+        "details": {"net_flow_60s": 7.25, "unique_wallets": 6, "buy_ratio": 0.83} if on else {},
+        "ts": ts,
+        "state": state,
+    }
+
+
+def write(path: Path, items: list[tuple[str, Any]], windows=DEFAULT_WINDOWS) -> None:
+    part = SqliteSink(path, windows).build_part("sqlite", "sqlite", None)
+    part.write_batch(items)
+    assert part.snapshot() is None
+    part.close()
+
+
+def rows(path: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(path) as db:
+        return db.execute(sql).fetchall()
+
+
+def columns(path: Path, table: str) -> list[str]:
+    return [r[1] for r in rows(path, f"PRAGMA table_info({table})")]
+
+
+# ---------------------------------------------------------------- schema
+
+
+def test_schema_version_wal_and_columns(tmp_path: Path) -> None:
+    db = tmp_path / "solflow.db"
+    write(db, [])
+    write(db, [])  # a second start applies nothing twice
+    assert rows(db, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    assert rows(db, "PRAGMA journal_mode") == [("wal",)]
+    assert columns(db, "trades") == list(TRADE_FIELDS)
+    aggregate_cols = columns(db, "token_aggregates")
+    assert set(ORIGINAL_AGGREGATE_COLUMNS) <= set(aggregate_cols)
+    assert {name for name, _ in aggregate_columns(DEFAULT_WINDOWS)} - {"ts", "last_trade_ts", "programs"} <= set(
+        aggregate_cols
+    )
+    assert "state" in columns(db, "token_signals") and "details_json" in columns(db, "token_signals")
+    assert columns(db, "gaps") == list(Gap._fields)
+    indexes = {r[0] for r in rows(db, "SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"trades_identity", "trades_mint_time", "trades_program_time", "token_signals_identity"} <= indexes
+
+
+def test_new_windows_add_columns_and_keep_rows(tmp_path: Path) -> None:
+    db = tmp_path / "solflow.db"
+    write(db, [("aggregate", aggregate_row("MINT", 100, 1.0))])
+    write(db, [("aggregate", aggregate_row("MINT", 105, 2.0, windows=(60, 600)))], windows=(60, 600))
+    assert {"net_flow_600s_sol", "unique_buyers_600s"} <= set(columns(db, "token_aggregates"))
+    assert rows(db, "SELECT updated_at, created_at, net_flow_600s_sol IS NOT NULL FROM token_aggregates") == [
+        (105, 100, 1)
+    ]
+
+
+# ---------------------------------------------------------------- trades
+
+
+def test_trades_upsert_is_idempotent_and_exact(tmp_path: Path) -> None:
+    db = tmp_path / "solflow.db"
+    trades = [trade(i) for i in range(40)]
+    assert any(t.inner_ix_index is None for t in trades)
+    items = [("trade", t) for t in trades]
+    write(db, items)
+    write(db, items[::-1])  # a replay, in another order
+    stored = rows(db, f"SELECT {', '.join(TRADE_FIELDS)} FROM trades ORDER BY slot")
+    assert stored == [tuple(int(v) if type(v) is bool else v for v in t.to_dict().values()) for t in trades]
+
+    corrected = trade(5, fee_amount_raw=1)
+    write(db, [("trade", corrected)])
+    assert rows(db, "SELECT count(*) FROM trades") == [(40,)]
+    assert rows(db, f"SELECT fee_amount_raw FROM trades WHERE slot = {corrected.slot}") == [(1,)]
+
+
+def test_u64_amounts_beyond_sqlite_integers_are_kept_exactly(tmp_path: Path) -> None:
+    db = tmp_path / "solflow.db"
+    huge = trade(1, token_amount_raw=2**64 - 1)
+    write(db, [("trade", trade(0)), ("trade", huge)])
+    write(db, [("trade", huge)])
+    assert rows(db, "SELECT token_amount_raw, typeof(token_amount_raw), quote_amount_raw FROM trades ORDER BY slot") == [
+        (trade(0).token_amount_raw, "integer", trade(0).quote_amount_raw),
+        (str(2**64 - 1), "text", huge.quote_amount_raw),
+    ]
+
+
+# ---------------------------------------------------------------- aggregates
+
+
+def test_token_aggregates_map_columns_and_never_move_back(tmp_path: Path) -> None:
+    db = tmp_path / "solflow.db"
+    first, newer = aggregate_row("MINT", 100, 1.0), aggregate_row("MINT", 105, 2.0)
+    write(db, [("aggregate", first), ("aggregate", newer)])
+    write(db, [("aggregate", first)])  # a replayed older row must not win
+    with open_db(db) as reader:
+        stored = dict(reader.execute("SELECT * FROM token_aggregates").fetchone())
+    assert stored["updated_at"] == 105 and stored["created_at"] == 100
+    assert stored["source_program"] == "pumpfun,pumpswap"
+    assert stored["last_trade_timestamp"] == 102 and stored["trades_total"] == 20
+    assert stored["volume_300s_sol"] == newer["buy_volume_300s_sol"] + newer["sell_volume_300s_sol"]
+    for name, _ in aggregate_columns(DEFAULT_WINDOWS)[5:]:
+        assert stored[name] == newer[name], name
+
+    write(db, [("aggregate", newer)])  # the same row again: no change
+    with open_db(db) as reader:
+        assert dict(reader.execute("SELECT * FROM token_aggregates").fetchone()) == stored
+
+
+def test_aggregate_rows_of_another_shape_are_rejected_and_roll_back(tmp_path: Path) -> None:
+    db = tmp_path / "solflow.db"
+    bad = aggregate_row("MINT", 100, 1.0)
+    del bad["dca_buys_60s"]
+    bad["surprise"] = 1
+    with pytest.raises(RowShapeError, match=r"\['dca_buys_60s'\].*\['surprise'\]"):
+        write(db, [("trade", trade(0)), ("aggregate", bad)])
+    assert rows(db, "SELECT count(*) FROM trades") == [(0,)]  # the whole batch rolled back
+
+
+def test_unknown_item_kind_names_it(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="'trades'"):
+        write(tmp_path / "solflow.db", [("trades", trade(0))])
+
+
+# ---------------------------------------------------------------- signals, gaps, stats
+
+
+def test_signals_are_written_once_per_transition(tmp_path: Path) -> None:
+    db = tmp_path / "solflow.db"
+    items = [("signal", signal("MINT", 100, "on")), ("signal", signal("MINT", 160, "off"))]
+    write(db, items)
+    write(db, items)
+    stored = rows(db, "SELECT signal_type, window_seconds, severity, score, details_json, created_at, state, ts, "
+                      "sent_to_discord FROM token_signals ORDER BY ts")  # fmt: skip
+    assert stored == [
+        ("BREAKOUT", 60, 4, 0.71, '{"net_flow_60s":7.25,"unique_wallets":6,"buy_ratio":0.83}', 100, "on", 100, 0),
+        ("BREAKOUT", 60, None, None, "{}", 160, "off", 160, 0),
+    ]
+    assert json.loads(stored[0][4])["unique_wallets"] == 6
+
+
+def test_gaps_are_idempotent_including_unknown_fields(tmp_path: Path) -> None:
+    db = tmp_path / "solflow.db"
+    gaps = [
+        Gap("pumpswap", 100, 120, 7, "buffer_full", 121),
+        Gap("pumpswap", None, None, None, "replay_unsupported", 90),
+        Gap("pumpfun", 100, 180, None, "out_of_range", 181),
+    ]
+    write(db, [("gap", g) for g in gaps])
+    write(db, [("gap", g) for g in gaps])
+    assert rows(db, "SELECT * FROM gaps ORDER BY partition, reason") == sorted(
+        [tuple(g) for g in gaps], key=lambda g: (g[0], g[4])
+    )
+
+
+def test_run_stats_are_flattened_and_upserted(tmp_path: Path) -> None:
+    db = tmp_path / "solflow.db"
+    write(db, [("stats", {"transactions": 10, "trades_by_program": {"pumpswap": 4, "pumpfun": 2}, "tx_per_s": 12.5})])
+    write(db, [("stats", {"transactions": 30, "trades_by_program": {"pumpswap": 9}, "partitions": ["a", "b"]})])
+    assert dict(rows(db, "SELECT name, value FROM run_stats")) == {
+        "transactions": 30,
+        "trades_by_program.pumpswap": 9,
+        "trades_by_program.pumpfun": 2,
+        "tx_per_s": 12.5,
+        "partitions": '["a","b"]',
+    }
+
+
+# ---------------------------------------------------------------- readers and workers
+
+
+def test_open_db_is_read_only_and_checks_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "solflow.db"
+    write(db, [("trade", trade(0))])
+    with open_db(db) as reader:
+        assert reader.execute("SELECT signature FROM trades").fetchone()["signature"] == trade(0).signature
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.execute("DELETE FROM trades")
+    with pytest.raises(FileNotFoundError, match="no SolFlow database"):
+        open_db(tmp_path / "missing.db")
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    with pytest.raises(NotASolflowDatabase, match="no schema_version"):
+        open_db(other)
+    (tmp_path / "garbage.db").write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(NotASolflowDatabase, match="not a SQLite database"):
+        open_db(tmp_path / "garbage.db")
+
+
+def test_one_writer_at_four_workers(tmp_path: Path) -> None:
+    db = tmp_path / "solflow.db"
+    items = [(str(i), ("trade", trade(i))) for i in range(300)]
+    items += [(str(i), ("aggregate", aggregate_row(f"M{i % 9}", 100 + 5 * i, 1.0))) for i in range(90)]
+    items += [(str(i), ("gap", Gap(f"p{i}", i, i + 1, 1, "buffer_full", i + 2))) for i in range(5)]
+
+    def flow() -> Dataflow:
+        f = Dataflow("sqlite_workers")
+        op.output("sqlite", op.input("items", f, TestingSource(items, 7)), SqliteSink(db))
+        return f
+
+    cluster_main(flow(), [], 0, worker_count_per_proc=4)
+    cluster_main(flow(), [], 0, worker_count_per_proc=4)  # a full replay changes nothing
+    assert rows(db, "SELECT count(*) FROM trades") == [(300,)]
+    assert rows(db, "SELECT count(*) FROM gaps") == [(5,)]
+    latest = rows(db, "SELECT mint, updated_at FROM token_aggregates ORDER BY mint")
+    assert latest == [(f"M{m}", 100 + 5 * (81 + m)) for m in range(9)]

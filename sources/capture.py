@@ -3,9 +3,10 @@
 Layout (``docs/capture-format.md``): magic ``SOLFLOWCAP``, format version (u8), compression code
 (u8), header length (u32 LE) and a UTF-8 JSON header, all uncompressed; then the record stream --
 ``varint length + message bytes`` per record, closed by an end marker ``varint 0 + varint record
-count``. The stream is stored as is, as zstd frames of about 1 MiB each (content size and checksum
-in every frame, so decompression needs bounded memory), or as one gzip member. The end marker and
-the compressed formats' own end checks make every truncation detectable, even one that falls on a
+count``. The stream is stored as is, or cut into pieces of about 1 MiB each compressed as one zstd
+frame (with content checksum) or one gzip member (CRC-32): the reader checks each piece before
+yielding any record from it, and memory stays bounded by the piece size. The end marker and the
+compressed formats' own end checks make every truncation detectable, even one that falls on a
 record boundary.
 
 ``CaptureWriter`` writes under a hidden temporary name and renames on close, so a half-written
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import Any, BinaryIO, Callable
 
 import zstandard
 from google.protobuf.message import DecodeError
@@ -38,10 +39,12 @@ MAX_RECORD_BYTES = 256 << 20  # far above any Yellowstone message; a larger clai
 _COMPRESSION_NAMES = {code: name for name, code in COMPRESSIONS.items()}
 _MAX_HEADER_BYTES = 1 << 20
 _PREFIX = struct.Struct("<10sBBI")  # magic, version, compression code, header length
-_CHUNK = 1 << 20  # writer flush / zstd frame size and plain read size
+_CHUNK = 1 << 20  # writer flush size = compressed frame size; plain read size
+_MAX_FRAME_BYTES = MAX_RECORD_BYTES + 2 * _CHUNK  # more than the writer ever puts in one frame
 _COMPRESSED_READ = 1 << 16
 _MAX_VARINT = 10
 _GZIP_WBITS = 31  # zlib: gzip container
+_FRAME_MAGIC = {"zstd": b"\x28\xb5\x2f\xfd", "gzip": b"\x1f\x8b"}
 
 
 class CaptureError(ValueError):
@@ -101,7 +104,6 @@ class CaptureWriter:
             separators=(",", ":"),
         ).encode()
         self._zstd = zstandard.ZstdCompressor(level=3, write_checksum=True, write_content_size=True)
-        self._gzip = zlib.compressobj(6, zlib.DEFLATED, _GZIP_WBITS)
         self._pending = bytearray()
         self._file: BinaryIO = open(self._temp, "wb")
         self._open = True
@@ -131,7 +133,8 @@ class CaptureWriter:
         if self.compression == "zstd":
             self._file.write(self._zstd.compress(data))
         elif self.compression == "gzip":
-            self._file.write(self._gzip.compress(data))
+            member = zlib.compressobj(6, zlib.DEFLATED, _GZIP_WBITS)
+            self._file.write(member.compress(data) + member.flush())
         else:
             self._file.write(data)
 
@@ -143,8 +146,6 @@ class CaptureWriter:
         try:
             self._pending += b"\x00" + _varint(self.count)
             self._flush()
-            if self.compression == "gzip":
-                self._file.write(self._gzip.flush())
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
@@ -249,40 +250,45 @@ class CaptureReader:
         self._stream_complete = True
 
     def _gzip_chunks(self) -> Iterator[bytes]:
-        read = self._file.read
-        inflater = zlib.decompressobj(_GZIP_WBITS)
-        while not inflater.eof:
-            data = inflater.unconsumed_tail or read(_COMPRESSED_READ)
-            if not data:
-                return
-            try:
-                chunk = inflater.decompress(data, _CHUNK)
-            except zlib.error as exc:
-                raise self._fail(f"corrupt gzip stream after record {self.count} ({exc})") from None
-            if chunk:
-                yield chunk
-        if inflater.unused_data or read(1):
-            raise self._fail("unexpected data after the end of the gzip stream")
-        self._stream_complete = True
+        yield from self._frames("gzip", lambda: zlib.decompressobj(_GZIP_WBITS), zlib.error)
 
     def _zstd_chunks(self) -> Iterator[bytes]:
-        read = self._file.read
         decompressor = zstandard.ZstdDecompressor()
+        yield from self._frames("zstd", decompressor.decompressobj, zstandard.ZstdError)
+
+    def _frames(
+        self, compression: str, new_frame: Callable[[], Any], error: type[Exception]
+    ) -> Iterator[bytes]:
+        """Whole zstd frames / gzip members, each checked (checksum, length) before any of it is used."""
+        read = self._file.read
+        magic = _FRAME_MAGIC[compression]
         data = read(_COMPRESSED_READ)
+        first = True
         while data:
-            frame = decompressor.decompressobj()
+            if len(data) < len(magic):
+                data += read(_COMPRESSED_READ)
+            if not data.startswith(magic) and not magic.startswith(data):
+                what = "the record stream does not start with" if first else "unexpected data after the last"
+                raise self._fail(f"corrupt {compression} stream: {what} {compression} frame")
+            first = False
+            frame = new_frame()
+            parts = []
+            size = 0
             while not frame.eof:
                 if not data:
                     data = read(_COMPRESSED_READ)
                     if not data:
-                        return  # cut inside a frame
+                        return  # cut inside a frame: its unchecked content is not used
                 try:
                     chunk = frame.decompress(data)
-                except zstandard.ZstdError as exc:
-                    raise self._fail(f"corrupt zstd stream after record {self.count} ({exc})") from None
+                except error as exc:
+                    raise self._fail(f"corrupt {compression} stream after record {self.count} ({exc})") from None
                 data = frame.unused_data if frame.eof else b""
-                if chunk:
-                    yield chunk
+                parts.append(chunk)
+                size += len(chunk)
+                if size > _MAX_FRAME_BYTES:
+                    raise self._fail(f"corrupt {compression} stream after record {self.count} (a frame exceeds {_MAX_FRAME_BYTES} bytes)")
+            yield b"".join(parts)
             data = data or read(_COMPRESSED_READ)
         self._stream_complete = True
 

@@ -1,9 +1,10 @@
 """``ReplayServer``: a capture served as a Yellowstone ``geyser.Geyser`` endpoint (grpc.aio).
 
 The capture is the chain. With ``rate`` (updates/s) a head position advances with wall time from
-``clock_start``, and each stream is pushed whatever the head publishes; a stream whose queue of
-``max_queue`` unsent updates is full is cut with ``INTERNAL "lagged to send an update"``. Without
-``rate`` the whole capture is published at once and each stream pulls it at its client's pace.
+``clock_start`` and every stream is pushed what the head publishes, through a queue of
+``max_queue`` updates; a stream whose queue is full while more than ``max_queue`` further matching
+updates wait behind it is cut with ``INTERNAL "lagged to send an update"``. Without ``rate`` the
+whole capture is out at once and each stream pulls it at its client's pace (it never lags).
 The server runs its own event loop in a background thread, so callers use plain method calls.
 """
 
@@ -20,7 +21,7 @@ import threading
 import time
 from collections import deque
 from importlib import metadata
-from typing import Iterable
+from typing import AsyncIterator, Iterable
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -150,11 +151,7 @@ class ReplayServer:
         self.stop()
 
     # ----------------------------------------------------------------------------- the chain
-    @property
-    def paced(self) -> bool:
-        return self.rate is not None
-
-    def published(self) -> int:
+    def _published(self) -> int:
         """How many chain positions are out now (the head index)."""
         if self.rate is None:
             return max(len(self.chain), self._pulled) if self.loop else len(self.chain)
@@ -163,8 +160,9 @@ class ReplayServer:
         count = published_count(time.time(), self._clock_start, self.rate)
         return count if self.loop else min(count, len(self.chain))
 
-    def first_available_slot(self) -> int:
-        head = self.chain.highest_slot(self.published())
+    def _first_available_slot(self) -> int:
+        """Oldest slot a ``from_slot`` request is answered from (what ``SubscribeReplayInfo`` says)."""
+        head = self.chain.highest_slot(self._published())
         if head is None:
             return self.chain.first_slot
         return max(self.chain.first_slot, head - self.replay_window_slots + 1)
@@ -185,6 +183,8 @@ class ReplayServer:
         server = grpc.aio.server(options=_SERVER_OPTIONS)
         server.add_generic_rpc_handlers((self._handlers(),))
         try:
+            if self.port:
+                _check_free(self.host, self.port)
             port = server.add_insecure_port(f"{self.host}:{self.port}")
             await server.start()
         except Exception as exc:  # bind failures reach the caller of start()
@@ -235,7 +235,9 @@ class ReplayServer:
         if sent is None or not hmac.compare_digest(sent.encode(), self._x_token.encode()):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, NO_AUTH)
 
-    async def _subscribe(self, requests, context: grpc.aio.ServicerContext) -> None:
+    async def _subscribe(
+        self, requests: AsyncIterator[geyser_pb2.SubscribeRequest], context: grpc.aio.ServicerContext
+    ) -> None:
         await self._authorize(context)
         # Clients (the official TypeScript one among them) wait for response headers before
         # they send their first request, as Yellowstone sends them at once.
@@ -253,7 +255,7 @@ class ReplayServer:
 
     async def _get_slot(self, request: geyser_pb2.GetSlotRequest, context) -> geyser_pb2.GetSlotResponse:
         await self._authorize(context)
-        head = self.chain.highest_slot(self.published())
+        head = self.chain.highest_slot(self._published())
         if head is None:
             await context.abort(grpc.StatusCode.INTERNAL, "block is not available yet")
         return geyser_pb2.GetSlotResponse(slot=head)
@@ -278,7 +280,7 @@ class ReplayServer:
         await self._authorize(context)
         if self.replay_window_slots == 0:
             return geyser_pb2.SubscribeReplayInfoResponse()
-        return geyser_pb2.SubscribeReplayInfoResponse(first_available=self.first_available_slot())
+        return geyser_pb2.SubscribeReplayInfoResponse(first_available=self._first_available_slot())
 
 
 class _Stream:
@@ -302,7 +304,7 @@ class _Stream:
         self._prefixes: dict[tuple[str, ...], bytes] = {}
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    async def run(self, requests) -> None:
+    async def run(self, requests: AsyncIterator[geyser_pb2.SubscribeRequest]) -> None:
         helpers = [
             asyncio.create_task(self._read_requests(requests)),
             asyncio.create_task(self._produce()),
@@ -350,7 +352,7 @@ class _Stream:
         self.abort(grpc.StatusCode.INTERNAL, f"replay server error: {task.exception()}")
 
     # ----------------------------------------------------------------------------- requests
-    async def _read_requests(self, requests) -> None:
+    async def _read_requests(self, requests: AsyncIterator[geyser_pb2.SubscribeRequest]) -> None:
         async for request in requests:  # a client half-close ends this loop, not the stream
             try:
                 filters = FilterSet.from_request(request)
@@ -368,8 +370,9 @@ class _Stream:
 
     def _apply(self, filters: FilterSet, from_slot: int | None) -> bool:
         server = self._server
-        server._start_clock()
-        published = server.published()
+        if server.rate is not None:
+            server._start_clock()
+        published = server._published()
         if from_slot is not None:
             window = server.replay_window_slots
             if window == 0:
@@ -379,12 +382,12 @@ class _Stream:
             if head is not None and from_slot < head - window + 1:
                 self.abort(
                     grpc.StatusCode.OUT_OF_RANGE,
-                    f"broadcast from {from_slot} is not available, last available: {head - window + 1}",
+                    f"broadcast from {from_slot} is not available, last available: {server._first_available_slot()}",
                 )
                 return False
             self._position = min(self._chain.first_index_at_or_after(from_slot), published)
         elif self._filters is None:
-            self._position = published if server.paced else 0
+            self._position = published if server.rate is not None else 0
         self._filters = filters
         self._wake.set()
         return True
@@ -398,8 +401,8 @@ class _Stream:
             self._wake.clear()
             if not flowing.is_set():
                 await flowing.wait()
-            if server.paced:
-                pending.extend(self._collect(server.published()))
+            if server.rate is not None:
+                pending.extend(self._collect(server._published()))
                 if len(pending) > server.max_queue:
                     self.abort(grpc.StatusCode.INTERNAL, LAGGED)
                     return
@@ -509,6 +512,17 @@ def _now_timestamp() -> Timestamp:
     stamp = Timestamp()
     stamp.FromNanoseconds(time.time_ns())
     return stamp
+
+
+def _check_free(host: str, port: int) -> None:
+    """Fail with the OS's reason before grpc-core would log its own multi-line bind error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise OSError(exc.strerror or str(exc)) from None
 
 
 def _already_serialized(message: bytes) -> bytes:

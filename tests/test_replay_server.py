@@ -500,6 +500,11 @@ def test_solflow_serve_subprocess_serves_a_capture_until_sigterm(tmp_path, subsc
         subscription = subscribe(port, tx_request(all={}), metadata=[("x-token", "tok-123")])
         assert [tx_index(u) for u in subscription.until_end()] == list(range(50))
         assert subscription.code == grpc.StatusCode.OK
+        taken = subprocess.run(
+            [SOLFLOW, "serve", str(capture), "--port", str(port)], capture_output=True, text=True, timeout=WAIT_S
+        )
+        assert taken.returncode == 2
+        assert taken.stderr == f"solflow serve: error: cannot serve on 127.0.0.1:{port}: Address already in use\n"
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=WAIT_S) == 0
         assert "Traceback" not in process.stderr.read()

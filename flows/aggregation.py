@@ -1,14 +1,20 @@
 """The aggregation step: one ``ShardAggregator`` per shard key inside a Bytewax ``StatefulLogic``.
 
 A shard receives its mints' trades and every partition's ``ShardClock`` ticks (in per-partition
-order, see ``flows.decoding``) and emits ``(kind, row)`` pairs, kind ``"aggregate"`` or
-``"signal"``. Event time only advances through the clocks, so the rows do not depend on worker
-count, batch sizes or restarts.
+order, see ``flows.decoding``) and emits ``(kind, payload)`` pairs: ``("aggregate", row)`` and
+``("signal", row)`` from the aggregator, and ``("mints", n)`` -- how many mints started a window
+run since the last such report (the run summary's mint count). Event time only advances through
+the clocks, so the output does not depend on worker count, batch sizes or restarts.
+
+Shards are never discarded, not even when ``is_empty``: there are only ``SOLFLOW_AGG_SHARDS`` of
+them, an empty one is a few hundred bytes, and it holds every partition's clock -- a rebuilt shard
+would know no clock until each partition crossed another tick, and at end of input it could not
+emit its last ticks at all, so its rows would depend on how items interleaved.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from bytewax.operators import StatefulLogic
 from typing_extensions import override
@@ -17,39 +23,51 @@ from flows.decoding import ShardClock
 from solflow.aggregate import AggregationConfig, ShardAggregator
 from solflow.trade import TradeEvent
 
-ShardRow = tuple[str, dict]
+ShardOutput = tuple[str, Any]  # ("aggregate" | "signal", row dict) or ("mints", int)
+ShardState = tuple[bytes, int]  # (ShardAggregator snapshot, mint runs not yet reported)
 
 
-class ShardLogic(StatefulLogic[TradeEvent | ShardClock, ShardRow, object]):
-    def __init__(self, config: AggregationConfig, partitions: Sequence[str], resume: object | None):
-        self._aggregator = (
-            ShardAggregator(config, partitions) if resume is None else ShardAggregator.restore(config, resume)
-        )
+class ShardLogic(StatefulLogic[TradeEvent | ShardClock, ShardOutput, ShardState]):
+    def __init__(self, config: AggregationConfig, partitions: Sequence[str], resume: ShardState | None):
+        if resume is None:
+            self._aggregator = ShardAggregator(config, partitions)
+            self._new_mints = 0
+        else:
+            snapshot, self._new_mints = resume
+            self._aggregator = ShardAggregator.restore(config, snapshot, partitions)
 
     @override
-    def on_item(self, value: TradeEvent | ShardClock) -> tuple[Iterable[ShardRow], bool]:
+    def on_item(self, value: TradeEvent | ShardClock) -> tuple[Iterable[ShardOutput], bool]:
+        aggregator = self._aggregator
         if type(value) is ShardClock:
-            rows = self._aggregator.advance(value.partition, value.block_time)
-            return rows, self._discard()
-        self._aggregator.add_trade(value)
+            rows: list[ShardOutput] = aggregator.advance(value.partition, value.block_time)
+            return self._with_mints(rows), StatefulLogic.RETAIN
+        mints = len(aggregator)
+        aggregator.add_trade(value)
+        self._new_mints += len(aggregator) - mints
         return (), StatefulLogic.RETAIN
 
     @override
-    def on_eof(self) -> tuple[Iterable[ShardRow], bool]:
-        return self._aggregator.finish(), StatefulLogic.RETAIN
+    def on_eof(self) -> tuple[Iterable[ShardOutput], bool]:
+        return self._with_mints(self._aggregator.finish()), StatefulLogic.RETAIN
 
     @override
-    def snapshot(self) -> object:
-        return self._aggregator.snapshot()
+    def snapshot(self) -> ShardState:
+        return self._aggregator.snapshot(), self._new_mints
 
-    def _discard(self) -> bool:
-        return StatefulLogic.DISCARD if self._aggregator.is_empty else StatefulLogic.RETAIN
+    def _with_mints(self, rows: list[ShardOutput]) -> list[ShardOutput]:
+        if self._new_mints:
+            rows.append(("mints", self._new_mints))
+            self._new_mints = 0
+        return rows
 
 
-def shard_logic_builder(config: AggregationConfig, partitions: Sequence[str]):
+def shard_logic_builder(
+    config: AggregationConfig, partitions: Sequence[str]
+) -> Callable[[ShardState | None], ShardLogic]:
     """The ``op.stateful`` builder: a fresh shard, or one restored from its snapshot."""
 
-    def build(resume: object | None) -> ShardLogic:
+    def build(resume: ShardState | None) -> ShardLogic:
         return ShardLogic(config, partitions, resume)
 
     return build

@@ -24,13 +24,14 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 
-from flows.aggregation import shard_logic_builder
-from flows.decoding import RUN_KEY, DecodeStep, ShardClock
-from flows.run_stats import Outputs, count_rows, run_stats_builder
+from flows.aggregation import ShardOutput, shard_logic_builder
+from flows.decoding import RUN_KEY, DecodeStep
+from flows.run_stats import Outputs, RunRow, count_rows, run_stats_builder
 from flows.summary import SummarySink
 from sinks.jsonl import LegacyJsonlSink
 from sinks.parquet import ParquetDatasetSink
@@ -45,8 +46,8 @@ DB_NAME = "solflow.db"
 
 
 def build_flow(settings: Settings) -> Dataflow:
-    """The whole pipeline for ``settings``; building it opens nothing (connections open in the
-    source and sink partitions)."""
+    """The whole pipeline for ``settings``; building it opens nothing (connections and files open
+    in the source and sink partitions)."""
     out = settings.out_dir
     outputs = Outputs(
         jsonl=settings.legacy_jsonl,
@@ -54,38 +55,38 @@ def build_flow(settings: Settings) -> Dataflow:
         pipeline=settings.pipeline,
         sqlite=settings.legacy_sqlite or settings.pipeline,
     )
-    source = YellowstoneSource(settings)
-    flow = Dataflow("solflow")
-    items = op.input("geyser", flow, source)
     partition_programs = {sub.name: tuple(p.name for p in sub.programs) for sub in subscriptions(settings)}
+    flow = Dataflow("solflow")
+    items = op.input("geyser", flow, YellowstoneSource(settings))
     decode = DecodeStep(partition_programs, settings.agg_shards, settings.cadence_s, clocks=settings.pipeline)
-    decoded = op.flat_map_batch("decode", items, decode)
-    routed = op.branch("route", decoded, _is_shard_item)
+    routed = op.branch("route", op.flat_map_batch("decode", items, decode), _is_shard_item)
     shard_items, run_items = routed.trues, routed.falses
-    trades = op.filter_map("trades", shard_items, _trade_of)
+    trades = op.filter("trades", shard_items, _is_trade)  # (shard key, TradeEvent)
 
-    sqlite_inputs = []
+    sqlite_items = []
     if settings.legacy_jsonl:
-        by_program = op.map("by_program", trades, _by_program)
-        op.output("legacy_jsonl", by_program, LegacyJsonlSink(out, settings.output_max_size_mb, settings.output_max_rotations, settings.programs))
+        jsonl = LegacyJsonlSink(out, settings.output_max_size_mb, settings.output_max_rotations, settings.programs)
+        op.output("legacy_jsonl", op.map("by_program", trades, _by_program), jsonl)
     if settings.legacy_sqlite:
-        sqlite_inputs.append(op.map("trade_rows", trades, _sqlite_trade))
+        sqlite_items.append(op.map("trade_rows", trades, _sqlite_trade))
     if settings.pipeline:
-        op.output("parquet_trades", trades, ParquetDatasetSink(out, "trades"))
+        op.output("parquet_trades", trades, ParquetDatasetSink(out, "trades", settings.windows))
         config = AggregationConfig.from_settings(settings)
-        shard_rows = op.stateful("aggregate", shard_items, shard_logic_builder(config, list(partition_programs)))
-        kinds = op.branch("by_kind", shard_rows, _is_aggregate)
-        op.output("parquet_aggregates", op.map("aggregate_rows", kinds.trues, _row_of), ParquetDatasetSink(out, "aggregates"))
-        op.output("parquet_signals", op.map("signal_rows", kinds.falses, _row_of), ParquetDatasetSink(out, "signals"))
-        sqlite_inputs.append(shard_rows)
-        run_items = op.merge("run_items", run_items, op.flat_map_batch("count_rows", shard_rows, count_rows))
+        shard_out = op.stateful("aggregate", shard_items, shard_logic_builder(config, list(partition_programs)))
+        aggregates = op.filter_map("aggregate_rows", shard_out, _payload_of("aggregate"))
+        signals = op.filter_map("signal_rows", shard_out, _payload_of("signal"))
+        op.output("parquet_aggregates", aggregates, ParquetDatasetSink(out, "aggregates", settings.windows))
+        op.output("parquet_signals", signals, ParquetDatasetSink(out, "signals", settings.windows))
+        sqlite_items.append(op.filter("table_rows", shard_out, _is_table_row))
+        run_items = op.merge("run_items", run_items, op.flat_map_batch("count_rows", shard_out, count_rows))
 
-    totals = op.stateful("run_stats", run_items, run_stats_builder(outputs))
-    op.output("summary", op.key_rm("summary_rows", totals), SummarySink(_show_progress(settings)))
+    totals = op.stateful("run_stats", run_items, run_stats_builder(settings.programs, outputs))
+    op.output("summary", totals, SummarySink(_show_progress(settings)))
     if outputs.sqlite:
-        gaps = op.filter_map("gaps", run_items, _sqlite_gap)
-        stats = op.map("stats_rows", totals, _sqlite_stats)
-        op.output("sqlite", op.merge("sqlite_items", *sqlite_inputs, gaps, stats), SqliteSink(out / DB_NAME))
+        sqlite_items.append(op.filter_map("gap_rows", run_items, _sqlite_gap))
+        sqlite_items.append(op.map("stats_rows", totals, _sqlite_stats))
+        sqlite = SqliteSink(out / DB_NAME, settings.windows)
+        op.output("sqlite", op.merge("sqlite_items", *sqlite_items), sqlite)
     return flow
 
 
@@ -93,35 +94,40 @@ def _is_shard_item(item: tuple[str, object]) -> bool:
     return item[0] != RUN_KEY
 
 
-def _trade_of(item: tuple[str, TradeEvent | ShardClock]) -> TradeEvent | None:
-    value = item[1]
-    return value if type(value) is TradeEvent else None
+def _is_trade(item: tuple[str, object]) -> bool:
+    return type(item[1]) is TradeEvent
 
 
-def _by_program(trade: TradeEvent) -> tuple[str, TradeEvent]:
+def _by_program(item: tuple[str, TradeEvent]) -> tuple[str, TradeEvent]:
+    trade = item[1]
     return trade.program, trade
 
 
-def _sqlite_trade(trade: TradeEvent) -> tuple[str, tuple[str, TradeEvent]]:
-    return trade.program, ("trade", trade)
+def _sqlite_trade(item: tuple[str, TradeEvent]) -> tuple[str, tuple[str, TradeEvent]]:
+    key, trade = item
+    return key, ("trade", trade)
+
+
+def _payload_of(wanted: str) -> Callable[[tuple[str, ShardOutput]], tuple[str, Any] | None]:
+    def payload(item: tuple[str, ShardOutput]) -> tuple[str, Any] | None:
+        key, (kind, value) = item
+        return (key, value) if kind == wanted else None
+
+    return payload
+
+
+def _is_table_row(item: tuple[str, ShardOutput]) -> bool:
+    return item[1][0] != "mints"
 
 
 def _sqlite_gap(item: tuple[str, object]) -> tuple[str, tuple[str, Gap]] | None:
-    value = item[1]
-    return (RUN_KEY, ("gap", value)) if type(value) is Gap else None
+    key, value = item
+    return (key, ("gap", value)) if type(value) is Gap else None
 
 
-def _sqlite_stats(item: tuple[str, dict]) -> tuple[str, tuple[str, dict]]:
-    return item[0], ("stats", item[1])
-
-
-def _is_aggregate(item: tuple[str, tuple[str, dict]]) -> bool:
-    return item[1][0] == "aggregate"
-
-
-def _row_of(item: tuple[str, tuple[str, dict]]) -> tuple[str, dict]:
-    key, (_kind, row) = item
-    return key, row
+def _sqlite_stats(item: tuple[str, RunRow]) -> tuple[str, tuple[str, RunRow]]:
+    key, row = item
+    return key, ("stats", row)
 
 
 def _show_progress(settings: Settings) -> bool:

@@ -13,25 +13,19 @@ from typing import Callable, TextIO
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from typing_extensions import override
 
-RunRow = dict
+from flows.run_stats import RunRow
 
 
 def format_summary(row: RunRow) -> str:
     """One line: what was read, decoded, lost and written, and how fast."""
-    by_program = [
-        f"{name.removeprefix('trades_')} {n}" for name, n in row.items() if name.startswith("trades_") and n
-    ]
-    rows = [
-        f"{name.removeprefix('rows_')} {n}" for name, n in row.items() if name.startswith("rows_") and n
-    ]
-    state = "finished" if row.get("finished") else "stopped"
+    by_program = ", ".join(f"{name} {n}" for name, n in row["trades_by_program"].items() if n) or "none"
+    written = ", ".join(f"{name} {n}" for name, n in row["rows_written"].items() if n) or "none"
+    state = "finished" if row["finished"] else "stopped"
     return (
-        f"solflow run {state}: {row['transactions']} transactions, {row['trades']} trades"
-        f" ({', '.join(by_program) or 'none'});"
+        f"solflow run {state}: {row['transactions']} transactions, {row['trades']} trades ({by_program});"
         f" decode: {row['decode_fallbacks']} fallbacks, {row['decode_disagreements']} disagreements,"
         f" {row['decode_errors']} errors, {row['failed_transactions']} failed transactions skipped;"
-        f" {row['dropped']} dropped, {row['gaps']} gaps; {row['mints']} mints;"
-        f" rows written: {', '.join(rows) or 'none'};"
+        f" {row['dropped']} dropped, {row['gaps']} gaps; {row['mints']} mints; rows written: {written};"
         f" {row['elapsed_s']:.1f} s, {row['tx_per_s']:.0f} tx/s"
     )
 

@@ -43,8 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from solflow.rpc_json import RpcJsonError
     from solflow.settings import SettingsError
+    from sources.capture import CaptureError
+
+    return (CliError, SettingsError, CaptureError, RpcJsonError, OSError)
+
+
+def main(argv: list[str] | None = None) -> int:
 
     if argv is not None:
         sys.argv = ["solflow", *argv]
@@ -52,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:])
     try:
         return int(args._run(args) or 0)
-    except (CliError, SettingsError, OSError) as exc:
+    except _user_errors() as exc:
         print(f"solflow {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -60,4 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the package module so subcommands and this entry point share one CliError class.
+    from cli.main import main as package_main
+
+    sys.exit(package_main())

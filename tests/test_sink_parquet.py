@@ -1,0 +1,298 @@
+"""Parquet dataset sink: exact round trips through Polars and DuckDB, hive dates, atomic parts, recovery."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import base58
+import bytewax.operators as op
+import duckdb
+import polars as pl
+import pytest
+from bytewax.dataflow import Dataflow
+from bytewax.recovery import RecoveryConfig, init_db_dir
+from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
+
+from sinks.parquet import NULL_DATE, ParquetDatasetSink, polars_schema
+from sinks.schema import SIGNAL_COLUMNS, TRADE_COLUMNS, RowShapeError, aggregate_columns
+from solflow.programs import BY_NAME, WSOL_MINT
+from solflow.settings import DEFAULT_WINDOWS
+from solflow.trade import TRADE_FIELDS, TradeEvent
+
+DAY = 86_400
+T0 = 1_761_004_800  # 2025-10-21 00:00:00 UTC
+
+
+def b58(seed: str, size: int = 32) -> str:
+    return base58.b58encode(hashlib.sha512(seed.encode()).digest()[:size]).decode()
+
+
+def trade(i: int, **changes: Any) -> TradeEvent:
+    program = ("pumpswap", "pumpfun", "launchlab", "moonshot", "jupiter_dca")[i % 5]
+    values = dict(
+        signature=b58(f"sig{i}", 64),
+        slot=320_000_000 + i,
+        tx_index=i % 30,
+        block_time=T0 + 37 * i,
+        program=program,
+        program_id=BY_NAME[program].program_id,
+        direction="sell" if i % 4 == 0 else "buy",
+        trader=b58(f"w{i % 6}"),
+        fee_payer=b58(f"w{i % 6}"),
+        mint=b58(f"m{i % 5}"),
+        quote_mint=WSOL_MINT,
+        token_amount_raw=987_654_321 * (i + 1),
+        token_decimals=6,
+        quote_amount_raw=5_000_000 + 17 * i,
+        quote_decimals=9,
+        fee_amount_raw=None if i % 6 == 0 else 12_500 + i,
+        outer_ix_index=i % 3,
+        inner_ix_index=None if program == "moonshot" else 2,
+        via=None,
+        pool=b58(f"pool{i % 5}"),
+        is_dca=program == "jupiter_dca",
+        decode_source="log_event" if program == "moonshot" else "cpi_event",
+    )
+    values.update(changes)
+    return TradeEvent(**values)
+
+
+def aggregate_row(i: int, ts: int) -> dict[str, Any]:
+    row: dict[str, Any] = {"mint": b58(f"m{i % 5}"), "ts": ts, "last_trade_ts": ts - 2, "programs": "pumpswap",
+                           "trades_total": i}  # fmt: skip
+    for n, (name, kind) in enumerate(aggregate_columns(DEFAULT_WINDOWS)[5:]):
+        if name.startswith(("bot_", "avg_")) and (i + n) % 4 == 0:
+            row[name] = None
+        else:
+            row[name] = (i * 0.125 - n) if kind == "float" else i + n
+    return row
+
+
+def signal_row(i: int, ts: int) -> dict[str, Any]:
+    on = i % 2 == 0
+    return {
+        "mint": b58(f"m{i % 5}"),
+        "signal_type": "SURGE",
+        "window_seconds": 60,
+        "severity": 5 if on else None,
+        "score": 0.625 if on else None,
+        "details": {"net_flow_60s": 9.5, "volume_ratio": 4.0, "buy_count": 12} if on else {},
+        "ts": ts,
+        "state": "on" if on else "off",
+    }
+
+
+def write(root: Path, dataset: str, values: list[Any], resume: int | None = None, **options: Any) -> int:
+    part = ParquetDatasetSink(root, dataset, **options).build_part("out", "part-000", resume)
+    part.write_batch(values)
+    state = part.snapshot()
+    part.close()
+    return state
+
+
+def scan(root: Path, dataset: str) -> pl.DataFrame:
+    return pl.scan_parquet(root / dataset, hive_partitioning=True).collect()
+
+
+def files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def trade_record(t: TradeEvent) -> dict[str, Any]:
+    return t.to_dict()
+
+
+# ---------------------------------------------------------------- round trips
+
+
+def test_trades_round_trip_with_exact_values_dtypes_and_dates(tmp_path: Path) -> None:
+    trades = [trade(i) for i in range(40)]
+    trades.append(trade(40, token_amount_raw=2**64 - 1))  # u64 beyond Int64
+    trades.append(trade(41, block_time=None))
+    trades.append(trade(42, block_time=T0 + 3 * DAY + 5))
+    write(tmp_path, "trades", trades)
+
+    frame = scan(tmp_path, "trades")
+    assert frame.schema == pl.Schema({**polars_schema(TRADE_COLUMNS), "date": pl.Date()})
+    assert [name for name, _ in TRADE_COLUMNS] == list(TRADE_FIELDS)
+    stored = frame.sort("slot").to_dicts()
+    for record, t in zip(stored, trades, strict=True):
+        day = record.pop("date")
+        assert record == t.to_dict()
+        assert day == (None if t.block_time is None else date(1970, 1, 1) + timedelta(days=t.block_time // DAY))
+    dirs = sorted(p.name for p in (tmp_path / "trades").iterdir())
+    assert dirs == ["date=2025-10-21", "date=2025-10-24", f"date={NULL_DATE}"]
+
+
+def test_fixture_trades_round_trip(fixtures_dir: Path, tmp_path: Path) -> None:
+    rows = [json.loads(line) for line in (fixtures_dir / "expected" / "trades.jsonl").read_text().splitlines()]
+    trades = [
+        TradeEvent(
+            **{f: r[f] for f in TRADE_FIELDS if f in r and f != "slot"},
+            slot=r["slot"] or 0, tx_index=0, pool=None, is_dca=False,
+            decode_source="log_event" if r["inner_ix_index"] is None else "cpi_event",
+        )  # fmt: skip
+        for r in rows
+        if r["kind"] == "trade"
+    ]
+    write(tmp_path, "trades", trades)
+    stored = scan(tmp_path, "trades").drop("date").to_dicts()
+    key = lambda d: (d["signature"], d["outer_ix_index"], d["inner_ix_index"] or -1)  # noqa: E731
+    assert sorted(stored, key=key) == sorted((t.to_dict() for t in trades), key=key)
+
+
+def test_aggregates_round_trip_across_days(tmp_path: Path) -> None:
+    rows = [aggregate_row(i, T0 - 600 + 60 * i) for i in range(30)]  # crosses midnight
+    write(tmp_path, "aggregates", rows)
+    frame = scan(tmp_path, "aggregates")
+    assert frame.schema == pl.Schema({**polars_schema(aggregate_columns(DEFAULT_WINDOWS)), "date": pl.Date()})
+    assert frame.sort("ts").drop("date").to_dicts() == rows
+    assert frame.get_column("avg_trade_size_300s_sol").null_count() > 0
+    names = files(tmp_path / "aggregates")
+    assert names == ["date=2025-10-20/part-000-0000000000.parquet", "date=2025-10-21/part-000-0000000000.parquet"]
+
+
+def test_signals_round_trip_with_details_as_json(tmp_path: Path) -> None:
+    rows = [signal_row(i, T0 + 5 * i) for i in range(6)]
+    write(tmp_path, "signals", rows)
+    frame = scan(tmp_path, "signals").sort("ts")
+    assert frame.drop("date").schema == polars_schema(SIGNAL_COLUMNS)
+    stored = frame.drop("date").to_dicts()
+    for record, row in zip(stored, rows, strict=True):
+        assert json.loads(record.pop("details")) == row["details"]
+        assert record == {k: v for k, v in row.items() if k != "details"}
+
+
+def test_duckdb_reads_the_dataset(tmp_path: Path) -> None:
+    trades = [trade(i) for i in range(25)] + [trade(25, token_amount_raw=2**64 - 1)]
+    write(tmp_path, "trades", trades[:10])
+    write(tmp_path, "trades", trades[10:])  # a second part, from a second run
+    query = (
+        "SELECT count(*), sum(quote_amount_raw), max(token_amount_raw), typeof(max(token_amount_raw)), "
+        "typeof(any_value(date)), count(DISTINCT date) "
+        f"FROM read_parquet('{tmp_path}/trades/**/*.parquet', hive_partitioning = true)"
+    )
+    with duckdb.connect() as con:
+        count, quote_sum, token_max, token_type, date_type, days = con.execute(query).fetchall()[0]
+    assert (count, quote_sum, token_max) == (26, sum(t.quote_amount_raw for t in trades), 2**64 - 1)
+    assert (token_type, date_type, days) == ("UBIGINT", "DATE", 1)
+
+
+# ---------------------------------------------------------------- parts
+
+
+def test_parts_are_batched_atomic_and_deterministically_named(tmp_path: Path) -> None:
+    trades = [trade(i, block_time=T0 + i) for i in range(130)]
+    part = ParquetDatasetSink(tmp_path, "trades", rows_per_part=50).build_part("out", "part-000", None)
+    for start in range(0, 130, 7):
+        part.write_batch(trades[start : start + 7])
+    assert part.snapshot() == 3
+    part.close()
+    names = files(tmp_path)
+    assert names == [f"trades/date=2025-10-21/part-000-000000000{i}.parquet" for i in range(3)]
+    sizes = [pl.read_parquet(tmp_path / n).height for n in names]
+    assert sum(sizes) == 130 and min(sizes[:2]) >= 50
+
+
+def test_a_new_run_without_recovery_appends_after_existing_parts(tmp_path: Path) -> None:
+    assert write(tmp_path, "trades", [trade(i) for i in range(5)]) == 1
+    assert write(tmp_path, "trades", [trade(i) for i in range(5, 9)]) == 2
+    assert scan(tmp_path, "trades").height == 9
+
+
+def test_resume_deletes_parts_written_after_the_snapshot(tmp_path: Path) -> None:
+    trades = [trade(i, block_time=T0 + DAY * (i % 2) + i) for i in range(100)]  # two days per part
+    sink = ParquetDatasetSink(tmp_path, "trades", rows_per_part=20)
+    part = sink.build_part("out", "part-000", None)
+    part.write_batch(trades[:30])
+    snapshot = part.snapshot()
+    part.write_batch(trades[30:75])  # parts written, never snapshotted: then kill -9
+    assert len(files(tmp_path)) > 2 * snapshot
+    leftover = tmp_path / "trades" / "date=2025-10-21" / ".part-000-0000000009.parquet.tmp"
+    leftover.write_bytes(b"half a part")
+    other = tmp_path / "trades" / "date=2025-10-21" / "part-001-0000000007.parquet"
+    pl.DataFrame([trade(999).to_dict()], schema=polars_schema(TRADE_COLUMNS)).write_parquet(other)
+    del part
+
+    resumed = sink.build_part("out", "part-000", snapshot)
+    kept = files(tmp_path)
+    assert all(not name.endswith(".tmp") for name in kept)
+    assert "trades/date=2025-10-21/part-001-0000000007.parquet" in kept  # another partition's part
+    assert len(kept) == 2 * snapshot + 1
+    for start in range(30, 100, 11):  # the replay, batched differently
+        resumed.write_batch(trades[start : start + 11])
+    resumed.close()
+    other.unlink()
+    assert scan(tmp_path, "trades").sort("slot").drop("date").to_dicts() == [t.to_dict() for t in trades]
+
+
+def test_rows_of_another_shape_or_type_are_rejected(tmp_path: Path) -> None:
+    part = ParquetDatasetSink(tmp_path, "aggregates").build_part("out", "part-000", None)
+    row = aggregate_row(1, T0)
+    row["extra_metric"] = 3
+    with pytest.raises(RowShapeError, match="extra_metric"):
+        part.write_batch([row])
+    wrong = aggregate_row(2, T0)
+    wrong["buy_count_60s"] = 1.5
+    part.write_batch([wrong])
+    with pytest.raises(TypeError, match="Int64"):
+        part.snapshot()
+    with pytest.raises(ValueError, match="unknown dataset"):
+        ParquetDatasetSink(tmp_path, "trade")
+
+
+# ---------------------------------------------------------------- in a real dataflow
+
+
+def _recovery_flow(items: list, root: Path, seen: list, marker: str) -> Dataflow:
+    def maybe_pause(item: tuple[str, TradeEvent]) -> tuple[str, TradeEvent]:
+        if item[1].signature == marker:
+            time.sleep(0.6)  # lets the epoch close here, so later parts are uncommitted
+        return item
+
+    flow = Dataflow("parquet_recovery")
+    keyed = op.key_on("by_mint", op.input("trades", flow, TestingSource(items, batch_size=5)), lambda t: t.mint)
+    keyed = op.map("slow", keyed, maybe_pause)
+    op.output("seen", keyed, TestingSink(seen))
+    op.output("parquet", keyed, ParquetDatasetSink(root, "trades", rows_per_part=16, partitions=2))
+    return flow
+
+
+def test_abort_and_resume_in_run_main_leaves_each_row_once(tmp_path: Path) -> None:
+    trades = [trade(i) for i in range(160)]
+    recovery_dir = tmp_path / "recovery"
+    recovery_dir.mkdir()
+    init_db_dir(recovery_dir, 1)
+    config = RecoveryConfig(str(recovery_dir))
+    crashing = trades[:130] + [TestingSource.ABORT()] + trades[130:]
+    seen: list = []
+    for _ in range(2):  # the first execution aborts at the sentinel, the second resumes
+        run_main(
+            _recovery_flow(crashing, tmp_path / "out", seen, trades[30].signature),
+            epoch_interval=timedelta(milliseconds=500),
+            recovery_config=config,
+        )
+    assert len(seen) > len(trades), "the resumed run should have replayed uncommitted trades"
+    stored = scan(tmp_path / "out", "trades").sort("slot").drop("date").to_dicts()
+    assert stored == [t.to_dict() for t in trades]
+
+
+def test_four_workers_write_the_same_rows_as_one(tmp_path: Path) -> None:
+    rows = [aggregate_row(i, T0 + 5 * i) for i in range(200)]
+
+    def flow(root: Path) -> Dataflow:
+        f = Dataflow("parquet_workers")
+        keyed = op.key_on("by_mint", op.input("rows", f, TestingSource(rows, 9)), lambda r: r["mint"])
+        op.output("parquet", keyed, ParquetDatasetSink(root, "aggregates", rows_per_part=25, partitions=3))
+        return f
+
+    run_main(flow(tmp_path / "one"))
+    cluster_main(flow(tmp_path / "four"), [], 0, worker_count_per_proc=4)
+    one = scan(tmp_path / "one", "aggregates").sort("ts", "mint")
+    assert one.height == 200
+    assert scan(tmp_path / "four", "aggregates").sort("ts", "mint").equals(one)

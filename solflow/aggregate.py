@@ -266,11 +266,14 @@ class ShardAggregator:
         windows.previous_bot_trades = row["bot_trades_300s"]
         windows.active_signals, signal_rows = transitions(mint, tick, windows.active_signals, hits)
         out.extend(("signal", signal_row) for signal_row in signal_rows)
-        if windows.is_idle():
-            del self._mints[mint]
-            return
+        if windows.is_empty():
+            if not windows.pending:
+                del self._mints[mint]
+                return
+            # Restart exactly as if the mint had been dropped and its later trades arrived afterwards.
+            windows = self._mints[mint] = windows.restarted(layout)
         due = windows.next_due(layout)
-        assert due is not None  # a mint that is not idle has a bucket to enter or to leave
+        assert due is not None  # a non-empty or pending mint has a bucket to enter or to leave
         self._schedule(mint, windows, due)
 
 

@@ -14,8 +14,7 @@ key                         type    meaning
 ``last_trade_ts``           int     time of the latest trade counted so far
 ``programs``                str     sorted program names with a trade in the longest window, comma-
                                     joined ("" once the windows are empty)
-``trades_total``            int     trades counted for the mint since it became active (its state is
-                                    dropped, and this restarts, after it idles out)
+``trades_total``            int     trades counted since the mint's windows were last all empty
 =========================== ======= ===============================================================
 
 and for every window ``W`` (seconds; default 60, 300, 900, 3600, 7200, 14400):
@@ -256,8 +255,15 @@ class MintWindows:
                     due = leave
         return due
 
-    def is_idle(self) -> bool:
-        return not self.ids and not self.pending
+    def is_empty(self) -> bool:
+        """Every window is empty (trades beyond the current tick may still be pending)."""
+        return not self.ids
+
+    def restarted(self, layout: WindowLayout) -> MintWindows:
+        """A fresh state holding only the pending buckets: what the mint is after idling out."""
+        fresh = MintWindows(layout)
+        fresh.pending = self.pending
+        return fresh
 
     def dca_inputs(self, tick: int, layout: WindowLayout) -> DcaInputs | None:
         """DCA buys, spot buys and matched DCA buys in the longest window (after ``advance``)."""

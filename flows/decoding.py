@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from typing import Iterable, Mapping, NamedTuple
 
 from flows.metrics import record_decode
 from solflow.decode import DecodeStats, TransactionDecoder
@@ -42,36 +42,35 @@ class ShardClock(NamedTuple):
 
 
 class DecodeReport(NamedTuple):
-    """What one partition decoded in one batch: transactions handed in and the decoder's counters."""
+    """What one partition did in one batch: transactions decoded, slots completed, decoder counters."""
 
     partition: str
     transactions: int
+    slots: int
     stats: DecodeStats
 
 
 def shard_keys(shards: int) -> tuple[str, ...]:
+    """The aggregation keys; a mint's shard is ``keys[crc32(mint) % shards]`` (a stable hash --
+    the built-in ``hash()`` is salted per process)."""
     return tuple(f"shard-{i:03d}" for i in range(shards))
 
 
-def shard_of(mint: str, keys: Sequence[str]) -> str:
-    """The shard key of a mint: a stable hash (``hash()`` is salted per process)."""
-    return keys[zlib.crc32(mint.encode()) % len(keys)]
-
-
 class _PartitionDecoding:
-    __slots__ = ("decoder", "transactions", "last_tick")
+    __slots__ = ("decoder", "transactions", "slots", "last_tick")
 
     def __init__(self, programs: tuple[str, ...]):
         self.decoder = TransactionDecoder(programs)
         self.transactions = 0
+        self.slots = 0
         self.last_tick: int | None = None
 
     def report(self, partition: str) -> DecodeReport:
         """Hand over the counters gathered since the last report and start new ones."""
         decoder = self.decoder
         stats = decoder.take_stats()
-        report = DecodeReport(partition, self.transactions, stats)
-        self.transactions = 0
+        report = DecodeReport(partition, self.transactions, self.slots, stats)
+        self.transactions = self.slots = 0
         record_decode(partition, report.transactions, stats)
         errors = stats.total("errors")
         if errors:
@@ -107,8 +106,9 @@ class DecodeStep:
                 for trade in part.decoder.decode(item.info, item.slot, item.block_time):
                     append((keys[crc32(trade.mint.encode()) % n_keys], trade))
             elif kind is SlotClock:
+                part = touched.get(item.partition) or self._touch(item.partition, touched)
+                part.slots += 1
                 if self._clocks and item.block_time is not None:
-                    part = touched.get(item.partition) or self._touch(item.partition, touched)
                     tick = item.block_time // self._cadence_s
                     if part.last_tick is None or tick > part.last_tick:
                         part.last_tick = tick
@@ -119,8 +119,7 @@ class DecodeStep:
             else:
                 raise TypeError(f"unexpected source item {kind.__name__}: {item!r}")
         for name, part in touched.items():
-            if part.transactions:
-                append((RUN_KEY, part.report(name)))
+            append((RUN_KEY, part.report(name)))
         return out
 
     def _touch(self, partition: str, touched: dict[str, _PartitionDecoding]) -> _PartitionDecoding:

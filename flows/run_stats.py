@@ -8,6 +8,7 @@ feeds SQLite ``run_stats`` (nested dicts become dotted names) and the summary si
 
 ``transactions`` counts transactions handed to the decoders: with the per-program layout a
 transaction that touches two tracked programs reaches both partitions and counts once in each.
+``slots`` is how many slots every partition has completed (the slowest partition's count).
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class RunTotals:
 
     def __init__(self, programs: tuple[str, ...]) -> None:
         self.transactions_by_partition: dict[str, int] = {}
+        self.slots_by_partition: dict[str, int] = {}
         self.decode = DecodeStats(programs)
         self.gaps = 0
         self.dropped = 0
@@ -83,6 +85,8 @@ class RunTotals:
         if kind is DecodeReport:
             by_part = self.transactions_by_partition
             by_part[item.partition] = by_part.get(item.partition, 0) + item.transactions
+            slots = self.slots_by_partition
+            slots[item.partition] = slots.get(item.partition, 0) + item.slots
             self.decode.merge(item.stats)
         elif kind is Gap:
             self.gaps += 1
@@ -116,6 +120,7 @@ class RunTotals:
         return {
             "transactions": self.transactions,
             "transactions_by_partition": dict(sorted(self.transactions_by_partition.items())),
+            "slots": min(self.slots_by_partition.values(), default=0),
             "trades": trades,
             "trades_by_program": trades_by_program,
             "failed_transactions": decode.total("failed_transactions"),

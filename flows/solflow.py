@@ -81,7 +81,8 @@ def build_flow(settings: Settings) -> Dataflow:
         run_items = op.merge("run_items", run_items, op.flat_map_batch("count_rows", shard_out, count_rows))
 
     totals = op.stateful("run_stats", run_items, run_stats_builder(settings.programs, outputs))
-    op.output("summary", totals, SummarySink(_show_progress(settings)))
+    replay = None if settings.geyser_url else settings.replay_path
+    op.output("summary", totals, SummarySink(_show_progress(settings), replay))
     if outputs.sqlite:
         sqlite_items.append(op.filter_map("gap_rows", run_items, _sqlite_gap))
         sqlite_items.append(op.map("stats_rows", totals, _sqlite_stats))

@@ -8,11 +8,13 @@ after end of input, and also on SIGINT/SIGTERM so an interrupted run still repor
 from __future__ import annotations
 
 import sys
-from typing import Callable, TextIO
+from pathlib import Path
+from typing import TextIO
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from typing_extensions import override
 
+from flows.progress import ProgressBar
 from flows.run_stats import RunRow
 
 
@@ -31,20 +33,15 @@ def format_summary(row: RunRow) -> str:
 
 
 class SummarySink(FixedPartitionedSink[RunRow, None]):
-    """Prints the last run totals at close; shows a progress bar when ``progress`` is set.
+    """Items ``("run", totals)``; prints the last totals at close.
 
-    ``expected_transactions`` (called once, in the worker that owns the sink) gives the bar its
-    total for a finite replay, or None for an open-ended stream.
+    With ``progress`` set, shows a progress bar while running; ``capture`` (a finite replay) lets
+    the bar know how many slots there are.
     """
 
-    def __init__(
-        self,
-        progress: bool,
-        expected_transactions: Callable[[], int | None] = lambda: None,
-        out: TextIO | None = None,
-    ):
+    def __init__(self, progress: bool, capture: Path | None = None, out: TextIO | None = None):
         self._progress = progress
-        self._expected = expected_transactions
+        self._capture = capture
         self._out = out
 
     @override
@@ -53,14 +50,15 @@ class SummarySink(FixedPartitionedSink[RunRow, None]):
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _SummaryPartition:
-        return _SummaryPartition(self._progress, self._expected, self._out or sys.stdout)
+        bar = ProgressBar(self._capture) if self._progress else None
+        return _SummaryPartition(bar, self._out or sys.stdout)
 
 
 class _SummaryPartition(StatefulSinkPartition[RunRow, None]):
-    def __init__(self, progress: bool, expected: Callable[[], int | None], out: TextIO):
+    def __init__(self, bar: ProgressBar | None, out: TextIO):
+        self._bar = bar
         self._out = out
         self._last: RunRow | None = None
-        self._bar = _ProgressBar(expected()) if progress else None
 
     @override
     def write_batch(self, values: list[RunRow]) -> None:
@@ -78,35 +76,3 @@ class _SummaryPartition(StatefulSinkPartition[RunRow, None]):
             self._bar.stop()
         if self._last is not None:
             print(format_summary(self._last), file=self._out, flush=True)
-
-
-class _ProgressBar:
-    def __init__(self, total: int | None):
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self._progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]solflow"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("transactions  {task.fields[trades]} trades  {task.fields[rate]} tx/s"),
-            TimeElapsedColumn(),
-            transient=True,
-        )
-        self._task = self._progress.add_task("replay", total=total, trades=0, rate=0)
-        self._total = total
-        self._progress.start()
-
-    def update(self, row: RunRow) -> None:
-        done = row["transactions"] if self._total is None else min(row["transactions"], self._total)
-        self._progress.update(self._task, completed=done, trades=row["trades"], rate=f"{row['tx_per_s']:.0f}")
-
-    def stop(self) -> None:
-        self._progress.stop()

@@ -31,6 +31,7 @@ from bytewax.dataflow import Dataflow
 
 from flows.aggregation import ShardOutput, shard_logic_builder
 from flows.decoding import RUN_KEY, DecodeStep
+from flows.errors import install_excepthook
 from flows.run_stats import Outputs, RunRow, count_rows, run_stats_builder
 from flows.summary import SummarySink
 from sinks.jsonl import LegacyJsonlSink
@@ -156,4 +157,5 @@ def _load_settings() -> Settings:
 
 # SIGTERM (docker stop, systemd, kill) then stops like Ctrl-C: sinks flush and close.
 signal.signal(signal.SIGTERM, signal.default_int_handler)
+install_excepthook()
 flow = build_flow(_load_settings())

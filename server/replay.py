@@ -403,11 +403,11 @@ class _Stream:
                 await flowing.wait()
             if server.rate is not None:
                 pending.extend(self._collect(server._published()))
-                if len(pending) > server.max_queue:
-                    self.abort(grpc.StatusCode.INTERNAL, LAGGED)
-                    return
                 due = publish_time(self._position, server.clock_start, server.rate)
                 if not await self._offer(pending, max(due, time.time() + _TICK_S)):
+                    return
+                if len(pending) > server.max_queue:  # the writer had until now to make room
+                    self.abort(grpc.StatusCode.INTERNAL, LAGGED)
                     return
             elif self._filters.empty:  # nothing to pull: keep the position for the next filters
                 await self._wake.wait()

@@ -60,9 +60,11 @@ def run(args: argparse.Namespace) -> int:
     chain = server.chain
     counts = chain.counts()
     pace = f"{args.rate:g} updates/s" if args.rate else "all at once"
+    skipped = sum(chain.skipped.values())
     print(
         f"serving {args.capture} on {args.host}:{port}: {len(chain)} updates "
-        f"({counts['transaction']} transactions, {counts['block_meta']} block metas, {counts['slot']} slots), "
+        f"({counts['transaction']} transactions, {counts['block_meta']} block metas, {counts['slot']} slots"
+        f"{f', {skipped} unservable skipped' if skipped else ''}), "
         f"slots {chain.first_slot}-{chain.last_slot}, {pace}{', looping' if args.loop else ''}",
         flush=True,
     )

@@ -106,13 +106,6 @@ class Chain:
     def counts(self) -> Counter[str]:
         return Counter(self.kinds)
 
-    def kind(self, index: int) -> str:
-        return self.kinds[index % len(self.kinds)]
-
-    def slot(self, index: int) -> int:
-        cycle, local = divmod(index, len(self.kinds))
-        return self.slots[local] + cycle * self._spans.slots
-
     def highest_slot(self, published: int) -> int | None:
         """The highest slot among the first ``published`` updates (the head slot)."""
         if published <= 0:

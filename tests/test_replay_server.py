@@ -427,6 +427,16 @@ def test_capture_end_closes_the_stream_ok_even_after_a_client_half_close(serve, 
     assert [tx_index(u) for u in received] == list(range(80))
 
 
+def test_an_empty_first_request_does_not_use_up_an_unpaced_capture(serve, subscribe):
+    # The official TypeScript client opens the stream with an empty request, then sends its filters.
+    _, port = serve(simple_chain(600, 10) + [geyser_pb2.SubscribeUpdate(ping=geyser_pb2.SubscribeUpdatePing())])
+    subscription = subscribe(port, geyser_pb2.SubscribeRequest())
+    subscription.send(tx_request(all={}))
+
+    assert [tx_index(u) for u in subscription.until_end()] == list(range(10))  # the captured ping is not served
+    assert subscription.code == grpc.StatusCode.OK
+
+
 def test_loop_repeats_the_capture_with_slots_moving_forward(serve, subscribe):
     updates = simple_chain(10, 3)  # slots 10..12, a span of 3 slots
     _, port = serve(updates, loop=True)

@@ -52,11 +52,12 @@ there (as the original did), so a crash before the first snapshot can repeat up 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Iterable, Optional
+
+from json.encoder import encode_basestring_ascii as _q  # quoted, escaped, ASCII-only
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from typing_extensions import override
@@ -98,57 +99,54 @@ _EVENT_DISCRIMINATORS: dict[tuple[str, str], str] = {
     ("jupiter_dca", "buy"): "8604113fdd2db1ad",
     ("jupiter_dca", "sell"): "8604113fdd2db1ad",
 }
-_LEGACY_NAMES = {name: program.legacy_name for name, program in BY_NAME.items()}
-_ACTIONS = {"buy": "BUY", "sell": "SELL"}
 _LAMPORTS_PER_SOL = 10**9
-
-_encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 ACTIVE_NAME = "events.jsonl"
 ARCHIVE_DIR = ".generations"
 _MIB = 1024 * 1024
 
 
+def _constant_parts() -> dict[tuple[str, str], tuple[str, str, str]]:
+    """Per (program, direction): the JSON text of the fields that follow from them alone."""
+    parts = {}
+    for (program, direction), disc in _EVENT_DISCRIMINATORS.items():
+        head = f'"program_name":{_q(BY_NAME[program].legacy_name)},"action":{_q(direction.upper())}'
+        tail = f'"program":{_q(program)},"direction":{_q(direction)}'
+        parts[(program, direction)] = (head, disc, tail)
+    return parts
+
+
+_CONSTANT_PARTS = _constant_parts()
+
+
+def _json(value: str | int | float | None) -> str:
+    return "null" if value is None else _q(value) if type(value) is str else repr(value)
+
+
 def legacy_line(trade: TradeEvent) -> str:
-    """One JSONL line (with its ``\\n``) for a trade, keys in ``LINE_FIELDS`` order."""
+    """One JSONL line (with its ``\\n``) for a trade, keys in ``LINE_FIELDS`` order.
+
+    Built by hand rather than through ``json.dumps`` of a dict: this runs once per trade on the
+    hot path. Strings go through the stdlib's JSON string encoder; numbers print as ``json`` would.
+    """
     t = trade
+    head, event_disc, tail = _CONSTANT_PARTS[(t.program, t.direction)]
     decimals = t.token_decimals
-    record = {
-        "timestamp": t.block_time,
-        "signature": t.signature,
-        "program_id": t.program_id,
-        "program_name": _LEGACY_NAMES[t.program],
-        "action": _ACTIONS[t.direction],
-        "mint": t.mint,
-        "sol_amount": t.quote_amount_raw / _LAMPORTS_PER_SOL if t.quote_mint == WSOL_MINT else None,
-        "token_amount": None if decimals is None else t.token_amount_raw / 10**decimals,
-        "token_decimals": decimals,
-        "user_account": t.trader,
-        "discriminator": (
-            NO_EVENT_DISCRIMINATOR
-            if t.decode_source == "balance_delta"
-            else _EVENT_DISCRIMINATORS[(t.program, t.direction)]
-        ),
-        "slot": t.slot,
-        "tx_index": t.tx_index,
-        "block_time": t.block_time,
-        "program": t.program,
-        "direction": t.direction,
-        "trader": t.trader,
-        "fee_payer": t.fee_payer,
-        "quote_mint": t.quote_mint,
-        "token_amount_raw": t.token_amount_raw,
-        "quote_amount_raw": t.quote_amount_raw,
-        "quote_decimals": t.quote_decimals,
-        "fee_amount_raw": t.fee_amount_raw,
-        "outer_ix_index": t.outer_ix_index,
-        "inner_ix_index": t.inner_ix_index,
-        "via": t.via,
-        "pool": t.pool,
-        "is_dca": t.is_dca,
-        "decode_source": t.decode_source,
-    }
-    return _encode(record) + "\n"
+    sol = t.quote_amount_raw / _LAMPORTS_PER_SOL if t.quote_mint == WSOL_MINT else None
+    tokens = None if decimals is None else t.token_amount_raw / 10**decimals
+    disc = NO_EVENT_DISCRIMINATOR if t.decode_source == "balance_delta" else event_disc
+    return (
+        f'{{"timestamp":{_json(t.block_time)},"signature":{_q(t.signature)},"program_id":{_q(t.program_id)},'
+        f'{head},"mint":{_q(t.mint)},"sol_amount":{_json(sol)},"token_amount":{_json(tokens)},'
+        f'"token_decimals":{_json(decimals)},"user_account":{_q(t.trader)},"discriminator":"{disc}",'
+        f'"slot":{t.slot},"tx_index":{t.tx_index},"block_time":{_json(t.block_time)},{tail},'
+        f'"trader":{_q(t.trader)},"fee_payer":{_q(t.fee_payer)},"quote_mint":{_q(t.quote_mint)},'
+        f'"token_amount_raw":{t.token_amount_raw},"quote_amount_raw":{t.quote_amount_raw},'
+        f'"quote_decimals":{_json(t.quote_decimals)},"fee_amount_raw":{_json(t.fee_amount_raw)},'
+        f'"outer_ix_index":{t.outer_ix_index},"inner_ix_index":{_json(t.inner_ix_index)},'
+        f'"via":{_json(t.via)},"pool":{_json(t.pool)},"is_dca":{"true" if t.is_dca else "false"},'
+        f'"decode_source":{_q(t.decode_source)}}}\n'
+    )
 
 
 class LegacyJsonlSink(FixedPartitionedSink[TradeEvent, tuple[int, int]]):

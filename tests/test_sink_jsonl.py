@@ -137,6 +137,41 @@ def test_line_has_the_eleven_legacy_keys_first_then_every_trade_field(fixtures_d
         assert record["discriminator"] == expected_disc
 
 
+def reference_line(t: TradeEvent) -> str:
+    """The line as ``json.dumps`` writes it: the format ``legacy_line`` must produce byte for byte."""
+    disc = {("pumpswap", "buy"): "67f4521f2cf57777", ("pumpswap", "sell"): "3e2f370aa503dc2a",
+            ("jupiter_dca", "buy"): "8604113fdd2db1ad", ("jupiter_dca", "sell"): "8604113fdd2db1ad"}  # fmt: skip
+    record = {
+        "timestamp": t.block_time,
+        "signature": t.signature,
+        "program_id": t.program_id,
+        "program_name": BY_NAME[t.program].legacy_name,
+        "action": t.direction.upper(),
+        "mint": t.mint,
+        "sol_amount": t.quote_amount_raw / 1e9 if t.quote_mint == WSOL_MINT else None,
+        "token_amount": None if t.token_decimals is None else t.token_amount_raw / 10**t.token_decimals,
+        "token_decimals": t.token_decimals,
+        "user_account": t.trader,
+        "discriminator": "0000000000000000"
+        if t.decode_source == "balance_delta"
+        else disc.get((t.program, t.direction), "bddb7fd34ee661ee"),
+    }
+    record.update((k, v) for k, v in t.to_dict().items() if k not in record)
+    return json.dumps(record, separators=(",", ":")) + "\n"
+
+
+def test_line_is_byte_identical_to_json_dumps(fixtures_dir: Path) -> None:
+    trades = fixture_trades(fixtures_dir) + [synthetic_trade(i, PROGRAM_NAMES[i % 5]) for i in range(60)]
+    base = synthetic_trade(7)
+    trades += [
+        TradeEvent(**{**base.to_dict(), "quote_mint": USDC_MINT, "token_decimals": None, "block_time": None}),
+        TradeEvent(**{**base.to_dict(), "decode_source": "balance_delta", "via": "Router1111", "is_dca": True}),
+        TradeEvent(**{**base.to_dict(), "token_amount_raw": 2**64 - 1, "token_decimals": 0, "quote_amount_raw": 1}),
+    ]
+    for trade in trades:
+        assert legacy_line(trade) == reference_line(trade)
+
+
 def test_exact_line_for_a_sol_quoted_buy() -> None:
     trade = TradeEvent(
         signature="SIG", slot=7, tx_index=2, block_time=1732700000, program="pumpswap",

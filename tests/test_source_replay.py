@@ -14,13 +14,13 @@ from solflow.programs import PROGRAM_NAMES, PUMPFUN, PUMPSWAP
 from solflow.stream import SlotClock, TxUpdate
 from sources.capture import CaptureError
 from sources.capture_feed import update_field
-from sources.metrics import MALFORMED
 from sources.yellowstone import YellowstoneSource
 from test_source_support import (
     block_meta,
     clocks,
     delivered_txs,
     make_chain,
+    metric,
     settings_for,
     signature,
     source_flow,
@@ -131,11 +131,11 @@ def test_a_malformed_record_is_skipped_counted_and_the_rest_delivered(tmp_path: 
             writer.write(update)
             if n == 3:
                 writer.write(b"\x0a\x60" + PUMPSWAP.id_bytes)  # claims 96 bytes, has 32
-    before = MALFORMED.labels("pumpswap")._value.get()
+    before = metric("solflow_source_malformed_updates_total", partition="pumpswap")
     out: list = []
     run_main(source_flow(settings_for(replay_path=path, programs=("pumpswap",)), out))
     assert sorted(delivered_txs(out)) == chain.expected_for(["pumpswap"])
-    assert MALFORMED.labels("pumpswap")._value.get() == before + 1
+    assert metric("solflow_source_malformed_updates_total", partition="pumpswap") == before + 1
 
 
 def test_replay_speed_paces_block_metas_by_block_time(tmp_path: Path):

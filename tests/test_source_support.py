@@ -37,7 +37,7 @@ def signature(*parts: object) -> bytes:
 
 
 def transaction(slot: int, sig: bytes, keys: Iterable[bytes], *, vote: bool = False, failed: bool = False,
-                loaded: Iterable[bytes] = ()) -> geyser_pb2.SubscribeUpdate:
+                loaded: Iterable[bytes] = (), log_bytes: int = 0) -> geyser_pb2.SubscribeUpdate:
     update = geyser_pb2.SubscribeUpdate()
     tx = update.transaction
     tx.slot = slot
@@ -48,6 +48,8 @@ def transaction(slot: int, sig: bytes, keys: Iterable[bytes], *, vote: bool = Fa
     info.transaction.message.account_keys.extend([_PAYER, *keys])
     info.meta.fee = 5000
     info.meta.loaded_readonly_addresses.extend(loaded)
+    if log_bytes:
+        info.meta.log_messages.append("Program log: " + "x" * log_bytes)
     if failed:
         info.meta.err.err = bytes.fromhex("0800000002190000007117000000")
     return update
@@ -88,7 +90,7 @@ class Chain:
 
 
 def make_chain(slots: int, txs_per_program: int = 2, programs: Iterable[Program] = PROGRAMS,
-               first_slot: int = FIRST_SLOT, skip_every: int = 0) -> Chain:
+               first_slot: int = FIRST_SLOT, skip_every: int = 0, log_bytes: int = 0) -> Chain:
     """``slots`` slots (every ``skip_every``-th one skipped, as on mainnet) of synthetic traffic."""
     programs = tuple(programs)
     chain = Chain(updates=[], expected={p.name: [] for p in PROGRAMS})
@@ -99,7 +101,7 @@ def make_chain(slots: int, txs_per_program: int = 2, programs: Iterable[Program]
         for i in range(txs_per_program):
             for program in programs:
                 sig = signature(slot, i, program.name)
-                chain.updates.append(transaction(slot, sig, [program.id_bytes]))
+                chain.updates.append(transaction(slot, sig, [program.id_bytes], log_bytes=log_bytes))
                 chain.expected[program.name].append((slot, sig))
         chain.updates.append(transaction(slot, signature(slot, "vote"), [_VOTE_PROGRAM], vote=True))
         failed_program = programs[n % len(programs)]
@@ -203,3 +205,29 @@ class RequestSpy:
     @property
     def pings(self) -> list[geyser_pb2.SubscribeRequest]:
         return [r for r in self.requests if r.HasField("ping")]
+
+
+def metric(name: str, **labels: str) -> float:
+    """Current value of one of the source's Prometheus samples (0 when never touched)."""
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def poll(part: Any, until: Callable[[list], bool], timeout: float = 30.0) -> list:
+    """Drive a source partition the way Bytewax does (honouring ``next_awake``) until ``until(items)``
+    holds or the partition ends."""
+    from datetime import datetime, timezone
+
+    items: list = []
+    deadline = time.monotonic() + timeout
+    while not until(items):
+        assert time.monotonic() < deadline, f"partition did not get there in {timeout} s: {items[-3:]}"
+        try:
+            items.extend(part.next_batch())
+        except StopIteration:
+            break
+        wake = part.next_awake()
+        if wake is not None:
+            time.sleep(max(0.0, (wake - datetime.now(timezone.utc)).total_seconds()))
+    return items

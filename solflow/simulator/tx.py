@@ -1,0 +1,506 @@
+"""TxBuilder: assembles one transaction the way the runtime would record it.
+
+Programs are entered and exited like real invocations: each top-level instruction and each CPI is
+recorded (CPIs flattened per top-level instruction with their stack height), `invoke [n]` /
+`consumed … of … compute units` / `success` log lines are written in order, lamport and token
+movements are tracked, and `finish` compiles the message (static keys ordered like the Solana
+compiler, v0 keys loaded through address lookup tables), the meta (fee, balances, token balances,
+inner instructions, logs, error) and the expected trades. A failed instruction stops execution:
+later instructions stay in the message but leave no logs, and only the fee is charged.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+from solders.signature import Signature
+
+from protos import geyser_pb2, solana_storage_pb2 as storage
+from solflow.programs import BY_ID, WSOL_MINT
+from solflow.simulator import keys
+from solflow.simulator.keys import b58
+from solflow.simulator.ledger import TokenAccount
+from solflow.trade import DecodeSource, Direction, TradeEvent
+
+if TYPE_CHECKING:
+    from solflow.simulator.world import World
+
+SIGNER = 1
+WRITABLE = 2
+ROLE_FLAGS = {"r": 0, "w": WRITABLE, "s": SIGNER, "S": SIGNER | WRITABLE}
+
+LOG_LIMIT_BYTES = 10_000  # the runtime's per-transaction log budget
+LAMPORTS_PER_SIGNATURE = 5_000
+DEFAULT_UNITS_PER_INSTRUCTION = 200_000
+MAX_COMPUTE_UNITS = 1_400_000
+EVENT_IX_TAG = bytes.fromhex("e445a52e51cb9a1d")  # Anchor's emit_cpi! instruction prefix
+INSTRUCTION_ERROR = 8
+CUSTOM_ERROR = 25
+
+_NATIVE_PROGRAMS = {keys.SYSTEM_PROGRAM, keys.COMPUTE_BUDGET_PROGRAM}
+_COMPUTE_LIMIT = struct.Struct("<BI")
+_COMPUTE_PRICE = struct.Struct("<BQ")
+_ERROR = struct.Struct("<IBII")
+
+
+@dataclass(slots=True)
+class ExpectedTrade:
+    """A trade the transaction contains, minus what only the finished transaction knows."""
+
+    program_id: bytes
+    direction: Direction
+    trader: bytes
+    mint: bytes
+    quote_mint: bytes
+    token_amount_raw: int
+    token_decimals: int
+    quote_amount_raw: int
+    quote_decimals: int
+    fee_amount_raw: int | None
+    outer_ix_index: int
+    inner_ix_index: int | None
+    via: bytes | None
+    pool: bytes | None
+    is_dca: bool
+    decode_source: DecodeSource
+
+
+class LookupTable:
+    """An address lookup table: addresses keep the index they were first given."""
+
+    CAPACITY = 256
+
+    def __init__(self, address: bytes):
+        self.address = address
+        self._index: dict[bytes, int] = {}
+
+    def index_of(self, account: bytes) -> int | None:
+        found = self._index.get(account)
+        if found is None and len(self._index) < self.CAPACITY:
+            found = self._index[account] = len(self._index)
+        return found
+
+
+class TxBuilder:
+    def __init__(self, world: World, fee_payer: bytes, block_time: int, *, versioned: bool,
+                 co_signers: Sequence[bytes] = ()):
+        self.world = world
+        self.block_time = block_time
+        self.fee_payer = fee_payer
+        self.versioned = versioned
+        self._signers = [fee_payer, *co_signers]
+        self._flags: dict[bytes, int] = {s: SIGNER | WRITABLE for s in self._signers}
+        self._instructions: list[tuple[bytes, Sequence[bytes], bytes]] = []
+        self._inner: list[list[tuple[bytes, Sequence[bytes], bytes, int]]] = []
+        self._logs: list[str] = []
+        self._log_bytes = 0
+        self._log_truncated = False
+        self._lamports: dict[bytes, int] = {}
+        self._token_delta: dict[bytes, int] = {}
+        self._created: dict[bytes, TokenAccount] = {}
+        self._closed: set[bytes] = set()
+        self._stack: list[tuple[bytes, str, int]] = []
+        self._unit_limit: int | None = None
+        self._unit_price = 0
+        self._remaining = 0
+        self._consumed = 0
+        self._error: tuple[int, int] | None = None
+        self._halted_depth = 0
+        self._expected: list[ExpectedTrade] = []
+
+    # ----- instructions and invocations -------------------------------------------------------
+
+    @property
+    def outer_index(self) -> int:
+        return len(self._instructions) - 1
+
+    @property
+    def depth(self) -> int:
+        return len(self._stack)
+
+    @property
+    def log_bytes(self) -> int:
+        return self._log_bytes
+
+    @property
+    def halted(self) -> bool:
+        return self._error is not None
+
+    def compute_budget(self, unit_limit: int, micro_lamports_per_unit: int) -> None:
+        self._unit_limit = unit_limit
+        self._unit_price = micro_lamports_per_unit
+        self._remaining = unit_limit
+        for data in (_COMPUTE_LIMIT.pack(2, unit_limit), _COMPUTE_PRICE.pack(3, micro_lamports_per_unit)):
+            self.enter(keys.COMPUTE_BUDGET_PROGRAM, (), "", data)
+            self.exit(150)
+
+    def enter(self, program: bytes, accounts: Sequence[bytes], roles: str, data: bytes) -> int:
+        """Invoke `program`: a top-level instruction when nothing runs, else a CPI of the running one.
+
+        Returns the instruction's index: the top-level position, or the position in the top-level
+        instruction's flattened inner-instruction list.
+        """
+        if self._error is not None:
+            if self._halted_depth == 0:
+                self._add_instruction(program, accounts, roles, data)
+            self._halted_depth += 1
+            return -1
+        depth = len(self._stack) + 1
+        if depth == 1:
+            self._add_instruction(program, accounts, roles, data)
+            if self._unit_limit is None:
+                self._remaining = max(self._remaining, 0) + DEFAULT_UNITS_PER_INSTRUCTION
+            position = len(self._instructions) - 1
+        else:
+            inner = self._inner[-1]
+            inner.append((program, accounts, data, depth))
+            position = len(inner) - 1
+        name = b58(program)
+        self._log(f"Program {name} invoke [{depth}]")
+        self._stack.append((program, name, self._remaining))
+        return position
+
+    def exit(self, own_units: int = 0, returned: bytes | None = None) -> None:
+        if self._error is not None:
+            self._halted_depth = max(self._halted_depth - 1, 0)
+            return
+        program, name, at_entry = self._stack.pop()
+        self._spend(own_units)
+        if program not in _NATIVE_PROGRAMS:
+            self._log(f"Program {name} consumed {at_entry - self._remaining} of {at_entry} compute units")
+        if returned is not None:
+            self._log(f"Program return: {name} {base64.b64encode(returned).decode()}")
+        self._log(f"Program {name} success")
+
+    def _spend(self, units: int) -> None:
+        self._remaining -= units
+        self._consumed += units
+
+    def fail(self, code: int, reason: Iterable[str], own_units: int) -> None:
+        """The running program returns custom error `code`; every caller fails with it."""
+        for line in reason:
+            self.log(line)
+        self._spend(own_units)
+        message = f"custom program error: {code:#x}"
+        while self._stack:
+            _, name, at_entry = self._stack.pop()
+            self._log(f"Program {name} consumed {at_entry - self._remaining} of {at_entry} compute units")
+            self._log(f"Program {name} failed: {message}")
+            self._halted_depth += 1
+        self._error = (len(self._instructions) - 1, code)
+
+    def _add_instruction(self, program: bytes, accounts: Sequence[bytes], roles: str, data: bytes) -> None:
+        flags = self._flags
+        flags.setdefault(program, 0)
+        for account, role in zip(accounts, roles):
+            flags[account] = flags.get(account, 0) | ROLE_FLAGS[role]
+        self._instructions.append((program, accounts, data))
+        self._inner.append([])
+
+    # ----- logs --------------------------------------------------------------------------------
+
+    def log(self, message: str) -> None:
+        self._log("Program log: " + message)
+
+    def log_data(self, payload: bytes) -> None:
+        self._log("Program data: " + base64.b64encode(payload).decode())
+
+    def _log(self, line: str) -> None:
+        if self._log_truncated or self._error is not None:
+            return
+        self._log_bytes += len(line)
+        if self._log_bytes >= LOG_LIMIT_BYTES:
+            self._log_truncated = True
+            self._logs.append("Log truncated")
+            return
+        self._logs.append(line)
+
+    def emit_cpi_event(self, program: bytes, event_authority: bytes, event: bytes) -> int:
+        """Anchor `emit_cpi!`: the program invokes itself with the event as instruction data."""
+        position = self.enter(program, (event_authority,), "", EVENT_IX_TAG + event)
+        self.exit(self.world.rng.randrange(1_900, 2_100))
+        return position
+
+    # ----- balances ----------------------------------------------------------------------------
+
+    def lamport_balance(self, account: bytes) -> int:
+        return self.world.ledger.balance(account) + self._lamports.get(account, 0)
+
+    def move_lamports(self, source: bytes, destination: bytes, amount: int) -> None:
+        lamports = self._lamports
+        lamports[source] = lamports.get(source, 0) - amount
+        lamports[destination] = lamports.get(destination, 0) + amount
+
+    def token_account(self, account: bytes) -> TokenAccount | None:
+        if account in self._closed:
+            return None
+        return self._created.get(account) or self.world.ledger.tokens.get(account)
+
+    def token_amount(self, account: bytes) -> int:
+        found = self.token_account(account)
+        return 0 if found is None else found.amount + self._token_delta.get(account, 0)
+
+    def move_tokens(self, source: bytes, destination: bytes, amount: int, mint: bytes, withheld: int = 0) -> None:
+        """Move `amount`; `withheld` of it stays withheld in the destination (Token-2022 transfer fee)."""
+        for account in (source, destination):
+            found = self.token_account(account)
+            if found is None or found.mint != mint:
+                raise ValueError(f"simulator bug: {b58(account)} is not a {b58(mint)} token account")
+        delta = self._token_delta
+        delta[source] = delta.get(source, 0) - amount
+        delta[destination] = delta.get(destination, 0) + amount - withheld
+        if mint == keys.WSOL:  # a native-mint account's lamports are its token amount plus rent
+            self.move_lamports(source, destination, amount)
+
+    def mint_tokens(self, account: bytes, amount: int) -> None:
+        self._token_delta[account] = self._token_delta.get(account, 0) + amount
+
+    def new_account(self, account: bytes) -> None:
+        """`account` is created by this transaction: it held no lamports before."""
+        self.world.ledger.lamports.setdefault(account, 0)
+
+    def open_token_account(self, account: bytes, owner: bytes, mint: bytes, program: bytes, decimals: int) -> None:
+        self.new_account(account)
+        self._created[account] = TokenAccount(mint, owner, program, decimals, 0)
+        self._closed.discard(account)
+
+    def close_token_account(self, account: bytes, destination: bytes) -> None:
+        self.move_lamports(account, destination, self.lamport_balance(account))
+        self._closed.add(account)
+
+    # ----- expectations ------------------------------------------------------------------------
+
+    def expect(self, trade: ExpectedTrade) -> None:
+        if self._error is None:
+            self._expected.append(trade)
+
+    # ----- compile -----------------------------------------------------------------------------
+
+    def finish(
+        self, slot: int, tx_index: int, block_time: int
+    ) -> tuple[geyser_pb2.SubscribeUpdateTransactionInfo, list[TradeEvent]]:
+        world = self.world
+        rng = world.rng
+        signatures = [rng.randbytes(64) for _ in self._signers]
+        ordered, lookups, loaded_writable, loaded_readonly = self._order_keys()
+        combined = ordered + loaded_writable + loaded_readonly
+        position = {account: i for i, account in enumerate(combined)}
+
+        instructions = [
+            storage.CompiledInstruction(
+                program_id_index=position[program],
+                accounts=bytes(position[a] for a in accounts),
+                data=data,
+            )
+            for program, accounts, data in self._instructions
+        ]
+        inner_groups = [
+            storage.InnerInstructions(
+                index=outer,
+                instructions=[
+                    storage.InnerInstruction(
+                        program_id_index=position[program],
+                        accounts=bytes(position[a] for a in accounts),
+                        data=data,
+                        stack_height=height,
+                    )
+                    for program, accounts, data, height in inner
+                ],
+            )
+            for outer, inner in enumerate(self._inner)
+            if inner
+        ]
+
+        fee = self._fee()
+        ledger = world.ledger
+        failed = self._error is not None
+        deltas = {self.fee_payer: -fee} if failed else self._lamports
+        if not failed:
+            deltas[self.fee_payer] = deltas.get(self.fee_payer, 0) - fee
+        pre_balances = [ledger.balance(a) for a in combined]
+        post_balances = [pre + deltas.get(a, 0) for a, pre in zip(combined, pre_balances)]
+        pre_tokens, post_tokens = self._token_balances(combined, failed)
+
+        header = storage.MessageHeader(
+            num_required_signatures=len(self._signers),
+            num_readonly_signed_accounts=0,
+            num_readonly_unsigned_accounts=sum(1 for a in ordered if not self._flags[a] & WRITABLE),
+        )
+        message = storage.Message(
+            header=header,
+            account_keys=ordered,
+            recent_blockhash=world.recent_blockhash(),
+            instructions=instructions,
+            versioned=self.versioned,
+            address_table_lookups=lookups,
+        )
+        meta = storage.TransactionStatusMeta(
+            fee=fee,
+            pre_balances=pre_balances,
+            post_balances=post_balances,
+            inner_instructions=inner_groups,
+            log_messages=self._logs,
+            pre_token_balances=pre_tokens,
+            post_token_balances=post_tokens,
+            loaded_writable_addresses=loaded_writable,
+            loaded_readonly_addresses=loaded_readonly,
+            compute_units_consumed=self._consumed,
+        )
+        if failed:
+            outer, code = self._error
+            meta.err.err = _ERROR.pack(INSTRUCTION_ERROR, outer, CUSTOM_ERROR, code)
+        info = geyser_pb2.SubscribeUpdateTransactionInfo(
+            signature=signatures[0],
+            transaction=storage.Transaction(signatures=signatures, message=message),
+            meta=meta,
+            index=tx_index,
+        )
+
+        for account, post in zip(combined, post_balances):
+            ledger.lamports[account] = post
+        if not failed:
+            self._commit_tokens()
+        trades = [] if failed else self._trades(str(Signature.from_bytes(signatures[0])), slot, tx_index, block_time)
+        return info, trades
+
+    def _order_keys(self) -> tuple[list[bytes], list[storage.MessageAddressTableLookup], list[bytes], list[bytes]]:
+        flags = self._flags
+        invoked = {program for program, _, _ in self._instructions}
+        signers = self._signers
+        for inner in self._inner:
+            for program, accounts, _, _ in inner:
+                for account in (program, *accounts):
+                    if account not in flags:
+                        raise ValueError(f"simulator bug: CPI account {b58(account)} was not passed to the transaction")
+        others = sorted(a for a in flags if a not in signers and not flags[a] & SIGNER)
+        loadable: dict[bytes, tuple[int, int]] = {}
+        if self.versioned:
+            shared = self.world.shared_accounts
+            tables = self.world.lookup_tables
+            for account in others:
+                if account in shared and account not in invoked:
+                    table_no = shared[account]
+                    index = tables[table_no].index_of(account)
+                    if index is not None:
+                        loadable[account] = (table_no, index)
+        static = [a for a in others if a not in loadable]
+        ordered = (
+            list(signers)
+            + [a for a in static if flags[a] & WRITABLE]
+            + [a for a in static if not flags[a] & WRITABLE]
+        )
+        lookups: list[storage.MessageAddressTableLookup] = []
+        loaded_writable: list[bytes] = []
+        loaded_readonly: list[bytes] = []
+        if loadable:
+            by_table: dict[int, tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]]] = {}
+            for account, (table_no, index) in loadable.items():
+                writable, readonly = by_table.setdefault(table_no, ([], []))
+                (writable if flags[account] & WRITABLE else readonly).append((index, account))
+            for table_no in sorted(by_table):
+                writable, readonly = by_table[table_no]
+                writable.sort()
+                readonly.sort()
+                lookups.append(storage.MessageAddressTableLookup(
+                    account_key=self.world.lookup_tables[table_no].address,
+                    writable_indexes=bytes(i for i, _ in writable),
+                    readonly_indexes=bytes(i for i, _ in readonly),
+                ))
+                loaded_writable.extend(a for _, a in writable)
+                loaded_readonly.extend(a for _, a in readonly)
+        return ordered, lookups, loaded_writable, loaded_readonly
+
+    def _fee(self) -> int:
+        limit = self._unit_limit
+        if limit is None:
+            limit = min(DEFAULT_UNITS_PER_INSTRUCTION * len(self._instructions), MAX_COMPUTE_UNITS)
+        priority = -(-limit * self._unit_price // 1_000_000)
+        return LAMPORTS_PER_SIGNATURE * len(self._signers) + priority
+
+    def _token_balances(self, combined: list[bytes], failed: bool) -> tuple[list[storage.TokenBalance], list[storage.TokenBalance]]:
+        ledger_tokens = self.world.ledger.tokens
+        pre: list[storage.TokenBalance] = []
+        post: list[storage.TokenBalance] = []
+        for index, account in enumerate(combined):
+            before = ledger_tokens.get(account)
+            if before is not None:
+                pre.append(_token_balance(index, before, before.amount))
+            if failed:
+                if before is not None:
+                    post.append(_token_balance(index, before, before.amount))
+                continue
+            if account in self._closed:
+                continue
+            after = self._created.get(account) or before
+            if after is not None:
+                post.append(_token_balance(index, after, after.amount + self._token_delta.get(account, 0)))
+        return pre, post
+
+    def _commit_tokens(self) -> None:
+        tokens = self.world.ledger.tokens
+        for account, created in self._created.items():
+            tokens[account] = created
+        for account, delta in self._token_delta.items():
+            found = tokens.get(account)
+            if found is not None:
+                found.amount += delta
+        for account in self._closed:
+            tokens.pop(account, None)
+
+    def _trades(self, signature: str, slot: int, tx_index: int, block_time: int) -> list[TradeEvent]:
+        fee_payer = b58(self.fee_payer)
+        trades = []
+        for e in self._expected:
+            program_id = b58(e.program_id)
+            trades.append(TradeEvent(
+                signature=signature,
+                slot=slot,
+                tx_index=tx_index,
+                block_time=block_time,
+                program=BY_ID[program_id].name,
+                program_id=program_id,
+                direction=e.direction,
+                trader=b58(e.trader),
+                fee_payer=fee_payer,
+                mint=b58(e.mint),
+                quote_mint=WSOL_MINT if e.quote_mint == keys.WSOL else b58(e.quote_mint),
+                token_amount_raw=e.token_amount_raw,
+                token_decimals=e.token_decimals,
+                quote_amount_raw=e.quote_amount_raw,
+                quote_decimals=e.quote_decimals,
+                fee_amount_raw=e.fee_amount_raw,
+                outer_ix_index=e.outer_ix_index,
+                inner_ix_index=e.inner_ix_index,
+                via=None if e.via is None else b58(e.via),
+                pool=None if e.pool is None else b58(e.pool),
+                is_dca=e.is_dca,
+                decode_source=e.decode_source,
+            ))
+        trades.sort(key=TradeEvent.key.fget)
+        return trades
+
+
+def _token_balance(index: int, account: TokenAccount, amount: int) -> storage.TokenBalance:
+    return storage.TokenBalance(
+        account_index=index,
+        mint=b58(account.mint),
+        ui_token_amount=ui_amount(amount, account.decimals),
+        owner=b58(account.owner),
+        program_id=b58(account.program),
+    )
+
+
+def ui_amount(amount: int, decimals: int) -> storage.UiTokenAmount:
+    whole, fraction = divmod(amount, 10**decimals)
+    text = str(whole)
+    if fraction:
+        text += "." + str(fraction).rjust(decimals, "0").rstrip("0")
+    return storage.UiTokenAmount(
+        ui_amount=amount / 10**decimals if amount else 0.0,
+        decimals=decimals,
+        amount=str(amount),
+        ui_amount_string=text,
+    )

@@ -8,29 +8,23 @@ Files, per program (SolFlow program name, e.g. ``pumpswap``) under ``<out_dir>/s
 
 One compact JSON object per line (``\\n``-terminated). The original's 11 keys come first, in its order:
 
-=============== ================================================================================
-``timestamp``     ``block_time`` (chain time, unix s); null when the stream never carried it --
-                  never the local clock
-``signature``     base58 transaction signature
-``program_id``    the program that emitted the trade
-``program_name``  the original's name (``PumpSwap``, ``PumpFun``, ``BonkSwap``, ``Moonshot``,
-                  ``JupiterDCA``)
-``action``        ``BUY`` / ``SELL``
-``mint``          the traded token
-``sol_amount``    ``quote_amount_raw / 1e9`` when the quote is SOL or WSOL: what the trader paid on
-                  a buy (fees included) or received on a sell (fees deducted). **null when the
-                  trade is quoted in another token** (USDC, an xStock, ...) -- that amount is not
-                  SOL; it is exact in ``quote_amount_raw`` with ``quote_mint`` / ``quote_decimals``
-``token_amount``  ``token_amount_raw / 10**token_decimals``; null when the decimals are unknown
-``token_decimals`` decimals of ``mint``; null when unknown
-``user_account``  the trader the program records (event ``user`` / ``sender``, LaunchLab ``payer``)
-``discriminator`` hex of the 8-byte discriminator of the **program event** the trade was decoded
-                  from: PumpSwap ``BuyEvent`` 67f4521f2cf57777 / ``SellEvent`` 3e2f370aa503dc2a;
-                  pump.fun, LaunchLab and Moonshot ``TradeEvent`` bddb7fd34ee661ee; Jupiter DCA
-                  ``Filled`` 8604113fdd2db1ad; ``0000000000000000`` for a trade recovered from
-                  balance changes (no event). The original wrote the first outer instruction's
-                  first 8 data bytes, usually a ComputeBudget instruction, not the swap
-=============== ================================================================================
+- ``timestamp``: ``block_time`` (chain time, unix s); null when the stream never carried it -- never
+  the local clock.
+- ``signature``: base58 transaction signature. ``program_id``: the program that emitted the trade.
+- ``program_name``: the original's name (``PumpSwap``, ``PumpFun``, ``BonkSwap``, ``Moonshot``,
+  ``JupiterDCA``). ``action``: ``BUY`` / ``SELL``. ``mint``: the traded token.
+- ``sol_amount``: ``quote_amount_raw / 1e9`` when the quote is SOL or WSOL -- what the trader paid on
+  a buy (fees included) or received on a sell (fees deducted). **null when the trade is quoted in
+  another token** (USDC, an xStock, ...): that amount is not SOL; it is exact in
+  ``quote_amount_raw`` with ``quote_mint`` / ``quote_decimals``.
+- ``token_amount``: ``token_amount_raw / 10**token_decimals``; ``token_decimals``: decimals of
+  ``mint``. Both null when the decimals are unknown.
+- ``user_account``: the trader the program records (event ``user`` / ``sender``, LaunchLab ``payer``).
+- ``discriminator``: hex of the 8-byte discriminator of the **program event** the trade was decoded
+  from -- PumpSwap ``BuyEvent`` 67f4521f2cf57777 / ``SellEvent`` 3e2f370aa503dc2a; pump.fun,
+  LaunchLab and Moonshot ``TradeEvent`` bddb7fd34ee661ee; Jupiter DCA ``Filled`` 8604113fdd2db1ad;
+  ``0000000000000000`` for a trade recovered from balance changes (no event). The original wrote the
+  first 8 data bytes of the first outer instruction, usually a ComputeBudget instruction.
 
 then every other ``TradeEvent`` field in ``TradeEvent`` order (``slot``, ``tx_index``, ``block_time``,
 ``program``, ``direction``, ``trader``, ``fee_payer``, ``quote_mint``, ``token_amount_raw``,
@@ -228,7 +222,7 @@ class _RotatingJsonlPartition(StatefulSinkPartition[TradeEvent, tuple[int, int]]
                 self._rotate()
                 chunk, size = [], 0
             chunk.append(line)
-            size += len(line)  # lines are ASCII (ensure_ascii), so characters == bytes
+            size += len(line)  # lines are ASCII (strings are \\u-escaped), so characters == bytes
         self._file.write("".join(chunk))
         self._file.flush()
         self._size = size

@@ -103,10 +103,6 @@ def files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
-def trade_record(t: TradeEvent) -> dict[str, Any]:
-    return t.to_dict()
-
-
 # ---------------------------------------------------------------- round trips
 
 

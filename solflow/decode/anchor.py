@@ -19,7 +19,12 @@ if TYPE_CHECKING:
     from solflow.decode.context import ProgramDecoder, TxContext
 
 EVENT_IX_TAG = bytes.fromhex("e445a52e51cb9a1d")
+_PROGRAM = "Program "
+_LOG_PREFIX = "Program log: "
 _DATA_PREFIX = "Program data: "
+_INVOKE = " invoke ["
+_SUCCESS = " success"
+_FAILED = " failed"
 _LOG_TRUNCATED = "Log truncated"
 
 
@@ -31,7 +36,8 @@ def discriminator(namespace: str, name: str) -> bytes:
 class Invocation:
     """One execution of a tracked program: a top-level instruction (``inner_index`` None) or a CPI."""
 
-    __slots__ = ("decoder", "outer_index", "inner_index", "stack_height", "data", "accounts", "events")
+    __slots__ = ("decoder", "outer_index", "inner_index", "stack_height", "data", "discriminator", "accounts",
+                 "events")
 
     def __init__(
         self,
@@ -47,6 +53,7 @@ class Invocation:
         self.inner_index = inner_index
         self.stack_height = stack_height  # 1 = top level; 0 = not recorded (old data)
         self.data = data
+        self.discriminator = data[:8]  # the instruction's Anchor discriminator
         self.accounts = accounts
         self.events: list[EventSite] = []
 
@@ -89,7 +96,7 @@ def find_invocations(
             if decoder is None:
                 continue
             data = inner.data
-            if data[:8] == EVENT_IX_TAG:
+            if data.startswith(EVENT_IX_TAG):
                 parent = _emitter(group, inner_index, inner.stack_height, decoder, top, in_group)
                 if parent is None:
                     orphans.append(decoder)
@@ -122,14 +129,12 @@ def _emitter(group: Any, index: int, height: int, decoder: ProgramDecoder, top: 
 
 
 def attach_log_events(tx: TxContext, invocations: list[Invocation]) -> list[ProgramDecoder]:
-    """Attach ``Program data:`` events to the invocations that wrote them (those without self-CPI events).
+    """Attach ``Program data:`` events to ``invocations`` (those without self-CPI events).
 
     Returns, per ``Program data:`` line that is not base64, the writing program's decoder. Lines after
     ``Log truncated`` are lost; their invocations end up without events (and trades fall back).
     """
-    by_position = {(inv.outer_index, inv.inner_index): inv for inv in invocations if not inv.events}
-    if not by_position:
-        return []
+    by_position = {(inv.outer_index, inv.inner_index): inv for inv in invocations}
     instructions = tx.instructions
     keys = tx.keys
     stack: list[Invocation | None] = []
@@ -138,26 +143,24 @@ def attach_log_events(tx: TxContext, invocations: list[Invocation]) -> list[Prog
     group: Any = ()
     bad_lines: list[ProgramDecoder] = []
     for line in tx.meta.log_messages:
+        if line.startswith(_LOG_PREFIX):
+            continue
         if line.startswith(_DATA_PREFIX):
-            if stack and stack[-1] is not None:
-                invocation = stack[-1]
+            invocation = stack[-1] if stack else None
+            if invocation is not None:
                 try:
                     data = binascii.a2b_base64(line[len(_DATA_PREFIX):])
                 except (binascii.Error, ValueError):
                     bad_lines.append(invocation.decoder)
                     continue
                 invocation.events.append(EventSite(invocation, data, None, "log_event"))
-            continue
-        if line.startswith(_LOG_TRUNCATED):
-            break
-        parts = line.split(" ", 3)
-        if len(parts) < 3 or parts[0] != "Program":
-            continue
-        verb = parts[2]
-        if verb == "invoke" and len(parts) == 4:
-            depth = _depth(parts[3])
-            program = parts[1]
-            if depth == 1:
+        elif line.endswith(_SUCCESS) or _FAILED in line:
+            if stack:
+                stack.pop()
+        elif line.endswith("]") and _INVOKE in line:
+            program, _, depth_text = line[len(_PROGRAM):-1].partition(_INVOKE)
+            depth = int(depth_text) if depth_text.isdigit() else 0
+            if depth <= 1:
                 outer_index += 1
                 while outer_index < len(instructions) and _program_text(keys, instructions[outer_index]) != program:
                     outer_index += 1
@@ -169,18 +172,11 @@ def attach_log_events(tx: TxContext, invocations: list[Invocation]) -> list[Prog
                 inner_index += 1
                 while inner_index < len(group) and _program_text(keys, group[inner_index]) != program:
                     inner_index += 1
-                del stack[max(depth - 1, 0):]
+                del stack[depth - 1 :]
                 stack.append(by_position.get((outer_index, inner_index)))
-        elif verb == "success" or verb.startswith("failed"):
-            if stack:
-                stack.pop()
+        elif line.startswith(_LOG_TRUNCATED):
+            break
     return bad_lines
-
-
-def _depth(token: str) -> int:
-    if token.startswith("[") and token.endswith("]") and token[1:-1].isdigit():
-        return int(token[1:-1])
-    return 0
 
 
 def _program_text(keys: Any, ix: Any) -> str | None:

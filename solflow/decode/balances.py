@@ -1,11 +1,14 @@
 """Balance changes of one transaction: token deltas by (owner, mint), lamport deltas, mint decimals.
 
-Pre and post token balances are matched by ``account_index`` (never list position): an account may
-appear only before (closed) or only after (created). Amounts are the raw integer strings.
+Token changes are summed per (owner, mint) over the pre (negative) and post (positive) balances, so
+an account that appears only before (closed) or only after (created) counts, and list positions
+never matter. Amounts are the raw integer strings. Reading balance entries is the costly part of a
+decode, so callers name the mints (and owners) they need and only those entries are read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from solflow.decode.errors import DecodeError
@@ -14,46 +17,39 @@ TOKEN_2022_PROGRAM = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
 
 
 class TokenBalances:
-    __slots__ = ("deltas", "decimals", "token_programs")
+    __slots__ = ("deltas", "decimals", "_first_entry")
 
-    def __init__(self, meta: Any) -> None:
-        per_account: dict[int, list] = {}  # account_index -> [owner, mint, delta]
+    def __init__(self, meta: Any, mints: Collection[str] | None = None, owners: Collection[str] | None = None) -> None:
+        """Changes of ``mints`` held by ``owners`` (None = all); decimals of every listed mint seen."""
+        deltas: dict[tuple[str, str], int] = {}
         decimals: dict[str, int] = {}
-        programs: dict[str, str] = {}
+        first_entry: dict[str, Any] = {}
         for sign, balances in ((-1, meta.pre_token_balances), (1, meta.post_token_balances)):
             for balance in balances:
-                ui = balance.ui_token_amount
-                amount = _raw_amount(ui.amount)
                 mint = balance.mint
-                decimals[mint] = ui.decimals
-                if balance.program_id:
-                    programs[mint] = balance.program_id
-                entry = per_account.get(balance.account_index)
-                if entry is None:
-                    per_account[balance.account_index] = [balance.owner, mint, sign * amount]
-                else:
-                    if balance.owner:
-                        entry[0] = balance.owner
-                    entry[2] += sign * amount
-        deltas: dict[tuple[str, str], int] = {}
-        for owner, mint, delta in per_account.values():
-            key = (owner, mint)
-            deltas[key] = deltas.get(key, 0) + delta
+                if mints is not None and mint not in mints:
+                    continue
+                if mint not in first_entry:
+                    first_entry[mint] = balance
+                    decimals[mint] = balance.ui_token_amount.decimals
+                owner = balance.owner
+                if owners is not None and owner not in owners:
+                    continue
+                text = balance.ui_token_amount.amount
+                if not text.isdigit():
+                    raise DecodeError(f"token balance amount {text!r} of {mint} is not a non-negative integer")
+                key = (owner, mint)
+                deltas[key] = deltas.get(key, 0) + sign * int(text)
         self.deltas = deltas  # (owner, mint) -> net change; present = the owner held an account of the mint
         self.decimals = decimals
-        self.token_programs = programs
+        self._first_entry = first_entry
 
     def delta(self, owner: str, mint: str) -> int:
         return self.deltas.get((owner, mint), 0)
 
     def is_token_2022(self, mint: str) -> bool:
-        return self.token_programs.get(mint) == TOKEN_2022_PROGRAM
-
-
-def _raw_amount(text: str) -> int:
-    if not (text.isascii() and text.isdigit()):
-        raise DecodeError(f"token balance amount {text!r} is not a non-negative integer")
-    return int(text)
+        entry = self._first_entry.get(mint)
+        return entry is not None and entry.program_id == TOKEN_2022_PROGRAM
 
 
 def lamport_delta(meta: Any, index: int) -> int:

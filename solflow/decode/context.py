@@ -39,11 +39,12 @@ class ProgramDecoder(NamedTuple):
     trade_instructions: Mapping[bytes, TradeAccounts]  # instruction discriminator -> fallback accounts
     trade_events: frozenset[bytes]  # event discriminators that carry a trade
     is_dca: bool = False
+    log_events: bool = False  # events are written only as ``Program data:`` log lines
 
 
 class TxContext:
     __slots__ = ("info", "message", "meta", "keys", "instructions", "groups", "slot", "block_time",
-                 "invocations", "_signature", "_balances")
+                 "invocations", "memo", "_signature", "_balances")
 
     def __init__(self, info: Any, keys: list[bytes], slot: int, block_time: int | None) -> None:
         self.info = info
@@ -55,6 +56,7 @@ class TxContext:
         self.slot = slot
         self.block_time = block_time
         self.invocations: list[Invocation] = []  # set by the decoder once found
+        self.memo: dict[str, Any] = {}  # per-transaction results a decoder computes once for all its events
         self._signature: str | None = None
         self._balances: TokenBalances | None = None
 
@@ -74,6 +76,7 @@ class TxContext:
 
     @property
     def balances(self) -> TokenBalances:
+        """Token balance changes of every mint (the balance-delta fallback's view)."""
         if self._balances is None:
             self._balances = TokenBalances(self.meta)
         return self._balances
@@ -87,14 +90,6 @@ class TxContext:
             return None
         top = self.keys.text(self.instructions[invocation.outer_index].program_id_index)
         return None if top == invocation.decoder.program.program_id else top
-
-    def decimals(self, mint: str) -> int | None:
-        if mint == WSOL_MINT:
-            return SOL_DECIMALS
-        try:
-            return self.balances.decimals.get(mint)
-        except DecodeError:
-            return None
 
     def trade(
         self,
@@ -113,29 +108,30 @@ class TxContext:
         invocation = site.invocation
         decoder = invocation.decoder
         program = decoder.program
+        # positional, in TradeEvent's field order (keywords cost measurably on this path)
         return TradeEvent(
-            signature=self.signature,
-            slot=self.slot,
-            tx_index=self.info.index,
-            block_time=self.block_time if self.block_time is not None else event_time,
-            program=program.name,
-            program_id=program.program_id,
-            direction=direction,
-            trader=trader,
-            fee_payer=self.fee_payer,
-            mint=mint,
-            quote_mint=quote_mint,
-            token_amount_raw=token_amount,
-            token_decimals=self.decimals(mint),
-            quote_amount_raw=quote_amount,
-            quote_decimals=self.decimals(quote_mint),
-            fee_amount_raw=fee,
-            outer_ix_index=invocation.outer_index,
-            inner_ix_index=site.inner_ix_index,
-            via=self.via(invocation),
-            pool=pool,
-            is_dca=decoder.is_dca,
-            decode_source=site.source,  # type: ignore[arg-type]
+            self.signature,
+            self.slot,
+            self.info.index,
+            self.block_time if self.block_time is not None else event_time,
+            program.name,
+            program.program_id,
+            direction,
+            trader,
+            self.fee_payer,
+            mint,
+            quote_mint,
+            token_amount,
+            None,  # token_decimals: filled in with the balance cross-check, which reads them anyway
+            quote_amount,
+            SOL_DECIMALS if quote_mint == WSOL_MINT else None,
+            fee,
+            invocation.outer_index,
+            site.inner_ix_index,
+            self.via(invocation),
+            pool,
+            decoder.is_dca,
+            site.source,  # type: ignore[arg-type]
         )
 
     def program_event(

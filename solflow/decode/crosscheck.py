@@ -17,6 +17,16 @@ from solflow.trade import TradeEvent
 Outcome = Literal["agree", "disagree", "unverifiable"]
 
 
+def candidate_owners(trades: list[TradeEvent], fee_payer: str) -> set[str]:
+    """Every owner whose balance changes ``cross_check`` may look at."""
+    owners = {fee_payer}
+    for trade in trades:
+        owners.add(trade.trader)
+        if trade.is_dca and trade.pool:
+            owners.add(trade.pool)
+    return owners
+
+
 def cross_check(trades: list[TradeEvent], balances: TokenBalances, fee_payer: str) -> list[Outcome]:
     """One outcome per trade, in order."""
     expected: dict[tuple[str, str], int] = {}

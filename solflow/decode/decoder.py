@@ -1,11 +1,12 @@
 """TransactionDecoder: one Yellowstone transaction in, the tracked programs' trades (and other events) out.
 
 Match → decode → check: find the invocations of tracked programs (precomputed program-id bytes against
-the combined account keys), attach their events (self-CPI first, ``Program data:`` logs only for
-invocations without any), let each program's decoder turn events into TradeEvent / ProgramEvent, fall
-back to balance deltas for trade instructions without a decodable event, then cross-check token
-amounts against balance changes. Malformed input never raises: it is counted in ``stats`` and the
-last messages are kept in ``recent_errors``.
+the combined account keys), attach their events (self-CPI first; ``Program data:`` logs for programs
+that only log, and for trade instructions without a self-CPI event), let each program's decoder turn
+events into TradeEvent / ProgramEvent, fall back to balance deltas for trade instructions without a
+decodable event, then fill in decimals and cross-check token amounts against balance changes.
+Malformed input never raises: it is counted in ``stats`` and the last messages are kept in
+``recent_errors``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from solflow.decode.anchor import Invocation, attach_log_events, find_invocations
+from solflow.decode.balances import TokenBalances
 from solflow.decode.context import ProgramDecoder, TxContext
-from solflow.decode.crosscheck import cross_check
+from solflow.decode.crosscheck import candidate_owners, cross_check
 from solflow.decode.errors import DecodeError
 from solflow.decode.events import ProgramEvent
 from solflow.decode.fallback import balance_delta_trade
@@ -32,7 +34,11 @@ _RECENT_ERRORS = 100
 
 
 class TransactionDecoder:
-    """Decodes ``SubscribeUpdateTransactionInfo`` messages for the listed programs only."""
+    """Decodes ``SubscribeUpdateTransactionInfo`` messages for the listed programs only.
+
+    >>> decoder = TransactionDecoder(["pumpfun"])
+    >>> trades = decoder.decode(info, slot, block_time)  # doctest: +SKIP
+    """
 
     def __init__(self, programs: Iterable[str] = PROGRAM_NAMES) -> None:
         names = tuple(dict.fromkeys(programs))
@@ -44,108 +50,142 @@ class TransactionDecoder:
         self.stats = DecodeStats(names)
         self.recent_errors: deque[str] = deque(maxlen=_RECENT_ERRORS)
 
+    def take_stats(self) -> DecodeStats:
+        """The counters so far; counting starts again from zero."""
+        taken = self.stats
+        self.stats = DecodeStats(self.programs)
+        return taken
+
     def decode(self, info: Any, slot: int, block_time: int | None) -> list[TradeEvent]:
         """Trades of the listed programs, in (outer_ix_index, inner_ix_index) order."""
-        return self._decode(info, slot, block_time, with_program_events=False)  # type: ignore[return-value]
+        return self._decode(info, slot, block_time, False)  # type: ignore[return-value]
 
     def decode_events(self, info: Any, slot: int, block_time: int | None) -> list[TradeEvent | ProgramEvent]:
         """Trades and non-trade events (create, create_pool, migrate, dca_open, dca_close), in order."""
-        return self._decode(info, slot, block_time, with_program_events=True)
+        return self._decode(info, slot, block_time, True)
 
-    def _decode(self, info: Any, slot: int, block_time: int | None, *, with_program_events: bool) -> list:
+    def _decode(self, info: Any, slot: int, block_time: int | None, with_program_events: bool) -> list:
         try:
             message = info.transaction.message
-            keys = list(message.account_keys)
             meta = info.meta
-            keys += meta.loaded_writable_addresses
-            keys += meta.loaded_readonly_addresses
+            keys = list(message.account_keys)
+            if meta.loaded_writable_addresses or meta.loaded_readonly_addresses:
+                keys += meta.loaded_writable_addresses
+                keys += meta.loaded_readonly_addresses
         except _MALFORMED as exc:
-            self._error(self.stats[UNATTRIBUTED], "transaction", exc)
+            # a partition decodes for its one program, so the update was meant for it
+            owner = self.programs[0] if len(self.programs) == 1 else UNATTRIBUTED
+            self._error(self.stats[owner], "transaction", exc)
             return []
         by_key = self._by_key
-        tracked = {index: decoder for index, key in enumerate(keys) if (decoder := by_key.get(key)) is not None}
-        if not tracked:
+        present = by_key.keys() & set(keys)
+        if not present:
             return []
-        touched = {decoder.program.name: self.stats[decoder.program.name] for decoder in tracked.values()}
-        for counters in touched.values():
-            counters.transactions += 1
+        tracked = {keys.index(key): by_key[key] for key in present}
+        counters = self.stats.programs
+        touched = [counters[decoder.program.name] for decoder in tracked.values()]
+        for program_counters in touched:
+            program_counters.transactions += 1
         if not info.HasField("meta"):
-            for counters in touched.values():
-                self._error(counters, "transaction", DecodeError("transaction update has no meta"))
+            for program_counters in touched:
+                self._error(program_counters, "transaction", DecodeError("transaction update has no meta"))
             return []
         if meta.HasField("err"):
-            for counters in touched.values():
-                counters.failed_transactions += 1
+            for program_counters in touched:
+                program_counters.failed_transactions += 1
             return []
         try:
             tx = TxContext(info, keys, slot, block_time)
-            return self._events(tx, tracked, with_program_events)
+            return self._events(tx, tracked, counters, with_program_events)
         except _MALFORMED as exc:
-            for counters in touched.values():
-                self._error(counters, "transaction", exc)
+            for program_counters in touched:
+                self._error(program_counters, "transaction", exc)
             return []
 
-    def _events(self, tx: TxContext, tracked: dict[int, ProgramDecoder], with_program_events: bool) -> list:
+    def _events(self, tx: TxContext, tracked: dict[int, ProgramDecoder], counters: dict[str, ProgramCounters],
+                with_program_events: bool) -> list:
         invocations, orphans = find_invocations(tx.instructions, tx.groups, tracked)
         for decoder in orphans:
-            self._error(self.stats[decoder.program.name], tx, DecodeError("self-CPI event with no emitting invocation"))
+            self._error(counters[decoder.program.name], tx, DecodeError("self-CPI event with no emitting invocation"))
         tx.invocations = invocations
-        if any(not invocation.events for invocation in invocations):
-            for decoder in attach_log_events(tx, invocations):
-                self._error(self.stats[decoder.program.name], tx, DecodeError("Program data: line is not base64"))
-        found: list[tuple[tuple[int, int], TradeEvent | ProgramEvent]] = []
+        quiet = [invocation for invocation in invocations if not invocation.events and _may_log(invocation)]
+        if quiet:
+            for decoder in attach_log_events(tx, quiet):
+                self._error(counters[decoder.program.name], tx, DecodeError("Program data: line is not base64"))
+        found: list[tuple[int, int, TradeEvent | ProgramEvent]] = []
         from_events: list[TradeEvent] = []
         for invocation in invocations:
             decoder = invocation.decoder
-            counters = self.stats[decoder.program.name]
+            trade_events = decoder.trade_events
             traded = False
             for site in invocation.events:
+                if not with_program_events and site.data[:8] not in trade_events:
+                    continue
                 try:
                     event = decoder.decode_event(site, tx)
                 except _MALFORMED as exc:
-                    self._error(counters, tx, exc)
+                    self._error(counters[decoder.program.name], tx, exc)
                     continue
                 if event is None:
                     continue
-                position = site.inner_ix_index if site.inner_ix_index is not None else invocation.position
                 if type(event) is TradeEvent:
                     traded = True
                     from_events.append(event)
-                    found.append(((invocation.outer_index, position), event))
-                elif with_program_events:
-                    found.append(((invocation.outer_index, position), event))
+                elif not with_program_events:
+                    continue
+                inner = site.inner_ix_index
+                found.append((invocation.outer_index, invocation.position if inner is None else inner, event))
             if not traded and _is_trade(invocation):
-                self._fallback(invocation, tx, counters, found)
-        if from_events:
-            self._cross_check(from_events, tx)
-        for _, event in found:
-            if type(event) is TradeEvent:
-                self.stats[event.program].trades += 1
+                trade = self._fallback(invocation, tx, counters[decoder.program.name])
+                if trade is not None:
+                    found.append((invocation.outer_index, invocation.position, trade))
+        if not found:
+            return []
         if len(found) > 1:
-            found.sort(key=lambda item: item[0])
-        return [event for _, event in found]
+            found.sort(key=_position)
+        events = [item[2] for item in found]
+        trades = events if len(from_events) == len(events) else [e for e in events if type(e) is TradeEvent]
+        if trades:
+            self._check(trades, from_events, tx, counters)
+        return events
 
-    def _fallback(self, invocation: Invocation, tx: TxContext, counters: ProgramCounters, found: list) -> None:
+    def _fallback(self, invocation: Invocation, tx: TxContext, counters: ProgramCounters) -> TradeEvent | None:
         try:
             trade = balance_delta_trade(invocation, tx)
         except _MALFORMED as exc:
             self._error(counters, tx, exc)
-            return
+            return None
         counters.fallbacks += 1
-        found.append(((invocation.outer_index, invocation.position), trade))
+        return trade
 
-    def _cross_check(self, trades: list[TradeEvent], tx: TxContext) -> None:
+    def _check(self, trades: list[TradeEvent], from_events: list[TradeEvent], tx: TxContext,
+               counters: dict[str, ProgramCounters]) -> None:
+        """Count the trades, fill in their decimals and cross-check the event-decoded ones."""
+        for trade in trades:
+            counters[trade.program].trades += 1
+        mints = {trade.mint for trade in trades}
+        mints.update(trade.quote_mint for trade in trades if trade.quote_decimals is None)
         try:
-            outcomes = cross_check(trades, tx.balances, tx.fee_payer)
+            fee_payer = tx.fee_payer
+            balances = TokenBalances(tx.meta, mints, candidate_owners(from_events, fee_payer))
         except _MALFORMED as exc:
             for program in dict.fromkeys(trade.program for trade in trades):
-                self._error(self.stats[program], tx, exc)
-            outcomes = ["unverifiable"] * len(trades)
-        for trade, outcome in zip(trades, outcomes):
+                self._error(counters[program], tx, exc)
+            for trade in from_events:
+                counters[trade.program].cross_check_unverifiable += 1
+            return
+        decimals = balances.decimals
+        for trade in trades:
+            trade.token_decimals = decimals.get(trade.mint)
+            if trade.quote_decimals is None:
+                trade.quote_decimals = decimals.get(trade.quote_mint)
+        if not from_events:
+            return
+        for trade, outcome in zip(from_events, cross_check(from_events, balances, fee_payer)):
             if outcome == "disagree":
-                self.stats[trade.program].cross_check_disagreements += 1
+                counters[trade.program].cross_check_disagreements += 1
             elif outcome == "unverifiable":
-                self.stats[trade.program].cross_check_unverifiable += 1
+                counters[trade.program].cross_check_unverifiable += 1
 
     def _error(self, counters: ProgramCounters, where: TxContext | str, exc: Exception) -> None:
         counters.errors += 1
@@ -157,8 +197,19 @@ class TransactionDecoder:
         self.recent_errors.append(f"{where}: {exc}")
 
 
+def _position(item: tuple[int, int, Any]) -> tuple[int, int]:
+    return item[0], item[1]
+
+
+def _may_log(invocation: Invocation) -> bool:
+    """Whether a ``Program data:`` line may carry this invocation's events: the program writes them
+    only as logs, or it is a trade instruction that left no self-CPI event."""
+    decoder = invocation.decoder
+    return decoder.log_events or invocation.discriminator in decoder.trade_instructions
+
+
 def _is_trade(invocation: Invocation) -> bool:
     decoder = invocation.decoder
-    if invocation.data[:8] in decoder.trade_instructions:
+    if invocation.discriminator in decoder.trade_instructions:
         return True
     return any(site.data[:8] in decoder.trade_events for site in invocation.events)

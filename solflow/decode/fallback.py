@@ -19,10 +19,10 @@ from solflow.trade import TradeEvent
 
 def balance_delta_trade(invocation: Invocation, tx: TxContext) -> TradeEvent:
     decoder = invocation.decoder
-    layout = decoder.trade_instructions.get(invocation.data[:8])
+    layout = decoder.trade_instructions.get(invocation.discriminator)
     if layout is None:
         raise DecodeError(f"{decoder.program.name} trade event could not be decoded and its instruction "
-                          f"{invocation.data[:8].hex()} has no known account layout")
+                          f"{invocation.discriminator.hex()} has no known account layout")
     if layout.trader >= len(invocation.accounts):
         raise DecodeError(f"{decoder.program.name} trade instruction has {len(invocation.accounts)} accounts, "
                           f"needs the trader #{layout.trader}")

@@ -60,8 +60,8 @@ def _trade(site: EventSite, tx: TxContext) -> TradeEvent:
     if direction not in (_BUY, _SELL):
         raise DecodeError(f"LaunchLab TradeEvent trade_direction {direction} is neither Buy (0) nor Sell (1)")
     invocation = site.invocation
-    if invocation.data[:8] not in TRADE_INSTRUCTIONS:
-        raise DecodeError(f"LaunchLab TradeEvent under unknown instruction {invocation.data[:8].hex()}: payer and mints unknown")
+    if invocation.discriminator not in TRADE_INSTRUCTIONS:
+        raise DecodeError(f"LaunchLab TradeEvent under unknown instruction {invocation.discriminator.hex()}: payer and mints unknown")
     is_buy = direction == _BUY
     return tx.trade(
         site,
@@ -78,8 +78,8 @@ def _trade(site: EventSite, tx: TxContext) -> TradeEvent:
 
 def _pool_create(site: EventSite, tx: TxContext) -> ProgramEvent:
     invocation = site.invocation
-    if invocation.data[:8] not in _POOL_CREATE_INSTRUCTIONS:
-        raise DecodeError(f"LaunchLab PoolCreateEvent under unknown instruction {invocation.data[:8].hex()}")
+    if invocation.discriminator not in _POOL_CREATE_INSTRUCTIONS:
+        raise DecodeError(f"LaunchLab PoolCreateEvent under unknown instruction {invocation.discriminator.hex()}")
     reader = BorshReader(site.data, 8)
     pool_state = pubkey_text(reader.pubkey())
     creator = pubkey_text(reader.pubkey())

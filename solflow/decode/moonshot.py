@@ -39,8 +39,8 @@ def decode_event(site: EventSite, tx: TxContext) -> TradeEvent | ProgramEvent | 
     if trade_type not in (_BUY, _SELL):
         raise DecodeError(f"Moonshot TradeEvent type {trade_type} is neither Buy (0) nor Sell (1)")
     invocation = site.invocation
-    if invocation.data[:8] not in TRADE_INSTRUCTIONS:
-        raise DecodeError(f"Moonshot TradeEvent under unknown instruction {invocation.data[:8].hex()}: mint unknown")
+    if invocation.discriminator not in TRADE_INSTRUCTIONS:
+        raise DecodeError(f"Moonshot TradeEvent under unknown instruction {invocation.discriminator.hex()}: mint unknown")
     fee = dex_fee + helio_fee
     is_buy = trade_type == _BUY
     return tx.trade(
@@ -61,4 +61,5 @@ DECODER = ProgramDecoder(
     decode_event=decode_event,
     trade_instructions=TRADE_INSTRUCTIONS,
     trade_events=frozenset({TRADE_EVENT}),
+    log_events=True,
 )

@@ -5,8 +5,8 @@ fee recipient, fee, creator fee, volume tracking), 358+ (2026: instruction name,
 shareholders, quote mint and amount). ``sol_amount`` (or ``quote_amount`` for a non-SOL quote) is the
 pool side: a buyer pays it plus ``fee + creator_fee + cashback``; a seller gets it minus ``fee +
 creator_fee``. ``buyback_fee`` is part of ``fee``. For the 129-byte layout the fee is what the trade paid
-the instruction's fee recipient: its System transfers on a buy; its lamport gain on a sell (shared in
-proportion to ``sol_amount`` when several such sells in one transaction pay the same recipient).
+the instruction's fee recipient: a buy's System transfers to it; otherwise the recipient's lamport gain
+(see ``_legacy_protocol_fees``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from solflow.decode.anchor import EventSite, Invocation, discriminator
 from solflow.decode.balances import lamport_delta
 from solflow.decode.borsh import BorshReader
 from solflow.decode.context import SYSTEM_PROGRAM_KEY, ProgramDecoder, TradeAccounts, TxContext, quote_mint_text
-from solflow.decode.errors import DecodeError
 from solflow.decode.events import ProgramEvent
 from solflow.programs import PUMPFUN, WSOL_MINT
 from solflow.trade import TradeEvent
@@ -37,7 +36,9 @@ _SHAREHOLDER_SIZE = 34  # address, share_bps
 _QUOTE = struct.Struct("<32sQ")  # quote_mint, quote_amount
 _MIGRATION = struct.Struct("<32s32sQQQ32sq32s")
 _CREATE_TAIL = struct.Struct("<q32x32s")  # timestamp, 4 reserves/supply, token_program
-_SYSTEM_TRANSFER = struct.Struct("<IQ")
+_SYSTEM_TRANSFER = struct.Struct("<IQ")  # System program instruction kind (u32), lamports
+_SYSTEM_TRANSFER_KIND = 2
+_LEGACY_FEES_MEMO = "pumpfun.legacy_fees"
 
 _BONDING_CURVE_SOL = 3
 _FEE_RECIPIENT_SOL = 1
@@ -88,7 +89,7 @@ def _trade(site: EventSite, tx: TxContext) -> TradeEvent:
         fees = fee + creator_fee
         total_fee: int | None = fees + cashback
     else:
-        fees = total_fee = _legacy_protocol_fee(invocation, tx, is_buy, sol_amount)
+        fees = total_fee = _legacy_protocol_fee(site, tx)
     if total_fee is None:  # fee recipient unknown: the pool-side amount is all we know
         quote_amount_raw = event_quote
     elif is_buy:
@@ -110,54 +111,68 @@ def _trade(site: EventSite, tx: TxContext) -> TradeEvent:
 
 
 def _account(invocation: Invocation, tx: TxContext, sol_position: int, v2_position: int) -> str | None:
-    layout = TRADE_INSTRUCTIONS.get(invocation.data[:8])
+    layout = TRADE_INSTRUCTIONS.get(invocation.discriminator)
     if layout is None:
         return None
     return tx.account(invocation, sol_position if layout is _SOL_QUOTED else v2_position)
 
 
+def _legacy_protocol_fee(site: EventSite, tx: TxContext) -> int | None:
+    fees = tx.memo.get(_LEGACY_FEES_MEMO)
+    if fees is None:
+        fees = tx.memo[_LEGACY_FEES_MEMO] = _legacy_protocol_fees(tx)
+    return fees.get((site.invocation.outer_index, site.inner_ix_index))
+
+
+def _legacy_protocol_fees(tx: TxContext) -> dict[tuple[int, int | None], int | None]:
+    """Protocol fee of every 129-byte-layout trade in the transaction, keyed by event position.
+
+    A buy's fee is its System transfers to the fee recipient. The rest of what a recipient gained
+    (sells, and buys whose transfers are not available as raw instructions) is shared among those
+    trades in proportion to ``sol_amount``: exact for one trade, within a lamport for several.
+    """
+    fees: dict[tuple[int, int | None], int | None] = {}
+    shared: dict[int, list[tuple[tuple[int, int | None], int]]] = {}
+    for invocation in tx.invocations:
+        if invocation.decoder.program is not PUMPFUN:
+            continue
+        legacy = [site for site in invocation.events
+                  if site.data[:8] == TRADE_EVENT and len(site.data) == 8 + _TRADE_BASE.size]
+        if not legacy:
+            continue
+        recipient = _fee_recipient(invocation)
+        for site in legacy:
+            key = (invocation.outer_index, site.inner_ix_index)
+            _, sol_amount, _, is_buy, _, _ = _TRADE_BASE.unpack_from(site.data, 8)
+            paid = _transfers_to(tx, recipient, _children(tx, invocation)) if is_buy and recipient is not None else None
+            if paid is not None:
+                fees[key] = paid
+            elif recipient is None:
+                fees[key] = None
+            else:
+                shared.setdefault(recipient, []).append((key, sol_amount))
+    for recipient, trades in shared.items():
+        transferred = _transfers_to(tx, recipient, _all_instructions(tx)) or 0
+        remainder = lamport_delta(tx.meta, recipient) - transferred
+        total_sol = sum(sol for _, sol in trades)
+        for index, (key, sol_amount) in enumerate(trades):
+            if remainder < 0:
+                fees[key] = None
+            elif index == len(trades) - 1 or total_sol == 0:
+                fees[key] = remainder
+            else:
+                fees[key] = share = remainder * sol_amount // total_sol
+                remainder -= share
+                total_sol -= sol_amount
+    return fees
+
+
 def _fee_recipient(invocation: Invocation) -> int | None:
-    layout = TRADE_INSTRUCTIONS.get(invocation.data[:8])
+    layout = TRADE_INSTRUCTIONS.get(invocation.discriminator)
     if layout is None:
         return None
     position = _FEE_RECIPIENT_SOL if layout is _SOL_QUOTED else _FEE_RECIPIENT_V2
-    if position >= len(invocation.accounts):
-        raise DecodeError(f"pump.fun trade instruction has {len(invocation.accounts)} accounts, needs the fee recipient #{position}")
-    return invocation.accounts[position]
-
-
-def _legacy_protocol_fee(invocation: Invocation, tx: TxContext, is_buy: bool, sol_amount: int) -> int | None:
-    recipient = _fee_recipient(invocation)
-    if recipient is None:
-        return None
-    if is_buy:
-        return _transfers_to(tx, recipient, _children(tx, invocation))
-    gained = lamport_delta(tx.meta, recipient) - _transfers_to(tx, recipient, _all_instructions(tx))
-    if gained < 0:
-        return None
-    sells = _legacy_sells_paying(tx, recipient)
-    total_sol = sum(amount for _, amount in sells)
-    if len(sells) <= 1 or total_sol == 0:
-        return gained
-    shared = 0
-    for other, amount in sells[:-1]:
-        share = gained * amount // total_sol
-        if other is invocation:
-            return share
-        shared += share
-    return gained - shared
-
-
-def _legacy_sells_paying(tx: TxContext, recipient: int) -> list[tuple[Invocation, int]]:
-    sells = []
-    for invocation in tx.invocations:
-        if invocation.decoder.program is not PUMPFUN or _fee_recipient(invocation) != recipient:
-            continue
-        for site in invocation.events:
-            data = site.data
-            if data[:8] == TRADE_EVENT and len(data) == 8 + _TRADE_BASE.size and not data[8 + 48]:
-                sells.append((invocation, _TRADE_BASE.unpack_from(data, 8)[1]))
-    return sells
+    return invocation.accounts[position] if position < len(invocation.accounts) else None
 
 
 def _children(tx: TxContext, invocation: Invocation) -> list:
@@ -180,16 +195,21 @@ def _all_instructions(tx: TxContext) -> list:
     return everything
 
 
-def _transfers_to(tx: TxContext, recipient: int, instructions: list) -> int:
+def _transfers_to(tx: TxContext, recipient: int, instructions: list) -> int | None:
+    """Lamports System-transferred to ``recipient``; None when a System instruction has no raw data
+    (a jsonParsed source that only kept the node's parsed form)."""
     keys = tx.keys.raw
     total = 0
     for ix in instructions:
         index = ix.program_id_index
+        if index >= len(keys) or keys[index] != SYSTEM_PROGRAM_KEY:
+            continue
         data = ix.data
-        if (index < len(keys) and keys[index] == SYSTEM_PROGRAM_KEY and len(data) == _SYSTEM_TRANSFER.size
-                and len(ix.accounts) >= 2 and ix.accounts[1] == recipient):
+        if not data:
+            return None
+        if len(data) == _SYSTEM_TRANSFER.size and len(ix.accounts) >= 2 and ix.accounts[1] == recipient:
             kind, lamports = _SYSTEM_TRANSFER.unpack(data)
-            if kind == 2:
+            if kind == _SYSTEM_TRANSFER_KIND:
                 total += lamports
     return total
 

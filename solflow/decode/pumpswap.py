@@ -53,9 +53,9 @@ def decode_event(site: EventSite, tx: TxContext) -> TradeEvent | ProgramEvent | 
 
 def _swap(site: EventSite, tx: TxContext, *, is_buy: bool) -> TradeEvent:
     invocation = site.invocation
-    layout = TRADE_INSTRUCTIONS.get(invocation.data[:8])
+    layout = TRADE_INSTRUCTIONS.get(invocation.discriminator)
     if layout is None:
-        raise DecodeError(f"PumpSwap event under unknown instruction {invocation.data[:8].hex()}: mints unknown")
+        raise DecodeError(f"PumpSwap event under unknown instruction {invocation.discriminator.hex()}: mints unknown")
     reader = BorshReader(site.data, 8)
     timestamp, base_amount, lp_fee, protocol_fee, user_quote_amount, pool, user = reader.unpack(_SWAP_BASE)
     fee = lp_fee + protocol_fee

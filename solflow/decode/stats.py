@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-UNATTRIBUTED = "unattributed"  # errors in transactions too malformed to tell which program they touch
+UNATTRIBUTED = "unattributed"  # errors in updates too malformed to tell which program they are for
 
 
 @dataclass(slots=True)
@@ -22,13 +22,16 @@ COUNTERS: tuple[str, ...] = tuple(f.name for f in fields(ProgramCounters))
 
 
 class DecodeStats:
-    """Counters keyed by program name (plus ``"unattributed"``); ``merge`` adds another decoder's."""
+    """Counters keyed by program name; ``merge`` adds another decoder's.
+
+    A row ``"unattributed"`` appears only when a multi-program decoder met an update too malformed to
+    tell which program it was for.
+    """
 
     __slots__ = ("programs",)
 
     def __init__(self, program_names: tuple[str, ...] | list[str] = ()) -> None:
         self.programs: dict[str, ProgramCounters] = {name: ProgramCounters() for name in program_names}
-        self.programs.setdefault(UNATTRIBUTED, ProgramCounters())
 
     def __getitem__(self, program: str) -> ProgramCounters:
         counters = self.programs.get(program)

@@ -222,7 +222,7 @@ class _RotatingJsonlPartition(StatefulSinkPartition[TradeEvent, tuple[int, int]]
                 self._rotate()
                 chunk, size = [], 0
             chunk.append(line)
-            size += len(line)  # lines are ASCII (strings are \\u-escaped), so characters == bytes
+            size += len(line)  # lines are ASCII (strings are \u-escaped), so characters == bytes
         self._file.write("".join(chunk))
         self._file.flush()
         self._size = size

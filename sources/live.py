@@ -206,7 +206,7 @@ class LiveFeed:
             return
         if is_fatal(code):
             hint = " (check X_TOKEN)" if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED) else ""
-            raise GeyserError(f"{where} refused the subscription: {status}{hint}")
+            raise GeyserError(f"{where} refused the subscription: {status}{hint}") from None
         log.warning("%s: stream failed: %s", where, status)
 
     def _on_update(self, update: Any, requests: RequestStream) -> None:

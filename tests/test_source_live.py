@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -177,6 +180,33 @@ def test_a_wrong_token_is_one_clear_error_that_never_shows_a_token(caplog):
     for text in [*(str(e) for e in errors), caplog.text]:
         assert right not in text and wrong not in text
     assert sorted(delivered_txs(accepted)) == chain.expected_for(["pumpswap"])
+
+
+def test_a_wrong_token_in_a_bytewax_run_exits_nonzero_without_printing_the_token(tmp_path, repo_root):
+    right, wrong = "right-token-0b7e51", "wrong-token-c3d9f2"
+    flow_file = tmp_path / "token_flow.py"
+    flow_file.write_text(
+        "from bytewax import operators as op\n"
+        "from bytewax.connectors.stdio import StdOutSink\n"
+        "from bytewax.dataflow import Dataflow\n"
+        "from solflow.settings import Settings\n"
+        "from sources.yellowstone import YellowstoneSource\n"
+        "flow = Dataflow('token_flow')\n"
+        "op.output('out', op.input('in', flow, YellowstoneSource(Settings.from_env())), StdOutSink())\n"
+    )
+    server = ReplayServer(make_chain(3, programs=[PUMPSWAP]).updates, x_token=right)
+    port = server.start()
+    env = {**os.environ, "GEYSER_URL": url(port), "X_TOKEN": wrong, "SOLFLOW_PROGRAMS": "pumpswap",
+           "RUST_BACKTRACE": "0", "NO_COLOR": "1"}
+    try:
+        run = subprocess.run([sys.executable, "-m", "bytewax.run", str(flow_file)], cwd=repo_root, env=env,
+                             capture_output=True, text=True, timeout=120)
+    finally:
+        server.stop()
+    assert run.returncode != 0
+    assert "UNAUTHENTICATED" in run.stderr and "X_TOKEN" in run.stderr
+    for stream in (run.stdout, run.stderr):
+        assert right not in stream and wrong not in stream
 
 
 @pytest.mark.parametrize(("window", "reason"), [(20, "out_of_range"), (0, "replay_unsupported")])

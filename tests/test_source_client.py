@@ -1,0 +1,211 @@
+"""The gRPC client layer: endpoints, request wire format, channel options that must take effect, recording."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from concurrent import futures
+from pathlib import Path
+from typing import Callable, Iterator
+
+import grpc
+import pytest
+
+from protos import geyser_pb2
+from server.replay import ReplayServer
+from solflow.programs import PROGRAM_NAMES, PUMPSWAP
+from sources.capture import CaptureWriter, iter_updates
+from sources.geyser_client import (
+    GeyserError,
+    RequestStream,
+    channel_options,
+    open_channel,
+    parse_endpoint,
+    ping_request,
+    record_stream,
+    subscribe,
+    subscribe_request,
+)
+from test_source_support import RequestSpy, make_chain
+
+
+def test_endpoints_strip_the_scheme_and_pick_tls_and_port():
+    secure = parse_endpoint("https://geyser.example.com")
+    assert (secure.target, secure.secure, secure.display) == ("geyser.example.com:443", True, "https://geyser.example.com:443")
+    plain = parse_endpoint("http://127.0.0.1:10000/")
+    assert (plain.target, plain.secure) == ("127.0.0.1:10000", False)
+    assert parse_endpoint("http://[::1]:5").target == "[::1]:5"
+
+
+@pytest.mark.parametrize("url", ["https://host.example/abc-secret-123", "https://user:abc-secret-123@host.example",
+                                 "https://host.example?token=abc-secret-123"])
+def test_an_endpoint_with_path_query_or_credentials_is_refused_without_echoing_them(url):
+    with pytest.raises(GeyserError) as raised:
+        parse_endpoint(url)
+    assert "abc-secret-123" not in str(raised.value) and "X_TOKEN" in str(raised.value)
+
+
+def test_a_ping_answer_holds_only_the_ping():
+    assert ping_request(1).SerializeToString() == bytes.fromhex("4a020801")  # reference §4.1 wire example
+
+
+def test_resubscribing_sets_from_slot_on_the_wire():
+    request = subscribe_request([PUMPSWAP], "processed", from_slot=0)
+    assert request.HasField("from_slot") and request.from_slot == 0
+    assert request.HasField("commitment") and request.commitment == geyser_pb2.PROCESSED
+    again = geyser_pb2.SubscribeRequest.FromString(request.SerializeToString())
+    assert again.HasField("from_slot") and again.transactions["pumpswap"].HasField("vote")
+
+
+class _ByteCountingProxy:
+    """A TCP relay on 127.0.0.1 counting the bytes the server sends to the client."""
+
+    def __init__(self, target_port: int):
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._target = target_port
+        self.to_client = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self._target))
+            threading.Thread(target=self._relay, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._relay, args=(server, client, True), daemon=True).start()
+
+    def _relay(self, source: socket.socket, sink: socket.socket, counted: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if counted:
+                    self.to_client += len(data)
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            sink.close()
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def _one_update_server(update: geyser_pb2.SubscribeUpdate, compression: grpc.Compression | None = None):
+    """A real grpcio ``geyser.Geyser/Subscribe`` that answers the first request with ``update``."""
+
+    def subscribe_handler(requests: Iterator[geyser_pb2.SubscribeRequest], context) -> Iterator[geyser_pb2.SubscribeUpdate]:
+        next(requests)
+        yield update
+
+    handler = grpc.stream_stream_rpc_method_handler(
+        subscribe_handler, geyser_pb2.SubscribeRequest.FromString, geyser_pb2.SubscribeUpdate.SerializeToString
+    )
+    server = grpc.server(futures.ThreadPoolExecutor(2), compression=compression,
+                         options=[("grpc.max_send_message_length", -1)])
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("geyser.Geyser", {"Subscribe": handler}),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, port
+
+
+def _receive_all(port: int, compression: str | None = None) -> list:
+    channel = open_channel(parse_endpoint(f"http://127.0.0.1:{port}"), compression)
+    requests = RequestStream(subscribe_request([PUMPSWAP], "confirmed"))
+    try:
+        return list(subscribe(channel, requests, None))
+    finally:
+        requests.close()
+        channel.close()
+
+
+def _big_update(log_bytes: int) -> geyser_pb2.SubscribeUpdate:
+    update = geyser_pb2.SubscribeUpdate()
+    update.transaction.slot = 7
+    update.transaction.transaction.meta.log_messages.append("Program log: " + "a" * log_bytes)
+    return update
+
+
+def test_updates_larger_than_grpcios_4_mib_default_are_received():
+    server, port = _one_update_server(_big_update(5 * 1024 * 1024))
+    try:
+        received = _receive_all(port)
+    finally:
+        server.stop(0)
+    assert len(received) == 1 and len(received[0].transaction.transaction.meta.log_messages[0]) > 5 * 1024 * 1024
+
+
+def test_compression_is_off_by_default_and_gzip_when_asked():
+    assert ("grpc.compression_enabled_algorithms_bitset", 1) in channel_options()
+    server, port = _one_update_server(_big_update(1_000_000), grpc.Compression.Gzip)
+    proxy = _ByteCountingProxy(port)
+    try:
+        received = _receive_all(proxy.port, "gzip")
+        assert len(received) == 1 and len(received[0].transaction.transaction.meta.log_messages[0]) > 1_000_000
+        assert proxy.to_client < 100_000  # 1 MB of "a" arrived gzipped
+        # Identity only: this channel has gzip switched off, so a server that gzips anyway is refused
+        with pytest.raises(grpc.RpcError) as refused:
+            _receive_all(proxy.port)
+        assert "gzip" in (refused.value.details() or "")
+    finally:
+        proxy.close()
+        server.stop(0)
+
+
+class _Recorder:
+    def __init__(self, writer: CaptureWriter, on_write: Callable[[], None] | None = None):
+        self._writer = writer
+        self._on_write = on_write
+
+    def write(self, update: geyser_pb2.SubscribeUpdate) -> None:
+        self._writer.write(update)
+        if self._on_write:
+            self._on_write()
+
+
+def test_record_stream_writes_every_transaction_and_block_meta_until_the_stream_ends(tmp_path: Path):
+    chain = make_chain(12)
+    server = ReplayServer(chain.updates, x_token="record-token")
+    port = server.start()
+    path = tmp_path / "recorded.capture"
+    try:
+        with CaptureWriter(path, source="test") as writer:
+            count = record_stream(f"http://127.0.0.1:{port}", "record-token", 30.0, writer)
+    finally:
+        server.stop()
+    recorded = list(iter_updates(path))
+    assert count == len(recorded) == len(chain.expected_for(PROGRAM_NAMES)) + len(chain.slots)
+    recorded_txs = sorted((u.transaction.slot, u.transaction.transaction.signature) for u in recorded if u.HasField("transaction"))
+    assert recorded_txs == chain.expected_for(PROGRAM_NAMES)
+    assert sorted(u.block_meta.slot for u in recorded if u.HasField("block_meta")) == chain.slots
+
+
+def test_record_stream_stops_after_the_given_seconds_and_answers_pings(tmp_path: Path, monkeypatch):
+    spy = RequestSpy(monkeypatch)
+    chain = make_chain(400)
+    server = ReplayServer(chain.updates, rate=200.0, ping_interval_s=0.05)
+    port = server.start()
+    written: list[int] = []
+    try:
+        with CaptureWriter(tmp_path / "r.capture", source="test") as writer:
+            count = record_stream(f"http://127.0.0.1:{port}", None, 0.6, _Recorder(writer, lambda: written.append(1)))
+    finally:
+        server.stop()
+    assert count == len(written) > 0
+    assert count < len(chain.updates)  # cut by time, not by the end of the chain
+    assert len(spy.subscriptions) == 1 and spy.pings
+    assert [r.ping.id for r in spy.pings] == list(range(1, len(spy.pings) + 1))
+
+
+def test_record_stream_with_a_wrong_token_names_the_status_not_the_token(tmp_path: Path):
+    server = ReplayServer(make_chain(2).updates, x_token="the-right-one-55")
+    port = server.start()
+    try:
+        with CaptureWriter(tmp_path / "r.capture", source="test") as writer, pytest.raises(GeyserError) as raised:
+            record_stream(f"http://127.0.0.1:{port}", "the-wrong-one-66", 5.0, writer)
+    finally:
+        server.stop()
+    message = str(raised.value)
+    assert "UNAUTHENTICATED" in message and f"127.0.0.1:{port}" in message
+    assert "the-right-one-55" not in message and "the-wrong-one-66" not in message

@@ -164,7 +164,7 @@ def trade(b: TxBuilder, pool: Pool, user: bytes, *, is_buy: bool, amount_in: int
         quote_mint=quote.mint, token_amount_raw=token_amount, token_decimals=base.decimals,
         quote_amount_raw=user_quote, quote_decimals=quote.decimals,
         fee_amount_raw=protocol_fee + platform_fee + creator_fee if known else None, outer_ix_index=outer,
-        inner_ix_index=inner if known else None, via=via, pool=pool.key, is_dca=False,
+        inner_ix_index=inner if known else None, via=via, pool=pool.key if known else None, is_dca=False,
         decode_source="cpi_event" if known else "balance_delta",
     ))
 

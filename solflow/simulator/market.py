@@ -192,7 +192,8 @@ class Market:
                                       asset.decimals, launchlab.SUPPLY - pool.real_base)
             ledger.open_token_account(pool.quote_vault, keys.LAUNCHLAB_AUTHORITY, quote.mint, quote.program,
                                       quote.decimals, raised)
-            ledger.open_token_account(pool.creator_fee_vault, creator, quote.mint, quote.program, quote.decimals, 0)
+            ledger.open_token_account(pool.creator_fee_vault, keys.LAUNCHLAB_AUTHORITY, quote.mint, quote.program,
+                                      quote.decimals, 0)
             return Listing(asset, venue, pool)
         asset = self._new_asset(moonshot.DECIMALS)
         curve = moonshot.new_curve(self.keyring, asset)
@@ -351,7 +352,7 @@ class Market:
         market = listing.market
         spend = 0
         if venue == "pumpfun" and self._curve_exhausted(market):
-            return self.migrate(listing) if "pumpswap" in self.programs else None
+            return self.migrate(listing) if self._can_migrate(listing) else None
         if is_buy:
             lamports = self._spend(wallet, lamports)
             if lamports < 1_000_000:
@@ -390,6 +391,12 @@ class Market:
         built = self.transaction(payer, name, body, co_signers=co_signers, tip=tip, versioned=versioned)
         self._track_holder(listing, wallet)
         return built
+
+    def _can_migrate(self, listing: Listing) -> bool:
+        curve = listing.market
+        raised = self.ledger.balance(curve.key) - pumpfun.CURVE_RENT
+        return ("pumpswap" in self.programs and not curve.usdc and not curve.migrated
+                and raised > pumpfun.POOL_MIGRATION_FEE + LAMPORTS_PER_SOL)
 
     def _curve_exhausted(self, curve: pumpfun.BondingCurve) -> bool:
         vault = self.ledger.tokens[curve.base_vault]
@@ -470,6 +477,8 @@ class Market:
             return None
         rng = self.rng
         wallet = rng.choice(list(listing.holders))
+        if self.keyring.ata(wallet, SOL.mint, SOL.program) in self.ledger.tokens:
+            return None  # closing a WSOL account it already had would refund rent into the trade
         outcome: Outcome = "truncated_log" if listing.venue == "moonshot" and rng.random() < 0.7 else "unknown_event"
         filler = rng.choice(self.routers[1:]) if outcome == "truncated_log" else None
         if rng.random() < 0.5:
@@ -517,8 +526,8 @@ class Market:
         virtual_quote = 30 * LAMPORTS_PER_SOL if quote is SOL else 1_500_000_000
         pool = launchlab.new_pool(self.keyring, asset, quote, creator, virtual_quote)
         if pool.creator_fee_vault not in self.ledger.tokens:
-            self.ledger.open_token_account(pool.creator_fee_vault, creator, quote.mint, quote.program,
-                                           quote.decimals, 0)
+            self.ledger.open_token_account(pool.creator_fee_vault, keys.LAUNCHLAB_AUTHORITY, quote.mint,
+                                           quote.program, quote.decimals, 0)
         listing = Listing(asset, "launchlab", pool)
         if legacy_layout is None:
             legacy_layout = rng.random() < 0.25
@@ -642,7 +651,7 @@ class Market:
 
     def _migration_episode(self) -> SimulatedUpdate | None:
         self.at(self.rng.randrange(150_000, 240_000), self._migration_episode)
-        curves = [lst for lst in self.listings if lst.venue == "pumpfun" and not lst.market.usdc
+        curves = [lst for lst in self.listings if lst.venue == "pumpfun" and self._can_migrate(lst)
                   and lst.busy_until_ms <= self.elapsed_ms]
         if not curves:
             return None

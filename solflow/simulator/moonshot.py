@@ -113,6 +113,6 @@ def trade(b: TxBuilder, curve: Curve, user: bytes, *, is_buy: bool, token_amount
         program_id=PROGRAM, direction="buy" if is_buy else "sell", trader=user, mint=mint.mint, quote_mint=keys.WSOL,
         token_amount_raw=token_amount, token_decimals=mint.decimals, quote_amount_raw=user_quote, quote_decimals=9,
         fee_amount_raw=dex_fee + helio_fee if known else None, outer_ix_index=outer, inner_ix_index=None, via=via,
-        pool=curve.key, is_dca=False, decode_source="log_event" if known else "balance_delta",
+        pool=curve.key if known else None, is_dca=False, decode_source="log_event" if known else "balance_delta",
     ))
 

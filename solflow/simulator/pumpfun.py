@@ -112,7 +112,7 @@ def trade(b: TxBuilder, curve: BondingCurve, user: bytes, *, is_buy: bool, token
         protocol_fee, creator_fee, cashback = quote_amount * LEGACY_FEE_BPS // 10_000, 0, 0
     else:
         protocol_fee, creator_fee = fee(quote_amount, FEE_BPS), fee(quote_amount, CREATOR_FEE_BPS)
-        cashback = fee(quote_amount, CASHBACK_BPS) if curve.cashback and is_buy else 0
+        cashback = fee(quote_amount, CASHBACK_BPS) if curve.cashback and is_buy and not curve.usdc else 0
     fees = protocol_fee + creator_fee + cashback
     user_quote = quote_amount + fees if is_buy else quote_amount - fees
     slack = user_quote * rng.randrange(1, 25) // 100
@@ -182,7 +182,7 @@ def trade(b: TxBuilder, curve: BondingCurve, user: bytes, *, is_buy: bool, token
         program_id=PROGRAM, direction="buy" if is_buy else "sell", trader=user, mint=mint.mint,
         quote_mint=quote.mint, token_amount_raw=token_amount, token_decimals=mint.decimals,
         quote_amount_raw=user_quote, quote_decimals=quote.decimals, fee_amount_raw=fees if known else None,
-        outer_ix_index=outer, inner_ix_index=inner if known else None, via=via, pool=curve.key, is_dca=False,
+        outer_ix_index=outer, inner_ix_index=inner if known else None, via=via, pool=curve.key if known else None, is_dca=False,
         decode_source="cpi_event" if known else "balance_delta",
     ))
 
@@ -326,7 +326,7 @@ def migrate(b: TxBuilder, curve: BondingCurve, pool: pumpswap.Pool, authority: b
     withdraw_authority = keyring.fresh("pumpfun/withdraw-authority")
     accounts = (
         keys.PUMPFUN_GLOBAL, withdraw_authority, mint.mint, curve.key, curve.base_vault, authority,
-        keys.SYSTEM_PROGRAM, mint.program, pumpswap.PROGRAM, pool.key, pool_authority, authority_mint_account,
+        keys.SYSTEM_PROGRAM, keys.TOKEN_PROGRAM, pumpswap.PROGRAM, pool.key, pool_authority, authority_mint_account,
         authority_wsol_account, keys.PUMPSWAP_GLOBAL_CONFIG, SOL.mint, pool.lp_mint,
         keyring.ata(pool_authority, pool.lp_mint, keys.TOKEN_2022_PROGRAM), pool.base_vault, pool.quote_vault,
         keys.TOKEN_2022_PROGRAM, keys.ATA_PROGRAM, keys.PUMPSWAP_EVENT_AUTHORITY, keys.PUMPFUN_EVENT_AUTHORITY,

@@ -174,7 +174,7 @@ def _fallback(b: TxBuilder, pool: Pool, user: bytes, is_buy: bool, base_amount: 
         program_id=PROGRAM, direction="buy" if is_buy else "sell", trader=user, mint=pool.base.mint,
         quote_mint=pool.quote.mint, token_amount_raw=base_amount, token_decimals=pool.base.decimals,
         quote_amount_raw=user_quote, quote_decimals=pool.quote.decimals, fee_amount_raw=None,
-        outer_ix_index=outer, inner_ix_index=None, via=via, pool=pool.key, is_dca=False,
+        outer_ix_index=outer, inner_ix_index=None, via=via, pool=None, is_dca=False,
         decode_source="balance_delta",
     )
 

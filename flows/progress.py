@@ -15,18 +15,34 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from flows.run_stats import RunRow
 from sources.capture import CaptureError, CaptureReader
-from sources.capture_feed import update_field
 
-_BLOCK_META_FIELD = 7  # SubscribeUpdate.block_meta
+_FILTERS_TAG = 0x0A  # SubscribeUpdate.filters (field 1, length-delimited), serialized first
+_BLOCK_META_TAG = 0x3A  # SubscribeUpdate.block_meta (field 7, length-delimited)
 
 
 def count_block_metas(path: Path) -> int | None:
     """Block-meta records in a capture, or None if it cannot be read (the source reports why)."""
     try:
         with CaptureReader(path) as reader:
-            return sum(1 for raw in reader if update_field(raw) == _BLOCK_META_FIELD)
+            return sum(1 for raw in reader if _first_member_tag(raw) == _BLOCK_META_TAG)
     except CaptureError:
         return None
+
+
+def _first_member_tag(raw: bytes) -> int | None:
+    """The tag byte of the first field after the ``filters`` strings (fields serialize in order)."""
+    pos, size = 0, len(raw)
+    while pos < size and raw[pos] == _FILTERS_TAG:
+        length, shift, pos = 0, 0, pos + 1
+        while pos < size:
+            byte = raw[pos]
+            pos += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+        pos += length
+    return raw[pos] if pos < size else None
 
 
 class ProgressBar:

@@ -1,0 +1,235 @@
+"""End-to-end runs of ``python -m bytewax.run flows.solflow`` replaying the sample capture.
+
+One uninterrupted ``-w 1`` run with every output on (``SOLFLOW_LEGACY=both``) is the baseline; the
+other runs -- output modes, ``-w 4``, two processes, ``kill -9`` + ``-r`` resume, SIGTERM -- are
+compared with it row for row.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from solflow.programs import PROGRAM_NAMES
+from test_flow_support import (
+    SAMPLE_CAPTURE,
+    assert_ok,
+    block_time_span,
+    flow_command,
+    flow_env,
+    free_ports,
+    jsonl_lines,
+    parse_jsonl,
+    read_outputs,
+    run_flow,
+    run_stats,
+    start_flow,
+    summary_lines,
+    wait_until,
+    REPO_ROOT,
+    RUN_TIMEOUT_S,
+)
+
+PACED_RUN_S = 8  # chain time is replayed this fast in the interrupted runs
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if SAMPLE_CAPTURE.is_file():
+        return SAMPLE_CAPTURE
+    from solflow.simulator import simulate
+    from sources.capture import CaptureWriter
+
+    path = tmp_path_factory.mktemp("capture") / "simulated.capture"
+    with CaptureWriter(path, source="test_flow_runs") as writer:
+        for simulated in simulate(3000, seed=7):
+            writer.write(simulated.update)
+    return path
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory, capture: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out = tmp_path_factory.mktemp("baseline")
+    result = run_flow(flow_env(out, capture, SOLFLOW_LEGACY="both"))
+    assert_ok(result)
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def baseline_outputs(baseline: tuple[Path, Any]) -> dict[str, Any]:
+    return read_outputs(baseline[0])
+
+
+def test_replay_writes_every_output(baseline: tuple[Path, Any], baseline_outputs: dict[str, Any]) -> None:
+    out, _ = baseline
+    jsonl_total = 0
+    for program in PROGRAM_NAMES:
+        lines = parse_jsonl(out / "streams" / program / "events.jsonl")
+        assert lines, f"no JSONL trades for {program}"
+        assert {line["program"] for line in lines} == {program}
+        jsonl_total += len(lines)
+
+    trades = pl.scan_parquet(out / "trades", hive_partitioning=True).collect()
+    aggregates = pl.scan_parquet(out / "aggregates", hive_partitioning=True).collect()
+    signals = pl.scan_parquet(out / "signals", hive_partitioning=True).collect()
+    assert len(baseline_outputs["sqlite.trades"]) == jsonl_total == trades.height > 0
+    assert aggregates.height > 0 and signals.height > 0
+    assert len(baseline_outputs["sqlite.token_signals"]) == signals.height
+    assert aggregates["mint"].n_unique() == len(baseline_outputs["sqlite.token_aggregates"])
+
+    # token_aggregates holds each mint's latest Parquet aggregate row.
+    latest = aggregates.sort("ts").group_by("mint").last()
+    db = sqlite3.connect(out / "solflow.db")
+    stored = dict(db.execute("SELECT mint, net_flow_300s_sol FROM token_aggregates"))
+    updated = dict(db.execute("SELECT mint, updated_at FROM token_aggregates"))
+    db.close()
+    for mint, ts, net_flow in latest.select("mint", "ts", "net_flow_300s_sol").rows():
+        assert updated[mint] == ts and stored[mint] == pytest.approx(net_flow)
+
+
+def test_summary_is_printed_and_stored(baseline: tuple[Path, Any], baseline_outputs: dict[str, Any]) -> None:
+    out, result = baseline
+    [summary] = summary_lines(result.stdout)
+    stats = run_stats(out)
+    trades = len(baseline_outputs["sqlite.trades"])
+    assert summary.startswith("solflow run finished:") and f"{trades} trades" in summary
+    assert stats["finished"] == 1 and stats["trades"] == trades
+    assert stats["rows_written.jsonl"] == stats["rows_written.parquet_trades"] == trades
+    assert stats["rows_written.parquet_aggregates"] == len(baseline_outputs["parquet.aggregates"])
+    assert stats["rows_written.sqlite_token_signals"] == len(baseline_outputs["sqlite.token_signals"])
+    db = sqlite3.connect(out / "solflow.db")
+    [(mints,)] = db.execute("SELECT count(DISTINCT mint) FROM trades").fetchall()
+    db.close()
+    assert stats["mints"] == mints, "no mint idles past the longest window in the sample, so runs == mints"
+    assert stats["transactions"] >= stats["trades_by_program.pumpfun"] > 0
+    assert stats["dropped"] == stats["gaps"] == 0
+    assert "\x1b[" not in result.stdout, "no progress bar when stdout is not a terminal"
+
+
+def test_pipeline_off_writes_only_legacy_outputs(tmp_path: Path, capture: Path, baseline_outputs: dict[str, Any]) -> None:
+    result = run_flow(flow_env(tmp_path, capture, SOLFLOW_PIPELINE="off"))
+    assert_ok(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["streams"]
+    outputs = read_outputs(tmp_path)
+    assert outputs == {k: v for k, v in baseline_outputs.items() if k.startswith("jsonl.")}
+    assert len(summary_lines(result.stdout)) == 1
+
+
+@pytest.mark.parametrize("legacy", ["sqlite", "off"])
+def test_legacy_modes(tmp_path: Path, capture: Path, baseline_outputs: dict[str, Any], legacy: str) -> None:
+    result = run_flow(flow_env(tmp_path, capture, SOLFLOW_LEGACY=legacy))
+    assert_ok(result)
+    assert not (tmp_path / "streams").exists()
+    outputs = read_outputs(tmp_path)
+    expected_trades = baseline_outputs["sqlite.trades"] if legacy == "sqlite" else []
+    assert outputs["sqlite.trades"] == expected_trades
+    without_legacy = {k: v for k, v in baseline_outputs.items() if not k.startswith("jsonl.") and k != "sqlite.trades"}
+    assert {k: v for k, v in outputs.items() if k != "sqlite.trades"} == without_legacy
+
+
+def test_pipeline_off_with_sqlite_legacy(tmp_path: Path, capture: Path, baseline_outputs: dict[str, Any]) -> None:
+    result = run_flow(flow_env(tmp_path, capture, SOLFLOW_PIPELINE="off", SOLFLOW_LEGACY="sqlite"))
+    assert_ok(result)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("solflow.db-")) == ["solflow.db"]
+    outputs = read_outputs(tmp_path)
+    assert outputs["sqlite.trades"] == baseline_outputs["sqlite.trades"]
+    assert outputs["sqlite.token_aggregates"] == outputs["sqlite.token_signals"] == []
+
+
+def test_four_workers_give_identical_outputs(tmp_path: Path, capture: Path, baseline_outputs: dict[str, Any]) -> None:
+    result = run_flow(flow_env(tmp_path, capture, SOLFLOW_LEGACY="both"), "-w", "4")
+    assert_ok(result)
+    assert read_outputs(tmp_path) == baseline_outputs
+    assert len(summary_lines(result.stdout)) == 1
+
+
+def test_two_processes_give_identical_outputs(tmp_path: Path, capture: Path, baseline_outputs: dict[str, Any]) -> None:
+    env = flow_env(tmp_path, capture, SOLFLOW_LEGACY="both")
+    addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(2))
+    procs = [
+        subprocess.Popen(
+            flow_command("-i", str(i), "-a", addresses), cwd=REPO_ROOT, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for i in range(2)
+    ]
+    outs = [p.communicate(timeout=RUN_TIMEOUT_S) for p in procs]
+    for proc, (stdout, stderr) in zip(procs, outs):
+        assert proc.returncode == 0, stderr[-3000:]
+    assert read_outputs(tmp_path) == baseline_outputs
+    assert sum(len(summary_lines(stdout)) for stdout, _ in outs) == 1, "one summary for the whole cluster"
+
+
+def _paced_env(out: Path, capture: Path, baseline_out: Path) -> dict[str, str]:
+    speed = max(1.0, block_time_span(baseline_out) / PACED_RUN_S)
+    return flow_env(out, capture, SOLFLOW_LEGACY="both", SOLFLOW_REPLAY_SPEED=f"{speed:.3f}")
+
+
+def _wait_for_progress(out: Path, proc: subprocess.Popen[bytes], total: int) -> int:
+    """Wait until about a third of the trades are written and a few epochs have closed since."""
+    wait_until(lambda: jsonl_lines(out) >= total // 3 or proc.poll() is not None, RUN_TIMEOUT_S, "progress")
+    written = jsonl_lines(out)
+    wait_until(lambda: jsonl_lines(out) > written or proc.poll() is not None, RUN_TIMEOUT_S, "more progress")
+    assert proc.poll() is None, "the paced run ended before it could be interrupted"
+    return jsonl_lines(out)
+
+
+def test_kill_and_resume_gives_identical_outputs(
+    tmp_path: Path, capture: Path, baseline: tuple[Path, Any], baseline_outputs: dict[str, Any]
+) -> None:
+    out, recovery = tmp_path / "out", tmp_path / "recovery"
+    recovery.mkdir()
+    subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), "4"], check=True, cwd=REPO_ROOT)
+    recovery_args = ("-r", str(recovery), "-s", "1", "-b", "0")
+    total = len(baseline_outputs["sqlite.trades"])
+
+    first = start_flow(_paced_env(out, capture, baseline[0]), *recovery_args, log=tmp_path / "first.log")
+    try:
+        written = _wait_for_progress(out, first, total)
+        wait_until(lambda: jsonl_lines(out) > written, RUN_TIMEOUT_S, "an epoch after the last one written")
+        first.send_signal(signal.SIGKILL)
+        assert first.wait(timeout=RUN_TIMEOUT_S) == -signal.SIGKILL
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert 0 < jsonl_lines(out) < total, "the kill landed mid-stream"
+
+    resumed = run_flow(flow_env(out, capture, SOLFLOW_LEGACY="both"), "-w", "2", *recovery_args)
+    assert_ok(resumed)
+    assert read_outputs(out) == baseline_outputs
+    stats, expected = run_stats(out), run_stats(baseline[0])
+    for counter in ("transactions", "trades", "mints", "rows_written.parquet_aggregates"):
+        assert stats[counter] == expected[counter], f"{counter} counted exactly once across the restart"
+
+
+def test_sigterm_flushes_and_closes_sinks(
+    tmp_path: Path, capture: Path, baseline: tuple[Path, Any], baseline_outputs: dict[str, Any]
+) -> None:
+    log = tmp_path / "run.log"
+    proc = start_flow(_paced_env(tmp_path, capture, baseline[0]), log=log)
+    try:
+        _wait_for_progress(tmp_path, proc, len(baseline_outputs["sqlite.trades"]))
+        proc.send_signal(signal.SIGTERM)
+        returncode = proc.wait(timeout=RUN_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert returncode not in (0, -signal.SIGTERM), "SIGTERM stops the run like Ctrl-C, not silently"
+    [summary] = summary_lines(log.read_text())
+    assert summary.startswith("solflow run stopped:")
+    written = read_outputs(tmp_path)  # every Parquet part is complete (footer written at close)
+    assert not list(tmp_path.rglob("*.tmp*")) and not list(tmp_path.rglob(".*.parquet"))
+    baseline_trades = set(baseline_outputs["parquet.trades"])
+    assert 0 < len(written["parquet.trades"]) < len(baseline_trades)
+    assert set(written["parquet.trades"]) <= baseline_trades
+    for name, data in written.items():
+        if name.startswith("jsonl."):
+            assert data.endswith(b"\n") and all(json.loads(line) for line in data.splitlines())

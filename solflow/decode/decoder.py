@@ -69,13 +69,15 @@ class TransactionDecoder:
             message = info.transaction.message
             meta = info.meta
             keys = list(message.account_keys)
+            if not keys:  # every transaction has a fee payer
+                raise DecodeError("transaction update without account keys (no message?)")
             if meta.loaded_writable_addresses or meta.loaded_readonly_addresses:
                 keys += meta.loaded_writable_addresses
                 keys += meta.loaded_readonly_addresses
+            if not info.HasField("meta"):  # without it even the loaded keys are unknown
+                raise DecodeError("transaction update has no meta")
         except _MALFORMED as exc:
-            # a partition decodes for its one program, so the update was meant for it
-            owner = self.programs[0] if len(self.programs) == 1 else UNATTRIBUTED
-            self._error(self.stats[owner], "transaction", exc)
+            self._unattributed_error(exc)
             return []
         by_key = self._by_key
         present = by_key.keys() & set(keys)
@@ -86,10 +88,6 @@ class TransactionDecoder:
         touched = [counters[decoder.program.name] for decoder in tracked.values()]
         for program_counters in touched:
             program_counters.transactions += 1
-        if not info.HasField("meta"):
-            for program_counters in touched:
-                self._error(program_counters, "transaction", DecodeError("transaction update has no meta"))
-            return []
         if meta.HasField("err"):
             for program_counters in touched:
                 program_counters.failed_transactions += 1
@@ -105,6 +103,9 @@ class TransactionDecoder:
     def _events(self, tx: TxContext, tracked: dict[int, ProgramDecoder], counters: dict[str, ProgramCounters],
                 with_program_events: bool) -> list:
         invocations, orphans = find_invocations(tx.instructions, tx.groups, tracked)
+        if not invocations:
+            self._check_unseen(tx, tracked, counters)
+            return []
         for decoder in orphans:
             self._error(counters[decoder.program.name], tx, DecodeError("self-CPI event with no emitting invocation"))
         tx.invocations = invocations
@@ -149,6 +150,18 @@ class TransactionDecoder:
             self._check(trades, from_events, tx, counters)
         return events
 
+    def _check_unseen(self, tx: TxContext, tracked: dict[int, ProgramDecoder],
+                      counters: dict[str, ProgramCounters]) -> None:
+        """A tracked program's key without an instruction of it is fine (an account passed along), unless
+        the logs say it ran or the inner instructions were not recorded: then its events are invisible."""
+        meta = tx.meta
+        for decoder in tracked.values():
+            program_id = decoder.program.program_id
+            invoked = f"Program {program_id} invoke ["
+            if meta.inner_instructions_none or any(line.startswith(invoked) for line in meta.log_messages):
+                self._error(counters[decoder.program.name], tx,
+                            DecodeError(f"{program_id} ran (per logs) but no instruction of it is recorded"))
+
     def _fallback(self, invocation: Invocation, tx: TxContext, counters: ProgramCounters) -> TradeEvent | None:
         try:
             trade = balance_delta_trade(invocation, tx)
@@ -186,6 +199,11 @@ class TransactionDecoder:
                 counters[trade.program].cross_check_disagreements += 1
             elif outcome == "unverifiable":
                 counters[trade.program].cross_check_unverifiable += 1
+
+    def _unattributed_error(self, exc: Exception) -> None:
+        # a partition decodes for its one program, so an update it cannot read was meant for that program
+        owner = self.programs[0] if len(self.programs) == 1 else UNATTRIBUTED
+        self._error(self.stats[owner], "transaction", exc)
 
     def _error(self, counters: ProgramCounters, where: TxContext | str, exc: Exception) -> None:
         counters.errors += 1

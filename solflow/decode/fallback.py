@@ -4,7 +4,9 @@ truncated log), rebuild the trade from the trader's balance changes.
 The trader, mint and quote mint come from the instruction's accounts (``TradeAccounts``). Token amount
 = the trader's token change of the mint (its sign gives the direction); quote amount = the trader's
 change of the quote mint, for SOL its lamports plus WSOL (the transaction fee added back when the
-trader paid it). Such a trade is approximate (other flows of the trader land in it) and has no fee.
+trader paid it). A trader without a token change (a router's authority) is read through the fee
+payer's changes, as the cross-check does. Such a trade is approximate (other flows of the owner land
+in it) and has no fee.
 """
 
 from __future__ import annotations
@@ -33,14 +35,18 @@ def balance_delta_trade(invocation: Invocation, tx: TxContext) -> TradeEvent:
     if decoder.is_dca and mint == WSOL_MINT:  # a DCA whose output is SOL sells its input
         mint, quote_mint = quote_mint, mint
     balances = tx.balances
-    token_delta = balances.delta(trader, mint)
+    owner, owner_index = trader, trader_index
+    token_delta = balances.delta(owner, mint)
+    if token_delta == 0 and trader_index != 0:
+        owner, owner_index = tx.fee_payer, 0
+        token_delta = balances.delta(owner, mint)
     if token_delta == 0:
         raise DecodeError(f"{decoder.program.name} trade instruction without a decodable event moved none of "
-                          f"{trader}'s {mint}")
-    quote_delta = balances.delta(trader, quote_mint)
+                          f"{mint} for {trader} or the fee payer")
+    quote_delta = balances.delta(owner, quote_mint)
     if quote_mint == WSOL_MINT:
-        quote_delta += lamport_delta(tx.meta, trader_index)
-        if trader_index == 0:
+        quote_delta += lamport_delta(tx.meta, owner_index)
+        if owner_index == 0:
             quote_delta += tx.meta.fee
     is_buy = token_delta > 0
     quote_amount = -quote_delta if is_buy else quote_delta

@@ -43,6 +43,8 @@ def decode_event(site: EventSite, tx: TxContext) -> TradeEvent | ProgramEvent | 
         raise DecodeError(f"Moonshot TradeEvent under unknown instruction {invocation.discriminator.hex()}: mint unknown")
     fee = dex_fee + helio_fee
     is_buy = trade_type == _BUY
+    if not is_buy and fee > collateral:
+        raise DecodeError(f"Moonshot sell of {collateral} pays {fee} in fees: more than it received")
     return tx.trade(
         site,
         direction="buy" if is_buy else "sell",

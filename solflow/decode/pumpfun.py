@@ -18,6 +18,7 @@ from solflow.decode.anchor import EventSite, Invocation, discriminator
 from solflow.decode.balances import lamport_delta
 from solflow.decode.borsh import BorshReader
 from solflow.decode.context import SYSTEM_PROGRAM_KEY, ProgramDecoder, TradeAccounts, TxContext, quote_mint_text
+from solflow.decode.errors import DecodeError
 from solflow.decode.events import ProgramEvent
 from solflow.programs import PUMPFUN, WSOL_MINT
 from solflow.trade import TradeEvent
@@ -96,6 +97,8 @@ def _trade(site: EventSite, tx: TxContext) -> TradeEvent:
         quote_amount_raw = event_quote + fees + cashback
     else:
         quote_amount_raw = event_quote - fees
+        if quote_amount_raw < 0:
+            raise DecodeError(f"pump.fun sell of {event_quote} pays {fees} in fees: more than it received")
     return tx.trade(
         site,
         direction="buy" if is_buy else "sell",

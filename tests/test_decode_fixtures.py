@@ -286,10 +286,14 @@ def test_failed_and_meta_less_transactions_yield_nothing(fixtures_dir):
     assert decoder.decode_events(failed, slot, block_time) == []
     assert decoder.stats.as_dict()["pumpfun"]["failed_transactions"] == 1
     no_meta = copy_info(info)
-    no_meta.ClearField("meta")
-    decoder = TransactionDecoder()
+    no_meta.ClearField("meta")  # without meta even the loaded keys, so the programs, are unknown
+    decoder = TransactionDecoder(["pumpfun"])  # a partition's decoder: the update was meant for pumpfun
     assert decoder.decode(no_meta, slot, block_time) == []
     assert decoder.stats.as_dict()["pumpfun"]["errors"] == 1
+    decoder = TransactionDecoder()
+    assert decoder.decode(no_meta, slot, block_time) == []
+    assert decoder.stats.as_dict()["unattributed"]["errors"] == 1
+    assert "no meta" in decoder.recent_errors[-1]
 
 
 def test_stats_take_and_merge(fixtures_dir):

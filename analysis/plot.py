@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from analysis.outputs import AnalysisError, Outputs
 from analysis.times import format_window
 from analysis.trace import mint_history, mint_signals
@@ -51,11 +53,6 @@ def plot_mint(out: Path, mint: str, path: Path, window: int = 300) -> PlotSummar
 
     >>> plot_mint(Path("out"), "npB9cxTzwUiGt7jk2dXZa52xZve8SgJ8mTgjbNwpump", Path("mint.png"))  # doctest: +SKIP
     """
-    # Imported here: matplotlib takes a second to load and only this command needs it.
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-
     path = Path(path)
     if not path.parent.is_dir():
         raise AnalysisError(f"cannot write {path}: directory {path.parent} does not exist")
@@ -65,15 +62,27 @@ def plot_mint(out: Path, mint: str, path: Path, window: int = 300) -> PlotSummar
     if history.is_empty():
         raise AnalysisError(f"mint {mint!r} has no aggregate rows in {outputs.root}")
     signals = mint_signals(outputs, mint)
-    times = [_datetime(ts) for ts in history.get_column("ts")]
+    _draw(path, mint, history, signals, outputs.windows(), window)
+    first, last = history.get_column("ts").min(), history.get_column("ts").max()
+    return PlotSummary(path, mint, window, history.height, signals.height, first, last)
 
+
+def _draw(
+    path: Path, mint: str, history: pl.DataFrame, signals: pl.DataFrame, windows: tuple[int, ...], window: int
+) -> None:
+    # Imported only now: matplotlib takes a second to load, and only a chart being drawn needs it.
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    times = [_datetime(ts) for ts in history.get_column("ts")]
     figure = Figure(figsize=(12, 9), dpi=100, layout="constrained")
     flow_axes, count_axes, volume_axes = figure.subplots(3, 1, sharex=True)
-    for w in outputs.windows():
+    for w in windows:
         flow_axes.step(times, history.get_column(f"net_flow_{w}s_sol"), where="post", label=format_window(w))
     flow_axes.axhline(0, color="0.6", linewidth=0.8)
     flow_axes.set_ylabel("net flow (SOL)")
-    flow_axes.legend(loc="best", ncols=len(outputs.windows()), fontsize="small", title="window")
+    flow_axes.legend(loc="best", ncols=len(windows), fontsize="small", title="window")
 
     name = format_window(window)
     count_axes.step(times, history.get_column(f"buy_count_{window}s"), where="post", color=_BUY, label="buys")
@@ -108,8 +117,6 @@ def plot_mint(out: Path, mint: str, path: Path, window: int = 300) -> PlotSummar
     programs = ", ".join(sorted({p for row in history.get_column("programs") for p in row.split(",") if p}))
     figure.suptitle(f"{mint}\n{programs or 'no program'} · {history.height} window rows · {signals.height} signal changes")
     figure.savefig(path, format="png")
-    first, last = history.get_column("ts").min(), history.get_column("ts").max()
-    return PlotSummary(path, mint, window, history.height, signals.height, first, last)
 
 
 def _datetime(ts: int) -> datetime:

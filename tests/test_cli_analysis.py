@@ -1,0 +1,340 @@
+"""``solflow top|trace|signals|plot`` as users run them: real subprocesses over the outputs of one
+real flow run (``python -m bytewax.run flows.solflow`` over the embedded sample capture, or over
+``SOLFLOW_REPLAY`` when set), each ``--json`` answer checked against values computed here, from the
+Parquet files, without the ``analysis`` package."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+SOLFLOW = Path(sys.executable).with_name("solflow")
+CLI = [str(SOLFLOW)] if SOLFLOW.exists() else [sys.executable, "-m", "cli.main"]
+# The run must not go live or pick up a developer's output settings; only the replay path may be chosen.
+ENV = {
+    k: v
+    for k, v in os.environ.items()
+    if k not in ("GEYSER_URL", "X_TOKEN") and (not k.startswith("SOLFLOW_") or k == "SOLFLOW_REPLAY")
+}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def solflow(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, env=ENV, cwd=cwd, timeout=120)
+
+
+def solflow_json(*args: str | Path) -> Any:
+    result = solflow(*args, "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    return json.loads(result.stdout)
+
+
+def one_error_line(result: subprocess.CompletedProcess[str], command: str) -> str:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"solflow {command}: error: ")
+    return lines[0]
+
+
+@pytest.fixture(scope="session")
+def out(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The outputs of one flow run over the sample capture."""
+    out = tmp_path_factory.mktemp("analysis") / "out"
+    env = {**ENV, "SOLFLOW_OUT": str(out), "SOLFLOW_PROGRESS": "off"}
+    run = subprocess.run(
+        [sys.executable, "-m", "bytewax.run", "flows.solflow"],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "solflow run finished" in run.stdout + run.stderr
+    return out
+
+
+# ---------------------------------------------------------------- independent answers from Parquet
+
+
+def read(out: Path, dataset: str) -> pl.DataFrame:
+    return pl.read_parquet(out / dataset / "*" / "*.parquet", hive_partitioning=False)
+
+
+def latest_rows(aggregates: pl.DataFrame, at: int) -> pl.DataFrame:
+    """Each mint's row with the greatest ts <= at."""
+    upto = aggregates.filter(pl.col("ts") <= at)
+    latest_ts = upto.group_by("mint").agg(pl.col("ts").max())
+    return upto.join(latest_ts, on=["mint", "ts"], how="semi")
+
+
+def active_signals(signals: pl.DataFrame, at: int) -> dict[str, list[str]]:
+    active: dict[str, dict[str, tuple[int, str]]] = {}
+    for row in signals.filter(pl.col("ts") <= at).iter_rows(named=True):
+        latest = active.setdefault(row["mint"], {})
+        seen = latest.get(row["signal_type"])
+        if seen is None or row["ts"] > seen[0]:
+            latest[row["signal_type"]] = (row["ts"], row["state"])
+    return {mint: sorted(t for t, (_, state) in types.items() if state == "on") for mint, types in active.items()}
+
+
+def expected_top(out: Path, window: int, by: str, limit: int, at: int) -> list[dict[str, Any]]:
+    w = window
+    rows = latest_rows(read(out, "aggregates"), at).filter(pl.col(f"buy_count_{w}s") + pl.col(f"sell_count_{w}s") > 0)
+    signals = active_signals(read(out, "signals"), at)
+    expected = []
+    for row in rows.iter_rows(named=True):
+        expected.append(
+            {
+                "mint": row["mint"],
+                "ts": row["ts"],
+                "last_trade_ts": row["last_trade_ts"],
+                "programs": row["programs"],
+                "net_flow_sol": row[f"net_flow_{w}s_sol"],
+                "buy_count": row[f"buy_count_{w}s"],
+                "sell_count": row[f"sell_count_{w}s"],
+                "buy_volume_sol": row[f"buy_volume_{w}s_sol"],
+                "sell_volume_sol": row[f"sell_volume_{w}s_sol"],
+                "unique_wallets": row[f"unique_wallets_{w}s"],
+                "bot_wallets": row[f"bot_wallets_{w}s"],
+                "bot_trades": row[f"bot_trades_{w}s"],
+                "dca_buys": row[f"dca_buys_{w}s"],
+                "volume_sol": row[f"buy_volume_{w}s_sol"] + row[f"sell_volume_{w}s_sol"],
+                "active_signals": signals.get(row["mint"], []),
+            }
+        )
+    metric = {"net_flow": "net_flow_sol", "volume": "volume_sol", "buys": "buy_count", "wallets": "unique_wallets"}[by]
+    expected.sort(key=lambda r: r["mint"])
+    expected.sort(key=lambda r: r[metric], reverse=True)
+    return expected[:limit]
+
+
+def expected_trace(out: Path, mint: str) -> dict[str, Any]:
+    def chain_order(trade: dict[str, Any]) -> tuple:
+        inner = -1 if trade["inner_ix_index"] is None else trade["inner_ix_index"]
+        return (trade["block_time"] is None, trade["block_time"] or 0, trade["slot"], trade["tx_index"], trade["outer_ix_index"], inner)
+
+    trades = sorted(read(out, "trades").filter(pl.col("mint") == mint).to_dicts(), key=chain_order)
+    history = read(out, "aggregates").filter(pl.col("mint") == mint).sort("ts")
+    signals = read(out, "signals").filter(pl.col("mint") == mint).sort("ts", "signal_type")
+    windows = sorted(int(c[len("net_flow_") : -len("s_sol")]) for c in history.columns if c.startswith("net_flow_"))
+    return {
+        "mint": mint,
+        "windows": windows,
+        "trades": trades,
+        "history": history.to_dicts(),
+        "signals": [
+            {**{k: s[k] for k in ("ts", "state", "signal_type", "mint", "window_seconds", "severity", "score")},
+             "details": json.loads(s["details"])}
+            for s in signals.iter_rows(named=True)
+        ],  # fmt: skip
+    }
+
+
+def iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat()
+
+
+def busiest_mint(out: Path) -> str:
+    """The mint with the most signal changes, then the most trades."""
+    trades = read(out, "trades").group_by("mint").len("trades")
+    signals = read(out, "signals").group_by("mint").len("signals")
+    ranked = trades.join(signals, on="mint", how="left").fill_null(0).sort(["signals", "trades", "mint"], descending=True)
+    return ranked.get_column("mint")[0]
+
+
+# ---------------------------------------------------------------- top
+
+
+def test_top_default_is_the_latest_tick_by_net_flow_in_5_minutes(out: Path) -> None:
+    answer = solflow_json("top", "--out", out)
+    latest = read(out, "aggregates").get_column("ts").max()
+    assert (answer["at"], answer["window"], answer["by"]) == (latest, 300, "net_flow")
+    assert answer["mints"] == expected_top(out, 300, "net_flow", 20, latest)
+    assert answer["mints"], "the sample has mints trading in its last 5 minutes"
+
+
+@pytest.mark.parametrize(
+    ("window", "by", "limit", "at_form"),
+    [(60, "buys", 5, "iso"), (300, "volume", 10, "unix"), (900, "wallets", 3, "between ticks"), (14400, "net_flow", 50, "iso")],
+)
+def test_top_at_an_earlier_time(out: Path, window: int, by: str, limit: int, at_form: str) -> None:
+    aggregates = read(out, "aggregates")
+    # The busiest moment of the 60 s window: well inside the data, with mints active in every window.
+    busiest = aggregates.sort(["buy_count_60s", "ts"], descending=True).get_column("ts")[0]
+    at_text = {"iso": iso(busiest), "unix": str(busiest), "between ticks": str(busiest + 2)}[at_form]
+    answer = solflow_json("top", "--out", out, "--window", window, "--by", by, "--limit", limit, "--at", at_text)
+    at = busiest + 2 if at_form == "between ticks" else busiest
+    assert answer["at"] == at
+    assert answer["mints"] == expected_top(out, window, by, limit, at)
+    assert answer["mints"]
+
+
+def test_top_table_lists_the_leaders(out: Path) -> None:
+    leaders = expected_top(out, 300, "net_flow", 3, read(out, "aggregates").get_column("ts").max())
+    result = solflow("top", "--out", out, "--limit", "3")
+    assert result.returncode == 0 and result.stderr == ""
+    assert "Top mints by net flow in 5 min" in result.stdout
+    for header in ("net flow SOL", "buys", "sells", "wallets", "bots", "DCA buys", "last trade", "active signals"):
+        assert header in result.stdout
+    positions = [result.stdout.index(row["mint"]) for row in leaders]
+    assert positions == sorted(positions)
+
+
+# ---------------------------------------------------------------- trace
+
+
+def test_trace_json_has_every_trade_row_and_signal_of_the_mint(out: Path) -> None:
+    mint = busiest_mint(out)
+    assert solflow_json("trace", mint, "--out", out) == expected_trace(out, mint)
+
+
+def test_trace_table_shows_trades_history_and_signals(out: Path) -> None:
+    mint = busiest_mint(out)
+    trades = read(out, "trades").filter(pl.col("mint") == mint).sort("block_time", "slot", "tx_index")
+    result = solflow("trace", mint, "--out", out, "--limit", "2")
+    assert result.returncode == 0 and result.stderr == ""
+    assert f"mint {mint}" in result.stdout
+    assert f"{trades.height} trades" in result.stdout
+    assert trades.get_column("signature")[-1] in result.stdout  # the latest trade is among the 2 shown
+    assert "Window history" in result.stdout and "Signals" in result.stdout
+    if trades.height > 2:
+        assert f"latest 2 of {trades.height}" in result.stdout
+
+
+# ---------------------------------------------------------------- signals
+
+
+def test_signals_since(out: Path) -> None:
+    signals = read(out, "signals")
+    assert signals.height >= 2, "the sample fires signals"
+    since = sorted(signals.get_column("ts").unique())[1]  # leaves out the first tick's signals
+    answer = solflow_json("signals", "--out", out, "--since", iso(since))
+    expected = signals.filter(pl.col("ts") >= since).sort("ts", "mint", "signal_type")
+    assert answer["since"] == since
+    assert [(s["ts"], s["mint"], s["signal_type"], s["state"]) for s in answer["signals"]] == list(
+        expected.select("ts", "mint", "signal_type", "state").iter_rows()
+    )
+    by_key = {(s["ts"], s["mint"], s["signal_type"]): s for s in answer["signals"]}
+    for row in expected.iter_rows(named=True):
+        shown = by_key[(row["ts"], row["mint"], row["signal_type"])]
+        assert (shown["severity"], shown["score"], shown["window_seconds"]) == (row["severity"], row["score"], row["window_seconds"])
+        assert shown["details"] == json.loads(row["details"])
+
+
+def test_signals_default_is_the_last_hour(out: Path) -> None:
+    latest = read(out, "aggregates").get_column("ts").max()
+    answer = solflow_json("signals", "--out", out)
+    assert (answer["since"], answer["latest_tick"]) == (latest - 3600, latest)
+    expected = read(out, "signals").filter(pl.col("ts") >= latest - 3600)
+    assert len(answer["signals"]) == expected.height
+    table = solflow("signals", "--out", out, "--since", "0")
+    assert table.returncode == 0 and table.stderr == ""
+    for signal_type in read(out, "signals").get_column("signal_type").unique():
+        assert signal_type in table.stdout
+
+
+# ---------------------------------------------------------------- plot
+
+
+def test_plot_writes_a_png(out: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    mint = busiest_mint(out)
+    png = tmp_path / "mint.png"
+    answer = solflow_json("plot", mint, "--out", out, "-o", png, "--window", "60")
+    history = read(out, "aggregates").filter(pl.col("mint") == mint)
+    signals = read(out, "signals").filter(pl.col("mint") == mint)
+    assert answer == {
+        "path": str(png),
+        "mint": mint,
+        "window": 60,
+        "rows": history.height,
+        "signals": signals.height,
+        "first_ts": history.get_column("ts").min(),
+        "last_ts": history.get_column("ts").max(),
+    }
+    assert png.read_bytes()[:8] == PNG_SIGNATURE
+    with Image.open(png) as image:
+        assert image.format == "PNG"
+        assert image.size == (1200, 900)
+        assert len(image.getcolors(maxcolors=image.width * image.height)) > 10  # drawn, not blank
+
+
+# ---------------------------------------------------------------- errors and damaged outputs
+
+
+def test_user_errors_as_users_see_them(out: Path, tmp_path: Path) -> None:
+    cases = [
+        (("top", "--out", tmp_path / "missing"), "top", "outputs directory"),
+        (("signals", "--out", out, "--since", "12:00"), "signals", "bad time '12:00'"),
+        (("trace", "NoSuchMint1111111111111111111111111111111", "--out", out), "trace", "has no trades"),
+    ]
+    for args, command, problem in cases:
+        assert problem in one_error_line(solflow(*args), command), args
+
+
+def test_user_errors_name_the_problem(
+    out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same CLI entry point, in this process (a subprocess each would take most of the suite's time)."""
+    from cli.main import main
+
+    monkeypatch.setattr(sys, "argv", list(sys.argv))  # main() replaces it
+    mint = busiest_mint(out)
+    cases = [
+        (("top", "--out", tmp_path / "missing"), "does not exist (run the flow first"),
+        (("top", "--out", tmp_path), "holds no aggregate rows"),
+        (("top", "--out", out, "--window", "61"), "window 61 s is not in the data (its windows: 60, 300"),
+        (("top", "--out", out, "--window", "five"), "--window must be a whole number, got 'five'"),
+        (("top", "--out", out, "--by", "price"), "unknown ranking 'price'; choose one of net_flow, volume"),
+        (("top", "--out", out, "--limit", "0"), "--limit must be at least 1"),
+        (("top", "--out", out, "--at", "yesterday"), "bad time 'yesterday'"),
+        (("top", "--out", out, "--at", "2001-01-01"), "--at 2001-01-01 00:00:00 (978307200) is outside the data"),
+        (("trace", "NoSuchMint", "--out", out), "mint 'NoSuchMint' has no trades and no aggregate rows"),
+        (("trace", mint, "--out", out, "--limit", "-1"), "--limit must be at least 0"),
+        (("signals", "--out", out, "--since", "soon"), "bad time 'soon'"),
+        (("plot", "NoSuchMint", "--out", out, "-o", tmp_path / "x.png"), "mint 'NoSuchMint' has no aggregate rows"),
+        (("plot", mint, "--out", out, "-o", tmp_path / "no" / "x.png"), f"directory {tmp_path / 'no'} does not exist"),
+        (("plot", mint, "--out", out, "-o", tmp_path / "x.png", "--window", "7"), "window 7 s is not in the data"),
+    ]
+    for args, problem in cases:
+        assert main([str(a) for a in args]) == 2, args
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err == f"solflow {args[0]}: error: {captured.err.split(': error: ', 1)[1]}"
+        assert captured.err.count("\n") == 1 and problem in captured.err, (args, captured.err)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_damaged_duplicated_and_leftover_parts(out: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    # A second run appended into the same directory repeats every row under new part numbers; a
+    # crashed writer leaves a hidden temporary file. Neither changes any answer.
+    for dataset in ("trades", "aggregates", "signals"):
+        for part in sorted((copy / dataset).glob("date=*/*.parquet")):
+            shutil.copy(part, part.with_name(part.name.replace("part-000-", "part-900-")))
+            part.with_name(f".{part.name}.tmp").write_bytes(b"half a part")
+    latest = read(out, "aggregates").get_column("ts").max()
+    assert solflow_json("top", "--out", copy)["mints"] == expected_top(out, 300, "net_flow", 20, latest)
+    mint = busiest_mint(out)
+    assert solflow_json("trace", mint, "--out", copy) == expected_trace(out, mint)
+
+    damaged = max((copy / "aggregates").glob("date=*/*.parquet"))
+    damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+    line = one_error_line(solflow("top", "--out", copy), "top")
+    assert f"cannot read {copy / 'aggregates'}" in line

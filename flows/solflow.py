@@ -72,7 +72,7 @@ def build_flow(settings: Settings) -> Dataflow:
         sqlite_items.append(op.map("trade_rows", trades, _sqlite_trade))
     if settings.pipeline:
         op.output("parquet_trades", trades, ParquetDatasetSink(out, "trades", settings.windows))
-        config = AggregationConfig.from_settings(settings)
+        config = _aggregation_config(settings)
         shard_out = op.stateful("aggregate", shard_items, shard_logic_builder(config, list(partition_programs)))
         aggregates = op.filter_map("aggregate_rows", shard_out, _payload_of("aggregate"))
         signals = op.filter_map("signal_rows", shard_out, _payload_of("signal"))
@@ -90,6 +90,13 @@ def build_flow(settings: Settings) -> Dataflow:
         sqlite = SqliteSink(out / DB_NAME, settings.windows)
         op.output("sqlite", op.merge("sqlite_items", *sqlite_items), sqlite)
     return flow
+
+
+def _aggregation_config(settings: Settings) -> AggregationConfig:
+    try:
+        return AggregationConfig.from_settings(settings)
+    except ValueError as exc:
+        raise SettingsError(f"SOLFLOW_WINDOWS, SOLFLOW_CADENCE_S or SOLFLOW_SIGNALS: {exc}") from None
 
 
 def _is_shard_item(item: tuple[str, object]) -> bool:
@@ -138,24 +145,22 @@ def _show_progress(settings: Settings) -> bool:
     return settings.progress == "on"
 
 
-def _load_settings() -> Settings:
-    """Settings for ``python -m bytewax.run``: a bad variable is one line on stderr, exit 2."""
+def _flow_from_environment() -> Dataflow:
+    """The flow ``python -m bytewax.run`` runs: a bad variable is one line on stderr, exit 2."""
     try:
         settings = Settings.from_env()
+        if settings.geyser_url is None and not Path(settings.replay_path).is_file():
+            raise SettingsError(
+                f"SOLFLOW_REPLAY={str(settings.replay_path)!r}: no such capture file"
+                " (set GEYSER_URL to stream live, or SOLFLOW_REPLAY to a capture)"
+            )
+        return build_flow(settings)
     except SettingsError as exc:
         print(f"solflow: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    if settings.geyser_url is None and not Path(settings.replay_path).is_file():
-        print(
-            f"solflow: configuration error: SOLFLOW_REPLAY={str(settings.replay_path)!r}: no such capture file"
-            " (set GEYSER_URL to stream live, or SOLFLOW_REPLAY to a capture)",
-            file=sys.stderr,
-        )
-        raise SystemExit(2)
-    return settings
 
 
 # SIGTERM (docker stop, systemd, kill) then stops like Ctrl-C: sinks flush and close.
 signal.signal(signal.SIGTERM, signal.default_int_handler)
 install_excepthook()
-flow = build_flow(_load_settings())
+flow = _flow_from_environment()

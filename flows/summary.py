@@ -7,9 +7,7 @@ after end of input, and also on SIGINT/SIGTERM so an interrupted run still repor
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import TextIO
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from typing_extensions import override
@@ -39,10 +37,9 @@ class SummarySink(FixedPartitionedSink[RunRow, None]):
     the bar know how many slots there are.
     """
 
-    def __init__(self, progress: bool, capture: Path | None = None, out: TextIO | None = None):
+    def __init__(self, progress: bool, capture: Path | None = None):
         self._progress = progress
         self._capture = capture
-        self._out = out
 
     @override
     def list_parts(self) -> list[str]:
@@ -50,14 +47,12 @@ class SummarySink(FixedPartitionedSink[RunRow, None]):
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _SummaryPartition:
-        bar = ProgressBar(self._capture) if self._progress else None
-        return _SummaryPartition(bar, self._out or sys.stdout)
+        return _SummaryPartition(ProgressBar(self._capture) if self._progress else None)
 
 
 class _SummaryPartition(StatefulSinkPartition[RunRow, None]):
-    def __init__(self, bar: ProgressBar | None, out: TextIO):
+    def __init__(self, bar: ProgressBar | None):
         self._bar = bar
-        self._out = out
         self._last: RunRow | None = None
 
     @override
@@ -75,4 +70,5 @@ class _SummaryPartition(StatefulSinkPartition[RunRow, None]):
         if self._bar is not None:
             self._bar.stop()
         if self._last is not None:
-            print(format_summary(self._last), file=self._out, flush=True)
+            # Printed after the bar stopped, so stdout is the real stream again, not rich's redirect.
+            print(format_summary(self._last), flush=True)

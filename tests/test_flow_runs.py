@@ -20,7 +20,6 @@ import pytest
 
 from solflow.programs import PROGRAM_NAMES
 from test_flow_support import (
-    SAMPLE_CAPTURE,
     assert_ok,
     block_time_span,
     flow_command,
@@ -31,6 +30,7 @@ from test_flow_support import (
     read_outputs,
     run_flow,
     run_stats,
+    sample_capture,
     start_flow,
     summary_lines,
     wait_until,
@@ -43,16 +43,7 @@ PACED_RUN_S = 8  # chain time is replayed this fast in the interrupted runs
 
 @pytest.fixture(scope="module")
 def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if SAMPLE_CAPTURE.is_file():
-        return SAMPLE_CAPTURE
-    from solflow.simulator import simulate
-    from sources.capture import CaptureWriter
-
-    path = tmp_path_factory.mktemp("capture") / "simulated.capture"
-    with CaptureWriter(path, source="test_flow_runs") as writer:
-        for simulated in simulate(3000, seed=7):
-            writer.write(simulated.update)
-    return path
+    return sample_capture(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

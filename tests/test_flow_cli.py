@@ -1,0 +1,100 @@
+"""What a user sees running ``python -m bytewax.run flows.solflow``: configuration and capture errors
+as one line, and the progress bar only on a terminal."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import re
+import struct
+import subprocess
+import termios
+from pathlib import Path
+
+import pytest
+
+from test_flow_support import REPO_ROOT, RUN_TIMEOUT_S, flow_command, flow_env, run_flow, sample_capture, summary_lines
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sample_capture(tmp_path_factory)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SOLFLOW_AGG_SHARDS", "0"),
+        ("SOLFLOW_LEGACY", "csv"),
+        ("SOLFLOW_PIPELINE", "maybe"),
+        ("SOLFLOW_WINDOWS", "900,3600"),
+        ("SOLFLOW_SIGNALS", "breakout.no_such_threshold=3"),
+        ("GEYSER_URL", "grpc://127.0.0.1:1"),
+    ],
+)
+def test_bad_variable_is_one_line_naming_it(tmp_path: Path, capture: Path, variable: str, value: str) -> None:
+    env = flow_env(tmp_path, capture, X_TOKEN="do-not-print-this-token")
+    env[variable] = value
+    result = run_flow(env)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and variable in lines[0], result.stderr
+    assert lines[0].startswith("solflow: configuration error:")
+    assert "do-not-print-this-token" not in result.stderr + result.stdout
+    assert not any(tmp_path.iterdir()), "nothing is written"
+
+
+def test_missing_capture_is_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such.capture"
+    result = run_flow(flow_env(tmp_path / "out", missing))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"solflow: configuration error: SOLFLOW_REPLAY={str(missing)!r}: no such capture file"
+        " (set GEYSER_URL to stream live, or SOLFLOW_REPLAY to a capture)"
+    ]
+
+
+def test_truncated_capture_is_one_error_line_without_traceback(tmp_path: Path, capture: Path) -> None:
+    truncated = tmp_path / "truncated.capture"
+    truncated.write_bytes(capture.read_bytes()[: capture.stat().st_size // 2])
+    result = run_flow(flow_env(tmp_path / "out", truncated))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("solflow: error:")]
+    assert len(errors) == 1 and str(truncated) in errors[0] and "truncated" in errors[0], result.stderr
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _run_on_terminal(env: dict[str, str]) -> tuple[str, str]:
+    """Run the flow with stdout on a pseudo-terminal (120 columns): what it drew, raw and as text."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen(flow_command(), cwd=REPO_ROOT, env=env, stdout=slave, stderr=subprocess.PIPE)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.wait(timeout=RUN_TIMEOUT_S) == 0, proc.stderr.read().decode() if proc.stderr else ""
+    raw = b"".join(chunks).decode(errors="replace")
+    return raw, _ANSI.sub("", raw).replace("\r", "\n")
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path: Path, capture: Path) -> None:
+    _, shown = _run_on_terminal(flow_env(tmp_path / "auto", capture))
+    assert "solflow slots" in shown and "tx/s" in shown
+    [summary] = summary_lines(shown)
+    assert summary.endswith("tx/s"), "the summary is one line, not wrapped by the progress display"
+
+    raw, hidden = _run_on_terminal(flow_env(tmp_path / "off", capture, SOLFLOW_PROGRESS="off"))
+    assert "solflow slots" not in hidden and "\x1b[" not in raw
+    assert len(summary_lines(hidden)) == 1

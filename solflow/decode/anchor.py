@@ -36,8 +36,7 @@ def discriminator(namespace: str, name: str) -> bytes:
 class Invocation:
     """One execution of a tracked program: a top-level instruction (``inner_index`` None) or a CPI."""
 
-    __slots__ = ("decoder", "outer_index", "inner_index", "stack_height", "data", "discriminator", "accounts",
-                 "events")
+    __slots__ = ("decoder", "outer_index", "inner_index", "stack_height", "discriminator", "accounts", "events")
 
     def __init__(
         self,
@@ -52,7 +51,6 @@ class Invocation:
         self.outer_index = outer_index
         self.inner_index = inner_index
         self.stack_height = stack_height  # 1 = top level; 0 = not recorded (old data)
-        self.data = data
         self.discriminator = data[:8]  # the instruction's Anchor discriminator
         self.accounts = accounts
         self.events: list[EventSite] = []
@@ -121,8 +119,8 @@ def _emitter(group: Any, index: int, height: int, decoder: ProgramDecoder, top: 
                 if group[k].stack_height == height - 1:
                     parent = in_group.get(k)
                     break
-    else:  # stack heights not recorded: the program's latest invocation in this instruction
-        parent = next((in_group[k] for k in sorted(in_group, reverse=True) if k < index), top)
+    else:  # stack heights not recorded: the latest tracked invocation in this instruction
+        parent = next(reversed(in_group.values()), top)
     if parent is None or parent.decoder is not decoder:
         return None
     return parent

@@ -1,7 +1,7 @@
-"""A small Borsh reader for Anchor event payloads: fixed-width little-endian fields, strings, skips.
+"""A small Borsh reader for Anchor event payloads: fixed layouts via ``struct``, strings, skips.
 
-Hot fixed-size prefixes are better read with one precompiled ``struct.Struct``; this reader covers the
-variable-length tails (strings, vectors) and the optional fields newer layouts appended.
+Events grew by appending fields, so decoders read a fixed prefix with one precompiled
+``struct.Struct`` and then, while ``remaining`` says more is there, the newer tail.
 """
 
 from __future__ import annotations
@@ -10,10 +10,7 @@ import struct
 
 from solflow.decode.errors import DecodeError
 
-_U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
-_U64 = struct.Struct("<Q")
-_I64 = struct.Struct("<q")
 
 
 class BorshReader:
@@ -35,33 +32,15 @@ class BorshReader:
         self.pos = end
         return start
 
-    def u8(self) -> int:
-        return self.data[self._take(1)]
-
-    def bool(self) -> bool:
-        value = self.u8()
-        if value > 1:
-            raise DecodeError(f"invalid bool byte {value} at offset {self.pos - 1}")
-        return value == 1
-
-    def u16(self) -> int:
-        return _U16.unpack_from(self.data, self._take(2))[0]
-
-    def u32(self) -> int:
-        return _U32.unpack_from(self.data, self._take(4))[0]
-
-    def u64(self) -> int:
-        return _U64.unpack_from(self.data, self._take(8))[0]
-
-    def i64(self) -> int:
-        return _I64.unpack_from(self.data, self._take(8))[0]
+    def unpack(self, layout: struct.Struct) -> tuple:
+        return layout.unpack_from(self.data, self._take(layout.size))
 
     def pubkey(self) -> bytes:
         start = self._take(32)
         return self.data[start : start + 32]
 
     def string(self) -> str:
-        size = self.u32()
+        size = self._u32()
         start = self._take(size)
         return self.data[start : start + size].decode("utf-8", errors="replace")
 
@@ -69,7 +48,7 @@ class BorshReader:
         self._take(size)
 
     def skip_vec(self, item_size: int) -> None:
-        self._take(self.u32() * item_size)
+        self._take(self._u32() * item_size)
 
-    def unpack(self, layout: struct.Struct) -> tuple:
-        return layout.unpack_from(self.data, self._take(layout.size))
+    def _u32(self) -> int:
+        return _U32.unpack_from(self.data, self._take(4))[0]

@@ -51,9 +51,9 @@ class Outputs:
                 f"outputs directory {self.root} does not exist"
                 f" (run the flow first: SOLFLOW_OUT={self.root} python -m bytewax.run flows.solflow)"
             )
-        self._days = {name: _day_partitions(self.root / name) for name in TIME_COLUMNS}
         self._written = {name: any((self.root / name).glob(_PARTS)) for name in TIME_COLUMNS}
-        if not self._days["aggregates"]:
+        self._days = _day_partitions(self.root / "aggregates")  # where the aggregate ticks are
+        if not self._days:
             raise AnalysisError(
                 f"{self.root / 'aggregates'} holds no aggregate rows: not a SolFlow outputs directory,"
                 " or the flow ran with SOLFLOW_PIPELINE=off"
@@ -78,8 +78,7 @@ class Outputs:
         try:
             return query.collect()
         except (pl.exceptions.PolarsError, OSError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise AnalysisError(f"cannot read {self.root / dataset}: {reason}") from None
+            raise _read_error(self.root / dataset, exc) from None
 
     def aggregate_schema(self) -> pl.Schema:
         if self._schema is None:
@@ -87,7 +86,7 @@ class Outputs:
             try:
                 self._schema = query.collect_schema()
             except (pl.exceptions.PolarsError, OSError) as exc:
-                raise AnalysisError(f"cannot read {self.root / 'aggregates'}: {exc}") from None
+                raise _read_error(self.root / "aggregates", exc) from None
         return self._schema
 
     def windows(self) -> tuple[int, ...]:
@@ -103,7 +102,7 @@ class Outputs:
 
     def first_tick(self) -> int:
         """The earliest aggregate tick."""
-        first_day = self._days["aggregates"][0]
+        first_day = self._days[0]
         query = self.scan("aggregates").filter(pl.col(_PARTITION) == first_day).select(pl.col("ts").min())
         return int(self.collect("aggregates", query).item())
 
@@ -112,11 +111,11 @@ class Outputs:
         return self._last_day_ticks()[-1]
 
     def tick_step(self) -> int:
-        """A multiple of the cadence: every tick is a multiple of the cadence, so of their gcd too.
+        """A multiple of the cadence (the gcd of the ticks), which bounds how far back to read.
 
-        Row ``T`` is a mint's latest at time ``t`` only while no bucket left any window in between,
-        and a bucket leaves window ``W`` by ``T + W + cadence``; so a mint with trades in ``W`` at
-        ``t`` has its latest row after ``t - W - tick_step()``, which bounds how far back to read.
+        If a mint has trades in window ``W`` in its row at tick ``T``, the oldest of them leaves
+        ``W`` before ``T + W + cadence``, and that change writes a row. So a mint whose latest row
+        at or before ``t`` shows trades in ``W`` has that row after ``t - W - tick_step()``.
         """
         return math.gcd(*self._last_day_ticks())
 
@@ -131,7 +130,7 @@ class Outputs:
 
     def _last_day_ticks(self) -> list[int]:
         if self._ticks is None:
-            last_day = self._days["aggregates"][-1]
+            last_day = self._days[-1]
             query = self.scan("aggregates").filter(pl.col(_PARTITION) == last_day).select(pl.col("ts").unique())
             self._ticks = sorted(self.collect("aggregates", query).get_column("ts").to_list())
         return self._ticks
@@ -140,6 +139,11 @@ class Outputs:
 def format_utc(time: int) -> str:
     """Unix seconds as ``YYYY-MM-DD HH:MM:SS`` (UTC, like the ``date`` partitions)."""
     return datetime.fromtimestamp(time, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _read_error(path: Path, exc: Exception) -> AnalysisError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return AnalysisError(f"cannot read {path}: {reason}")
 
 
 def _scan(directory: Path) -> pl.LazyFrame:

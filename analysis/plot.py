@@ -105,7 +105,8 @@ def _draw(
     handles = volume_axes.get_legend_handles_labels()[0]
     if marked:
         handles += [Line2D([], [], color=colour, label=signal_type) for signal_type, colour in marked.items()]
-        handles += [Line2D([], [], color="0.3", linestyle=style, label=state) for style, state in (("-", "on"), (":", "off"))]
+        handles.append(Line2D([], [], color="0.3", linestyle="-", label="on"))
+        handles.append(Line2D([], [], color="0.3", linestyle=":", label="off"))
     volume_axes.legend(handles=handles, loc="best", fontsize="small", ncols=2 if marked else 1)
 
     locator = AutoDateLocator()
@@ -115,7 +116,8 @@ def _draw(
     for axes in (flow_axes, count_axes, volume_axes):
         axes.grid(True, color="0.9")
     programs = ", ".join(sorted({p for row in history.get_column("programs") for p in row.split(",") if p}))
-    figure.suptitle(f"{mint}\n{programs or 'no program'} · {history.height} window rows · {signals.height} signal changes")
+    counts = f"{history.height} window rows · {signals.height} signal changes"
+    figure.suptitle(f"{mint}\n{programs or 'no program'} · {counts}")
     figure.savefig(path, format="png")
 
 

@@ -71,7 +71,8 @@ def trace_view(trace: MintTrace, limit: int) -> Group:
 def signals_table(signals: pl.DataFrame, title: str) -> Table:
     table = Table(title=title, caption=None if signals.height else "none")
     for header in ("time (UTC)", "state", "signal", "mint", "severity", "score", "details"):
-        table.add_column(header, no_wrap=header == "mint", justify="right" if header in ("severity", "score") else "left")
+        justify = "right" if header in ("severity", "score") else "left"
+        table.add_column(header, no_wrap=header == "mint", justify=justify)
     for row in signals.iter_rows(named=True):
         table.add_row(
             _time(row["ts"]),

@@ -45,7 +45,9 @@ def add_trace_arguments(parser: argparse.ArgumentParser) -> None:
 def add_signals_arguments(parser: argparse.ArgumentParser) -> None:
     _add_common(parser)
     parser.add_argument(
-        "--since", metavar="TIME", help=f"first event time to show, {_TIME_HELP} (default: an hour before the latest tick)"
+        "--since",
+        metavar="TIME",
+        help=f"first event time to show, {_TIME_HELP} (default: an hour before the latest tick)",
     )
 
 
@@ -116,7 +118,9 @@ def run_plot(args: argparse.Namespace) -> int:
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("out"), metavar="DIR", help="the flow's outputs (default ./out)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("out"), metavar="DIR", help="the flow's outputs, SOLFLOW_OUT (default ./out)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
 
 

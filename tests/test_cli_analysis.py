@@ -125,7 +125,8 @@ def expected_top(out: Path, window: int, by: str, limit: int, at: int) -> list[d
 def expected_trace(out: Path, mint: str) -> dict[str, Any]:
     def chain_order(trade: dict[str, Any]) -> tuple:
         inner = -1 if trade["inner_ix_index"] is None else trade["inner_ix_index"]
-        return (trade["block_time"] is None, trade["block_time"] or 0, trade["slot"], trade["tx_index"], trade["outer_ix_index"], inner)
+        time = trade["block_time"]
+        return (time is None, time or 0, trade["slot"], trade["tx_index"], trade["outer_ix_index"], inner)
 
     trades = sorted(read(out, "trades").filter(pl.col("mint") == mint).to_dicts(), key=chain_order)
     history = read(out, "aggregates").filter(pl.col("mint") == mint).sort("ts")
@@ -152,7 +153,8 @@ def busiest_mint(out: Path) -> str:
     """The mint with the most signal changes, then the most trades."""
     trades = read(out, "trades").group_by("mint").len("trades")
     signals = read(out, "signals").group_by("mint").len("signals")
-    ranked = trades.join(signals, on="mint", how="left").fill_null(0).sort(["signals", "trades", "mint"], descending=True)
+    ranked = trades.join(signals, on="mint", how="left").fill_null(0)
+    ranked = ranked.sort(["signals", "trades", "mint"], descending=True)
     return ranked.get_column("mint")[0]
 
 
@@ -169,7 +171,12 @@ def test_top_default_is_the_latest_tick_by_net_flow_in_5_minutes(out: Path) -> N
 
 @pytest.mark.parametrize(
     ("window", "by", "limit", "at_form"),
-    [(60, "buys", 5, "iso"), (300, "volume", 10, "unix"), (900, "wallets", 3, "between ticks"), (14400, "net_flow", 50, "iso")],
+    [
+        (60, "buys", 5, "iso"),
+        (300, "volume", 10, "unix"),
+        (900, "wallets", 3, "between ticks"),
+        (14400, "net_flow", 50, "iso"),
+    ],
 )
 def test_top_at_an_earlier_time(out: Path, window: int, by: str, limit: int, at_form: str) -> None:
     aggregates = read(out, "aggregates")
@@ -231,7 +238,8 @@ def test_signals_since(out: Path) -> None:
     by_key = {(s["ts"], s["mint"], s["signal_type"]): s for s in answer["signals"]}
     for row in expected.iter_rows(named=True):
         shown = by_key[(row["ts"], row["mint"], row["signal_type"])]
-        assert (shown["severity"], shown["score"], shown["window_seconds"]) == (row["severity"], row["score"], row["window_seconds"])
+        for field in ("severity", "score", "window_seconds"):
+            assert shown[field] == row[field]
         assert shown["details"] == json.loads(row["details"])
 
 

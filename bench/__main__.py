@@ -1,0 +1,259 @@
+"""``solflow bench`` / ``python -m bench``: throughput of every stage on one simulated capture.
+
+Measures, each as transactions per second (median of ``--runs``) and as a ratio to ``parse``
+(``grpc_source``: to ``grpc_raw``): ``parse``, ``decode``, ``aggregate`` (in this process, over
+records held in memory), ``flow``, ``flow_w4``, ``flow_2proc`` (``bytewax.run`` subprocesses on
+the whole capture), ``grpc_raw`` and ``grpc_source`` (against a replay-server subprocess, on the
+first ``--grpc-transactions`` transactions) -- see ``BENCHMARKS.md`` for what each one times.
+
+    $ solflow bench --transactions 200000 --runs 3 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from bench import BenchError
+from bench import capture as bench_capture
+from bench import flowruns, grpcruns, inprocess
+from bench.figures import KEYS, Figure, results, table
+
+DEFAULT_CACHE = Path(tempfile.gettempdir()) / "solflow-bench"
+PACED_FRACTION = 0.8
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--transactions", type=int, default=200_000, metavar="N",
+                        help="transactions in the simulated capture (default 200000)")
+    parser.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per measure; the median is reported (default 3)")
+    parser.add_argument("--grpc-transactions", type=int, default=30_000, metavar="N",
+                        help="transactions streamed in the gRPC measures, a prefix of the capture (default 30000)")
+    parser.add_argument("--mints", type=int, default=100_000,
+                        help="active mints for the aggregation memory figure (default 100000)")
+    parser.add_argument("--only", metavar="KEYS",
+                        help=f"comma-separated subset of: {', '.join(KEYS)} (default: all)")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
+                        help=f"where generated captures are kept (default {DEFAULT_CACHE})")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cli.main import CliError
+
+    wanted = _wanted(args.only, CliError)
+    for name in ("transactions", "runs", "grpc_transactions", "mints"):
+        if getattr(args, name) < 1:
+            raise CliError(f"--{name.replace('_', '-')} must be at least 1")
+    bench = _Bench(args, wanted)
+    try:
+        figures = bench.measure_all()
+    except BenchError as exc:
+        raise CliError(str(exc)) from None
+    rows = results(figures)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(bench.describe())
+        print(table(rows, _notes(rows)))
+    return 0
+
+
+def _wanted(only: str | None, error: type[Exception]) -> tuple[str, ...]:
+    if not only:
+        return KEYS
+    chosen = tuple(dict.fromkeys(key.strip() for key in only.split(",") if key.strip()))
+    unknown = [key for key in chosen if key not in KEYS]
+    if unknown or not chosen:
+        raise error(f"--only: unknown measure(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(KEYS)}")
+    return chosen
+
+
+class _Bench:
+    def __init__(self, args: argparse.Namespace, wanted: tuple[str, ...]):
+        self.args = args
+        self.wanted = wanted
+        self.figures: dict[str, Figure] = {}
+        self.started = time.perf_counter()
+        self.generated_s: float | None = None
+        self.capture: Path | None = None
+
+    def measure_all(self) -> dict[str, Figure]:
+        args = self.args
+        work = Path(tempfile.mkdtemp(prefix="solflow-bench-"))
+        began = time.perf_counter()
+        self.capture, generated = bench_capture.cached_capture(args.transactions, args.seed, args.cache_dir)
+        if generated:
+            self.generated_s = time.perf_counter() - began
+            self._say(f"generated {self.capture} in {self.generated_s:.0f} s")
+        records = bench_capture.load_records(self.capture)
+        self.transactions = records.transactions
+        grpc_capture = None
+        if {"grpc_raw", "grpc_source"} & set(self.wanted):
+            grpc_path = args.cache_dir / f"{self.capture.stem}-head{args.grpc_transactions}.capture"
+            grpc_capture = grpc_path, bench_capture.head_capture(records, args.grpc_transactions, grpc_path)
+        self._in_process(records)
+        del records
+        for key in ("flow", "flow_w4", "flow_2proc"):
+            if key in self.wanted:
+                self._flow(key, work)
+        if grpc_capture is not None:
+            self._grpc(*grpc_capture)
+        if "aggregate" in self.wanted:
+            self.figures["aggregate"].extra.update(_mints_memory(args.mints))
+        self._say(f"done in {time.perf_counter() - self.started:.0f} s")
+        return self.figures
+
+    def _in_process(self, records: bench_capture.Records) -> None:
+        transactions = records.transactions
+        if "parse" in self.wanted:
+            self._repeat("parse", lambda: transactions / inprocess.parse_once(records))
+        decoded: list[inprocess.Decoded] = []
+
+        def decode_run() -> float:
+            seconds, result = inprocess.decode_once(records)
+            decoded[:] = [result]
+            return transactions / seconds
+
+        if "decode" in self.wanted:
+            self._repeat("decode", decode_run)
+            self.figures["decode"].extra["trades"] = len(decoded[0].trades)
+        if "aggregate" in self.wanted:
+            if not decoded:
+                decode_run()
+            trades = len(decoded[0].trades)
+            rates: list[float] = []
+
+            def aggregate_run() -> float:
+                seconds, rows = inprocess.aggregate_once(decoded[0])
+                rates.append(trades / seconds)
+                return transactions / seconds
+
+            figure = self._repeat("aggregate", aggregate_run)
+            figure.extra.update(trades=trades, trades_per_s=round(statistics.median(rates), 1))
+
+    def _flow(self, key: str, work: Path) -> None:
+        summaries: list[flowruns.FlowRun] = []
+
+        def flow_run() -> float:
+            workdir = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=work))
+            summary = flowruns.run_flow(key, self.capture, workdir)
+            summaries.append(summary)
+            return self.transactions / summary.seconds
+
+        figure = self._repeat(key, flow_run)
+        figure.extra.update(trades=summaries[-1].trades, seconds=[round(s.seconds, 2) for s in summaries])
+        if key == "flow_2proc" and "flow" in self.figures:
+            figure.extra["vs_flow"] = round(figure.tx_per_s / self.figures["flow"].tx_per_s, 3)
+
+    def _grpc(self, capture: Path, head: bench_capture.Records) -> None:
+        raw_runs: list[grpcruns.StreamRun] = []
+
+        def raw_run() -> float:
+            result = grpcruns.raw_stream(capture)
+            raw_runs.append(result)
+            return result.transactions / result.seconds
+
+        raw = self._repeat("grpc_raw", raw_run, keep="grpc_raw" in self.wanted)
+        raw.extra.update(transactions=raw_runs[-1].transactions,
+                         updates_per_s=round(statistics.median(r.updates / r.seconds for r in raw_runs), 1))
+        if "grpc_source" not in self.wanted:
+            return
+        source = self._repeat("grpc_source", lambda: _stream_rate(grpcruns.source_stream(capture), raw_runs[-1]))
+        # The server paces chain positions (every record of the capture); the stream carries the
+        # subscribed ones, so scale the delivered raw rate up to positions per second.
+        positions_per_s = raw.extra["updates_per_s"] * len(head.raw) / raw_runs[-1].updates
+        paced_rate = PACED_FRACTION * positions_per_s
+        self._say(f"grpc_source at {paced_rate:.0f} updates/s (0.8 x raw)")
+        paced = grpcruns.source_stream(capture, paced_rate)
+        source.extra.update(
+            transactions=raw_runs[-1].transactions,
+            paced_updates_per_s=round(paced_rate, 1),
+            paced_delivered=paced.transactions,
+            paced_dropped=paced.dropped,
+            paced_missing=raw_runs[-1].transactions - paced.transactions,
+        )
+
+    def _repeat(self, key: str, once: Callable[[], float], keep: bool = True) -> Figure:
+        runs = []
+        for index in range(self.args.runs):
+            began = time.perf_counter()
+            runs.append(once())
+            self._say(f"{key} run {index + 1}/{self.args.runs}: {runs[-1]:,.0f} tx/s ({time.perf_counter() - began:.1f} s)")
+        figure = Figure(runs)
+        if keep:
+            self.figures[key] = figure
+        return figure
+
+    def describe(self) -> str:
+        generated = f", generated in {self.generated_s:.0f} s" if self.generated_s is not None else " (cached)"
+        return (
+            f"solflow bench: {self.transactions:,} transactions (seed {self.args.seed}){generated}; "
+            f"median of {self.args.runs} run(s); gRPC on the first {self.args.grpc_transactions:,}; "
+            f"{time.perf_counter() - self.started:.0f} s in all"
+        )
+
+    def _say(self, message: str) -> None:
+        print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def _stream_rate(run: grpcruns.StreamRun, raw: grpcruns.StreamRun) -> float:
+    if run.transactions != raw.transactions:
+        raise BenchError(
+            f"the source delivered {run.transactions} transactions, the raw stream {raw.transactions}"
+        )
+    return run.transactions / run.seconds
+
+
+def _mints_memory(mints: int) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.mints", "--mints", str(mints)],
+        cwd=flowruns.REPO_ROOT, capture_output=True, text=True,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"bench.mints failed: {done.stderr.strip().splitlines()[-1:]}")
+    found = json.loads(done.stdout)
+    return {
+        "mints": found["mints"],
+        "rss_mib": round(found["rss_mib"], 1),
+        "baseline_rss_mib": round(found["baseline_rss_mib"], 1),
+        "mints_trades_per_s": round(found["trades_per_s"], 1),
+    }
+
+
+def _notes(rows: dict[str, dict[str, Any]]) -> dict[str, str]:
+    notes: dict[str, str] = {}
+    for key, row in rows.items():
+        parts = []
+        if "trades" in row:
+            parts.append(f"{row['trades']:,} trades")
+        if "vs_flow" in row:
+            parts.append(f"{row['vs_flow']:.2f} x flow")
+        if "updates_per_s" in row:
+            parts.append(f"{row['updates_per_s']:,.0f} updates/s")
+        if "paced_dropped" in row:
+            parts.append(
+                f"at {row['paced_updates_per_s']:,.0f} updates/s (0.8 x raw): "
+                f"{row['paced_dropped']} dropped, {row['paced_missing']} missing"
+            )
+        if "trades_per_s" in row:
+            parts.append(f"{row['trades_per_s']:,.0f} trades/s")
+        if "rss_mib" in row:
+            parts.append(f"RSS {row['rss_mib']:,.0f} MiB with {row['mints']:,} mints")
+        notes[key] = "; ".join(parts)
+    return notes
+
+
+if __name__ == "__main__":
+    # Through the CLI entry point, so errors are reported exactly as ``solflow bench`` reports them.
+    from cli.main import main as cli_main
+
+    sys.exit(cli_main(["bench", *sys.argv[1:]]))

@@ -1,0 +1,49 @@
+"""One benchmark figure (median rate over runs, its baseline and extras), and the printed table."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+KEYS = ("parse", "decode", "flow", "flow_w4", "flow_2proc", "grpc_raw", "grpc_source", "aggregate")
+BASELINES = {key: "parse" for key in KEYS} | {"grpc_source": "grpc_raw"}
+
+
+@dataclass
+class Figure:
+    """``runs``: transactions per second of each run; ``extra``: whatever else the measure found."""
+
+    runs: list[float]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tx_per_s(self) -> float:
+        return statistics.median(self.runs)
+
+
+def results(figures: dict[str, Figure]) -> dict[str, dict[str, Any]]:
+    """The ``--json`` object: per key ``tx_per_s``, ``ratio`` (to ``ratio_to``), ``runs`` and extras."""
+    out: dict[str, dict[str, Any]] = {}
+    for key in KEYS:
+        figure = figures.get(key)
+        if figure is None:
+            continue
+        baseline = figures.get(BASELINES[key])
+        ratio = figure.tx_per_s / baseline.tx_per_s if baseline is not None else None
+        out[key] = {
+            "tx_per_s": round(figure.tx_per_s, 1),
+            "ratio": None if ratio is None else round(ratio, 3),
+            "ratio_to": BASELINES[key],
+            "runs": [round(run, 1) for run in figure.runs],
+            **figure.extra,
+        }
+    return out
+
+
+def table(rows: dict[str, dict[str, Any]], notes: dict[str, str]) -> str:
+    lines = [f"{'measure':<12} {'tx/s':>10} {'ratio':>7}  {'to':<9} notes", "-" * 72]
+    for key, row in rows.items():
+        ratio = "" if row["ratio"] is None else f"{row['ratio']:.3f}"
+        lines.append(f"{key:<12} {row['tx_per_s']:>10,.0f} {ratio:>7}  {row['ratio_to']:<9} {notes.get(key, '')}")
+    return "\n".join(lines)

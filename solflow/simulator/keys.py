@@ -23,6 +23,7 @@ def b58(raw: bytes) -> str:
     return str(Pubkey.from_bytes(raw))
 
 
+@lru_cache(maxsize=1 << 16)
 def pda(program: bytes, *seeds: bytes) -> bytes:
     return bytes(Pubkey.find_program_address(list(seeds), Pubkey.from_bytes(program))[0])
 

@@ -6,7 +6,7 @@ an account's pre balance in one transaction is its post balance in the previous 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from solflow.simulator import keys
 
@@ -25,6 +25,7 @@ class TokenAccount:
     program: bytes
     decimals: int
     amount: int
+    encoded: tuple[bytes, bytes] | None = field(default=None, compare=False)  # its fixed TokenBalance fields
 
 
 def token_account_rent(program: bytes) -> int:

@@ -14,13 +14,14 @@ from __future__ import annotations
 import base64
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from solders.signature import Signature
 
-from protos import geyser_pb2, solana_storage_pb2 as storage
+from protos import solana_storage_pb2 as storage
 from solflow.programs import BY_ID, WSOL_MINT
-from solflow.simulator import keys
+from solflow.simulator import keys, wire
 from solflow.simulator.keys import b58
 from solflow.simulator.ledger import TokenAccount
 from solflow.trade import DecodeSource, Direction, TradeEvent
@@ -95,14 +96,14 @@ class TxBuilder:
         self._flags: dict[bytes, int] = {s: SIGNER | WRITABLE for s in self._signers}
         self._instructions: list[tuple[bytes, Sequence[bytes], bytes]] = []
         self._inner: list[list[tuple[bytes, Sequence[bytes], bytes, int]]] = []
-        self._logs: list[str] = []
+        self._logs: list[bytes] = []  # wire-encoded log_messages entries
         self._log_bytes = 0
         self._log_truncated = False
         self._lamports: dict[bytes, int] = {}
         self._token_delta: dict[bytes, int] = {}
         self._created: dict[bytes, TokenAccount] = {}
         self._closed: set[bytes] = set()
-        self._stack: list[tuple[bytes, str, int]] = []
+        self._stack: list[tuple[_ProgramLines, int]] = []
         self._unit_limit: int | None = None
         self._unit_price = 0
         self._remaining = 0
@@ -148,7 +149,8 @@ class TxBuilder:
                 self._add_instruction(program, accounts, roles, data)
             self._halted_depth += 1
             return -1
-        depth = len(self._stack) + 1
+        stack = self._stack
+        depth = len(stack) + 1
         if depth == 1:
             self._add_instruction(program, accounts, roles, data)
             if self._unit_limit is None:
@@ -158,22 +160,23 @@ class TxBuilder:
             inner = self._inner[-1]
             inner.append((program, accounts, data, depth))
             position = len(inner) - 1
-        name = b58(program)
-        self._log(f"Program {name} invoke [{depth}]")
-        self._stack.append((program, name, self._remaining))
+        lines = _lines(program)
+        self._log(lines.invoke[depth])
+        stack.append((lines, self._remaining))
         return position
 
     def exit(self, own_units: int = 0, returned: bytes | None = None) -> None:
         if self._error is not None:
             self._halted_depth = max(self._halted_depth - 1, 0)
             return
-        program, name, at_entry = self._stack.pop()
-        self._spend(own_units)
-        if program not in _NATIVE_PROGRAMS:
-            self._log(f"Program {name} consumed {at_entry - self._remaining} of {at_entry} compute units")
+        lines, at_entry = self._stack.pop()
+        self._remaining -= own_units
+        self._consumed += own_units
+        if not lines.native:
+            self._log(f"{lines.consumed}{at_entry - self._remaining} of {at_entry} compute units")
         if returned is not None:
-            self._log(f"Program return: {name} {base64.b64encode(returned).decode()}")
-        self._log(f"Program {name} success")
+            self._log(f"Program return: {lines.name} {base64.b64encode(returned).decode()}")
+        self._log(lines.success)
 
     def _spend(self, units: int) -> None:
         self._remaining -= units
@@ -186,9 +189,9 @@ class TxBuilder:
         self._spend(own_units)
         message = f"custom program error: {code:#x}"
         while self._stack:
-            _, name, at_entry = self._stack.pop()
-            self._log(f"Program {name} consumed {at_entry - self._remaining} of {at_entry} compute units")
-            self._log(f"Program {name} failed: {message}")
+            lines, at_entry = self._stack.pop()
+            self._log(f"{lines.consumed}{at_entry - self._remaining} of {at_entry} compute units")
+            self._log(f"Program {lines.name} failed: {message}")
             self._halted_depth += 1
         self._error = (len(self._instructions) - 1, code)
 
@@ -211,12 +214,13 @@ class TxBuilder:
     def _log(self, line: str) -> None:
         if self._log_truncated or self._error is not None:
             return
-        self._log_bytes += len(line)
+        size = len(line)
+        self._log_bytes += size
         if self._log_bytes >= LOG_LIMIT_BYTES:
             self._log_truncated = True
-            self._logs.append("Log truncated")
+            self._logs.append(_LOG_TRUNCATED)
             return
-        self._logs.append(line)
+        self._logs.append(b"\x32" + _SMALL[size] + line.encode())
 
     def emit_cpi_event(self, program: bytes, event_authority: bytes, event: bytes) -> int:
         """Anchor `emit_cpi!`: the program invokes itself with the event as instruction data."""
@@ -279,40 +283,13 @@ class TxBuilder:
 
     # ----- compile -----------------------------------------------------------------------------
 
-    def finish(
-        self, slot: int, tx_index: int, block_time: int
-    ) -> tuple[geyser_pb2.SubscribeUpdateTransactionInfo, list[TradeEvent]]:
+    def finish(self, slot: int, tx_index: int, block_time: int) -> tuple[bytes, list[TradeEvent]]:
+        """The encoded `SubscribeUpdateTransactionInfo` and the trades it contains; updates the ledger."""
         world = self.world
-        rng = world.rng
-        signatures = [rng.randbytes(64) for _ in self._signers]
+        signatures = [world.rng.randbytes(64) for _ in self._signers]
         ordered, lookups, loaded_writable, loaded_readonly = self._order_keys()
         combined = ordered + loaded_writable + loaded_readonly
         position = {account: i for i, account in enumerate(combined)}
-
-        instructions = [
-            storage.CompiledInstruction(
-                program_id_index=position[program],
-                accounts=bytes(position[a] for a in accounts),
-                data=data,
-            )
-            for program, accounts, data in self._instructions
-        ]
-        inner_groups = [
-            storage.InnerInstructions(
-                index=outer,
-                instructions=[
-                    storage.InnerInstruction(
-                        program_id_index=position[program],
-                        accounts=bytes(position[a] for a in accounts),
-                        data=data,
-                        stack_height=height,
-                    )
-                    for program, accounts, data, height in inner
-                ],
-            )
-            for outer, inner in enumerate(self._inner)
-            if inner
-        ]
 
         fee = self._fee()
         ledger = world.ledger
@@ -320,44 +297,34 @@ class TxBuilder:
         deltas = {self.fee_payer: -fee} if failed else self._lamports
         if not failed:
             deltas[self.fee_payer] = deltas.get(self.fee_payer, 0) - fee
-        pre_balances = [ledger.balance(a) for a in combined]
+        balance = ledger.balance
+        pre_balances = [balance(a) for a in combined]
         post_balances = [pre + deltas.get(a, 0) for a, pre in zip(combined, pre_balances)]
-        pre_tokens, post_tokens = self._token_balances(combined, failed)
-
-        header = storage.MessageHeader(
-            num_required_signatures=len(self._signers),
-            num_readonly_signed_accounts=0,
-            num_readonly_unsigned_accounts=sum(1 for a in ordered if not self._flags[a] & WRITABLE),
-        )
-        message = storage.Message(
-            header=header,
-            account_keys=ordered,
-            recent_blockhash=world.recent_blockhash(),
-            instructions=instructions,
-            versioned=self.versioned,
-            address_table_lookups=lookups,
-        )
-        meta = storage.TransactionStatusMeta(
-            fee=fee,
-            pre_balances=pre_balances,
-            post_balances=post_balances,
-            inner_instructions=inner_groups,
-            log_messages=self._logs,
-            pre_token_balances=pre_tokens,
-            post_token_balances=post_tokens,
-            loaded_writable_addresses=loaded_writable,
-            loaded_readonly_addresses=loaded_readonly,
+        numbers = storage.TransactionStatusMeta(
+            fee=fee, pre_balances=pre_balances, post_balances=post_balances,
             compute_units_consumed=self._consumed,
-        )
+        ).SerializeToString()
+        try:
+            message = self._message(ordered, lookups, position)
+            inner = self._inner_instructions(position)
+        except KeyError as missing:
+            raise ValueError(f"simulator bug: {b58(missing.args[0])} is used by an instruction but not a "
+                             "transaction account") from None
+        transaction = b"\x0a\x40" + b"\x0a\x40".join(signatures) + b"\x12" + wire.varint(len(message)) + message
+        meta = [numbers, inner, b"".join(self._logs)]
+        meta.extend(self._token_balances(combined, failed))
+        meta.append(wire.repeated_bytes(b"\x62", loaded_writable))
+        meta.append(wire.repeated_bytes(b"\x6a", loaded_readonly))
         if failed:
             outer, code = self._error
-            meta.err.err = _ERROR.pack(INSTRUCTION_ERROR, outer, CUSTOM_ERROR, code)
-        info = geyser_pb2.SubscribeUpdateTransactionInfo(
-            signature=signatures[0],
-            transaction=storage.Transaction(signatures=signatures, message=message),
-            meta=meta,
-            index=tx_index,
-        )
+            meta.append(wire.length_delimited(b"\x0a", wire.length_delimited(
+                b"\x0a", _ERROR.pack(INSTRUCTION_ERROR, outer, CUSTOM_ERROR, code))))
+        info = b"".join((
+            b"\x0a\x40", signatures[0],
+            wire.length_delimited(b"\x1a", transaction),
+            wire.length_delimited(b"\x22", b"".join(meta)),
+            b"\x28", wire.varint(tx_index),
+        ))
 
         for account, post in zip(combined, post_balances):
             ledger.lamports[account] = post
@@ -366,33 +333,62 @@ class TxBuilder:
         trades = [] if failed else self._trades(str(Signature.from_bytes(signatures[0])), slot, tx_index, block_time)
         return info, trades
 
-    def _order_keys(self) -> tuple[list[bytes], list[storage.MessageAddressTableLookup], list[bytes], list[bytes]]:
+    def _message(self, ordered: list[bytes], lookups: list[bytes], position: dict[bytes, int]) -> bytes:
         flags = self._flags
-        invoked = {program for program, _, _ in self._instructions}
+        readonly_unsigned = sum(1 for a in ordered if not flags[a] & WRITABLE)
+        header = b"\x08" + _SMALL[len(self._signers)]
+        if readonly_unsigned:
+            header += b"\x18" + _SMALL[readonly_unsigned]
+        parts = [b"\x0a", _SMALL[len(header)], header, b"\x12\x20", b"\x12\x20".join(ordered),
+                 b"\x1a\x20", self.world.recent_blockhash()]
+        for program, accounts, data in self._instructions:
+            indexes = bytes([position[a] for a in accounts])
+            body = b"".join((_index_field(position[program]), b"\x12", _SMALL[len(indexes)], indexes,
+                             b"\x1a", _SMALL[len(data)], data))
+            parts += (b"\x22", _SMALL[len(body)], body)
+        if self.versioned:
+            parts.append(b"\x28\x01")
+            for lookup in lookups:
+                parts += (b"\x32", _SMALL[len(lookup)], lookup)
+        return b"".join(parts)
+
+    def _inner_instructions(self, position: dict[bytes, int]) -> bytes:
+        groups = []
+        for outer, inner in enumerate(self._inner):
+            if not inner:
+                continue
+            parts = [_index_field(outer)]
+            for program, accounts, data, height in inner:
+                indexes = bytes([position[a] for a in accounts])
+                body = b"".join((_index_field(position[program]), b"\x12", _SMALL[len(indexes)], indexes,
+                                 b"\x1a", _SMALL[len(data)], data, b"\x20", _SMALL[height]))
+                parts += (b"\x12", _SMALL[len(body)], body)
+            group = b"".join(parts)
+            groups.append(b"\x2a" + wire.varint(len(group)) + group)
+        return b"".join(groups)
+
+    def _order_keys(self) -> tuple[list[bytes], list[bytes], list[bytes], list[bytes]]:
+        flags = self._flags
         signers = self._signers
-        for inner in self._inner:
-            for program, accounts, _, _ in inner:
-                for account in (program, *accounts):
-                    if account not in flags:
-                        raise ValueError(f"simulator bug: CPI account {b58(account)} was not passed to the transaction")
-        others = sorted(a for a in flags if a not in signers and not flags[a] & SIGNER)
+        others = sorted(a for a, f in flags.items() if not f & SIGNER)
         loadable: dict[bytes, tuple[int, int]] = {}
         if self.versioned:
+            invoked = {program for program, _, _ in self._instructions}
             shared = self.world.shared_accounts
             tables = self.world.lookup_tables
             for account in others:
-                if account in shared and account not in invoked:
-                    table_no = shared[account]
+                table_no = shared.get(account)
+                if table_no is not None and account not in invoked:
                     index = tables[table_no].index_of(account)
                     if index is not None:
                         loadable[account] = (table_no, index)
-        static = [a for a in others if a not in loadable]
+        static = [a for a in others if a not in loadable] if loadable else others
         ordered = (
             list(signers)
             + [a for a in static if flags[a] & WRITABLE]
             + [a for a in static if not flags[a] & WRITABLE]
         )
-        lookups: list[storage.MessageAddressTableLookup] = []
+        lookups: list[bytes] = []
         loaded_writable: list[bytes] = []
         loaded_readonly: list[bytes] = []
         if loadable:
@@ -404,11 +400,13 @@ class TxBuilder:
                 writable, readonly = by_table[table_no]
                 writable.sort()
                 readonly.sort()
-                lookups.append(storage.MessageAddressTableLookup(
-                    account_key=self.world.lookup_tables[table_no].address,
-                    writable_indexes=bytes(i for i, _ in writable),
-                    readonly_indexes=bytes(i for i, _ in readonly),
-                ))
+                writable_indexes = bytes([i for i, _ in writable])
+                readonly_indexes = bytes([i for i, _ in readonly])
+                lookups.append(b"".join((
+                    b"\x0a\x20", self.world.lookup_tables[table_no].address,
+                    b"\x12", _SMALL[len(writable_indexes)], writable_indexes,
+                    b"\x1a", _SMALL[len(readonly_indexes)], readonly_indexes,
+                )))
                 loaded_writable.extend(a for _, a in writable)
                 loaded_readonly.extend(a for _, a in readonly)
         return ordered, lookups, loaded_writable, loaded_readonly
@@ -420,24 +418,27 @@ class TxBuilder:
         priority = -(-limit * self._unit_price // 1_000_000)
         return LAMPORTS_PER_SIGNATURE * len(self._signers) + priority
 
-    def _token_balances(self, combined: list[bytes], failed: bool) -> tuple[list[storage.TokenBalance], list[storage.TokenBalance]]:
+    def _token_balances(self, combined: list[bytes], failed: bool) -> tuple[bytes, bytes]:
         ledger_tokens = self.world.ledger.tokens
-        pre: list[storage.TokenBalance] = []
-        post: list[storage.TokenBalance] = []
+        created, closed, delta = self._created, self._closed, self._token_delta
+        pre: list[bytes] = []
+        post: list[bytes] = []
         for index, account in enumerate(combined):
             before = ledger_tokens.get(account)
+            change = delta.get(account, 0)
             if before is not None:
-                pre.append(_token_balance(index, before, before.amount))
-            if failed:
-                if before is not None:
-                    post.append(_token_balance(index, before, before.amount))
+                entry = _token_balance(index, before, before.amount)
+                pre += (b"\x3a", _SMALL[len(entry)], entry)
+                if failed or (not change and account not in closed):
+                    post += (b"\x42", _SMALL[len(entry)], entry)
+                    continue
+            if failed or account in closed:
                 continue
-            if account in self._closed:
-                continue
-            after = self._created.get(account) or before
+            after = created.get(account) or before
             if after is not None:
-                post.append(_token_balance(index, after, after.amount + self._token_delta.get(account, 0)))
-        return pre, post
+                entry = _token_balance(index, after, after.amount + change)
+                post += (b"\x42", _SMALL[len(entry)], entry)
+        return b"".join(pre), b"".join(post)
 
     def _commit_tokens(self) -> None:
         tokens = self.world.ledger.tokens
@@ -483,24 +484,64 @@ class TxBuilder:
         return trades
 
 
-def _token_balance(index: int, account: TokenAccount, amount: int) -> storage.TokenBalance:
-    return storage.TokenBalance(
-        account_index=index,
-        mint=b58(account.mint),
-        ui_token_amount=ui_amount(amount, account.decimals),
-        owner=b58(account.owner),
-        program_id=b58(account.program),
-    )
+class _ProgramLines:
+    """The log lines a program's invocations write, formatted once per program."""
+
+    __slots__ = ("name", "native", "invoke", "consumed", "success")
+
+    def __init__(self, program: bytes):
+        self.name = name = b58(program)
+        self.native = program in _NATIVE_PROGRAMS  # native programs log no compute units
+        self.invoke = tuple(f"Program {name} invoke [{depth}]" for depth in range(6))
+        self.consumed = f"Program {name} consumed "
+        self.success = f"Program {name} success"
 
 
-def ui_amount(amount: int, decimals: int) -> storage.UiTokenAmount:
+_PROGRAM_LINES: dict[bytes, _ProgramLines] = {}
+_SMALL = wire.SMALL
+_LOG_TRUNCATED = wire.length_delimited(b"\x32", b"Log truncated")
+
+
+def _lines(program: bytes) -> _ProgramLines:
+    found = _PROGRAM_LINES.get(program)
+    if found is None:
+        found = _PROGRAM_LINES[program] = _ProgramLines(program)
+    return found
+
+
+_INDEX_FIELDS = [b""] + [b"\x08" + wire.varint(i) for i in range(1, 256)]
+
+
+def _index_field(index: int) -> bytes:
+    return _INDEX_FIELDS[index] if index < 256 else b"\x08" + wire.varint(index)
+
+
+@lru_cache(maxsize=1 << 16)
+def _text(raw: bytes) -> bytes:
+    """A key as a length-prefixed base58 string field payload."""
+    text = b58(raw).encode()
+    return wire.varint(len(text)) + text
+
+
+def _token_balance(index: int, account: TokenAccount, amount: int) -> bytes:
+    """An encoded `TokenBalance` (the message body; the caller adds the pre/post field tag)."""
+    fixed = account.encoded
+    if fixed is None:
+        fixed = account.encoded = (b"\x12" + _text(account.mint), b"\x22" + _text(account.owner)
+                                   + b"\x2a" + _text(account.program))
+    amount_field = ui_amount(amount, account.decimals)
+    return b"".join((_index_field(index), fixed[0], b"\x1a", _SMALL[len(amount_field)], amount_field, fixed[1]))
+
+
+def ui_amount(amount: int, decimals: int) -> bytes:
+    """An encoded `UiTokenAmount`."""
     whole, fraction = divmod(amount, 10**decimals)
     text = str(whole)
     if fraction:
         text += "." + str(fraction).rjust(decimals, "0").rstrip("0")
-    return storage.UiTokenAmount(
-        ui_amount=amount / 10**decimals if amount else 0.0,
-        decimals=decimals,
-        amount=str(amount),
-        ui_amount_string=text,
-    )
+    parts = [wire.double(b"\x09", amount / 10**decimals)] if amount else []
+    parts.append(b"\x10" + wire.varint(decimals))
+    raw = str(amount).encode()
+    parts.append(b"\x1a" + wire.varint(len(raw)) + raw)
+    parts.append(b"\x22" + wire.varint(len(text)) + text.encode())
+    return b"".join(parts)

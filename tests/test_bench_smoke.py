@@ -1,0 +1,71 @@
+"""``solflow bench`` end to end on a tiny capture: every figure present and positive, errors one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.figures import KEYS
+
+TINY = ["--transactions", "500", "--runs", "1", "--grpc-transactions", "200", "--mints", "2000"]
+
+
+def _bench(repo_root: Path, *args: str, module: str = "bench") -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", module, *(["bench"] if module == "cli.main" else []), *args]
+    return subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def tiny_results(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    cache = tmp_path_factory.mktemp("bench-cache")
+    done = _bench(repo_root, *TINY, "--cache-dir", str(cache), "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_every_figure_is_present_and_positive(tiny_results: dict) -> None:
+    assert set(tiny_results) == set(KEYS)
+    for key, figure in tiny_results.items():
+        assert figure["tx_per_s"] > 0, key
+        assert figure["ratio"] > 0, key
+        assert figure["runs"] and all(run > 0 for run in figure["runs"]), key
+    assert tiny_results["parse"]["ratio"] == 1.0
+    assert tiny_results["grpc_source"]["ratio_to"] == "grpc_raw"
+
+
+def test_figures_carry_their_counts(tiny_results: dict) -> None:
+    decode = tiny_results["decode"]
+    assert decode["trades"] > 0
+    for key in ("flow", "flow_w4", "flow_2proc"):
+        assert tiny_results[key]["trades"] == decode["trades"], key
+    raw, source = tiny_results["grpc_raw"], tiny_results["grpc_source"]
+    assert 0 < raw["transactions"] <= 500
+    assert source["paced_delivered"] + source["paced_missing"] == raw["transactions"]
+    assert source["paced_dropped"] >= 0 and source["paced_updates_per_s"] > 0
+    aggregate = tiny_results["aggregate"]
+    assert aggregate["mints"] == 2000
+    assert aggregate["rss_mib"] > aggregate["baseline_rss_mib"] > 0
+    assert aggregate["trades_per_s"] > 0
+
+
+def test_solflow_bench_prints_the_table(repo_root: Path, tmp_path: Path) -> None:
+    done = _bench(repo_root, *TINY, "--cache-dir", str(tmp_path), "--only", "parse,decode", module="cli.main")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("solflow bench: 500 transactions (seed 1)")
+    measured = [line.split()[0] for line in lines[3:]]
+    assert measured == ["parse", "decode"]
+    assert list(tmp_path.glob("sim-500-seed1-*.capture")), "the generated capture is cached"
+
+
+def test_bad_option_is_one_line(repo_root: Path, tmp_path: Path) -> None:
+    done = _bench(repo_root, "--only", "parse,warp", "--cache-dir", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "solflow bench: error: --only: unknown measure(s) warp; choose from " + ", ".join(KEYS)
+    ]
+    assert not list(tmp_path.iterdir()), "nothing is generated before the arguments are checked"

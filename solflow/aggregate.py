@@ -262,7 +262,8 @@ class ShardAggregator:
         layout = self._layout
         row = windows.advance(mint, tick, layout)
         out.append(("aggregate", row))
-        hits = evaluate(row, windows.previous_bot_trades, windows.dca_inputs(tick, layout), self.config.signals)
+        dca = windows.dca_inputs(tick, layout) if windows.dca_fills else None
+        hits = evaluate(row, windows.previous_bot_trades, dca, self.config.signals)
         windows.previous_bot_trades = row["bot_trades_300s"]
         windows.active_signals, signal_rows = transitions(mint, tick, windows.active_signals, hits)
         out.extend(("signal", signal_row) for signal_row in signal_rows)

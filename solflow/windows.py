@@ -107,7 +107,17 @@ def aggregate_columns(windows: Sequence[int]) -> dict[str, type]:
 class WindowLayout:
     """The window lengths and the tick arithmetic shared by every mint of a shard."""
 
-    __slots__ = ("windows", "cadence_s", "dca_match_s", "granularity", "longest", "rated", "rated_count", "names")
+    __slots__ = (
+        "windows",
+        "cadence_s",
+        "dca_match_s",
+        "granularity",
+        "longest",
+        "rated",
+        "rated_count",
+        "columns",
+        "to_rate",
+    )
 
     def __init__(self, windows: Sequence[int], cadence_s: int, dca_match_s: int):
         windows = tuple(windows)
@@ -129,7 +139,10 @@ class WindowLayout:
         rated = [w for w in windows if w <= BOT_HORIZON_S]
         self.rated = tuple(rated.index(w) if w in rated else -1 for w in windows)
         self.rated_count = len(rated)
-        self.names = tuple(tuple(m.format(w) for m in _METRICS) for w in windows)
+        self.columns = tuple(aggregate_columns(windows))  # the row's keys, in the order _row fills them
+        # Scratch space of MintWindows.advance (one shard runs on one thread): per rated window,
+        # the wallets whose trades in it changed. Empty between calls.
+        self.to_rate: tuple[set[str], ...] = tuple(set() for _ in rated)
 
     def bucket(self, time: int) -> int:
         """Bucket ``b`` holds times in ``((b - 1) * granularity, b * granularity]``."""
@@ -139,9 +152,6 @@ class WindowLayout:
         """First tick whose rows include the bucket."""
         return -(-bucket * self.granularity // self.cadence_s) * self.cadence_s
 
-    def leave_tick(self, bucket: int, window: int) -> int:
-        """First tick at which the bucket is out of ``window``."""
-        return -(-(bucket * self.granularity + window) // self.cadence_s) * self.cadence_s
 
 
 class MintWindows:
@@ -220,7 +230,7 @@ class MintWindows:
 
     def advance(self, mint: str, tick: int, layout: WindowLayout) -> dict[str, Any]:
         """Bring every window to ``tick`` and return the mint's row there."""
-        dirty: list[set[str]] = [set() for _ in range(layout.rated_count)]  # wallets to re-rate
+        dirty = layout.to_rate
         pending = self.pending
         if pending:
             last = tick // layout.granularity
@@ -230,8 +240,10 @@ class MintWindows:
                 self.pending = None
         self._evict(tick, layout, dirty)
         for rated, wallets in enumerate(dirty):
-            for wallet in wallets:
-                self._rate(wallet, rated)
+            if wallets:
+                for wallet in wallets:
+                    self._rate(wallet, rated)
+                wallets.clear()
         fills = self.dca_fills
         if fills:
             horizon = tick - layout.longest
@@ -241,19 +253,25 @@ class MintWindows:
             del fills[:expired]
             if not fills:
                 self.dca_fills = None
-        self._prune_wallets(layout)
+        if len(self.wallets) > 16:
+            self._prune_wallets(layout)
         return self._row(mint, tick, layout)
 
     def next_due(self, layout: WindowLayout) -> int | None:
         """The next tick at which a bucket enters or leaves some window."""
-        due = layout.entry_tick(min(self.pending)) if self.pending else None
         ids = self.ids
+        count = len(ids)
+        granularity = layout.granularity
+        # Earliest time at which a bucket enters or leaves; rounded up to a tick once at the end.
+        earliest = min(self.pending) * granularity if self.pending else None
         for position, window in zip(self.positions, layout.windows):
-            if position < len(ids):
-                leave = layout.leave_tick(ids[position], window)
-                if due is None or leave < due:
-                    due = leave
-        return due
+            if position < count:
+                leaves = ids[position] * granularity + window
+                if earliest is None or leaves < earliest:
+                    earliest = leaves
+        if earliest is None:
+            return None
+        return -(-earliest // layout.cadence_s) * layout.cadence_s
 
     def is_empty(self) -> bool:
         """Every window is empty (trades beyond the current tick may still be pending)."""
@@ -275,7 +293,7 @@ class MintWindows:
         spot_buys = self.sums[_COUNTERS * (len(layout.windows) - 1) + SPOT_BUYS]
         return DcaInputs(len(fills), spot_buys, matched)
 
-    def _enter(self, index: int, bucket: list[Any], layout: WindowLayout, dirty: list[set[str]]) -> None:
+    def _enter(self, index: int, bucket: list[Any], layout: WindowLayout, dirty: tuple[set[str], ...]) -> None:
         self.ids.append(index)
         self.buckets.append(bucket)
         records = bucket[_RECORDS]
@@ -331,12 +349,13 @@ class MintWindows:
             if position >= first:
                 sums[_COUNTERS * window_index + counter] -= 1
 
-    def _evict(self, tick: int, layout: WindowLayout, dirty: list[set[str]]) -> None:
+    def _evict(self, tick: int, layout: WindowLayout, dirty: tuple[set[str], ...]) -> None:
         ids, buckets, positions, sums = self.ids, self.buckets, self.positions, self.sums
         count = len(ids)
+        granularity = layout.granularity
         for window_index, window in enumerate(layout.windows):
-            limit = layout.bucket(tick - window)  # buckets up to here are out of the window
             position = positions[window_index]
+            limit = (tick - window) // granularity  # exact; buckets up to here are out of the window
             if position == count or ids[position] > limit:
                 continue
             base = _COUNTERS * window_index
@@ -423,29 +442,24 @@ class MintWindows:
     def _row(self, mint: str, tick: int, layout: WindowLayout) -> dict[str, Any]:
         first = self.ids[0] if self.ids else None
         programs = sorted(p for p, index in self.programs.items() if first is not None and index >= first)
-        row: dict[str, Any] = {
-            "mint": mint,
-            "ts": tick,
-            "last_trade_ts": self.last_trade_ts,
-            "programs": ",".join(programs),
-            "trades_total": self.trades_total,
-        }
+        values: list[Any] = [mint, tick, self.last_trade_ts, ",".join(programs), self.trades_total]
         sums, bots = self.sums, self.bots
-        for window_index, names in enumerate(layout.names):
-            base = _COUNTERS * window_index
+        base = 0
+        for rated in layout.rated:
             buys, sells, bought, sold, sol_trades, dca_buys, _, wallets, buyers, sellers = sums[base : base + _COUNTERS]
-            net, buy_count, sell_count, buy_volume, sell_volume, uniq, uniq_buy, uniq_sell, avg, bot_t, bot_w, dca = names
-            row[net] = (bought - sold) / LAMPORTS_PER_SOL
-            row[buy_count] = buys
-            row[sell_count] = sells
-            row[buy_volume] = bought / LAMPORTS_PER_SOL
-            row[sell_volume] = sold / LAMPORTS_PER_SOL
-            row[uniq] = wallets
-            row[uniq_buy] = buyers
-            row[uniq_sell] = sellers
-            row[avg] = (bought + sold) / (sol_trades * LAMPORTS_PER_SOL) if sol_trades else None
-            rated = layout.rated[window_index]
-            row[bot_t] = bots[2 * rated + 1] if rated >= 0 else None
-            row[bot_w] = bots[2 * rated] if rated >= 0 else None
-            row[dca] = dca_buys
-        return row
+            base += _COUNTERS
+            values += (
+                (bought - sold) / LAMPORTS_PER_SOL,
+                buys,
+                sells,
+                bought / LAMPORTS_PER_SOL,
+                sold / LAMPORTS_PER_SOL,
+                wallets,
+                buyers,
+                sellers,
+                (bought + sold) / (sol_trades * LAMPORTS_PER_SOL) if sol_trades else None,
+                bots[2 * rated + 1] if rated >= 0 else None,
+                bots[2 * rated] if rated >= 0 else None,
+                dca_buys,
+            )
+        return dict(zip(layout.columns, values))

@@ -224,7 +224,7 @@ def migrate(market: Market, listing: Listing) -> SimulatedUpdate:
     pool = pumpswap.new_pool(market.keyring, listing.asset, pool_authority, curve.creator)
     built = market.transaction(market.migration_authority, "pumpfun.migrate",
                                lambda b: pumpfun.migrate(b, curve, pool, market.migration_authority),
-                               events=("migrate", "create_pool"))
+                               events=("create_pool", "migrate"))
     if built.events:  # the migration went through
         curve.migrated = True
         listing.venue, listing.market = "pumpswap", pool

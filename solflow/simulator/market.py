@@ -302,7 +302,7 @@ class Market:
 
         def body(b: TxBuilder) -> None:
             if filler is not None:
-                fill_logs(b, filler, 300)
+                fill_logs(b, filler, 600)
             _trade_instructions(b, listing, wallet, is_buy, spend, token_amount, outcome, via, legacy_layout,
                                 keep_wsol)
 

@@ -158,9 +158,13 @@ class TransactionDecoder:
         for decoder in tracked.values():
             program_id = decoder.program.program_id
             invoked = f"Program {program_id} invoke ["
-            if meta.inner_instructions_none or any(line.startswith(invoked) for line in meta.log_messages):
-                self._error(counters[decoder.program.name], tx,
-                            DecodeError(f"{program_id} ran (per logs) but no instruction of it is recorded"))
+            if meta.inner_instructions_none:
+                problem = f"inner instructions not recorded: calls of {program_id} cannot be seen"
+            elif any(line.startswith(invoked) for line in meta.log_messages):
+                problem = f"{program_id} ran (per the logs) but no instruction of it is recorded"
+            else:
+                continue
+            self._error(counters[decoder.program.name], tx, DecodeError(problem))
 
     def _fallback(self, invocation: Invocation, tx: TxContext, counters: ProgramCounters) -> TradeEvent | None:
         try:

@@ -28,11 +28,10 @@ def pubkey_text(raw: bytes) -> str:
 
 
 class AccountKeys:
-    __slots__ = ("raw", "_text")
+    __slots__ = ("raw",)
 
     def __init__(self, raw: list[bytes]) -> None:
         self.raw = raw  # message.account_keys + meta.loaded_writable_addresses + meta.loaded_readonly_addresses
-        self._text: dict[int, str] = {}
 
     def __len__(self) -> int:
         return len(self.raw)
@@ -43,10 +42,7 @@ class AccountKeys:
         return self.raw[index]
 
     def text(self, index: int) -> str:
-        text = self._text.get(index)
-        if text is None:
-            text = self._text[index] = pubkey_text(self.key(index))
-        return text
+        return pubkey_text(self.key(index))
 
     def account_text(self, accounts: bytes, position: int) -> str:
         """Text of the instruction's ``position``-th account (``accounts`` = one index byte per account)."""

@@ -56,7 +56,7 @@ class TxContext:
         self.slot = slot
         self.block_time = block_time
         self.invocations: list[Invocation] = []  # set by the decoder once found
-        self.memo: dict[str, Any] = {}  # per-transaction results a decoder computes once for all its events
+        self.memo: dict[str, Any] | None = None  # results a decoder computes once for all the tx's events
         self._signature: str | None = None
         self._balances: TokenBalances | None = None
 

@@ -121,6 +121,8 @@ def _account(invocation: Invocation, tx: TxContext, sol_position: int, v2_positi
 
 
 def _legacy_protocol_fee(site: EventSite, tx: TxContext) -> int | None:
+    if tx.memo is None:
+        tx.memo = {}
     fees = tx.memo.get(_LEGACY_FEES_MEMO)
     if fees is None:
         fees = tx.memo[_LEGACY_FEES_MEMO] = _legacy_protocol_fees(tx)

@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from server.replay import ReplayServer
 from solflow.programs import PROGRAM_NAMES
 from test_flow_support import (
     assert_ok,
@@ -157,6 +158,55 @@ def test_two_processes_give_identical_outputs(tmp_path: Path, capture: Path, bas
         assert proc.returncode == 0, stderr[-3000:]
     assert read_outputs(tmp_path) == baseline_outputs
     assert sum(len(summary_lines(stdout)) for stdout, _ in outs) == 1, "one summary for the whole cluster"
+
+
+@pytest.fixture(scope="module")
+def geyser_url(capture: Path):
+    """A Yellowstone endpoint on 127.0.0.1 serving the whole capture to every subscriber."""
+    server = ReplayServer(capture)
+    port = server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+    server.wait(timeout=10)
+
+
+def test_live_stream_gives_identical_outputs(
+    tmp_path: Path, capture: Path, geyser_url: str, baseline_outputs: dict[str, Any]
+) -> None:
+    result = run_flow(flow_env(tmp_path, capture, GEYSER_URL=geyser_url, SOLFLOW_LEGACY="both"))
+    assert_ok(result)
+    assert read_outputs(tmp_path) == baseline_outputs
+    assert len(summary_lines(result.stdout)) == 1
+
+
+def test_dropped_updates_are_counted_and_recorded_as_gaps(
+    tmp_path: Path, capture: Path, geyser_url: str, baseline_outputs: dict[str, Any]
+) -> None:
+    # A one-update buffer cannot keep up with a server sending the whole capture at once.
+    env = flow_env(tmp_path, capture, GEYSER_URL=geyser_url, SOLFLOW_LEGACY="both", SOLFLOW_BUFFER="1")
+    result = run_flow(env)
+    assert_ok(result)
+    db = sqlite3.connect(tmp_path / "solflow.db")
+    reasons, rows, dropped_in_rows = db.execute(
+        "SELECT group_concat(DISTINCT reason), count(*), sum(count) FROM gaps"
+    ).fetchone()
+    db.close()
+    stats = run_stats(tmp_path)
+    assert reasons == "buffer_full" and rows > 0
+    # The gaps table keeps one row per distinct Gap, so two drops with identical fields (same slot
+    # range and count) share a row; the run totals count every Gap item.
+    assert stats["gaps"] >= rows and stats["dropped"] >= dropped_in_rows > 0
+    assert stats["dropped"] - dropped_in_rows <= stats["gaps"] - rows
+    [summary] = summary_lines(result.stdout)
+    assert f"{stats['dropped']} dropped, {stats['gaps']} gaps" in summary
+    # What got through is the same trades, except that a slot whose block meta was dropped has no
+    # block time (never a local-clock one).
+    def untimed(rows: list[tuple]) -> set[tuple]:
+        return {row[:3] + row[4:] for row in rows}
+
+    trades = read_outputs(tmp_path)["sqlite.trades"]
+    assert 0 < len(trades) < len(baseline_outputs["sqlite.trades"])
+    assert untimed(trades) <= untimed(baseline_outputs["sqlite.trades"])
 
 
 def _paced_env(out: Path, capture: Path, baseline_out: Path) -> dict[str, str]:

@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -274,3 +275,35 @@ def test_sigterm_flushes_and_closes_sinks(
     for name, data in written.items():
         if name.startswith("jsonl."):
             assert data.endswith(b"\n") and all(json.loads(line) for line in data.splitlines())
+
+
+def test_metrics_endpoint_shows_source_and_decode_counters(
+    tmp_path: Path, capture: Path, baseline: tuple[Path, Any], baseline_outputs: dict[str, Any]
+) -> None:
+    [port] = free_ports(1)
+    env = _paced_env(tmp_path, capture, baseline[0])
+    env["SOLFLOW_METRICS_PORT"] = str(port)
+    proc = start_flow(env, log=tmp_path / "run.log")
+    scraped: dict[str, float] = {}
+
+    def decode_counters_seen() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                text = response.read().decode()
+        except OSError:
+            return proc.poll() is not None
+        scraped.clear()
+        for line in text.splitlines():
+            if line.startswith("solflow_") and " " in line:
+                name, value = line.rsplit(" ", 1)
+                scraped[name] = float(value)
+        return scraped.get('solflow_decode_trades_total{program="pumpfun"}', 0) > 0
+
+    try:
+        wait_until(decode_counters_seen, RUN_TIMEOUT_S, "decode counters on the metrics endpoint")
+        assert proc.poll() is None, "the endpoint was scraped while the flow ran"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=RUN_TIMEOUT_S)
+    assert scraped['solflow_decode_transactions_total{partition="pumpfun"}'] > 0
+    assert scraped['solflow_source_updates_received_total{partition="pumpfun",type="transaction"}'] > 0

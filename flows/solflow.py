@@ -5,16 +5,19 @@ several processes with ``-i/-a``, recovery with ``-r DIR -s S -b S``). Configura
 from environment variables (``solflow.settings``); with no ``GEYSER_URL`` the flow replays
 ``SOLFLOW_REPLAY`` (default ``data/sample.capture``) and ends by itself with a summary line.
 
-Graph::
+Graph (each branch only when its setting enables it)::
 
-    source ─ decode (flat_map_batch, on the reading worker)
-        ├─ trades ─┬─ legacy JSONL  <out>/streams/<program>/events.jsonl
-        │          ├─ SQLite trades
-        │          └─ Parquet trades/
-        ├─ trades + shard clocks ─ aggregate (stateful, per mint shard)
-        │          ├─ aggregate rows ─ Parquet aggregates/ + SQLite token_aggregates
-        │          └─ signal rows    ─ Parquet signals/    + SQLite token_signals
-        └─ gaps, decode reports ─ run_stats (stateful, one key) ─ SQLite run_stats + summary
+    geyser source ─ decode (flat_map_batch on the reading worker, before any exchange)
+      ├─ (shard key, trade | shard clock)
+      │    ├─ trades ─┬─ legacy JSONL <out>/streams/<program>/events.jsonl   SOLFLOW_LEGACY jsonl|both
+      │    │          ├─ SQLite trades                                        SOLFLOW_LEGACY sqlite|both
+      │    │          └─ Parquet <out>/trades/                                SOLFLOW_PIPELINE on
+      │    └─ aggregate (stateful, one key per mint shard)                    SOLFLOW_PIPELINE on
+      │         ├─ aggregate rows ─ Parquet <out>/aggregates/ + SQLite token_aggregates
+      │         ├─ signal rows    ─ Parquet <out>/signals/    + SQLite token_signals
+      │         └─ row and mint counts ──┐
+      └─ ("run", gap | decode report) ───┴─ run_stats (stateful, one key) ─ SQLite run_stats + summary
+           └─ gaps ─ SQLite gaps
 
 All SQLite writes go through one ``SqliteSink`` (one partition: a single writer at any scale).
 """

@@ -1,8 +1,10 @@
 """End-to-end runs of ``python -m bytewax.run flows.solflow`` replaying the sample capture.
 
 One uninterrupted ``-w 1`` run with every output on (``SOLFLOW_LEGACY=both``) is the baseline; the
-other runs -- output modes, ``-w 4``, two processes, ``kill -9`` + ``-r`` resume, SIGTERM -- are
-compared with it row for row.
+other runs -- output modes, ``-w 4``, two processes, ``kill -9`` + ``-r`` resume, SIGTERM, the same
+capture streamed live by the replay server over gRPC -- are compared with it row for row. Also:
+updates dropped on a full buffer become gaps and counts, and the metrics endpoint serves the
+counters while a run is going.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import pytest
 from server.replay import ReplayServer
 from solflow.programs import PROGRAM_NAMES
 from test_flow_support import (
+    REPO_ROOT,
+    RUN_TIMEOUT_S,
     assert_ok,
     block_time_span,
     flow_command,
@@ -36,8 +40,6 @@ from test_flow_support import (
     start_flow,
     summary_lines,
     wait_until,
-    REPO_ROOT,
-    RUN_TIMEOUT_S,
 )
 
 PACED_RUN_S = 8  # chain time is replayed this fast in the interrupted runs

@@ -25,7 +25,9 @@ class TokenAccount:
     program: bytes
     decimals: int
     amount: int
-    encoded: tuple[bytes, bytes] | None = field(default=None, compare=False)  # its fixed TokenBalance fields
+    # Encodings for TokenBalance entries, kept with the account: its fixed fields, its last amount.
+    encoded: tuple[bytes, bytes] | None = field(default=None, compare=False)
+    encoded_amount: tuple[int, bytes] | None = field(default=None, compare=False)
 
 
 def token_account_rent(program: bytes) -> int:

@@ -220,7 +220,12 @@ class TxBuilder:
             self._log_truncated = True
             self._logs.append(_LOG_TRUNCATED)
             return
-        self._logs.append(b"\x32" + _SMALL[size] + line.encode())
+        entry = _LOG_ENTRIES.get(line)
+        if entry is None:
+            entry = b"\x32" + _SMALL[size] + line.encode()
+            if size < 120 and len(_LOG_ENTRIES) < 20_000:  # the fixed lines recur in every transaction
+                _LOG_ENTRIES[line] = entry
+        self._logs.append(entry)
 
     def emit_cpi_event(self, program: bytes, event_authority: bytes, event: bytes) -> int:
         """Anchor `emit_cpi!`: the program invokes itself with the event as instruction data."""
@@ -500,6 +505,7 @@ class _ProgramLines:
 _PROGRAM_LINES: dict[bytes, _ProgramLines] = {}
 _SMALL = wire.SMALL
 _LOG_TRUNCATED = wire.length_delimited(b"\x32", b"Log truncated")
+_LOG_ENTRIES: dict[str, bytes] = {}  # wire-encoded log lines seen before
 
 
 def _lines(program: bytes) -> _ProgramLines:
@@ -529,7 +535,12 @@ def _token_balance(index: int, account: TokenAccount, amount: int) -> bytes:
     if fixed is None:
         fixed = account.encoded = (b"\x12" + _text(account.mint), b"\x22" + _text(account.owner)
                                    + b"\x2a" + _text(account.program))
-    amount_field = ui_amount(amount, account.decimals)
+    cached = account.encoded_amount
+    if cached is not None and cached[0] == amount:
+        amount_field = cached[1]
+    else:  # the post balance of one transaction is the pre balance of the account's next one
+        amount_field = ui_amount(amount, account.decimals)
+        account.encoded_amount = (amount, amount_field)
     return b"".join((_index_field(index), fixed[0], b"\x1a", _SMALL[len(amount_field)], amount_field, fixed[1]))
 
 

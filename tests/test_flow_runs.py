@@ -267,8 +267,10 @@ def test_sigterm_flushes_and_closes_sinks(
         if proc.poll() is None:
             proc.kill()
     assert returncode not in (0, -signal.SIGTERM), "SIGTERM stops the run like Ctrl-C, not silently"
-    [summary] = summary_lines(log.read_text())
+    text = log.read_text()
+    [summary] = summary_lines(text)
     assert summary.startswith("solflow run stopped:")
+    assert "solflow: stopped by a signal" in text and "Traceback" not in text
     written = read_outputs(tmp_path)  # every Parquet part is complete (footer written at close)
     assert not list(tmp_path.rglob("*.tmp*")) and not list(tmp_path.rglob(".*.parquet"))
     baseline_trades = set(baseline_outputs["parquet.trades"])

@@ -29,7 +29,8 @@ _REMEMBERED_SLOTS = 4096  # block times kept for transactions that arrive after 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="RPC JSON files and/or .capture files")
-    parser.add_argument("--all", action="store_true", help="also print non-trade events (creates, pools, migrations, DCA)")
+    parser.add_argument("--all", action="store_true",
+                        help="also print non-trade events (creates, pools, migrations, DCA)")
     parser.add_argument("--program", action="append", choices=PROGRAM_NAMES, dest="programs",
                         help="only this program's events (repeatable; default: all five)")
 

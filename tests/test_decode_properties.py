@@ -82,7 +82,8 @@ def assert_nothing_silently_lost(events: list, stats: dict[str, dict[str, int]],
 
 
 def event_sites(info: Any) -> list[Any]:
-    return [ix for group in info.meta.inner_instructions for ix in group.instructions if ix.data.startswith(EVENT_IX_TAG)]
+    inner = [ix for group in info.meta.inner_instructions for ix in group.instructions]
+    return [ix for ix in inner if ix.data.startswith(EVENT_IX_TAG)]
 
 
 base_names = st.sampled_from(sorted(BASES))
@@ -224,7 +225,8 @@ def test_mangled_logs(bases, name, lines):
 
 
 @SETTINGS
-@given(name=base_names, flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(1, 255)), min_size=1, max_size=8))
+@given(name=base_names, flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(1, 255)), min_size=1,
+                                       max_size=8))
 def test_mutated_protobuf_bytes(bases, name, flips):
     base = bases[name]
     raw = bytearray(base.info.SerializeToString())

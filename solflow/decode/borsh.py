@@ -28,7 +28,8 @@ class BorshReader:
         start = self.pos
         end = start + size
         if end > len(self.data):
-            raise DecodeError(f"event payload truncated: need {size} bytes at offset {start}, have {len(self.data) - start}")
+            have = len(self.data) - start
+            raise DecodeError(f"event payload truncated: need {size} bytes at offset {start}, have {have}")
         self.pos = end
         return start
 

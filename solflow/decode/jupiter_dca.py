@@ -25,8 +25,10 @@ FILLED_EVENT = discriminator("event", "Filled")
 OPENED_EVENT = discriminator("event", "Opened")
 CLOSED_EVENT = discriminator("event", "Closed")
 
-_FILLED = struct.Struct("<32s32s32s32sQQ32sQ")  # userKey, dcaKey, inputMint, outputMint, inAmount, outAmount, feeMint, fee
-_OPENED = struct.Struct("<32s32sQ32s32sqQq")  # userKey, dcaKey, inDeposited, inputMint, outputMint, cycleFrequency, inAmountPerCycle, createdAt
+# userKey, dcaKey, inputMint, outputMint, inAmount, outAmount, feeMint, fee
+_FILLED = struct.Struct("<32s32s32s32sQQ32sQ")
+# userKey, dcaKey, inDeposited, inputMint, outputMint, cycleFrequency, inAmountPerCycle, createdAt
+_OPENED = struct.Struct("<32s32sQ32s32sqQq")
 _CLOSED_TAIL = struct.Struct("<QQQ?")  # totalInWithdrawn, totalOutWithdrawn, unfilledAmount, userClosed
 
 _FILL_ACCOUNTS = TradeAccounts(trader=1, mint=3, quote_mint=2)  # dca, outputMint, inputMint

@@ -61,7 +61,8 @@ def _trade(site: EventSite, tx: TxContext) -> TradeEvent:
         raise DecodeError(f"LaunchLab TradeEvent trade_direction {direction} is neither Buy (0) nor Sell (1)")
     invocation = site.invocation
     if invocation.discriminator not in TRADE_INSTRUCTIONS:
-        raise DecodeError(f"LaunchLab TradeEvent under unknown instruction {invocation.discriminator.hex()}: payer and mints unknown")
+        raise DecodeError(f"LaunchLab TradeEvent under unknown instruction {invocation.discriminator.hex()}: "
+                          "payer and mints unknown")
     is_buy = direction == _BUY
     return tx.trade(
         site,

@@ -40,7 +40,8 @@ def decode_event(site: EventSite, tx: TxContext) -> TradeEvent | ProgramEvent | 
         raise DecodeError(f"Moonshot TradeEvent type {trade_type} is neither Buy (0) nor Sell (1)")
     invocation = site.invocation
     if invocation.discriminator not in TRADE_INSTRUCTIONS:
-        raise DecodeError(f"Moonshot TradeEvent under unknown instruction {invocation.discriminator.hex()}: mint unknown")
+        raise DecodeError(f"Moonshot TradeEvent under unknown instruction {invocation.discriminator.hex()}: "
+                          "mint unknown")
     fee = dex_fee + helio_fee
     is_buy = trade_type == _BUY
     if not is_buy and fee > collateral:

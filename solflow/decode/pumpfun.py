@@ -1,4 +1,4 @@
-"""Pump.fun bonding curve (6EF8…): TradeEvent → trade; CreateEvent → create; CompletePumpAmmMigrationEvent → migrate.
+"""Pump.fun bonding curve (6EF8…): TradeEvent → trade, CreateEvent → create, migration event → migrate.
 
 TradeEvent layouts grew at the end: 129 bytes (2024 – spring 2025, no fee fields), 258 (October 2025:
 fee recipient, fee, creator fee, volume tracking), 358+ (2026: instruction name, cashback, buyback,
@@ -31,7 +31,8 @@ MIGRATION_EVENT = discriminator("event", "CompletePumpAmmMigrationEvent")
 _TRADE_BASE = struct.Struct("<32sQQ?32sq32x")
 # fee_recipient, fee_basis_points, fee, creator, creator_fee_basis_points, creator_fee
 _TRADE_FEES = struct.Struct("<32s8xQ32s8xQ")
-_VOLUME_FIELDS = 33  # track_volume, total_unclaimed_tokens, total_claimed_tokens, current_sol_volume, last_update_timestamp
+# track_volume, total_unclaimed_tokens, total_claimed_tokens, current_sol_volume, last_update_timestamp
+_VOLUME_FIELDS = 33
 _CASHBACK = struct.Struct("<x8xQ16x")  # mayhem_mode, cashback_fee_basis_points, cashback, buyback bps + fee
 _SHAREHOLDER_SIZE = 34  # address, share_bps
 _QUOTE = struct.Struct("<32sQ")  # quote_mint, quote_amount

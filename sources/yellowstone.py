@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 SourceItem = Union[TxUpdate, SlotClock, Gap]
 SINGLE_PARTITION = "all"
-MAX_UPDATES_PER_BATCH = 2_048
+MAX_UPDATES_PER_BATCH = 256  # small batches keep the parsed messages in cache
 IDLE_POLL = timedelta(milliseconds=10)
 PROGRESS_LOG_EVERY = 10_000
 
@@ -109,7 +109,9 @@ class _YellowstonePartition(StatefulSourcePartition[SourceItem, Optional[int]]):
             start_slot = None if resume_slot is None else resume_slot + 1
             self._feed = LiveFeed(settings, name, subscription.programs, self._metrics, start_slot)
         else:
-            self._feed = CaptureFeed(settings.replay_path, subscription.programs, settings.replay_speed, self._metrics)
+            self._feed = CaptureFeed(
+                settings.replay_path, name, subscription.programs, settings.replay_speed, self._metrics
+            )
         self._ended = False
         self._error: Exception | None = None
         self._wake: datetime | None = None

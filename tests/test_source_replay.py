@@ -13,7 +13,7 @@ from bytewax.testing import cluster_main, run_main
 from solflow.programs import PROGRAM_NAMES, PUMPFUN, PUMPSWAP
 from solflow.stream import SlotClock, TxUpdate
 from sources.capture import CaptureError
-from sources.capture_feed import update_field
+from sources.capture_demux import update_field
 from sources.yellowstone import YellowstoneSource
 from test_source_support import (
     block_meta,

@@ -7,8 +7,9 @@ can still arrive from any of them). For each tick, in order and mint by mint (so
 ``("aggregate", row)`` for every mint whose state changed in ``(T - cadence, T]`` -- a trade arrived
 in that interval or a trade left some window -- followed by that mint's ``("signal", row)``
 transitions (``solflow.signals``). A mint whose windows are all empty emits its all-zero row and is
-dropped. Rows depend only on the trades and their times, not on how input was batched or
-interleaved, on replay speed, worker count or restarts.
+dropped (if a trade for a later tick is already held, the mint starts afresh with it, exactly as if
+that trade had arrived afterwards). Rows depend only on the trades and their times, not on how input
+was batched or interleaved, on replay speed, worker count or restarts.
 
 Untimed and late trades:
 
@@ -111,7 +112,11 @@ class ShardAggregator:
         self._place(trade, time)
 
     def advance(self, partition: str, block_time: int) -> list[Row]:
-        """Record ``partition``'s clock; return the rows of every tick the watermark passed."""
+        """Record ``partition``'s clock; return the rows of every tick the watermark passed.
+
+        A clock ``t`` promises that the partition's later trades have ``block_time >= t`` (several
+        slots share a second), so tick ``T`` needs every partition's clock to be ``> T``.
+        """
         clocks = self._clocks
         if partition not in self._partitions:
             raise ValueError(f"unknown partition {partition!r}; this shard expects {', '.join(self._partitions)}")

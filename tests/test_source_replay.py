@@ -170,3 +170,57 @@ def test_update_kind_is_read_from_the_tags_without_parsing():
     assert update_field(tx.SerializeToString()) == 4
     assert update_field(meta.SerializeToString()) == 7
     assert update_field(b"") == 0
+
+
+def _drain(part, items: list) -> bool:
+    """Poll once; False at the end of the partition."""
+    try:
+        items.extend(part.next_batch())
+        return True
+    except StopIteration:
+        return False
+
+
+def test_partitions_built_together_share_one_read_of_the_capture_and_late_ones_read_it_again(tmp_path: Path):
+    chain = make_chain(30, programs=[PUMPSWAP, PUMPFUN])
+    source = YellowstoneSource(settings_for(replay_path=chain.write(tmp_path / "c.capture"), programs=("pumpswap", "pumpfun")))
+    swap, fun = source.build_part("s", "pumpswap", None), source.build_part("s", "pumpfun", None)
+    got = {"pumpswap": [], "pumpfun": [], "late": []}
+    try:
+        assert _drain(swap, got["pumpswap"])
+        assert fun._feed.buffered > 0  # pumpfun's updates were read along with pumpswap's
+        late = source.build_part("s", "pumpfun", None)  # after reading began: a pass of its own
+        try:
+            while _drain(swap, got["pumpswap"]) | _drain(fun, got["pumpfun"]) | _drain(late, got["late"]):
+                pass
+        finally:
+            late.close()
+    finally:
+        swap.close()
+        fun.close()
+    assert sorted(delivered_txs(got["pumpswap"])) == chain.expected_for(["pumpswap"])
+    assert sorted(delivered_txs(got["pumpfun"])) == chain.expected_for(["pumpfun"])
+    assert sorted(delivered_txs(got["late"])) == chain.expected_for(["pumpfun"])
+
+
+def test_a_partition_that_is_not_polled_pauses_the_shared_read_instead_of_piling_up(tmp_path: Path, monkeypatch):
+    import sources.capture_demux as demux
+
+    monkeypatch.setattr(demux, "QUEUE_LIMIT", 50)
+    monkeypatch.setattr(demux, "RECORDS_PER_READ", 20)
+    chain = make_chain(40, programs=[PUMPSWAP, PUMPFUN])
+    source = YellowstoneSource(settings_for(replay_path=chain.write(tmp_path / "c.capture"), programs=("pumpswap", "pumpfun")))
+    swap, fun = source.build_part("s", "pumpswap", None), source.build_part("s", "pumpfun", None)
+    got: dict[str, list] = {"pumpswap": [], "pumpfun": []}
+    try:
+        for _ in range(100):  # only pumpswap is polled
+            _drain(swap, got["pumpswap"])
+        assert fun._feed.buffered < 50 + 20
+        assert len(delivered_txs(got["pumpswap"])) < len(chain.expected_for(["pumpswap"]))
+        while _drain(swap, got["pumpswap"]) | _drain(fun, got["pumpfun"]):
+            pass
+    finally:
+        swap.close()
+        fun.close()
+    for name in got:
+        assert sorted(delivered_txs(got[name])) == chain.expected_for([name])

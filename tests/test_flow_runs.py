@@ -139,8 +139,15 @@ def test_pipeline_off_with_sqlite_legacy(tmp_path: Path, capture: Path, baseline
     assert outputs["sqlite.token_aggregates"] == outputs["sqlite.token_signals"] == []
 
 
-def test_four_workers_give_identical_outputs(tmp_path: Path, capture: Path, baseline_outputs: dict[str, Any]) -> None:
-    result = run_flow(flow_env(tmp_path, capture, SOLFLOW_LEGACY="both"), "-w", "4")
+@pytest.mark.parametrize(
+    ("args", "variables"),
+    [(("-w", "4"), {}), ((), {"SOLFLOW_LAYOUT": "single"})],
+    ids=["four-workers", "single-subscription"],
+)
+def test_identical_outputs_at_any_scale_or_layout(
+    tmp_path: Path, capture: Path, baseline_outputs: dict[str, Any], args: tuple[str, ...], variables: dict[str, str]
+) -> None:
+    result = run_flow(flow_env(tmp_path, capture, SOLFLOW_LEGACY="both", **variables), *args)
     assert_ok(result)
     assert read_outputs(tmp_path) == baseline_outputs
     assert len(summary_lines(result.stdout)) == 1

@@ -1,18 +1,22 @@
 """Talking to a Yellowstone (Dragon's Mouth) gRPC endpoint: channels, requests, status codes, recording.
 
 Shared by the Yellowstone source and ``solflow capture record``. Everything here follows
-``yellowstone-protocol.md``: ``x-token`` metadata on every call (never logged), a 64 MiB receive
-limit, identity-only compression unless gzip is asked for, filters with ``vote``/``failed``
-explicitly false, ping answers that carry nothing but the ping, and a request stream that stays
-open for the life of the call (older servers end the subscription on a client half-close).
+``yellowstone-protocol.md``: TLS for https:// with the system's CA roots, ``x-token`` metadata on
+every call (never logged), a 64 MiB receive limit, identity-only compression unless gzip is asked
+for, filters with ``vote``/``failed`` explicitly false, ping answers that carry nothing but the
+ping, and a request stream that stays open for the life of the call (older servers end the
+subscription on a client half-close).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import ssl
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterator, Protocol, Sequence
 from urllib.parse import urlsplit
 
@@ -97,10 +101,22 @@ def channel_options(compression: str | None = None) -> list[tuple[str, int]]:
     ]
 
 
+@lru_cache(maxsize=1)
+def system_root_certificates() -> bytes | None:
+    """The operating system's CA bundle (what ``ssl`` trusts), or ``None`` for grpcio's own roots."""
+    paths = ssl.get_default_verify_paths()
+    for candidate in (paths.cafile, paths.openssl_cafile):
+        if candidate and os.path.isfile(candidate):
+            with open(candidate, "rb") as bundle:
+                return bundle.read()
+    return None
+
+
 def open_channel(endpoint: Endpoint, compression: str | None = None) -> grpc.Channel:
     options = channel_options(compression)
     if endpoint.secure:
-        return grpc.secure_channel(endpoint.target, grpc.ssl_channel_credentials(), options=options)
+        credentials = grpc.ssl_channel_credentials(root_certificates=system_root_certificates())
+        return grpc.secure_channel(endpoint.target, credentials, options=options)
     return grpc.insecure_channel(endpoint.target, options=options)
 
 

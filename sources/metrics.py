@@ -34,7 +34,7 @@ MALFORMED = Counter(
 PINGS_ANSWERED = Counter("solflow_source_pings_answered", "Server pings answered with a ping request", ["partition"])
 
 _server_lock = threading.Lock()
-_server_port: int | None = None  # the port tried (once per process)
+_server_port: int | None = None  # the first port asked for: only one server per process
 _server_up = False
 
 
@@ -71,8 +71,9 @@ class PartitionMetrics:
         GAPS.labels(self.partition, reason).inc()
 
 
-def serve_metrics(port: int) -> bool:
-    """Serve the registry on 127.0.0.1:``port`` (tried once per process); ``True`` when it is up.
+def serve_metrics(port: int) -> int | None:
+    """Serve the registry on 127.0.0.1:``port``, at most once per process; returns the port this
+    process serves on (the first one asked for), or ``None`` if it could not bind.
 
     A port already taken (another SolFlow process on this host) is logged once, not fatal.
     """
@@ -86,4 +87,4 @@ def serve_metrics(port: int) -> bool:
                 log.info("metrics served on http://127.0.0.1:%d/metrics", port)
             except OSError as exc:
                 log.warning("metrics not served on 127.0.0.1:%d: %s", port, exc.strerror or exc)
-        return _server_up and _server_port == port
+        return _server_port if _server_up else None

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import socket
 import threading
+import urllib.request
 from concurrent import futures
 from pathlib import Path
 from typing import Callable, Iterator
 
 import grpc
 import pytest
+from bytewax.testing import run_main
 
 from protos import geyser_pb2
 from server.replay import ReplayServer
@@ -26,7 +28,9 @@ from sources.geyser_client import (
     subscribe,
     subscribe_request,
 )
-from test_source_support import RequestSpy, make_chain
+from sources.live import backoff_delay
+from sources.metrics import serve_metrics
+from test_source_support import RequestSpy, make_chain, settings_for, source_flow
 
 
 def test_endpoints_strip_the_scheme_and_pick_tls_and_port():
@@ -209,3 +213,26 @@ def test_record_stream_with_a_wrong_token_names_the_status_not_the_token(tmp_pat
     message = str(raised.value)
     assert "UNAUTHENTICATED" in message and f"127.0.0.1:{port}" in message
     assert "the-right-one-55" not in message and "the-wrong-one-66" not in message
+
+
+def test_backoff_doubles_from_the_initial_delay_up_to_the_cap_with_jitter():
+    for failures, ceiling in [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (10, 30.0), (500, 30.0)]:
+        delays = [backoff_delay(failures, 0.5, 30.0) for _ in range(200)]
+        assert all(ceiling * 0.5 <= d <= ceiling for d in delays)
+        assert len(set(delays)) > 100  # jittered: reconnecting clients do not move in lockstep
+
+
+def test_metrics_are_served_once_per_process_on_127_0_0_1(tmp_path: Path):
+    chain = make_chain(3, programs=[PUMPSWAP])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = settings_for(replay_path=chain.write(tmp_path / "m.capture"), programs=("pumpswap",), metrics_port=port)
+    run_main(source_flow(settings, []))
+    run_main(source_flow(settings, []))  # a second source in the same process: no second server
+    served = serve_metrics(port)  # this port, unless an earlier test in this process asked first
+    assert served is not None
+    with urllib.request.urlopen(f"http://127.0.0.1:{served}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    assert 'solflow_source_updates_received_total{partition="pumpswap",type="transaction"}' in text
+    assert 'solflow_source_last_processed_slot{partition="pumpswap"}' in text

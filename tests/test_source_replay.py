@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -224,3 +225,12 @@ def test_a_partition_that_is_not_polled_pauses_the_shared_read_instead_of_piling
         fun.close()
     for name in got:
         assert sorted(delivered_txs(got[name])) == chain.expected_for([name])
+
+
+def test_each_partition_logs_its_rates_every_10000_updates(tmp_path: Path, caplog):
+    chain = make_chain(1_050, txs_per_program=9, programs=[PUMPSWAP])  # 10 updates a slot for pumpswap
+    settings = settings_for(replay_path=chain.write(tmp_path / "long.capture"), programs=("pumpswap",))
+    with caplog.at_level(logging.INFO, logger="sources.yellowstone"):
+        run_main(source_flow(settings, []))
+    lines = [r.getMessage() for r in caplog.records if "updates (" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith("partition pumpswap: 10") and "/s)" in lines[0]

@@ -382,7 +382,7 @@ class Market:
         if listing.venue == "elsewhere" or listing.busy_until_ms > self.elapsed_ms:
             return None
         variant = rng.random()
-        if variant < UNDECODABLE_SHARE:
+        if variant < UNDECODABLE_SHARE * (3 if listing.venue == "moonshot" else 1):
             return self._undecodable_trade(listing)
         if variant < UNDECODABLE_SHARE + 0.005:
             return self.round_trip(listing, self._pick_wallet(), self._size())
@@ -431,7 +431,7 @@ class Market:
         wallet = rng.choice(list(listing.holders))
         if self.keyring.ata(wallet, SOL.mint, SOL.program) in self.ledger.tokens:
             return None  # closing a WSOL account it already had would refund rent into the trade
-        outcome: Outcome = "truncated_log" if listing.venue == "moonshot" and rng.random() < 0.7 else "unknown_event"
+        outcome: Outcome = "truncated_log" if listing.venue == "moonshot" and rng.random() < 0.8 else "unknown_event"
         filler = rng.choice(self.routers[1:]) if outcome == "truncated_log" else None
         kind = f"{listing.venue}.{outcome}"
         if rng.random() < 0.5:

@@ -81,8 +81,8 @@ class LiveFeed:
         self._metrics = metrics
         self._capacity = settings.buffer_size
         self._block_when_full = settings.overflow == "block"
-        self.buffer = UpdateBuffer(settings.buffer_size, self._block_when_full)
-        self.drops = DropLedger()
+        self._buffer = UpdateBuffer(settings.buffer_size, self._block_when_full)
+        self._drops = DropLedger()
         self.newest_slot = -1
         self._resume = ResumePoint(start_slot)
         self._replay_supported = True
@@ -98,11 +98,11 @@ class LiveFeed:
 
     @property
     def buffered(self) -> int:
-        return len(self.buffer)
+        return len(self._buffer)
 
     @property
     def dropped(self) -> int:
-        return self.drops.total
+        return self._drops.total
 
     @property
     def wake_at(self) -> None:
@@ -113,8 +113,8 @@ class LiveFeed:
         self._watchdog.start()
 
     def take(self, max_items: int) -> list[Any]:
-        items = self.buffer.drain(max_items)
-        dropped = self.drops.take()
+        items = self._buffer.drain(max_items)
+        dropped = self._drops.take()
         if dropped is not None:
             first, last, count = dropped
             items.append(Gap(self._partition, first, last, count, "buffer_full", self.newest_slot))
@@ -122,7 +122,7 @@ class LiveFeed:
 
     def close(self) -> None:
         self._stop.set()
-        self.buffer.close()
+        self._buffer.close()
         call = self._call
         if call is not None:
             call.cancel()
@@ -139,7 +139,7 @@ class LiveFeed:
         except Exception as exc:  # a bug must reach next_batch, not die with this thread
             log.exception("partition %s: reader crashed", self._partition)
             error = GeyserError(f"partition {self._partition}: Yellowstone reader crashed: {exc!r}")
-        self.buffer.put_control(EndOfStream(error))
+        self._buffer.put_control(EndOfStream(error))
 
     def _read_with_reconnects(self) -> None:
         failures = 0
@@ -251,10 +251,10 @@ class LiveFeed:
                     "partition %s: slots %d..%d were not replayed (%s); they may lack transactions",
                     self._partition, first, slot, reason,
                 )
-                self.buffer.put_control(Gap(self._partition, first, slot, None, reason, slot))
+                self._buffer.put_control(Gap(self._partition, first, slot, None, reason, slot))
 
     def _offer(self, update: Any, slot: int) -> None:
-        buffer = self.buffer
+        buffer = self._buffer
         if self._block_when_full and len(buffer) >= self._capacity:
             self._waiting_for_room = True
             accepted = buffer.offer(update)
@@ -263,7 +263,7 @@ class LiveFeed:
         else:
             accepted = buffer.offer(update)
         if not accepted and not self._stop.is_set():
-            total = self.drops.record(slot)
+            total = self._drops.record(slot)
             self._metrics.dropped.inc()
             if total % DROP_WARNING_EVERY == 1:
                 log.warning(

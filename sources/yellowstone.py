@@ -61,7 +61,10 @@ def subscriptions(settings: Settings) -> list[Subscription]:
 
 
 class _Feed(Protocol):
-    newest_slot: int
+    """What a partition reads from: ``LiveFeed`` (gRPC) or ``CaptureFeed`` (replay)."""
+
+    @property
+    def newest_slot(self) -> int: ...
 
     @property
     def buffered(self) -> int: ...
@@ -146,7 +149,7 @@ class _YellowstonePartition(StatefulSourcePartition[SourceItem, Optional[int]]):
                 else:
                     self._assembler.finish(out)
                     self._ended = True
-        self._account(updates, out)
+        self._account(updates)
         if self._error is not None and not out:
             raise self._error
         if self._ended and not out:
@@ -169,7 +172,7 @@ class _YellowstonePartition(StatefulSourcePartition[SourceItem, Optional[int]]):
     def close(self) -> None:
         self._feed.close()
 
-    def _account(self, updates: int, out: list[Any]) -> None:
+    def _account(self, updates: int) -> None:
         assembler = self._assembler
         metrics = self._metrics
         if assembler.max_released_slot >= 0:

@@ -76,7 +76,9 @@ def parse_endpoint(url: str) -> Endpoint:
     """``https://host[:port]`` (TLS, port 443 by default) or ``http://host[:port]`` (plaintext, 80)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise GeyserError(f"GEYSER_URL must look like https://host[:port] or http://host[:port] (scheme {parts.scheme!r})")
+        raise GeyserError(
+            f"GEYSER_URL must look like https://host[:port] or http://host[:port] (scheme {parts.scheme!r})"
+        )
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -252,7 +254,10 @@ def record_stream(
     try:
         for update in call:
             if isinstance(update, MalformedUpdate):
-                log.error("%s sent a malformed update (%d bytes, %s); not recorded", endpoint.display, update.size, update.problem)
+                log.error(
+                    "%s sent a malformed update (%d bytes, %s); not recorded",
+                    endpoint.display, update.size, update.problem,
+                )
                 continue
             kind = update.WhichOneof("update_oneof")
             if kind == "ping":

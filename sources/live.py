@@ -205,7 +205,8 @@ class LiveFeed:
             self._replay_supported = reason != "replay_unsupported"
             return
         if is_fatal(code):
-            hint = " (check X_TOKEN)" if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED) else ""
+            token_refused = code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+            hint = " (check X_TOKEN)" if token_refused else ""
             raise GeyserError(f"{where} refused the subscription: {status}{hint}") from None
         log.warning("%s: stream failed: %s", where, status)
 
@@ -267,7 +268,8 @@ class LiveFeed:
             self._metrics.dropped.inc()
             if total % DROP_WARNING_EVERY == 1:
                 log.warning(
-                    "partition %s: buffer full (%d updates), dropped %d update(s) so far; each drop is recorded as a gap",
+                    "partition %s: buffer full (%d updates), dropped %d update(s) so far; "
+                    "each drop is recorded as a gap",
                     self._partition, self._capacity, total,
                 )
 

@@ -7,7 +7,7 @@ import threading
 import urllib.request
 from concurrent import futures
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import grpc
 import pytest
@@ -35,7 +35,8 @@ from test_source_support import RequestSpy, make_chain, settings_for, source_flo
 
 def test_endpoints_strip_the_scheme_and_pick_tls_and_port():
     secure = parse_endpoint("https://geyser.example.com")
-    assert (secure.target, secure.secure, secure.display) == ("geyser.example.com:443", True, "https://geyser.example.com:443")
+    assert (secure.target, secure.secure) == ("geyser.example.com:443", True)
+    assert secure.display == "https://geyser.example.com:443"
     plain = parse_endpoint("http://127.0.0.1:10000/")
     assert (plain.target, plain.secure) == ("127.0.0.1:10000", False)
     assert parse_endpoint("http://[::1]:5").target == "[::1]:5"
@@ -99,7 +100,7 @@ class _ByteCountingProxy:
 def _one_update_server(update: geyser_pb2.SubscribeUpdate, compression: grpc.Compression | None = None):
     """A real grpcio ``geyser.Geyser/Subscribe`` that answers the first request with ``update``."""
 
-    def subscribe_handler(requests: Iterator[geyser_pb2.SubscribeRequest], context) -> Iterator[geyser_pb2.SubscribeUpdate]:
+    def subscribe_handler(requests: Iterator[geyser_pb2.SubscribeRequest], context) -> Iterator[Any]:
         next(requests)
         yield update
 
@@ -180,7 +181,9 @@ def test_record_stream_writes_every_transaction_and_block_meta_until_the_stream_
         server.stop()
     recorded = list(iter_updates(path))
     assert count == len(recorded) == len(chain.expected_for(PROGRAM_NAMES)) + len(chain.slots)
-    recorded_txs = sorted((u.transaction.slot, u.transaction.transaction.signature) for u in recorded if u.HasField("transaction"))
+    recorded_txs = sorted(
+        (u.transaction.slot, u.transaction.transaction.signature) for u in recorded if u.HasField("transaction")
+    )
     assert recorded_txs == chain.expected_for(PROGRAM_NAMES)
     assert sorted(u.block_meta.slot for u in recorded if u.HasField("block_meta")) == chain.slots
 

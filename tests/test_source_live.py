@@ -14,7 +14,7 @@ import pytest
 from protos import geyser_pb2
 from server.replay import ReplayServer
 from solflow.programs import PUMPFUN, PUMPSWAP
-from solflow.stream import Gap, SlotClock, TxUpdate
+from solflow.stream import Gap, TxUpdate
 from sources.geyser_client import BLOCKS_META_FILTER, GeyserError
 from sources.yellowstone import YellowstoneSource
 from test_source_support import (

@@ -87,18 +87,16 @@ def test_a_restarted_flow_resumes_after_the_last_slot_it_handed_downstream(tmp_p
     recovery.mkdir()
     init_db_dir(recovery, 1)
     config = RecoveryConfig(str(recovery))
-    programs = ("pumpswap", "pumpfun")
-    longer = make_chain(30)
-    first_part = make_chain(18)  # the same first 18 slots
+    first_part, longer = make_chain(18), make_chain(30)  # the same first 18 slots
     first: list = []
-    run_main(source_flow(settings_for(replay_path=first_part.write(tmp_path / "a.capture"), programs=programs), first),
-             epoch_interval=timedelta(seconds=0), recovery_config=config)
     second: list = []
-    run_main(source_flow(settings_for(replay_path=longer.write(tmp_path / "b.capture"), programs=programs), second),
-             epoch_interval=timedelta(seconds=0), recovery_config=config)
+    for chain, name, out in ((first_part, "a.capture", first), (longer, "b.capture", second)):
+        settings = settings_for(replay_path=chain.write(tmp_path / name), programs=("pumpswap", "pumpfun"))
+        run_main(source_flow(settings, out), epoch_interval=timedelta(seconds=0), recovery_config=config)
     last_first = max(first_part.slots)
     assert sorted(delivered_txs(first, "pumpswap")) == first_part.expected_for(["pumpswap"])
-    assert sorted(delivered_txs(second, "pumpswap")) == [t for t in longer.expected_for(["pumpswap"]) if t[0] > last_first]
+    after_first = [t for t in longer.expected_for(["pumpswap"]) if t[0] > last_first]
+    assert sorted(delivered_txs(second, "pumpswap")) == after_first
     assert min(c.slot for c in clocks(second)) == last_first + 1
 
 
@@ -184,7 +182,8 @@ def _drain(part, items: list) -> bool:
 
 def test_partitions_built_together_share_one_read_of_the_capture_and_late_ones_read_it_again(tmp_path: Path):
     chain = make_chain(30, programs=[PUMPSWAP, PUMPFUN])
-    source = YellowstoneSource(settings_for(replay_path=chain.write(tmp_path / "c.capture"), programs=("pumpswap", "pumpfun")))
+    path = chain.write(tmp_path / "c.capture")
+    source = YellowstoneSource(settings_for(replay_path=path, programs=("pumpswap", "pumpfun")))
     swap, fun = source.build_part("s", "pumpswap", None), source.build_part("s", "pumpfun", None)
     got = {"pumpswap": [], "pumpfun": [], "late": []}
     try:
@@ -210,7 +209,8 @@ def test_a_partition_that_is_not_polled_pauses_the_shared_read_instead_of_piling
     monkeypatch.setattr(demux, "QUEUE_LIMIT", 50)
     monkeypatch.setattr(demux, "RECORDS_PER_READ", 20)
     chain = make_chain(40, programs=[PUMPSWAP, PUMPFUN])
-    source = YellowstoneSource(settings_for(replay_path=chain.write(tmp_path / "c.capture"), programs=("pumpswap", "pumpfun")))
+    path = chain.write(tmp_path / "c.capture")
+    source = YellowstoneSource(settings_for(replay_path=path, programs=("pumpswap", "pumpfun")))
     swap, fun = source.build_part("s", "pumpswap", None), source.build_part("s", "pumpfun", None)
     got: dict[str, list] = {"pumpswap": [], "pumpfun": []}
     try:

@@ -78,11 +78,21 @@ def _draw(
     times = [_datetime(ts) for ts in history.get_column("ts")]
     figure = Figure(figsize=(12, 9), dpi=100, layout="constrained")
     flow_axes, count_axes, volume_axes = figure.subplots(3, 1, sharex=True)
-    for w in windows:
-        flow_axes.step(times, history.get_column(f"net_flow_{w}s_sol"), where="post", label=format_window(w))
+    # Longer windows often repeat shorter ones' values: draw them first and wider, so each shows.
+    for layer, w in enumerate(reversed(windows)):
+        flow_axes.step(
+            times,
+            history.get_column(f"net_flow_{w}s_sol"),
+            where="post",
+            label=format_window(w),
+            color=f"C{len(windows) - 1 - layer}",
+            linewidth=1.0 + 0.7 * (len(windows) - 1 - layer),
+            zorder=2 + layer,
+        )
     flow_axes.axhline(0, color="0.6", linewidth=0.8)
     flow_axes.set_ylabel("net flow (SOL)")
-    flow_axes.legend(loc="best", ncols=len(windows), fontsize="small", title="window")
+    lines, labels = flow_axes.get_legend_handles_labels()
+    flow_axes.legend(lines[::-1], labels[::-1], loc="best", ncols=len(windows), fontsize="small", title="window")
 
     name = format_window(window)
     count_axes.step(times, history.get_column(f"buy_count_{window}s"), where="post", color=_BUY, label="buys")

@@ -172,6 +172,8 @@ class ShardAggregator:
         return aggregator
 
     def __getstate__(self) -> tuple:
+        # Mints are pickled one by one and reused while unchanged: most mints of a shard are
+        # quietly decaying and change a few times an hour, while the shard is snapshotted every epoch.
         return (
             self.config,
             self._partitions,
@@ -179,7 +181,7 @@ class ShardAggregator:
             self._max_clock,
             self._watermark,
             self._last_tick,
-            self._mints,
+            {mint: windows.freeze() for mint, windows in self._mints.items()},
             self._waiting,
             self.late_trades,
             self.untimed_trades,
@@ -193,11 +195,12 @@ class ShardAggregator:
             self._max_clock,
             self._watermark,
             self._last_tick,
-            self._mints,
+            frozen_mints,
             self._waiting,
             self.late_trades,
             self.untimed_trades,
         ) = state
+        self._mints = {mint: MintWindows.thaw(frozen) for mint, frozen in frozen_mints.items()}
         self._layout = self.config.layout()
         self._calendar = {}
         for mint, windows in self._mints.items():

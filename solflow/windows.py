@@ -50,6 +50,7 @@ older buckets are just counters, and a mint whose windows are all empty is dropp
 
 from __future__ import annotations
 
+import pickle
 from bisect import bisect_left
 from math import gcd
 from operator import itemgetter
@@ -173,6 +174,7 @@ class MintWindows:
         "due",
         "active_signals",
         "previous_bot_trades",
+        "frozen",
     )
 
     def __init__(self, layout: WindowLayout):
@@ -192,16 +194,31 @@ class MintWindows:
         self.due: int | None = None  # next tick this mint has a row to emit
         self.active_signals = 0
         self.previous_bot_trades: int | None = None
+        self.frozen: bytes | None = None  # this state pickled, until the next change
+
+    def freeze(self) -> bytes:
+        """This state as bytes, pickled again only if it changed since the last call."""
+        if self.frozen is None:
+            self.frozen = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        return self.frozen
+
+    @staticmethod
+    def thaw(frozen: bytes) -> MintWindows:
+        windows = pickle.loads(frozen)
+        windows.frozen = frozen
+        return windows
 
     def __getstate__(self) -> tuple:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return tuple(getattr(self, name) for name in self.__slots__[:-1])
 
     def __setstate__(self, state: tuple) -> None:
         for name, value in zip(self.__slots__, state):
             setattr(self, name, value)
+        self.frozen = None
 
     def add(self, record: TradeRecord, bucket_index: int, layout: WindowLayout) -> int | None:
         """Hold a trade until its bucket's tick; returns that tick if the bucket is new."""
+        self.frozen = None
         pending = self.pending
         if pending is None:
             pending = self.pending = {}
@@ -230,6 +247,7 @@ class MintWindows:
 
     def advance(self, mint: str, tick: int, layout: WindowLayout) -> dict[str, Any]:
         """Bring every window to ``tick`` and return the mint's row there."""
+        self.frozen = None  # the shard driver's fields change only along with add() or advance()
         dirty = layout.to_rate
         pending = self.pending
         if pending:

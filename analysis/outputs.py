@@ -119,12 +119,12 @@ class Outputs:
         """
         return math.gcd(*self._last_day_ticks())
 
-    def check_time(self, time: int, what: str) -> None:
+    def check_time(self, time: int) -> None:
         """``time`` must lie within the aggregate ticks, where the rows describe every mint."""
         first, latest = self.first_tick(), self.latest_tick()
         if not first <= time <= latest:
             raise AnalysisError(
-                f"{what} {format_utc(time)} ({time}) is outside the data, which runs from"
+                f"time {format_utc(time)} ({time}) is outside the data, which runs from"
                 f" {format_utc(first)} ({first}) to {format_utc(latest)} ({latest})"
             )
 

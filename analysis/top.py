@@ -68,7 +68,7 @@ def top_mints(out: Path, window: int = 300, by: str = "net_flow", limit: int = 2
     if at is None:
         at = outputs.latest_tick()
     else:
-        outputs.check_time(at, "--at")
+        outputs.check_time(at)
     trades = pl.col("buy_count") + pl.col("sell_count")
     query = (
         outputs.scan("aggregates", after=at - window - outputs.tick_step(), through=at)

@@ -311,7 +311,7 @@ def test_user_errors_name_the_problem(
         (("top", "--out", out, "--by", "price"), "unknown ranking 'price'; choose one of net_flow, volume"),
         (("top", "--out", out, "--limit", "0"), "--limit must be at least 1"),
         (("top", "--out", out, "--at", "yesterday"), "bad time 'yesterday'"),
-        (("top", "--out", out, "--at", "2001-01-01"), "--at 2001-01-01 00:00:00 (978307200) is outside the data"),
+        (("top", "--out", out, "--at", "2001-01-01"), "time 2001-01-01 00:00:00 (978307200) is outside the data"),
         (("trace", "NoSuchMint", "--out", out), "mint 'NoSuchMint' has no trades and no aggregate rows"),
         (("trace", mint, "--out", out, "--limit", "-1"), "--limit must be at least 0"),
         (("signals", "--out", out, "--since", "soon"), "bad time 'soon'"),

@@ -57,15 +57,17 @@ class PartitionMetrics:
         self.last_slot = LAST_SLOT.labels(partition)
         self.malformed = MALFORMED.labels(partition)
         self.pings_answered = PINGS_ANSWERED.labels(partition)
-
-    def received(self, kind: str | None) -> Counter:
-        return {
+        self._by_kind = {
             "transaction": self.transactions,
             "block_meta": self.block_metas,
             "slot": self.slots,
             "ping": self.pings,
             "pong": self.pongs,
-        }.get(kind or "", self.other)
+        }
+
+    def received(self, kind: str | None) -> Counter:
+        """The received-updates counter for an update kind (``WhichOneof`` name)."""
+        return self._by_kind.get(kind or "", self.other)
 
     def gap(self, reason: str) -> None:
         GAPS.labels(self.partition, reason).inc()

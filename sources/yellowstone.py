@@ -7,7 +7,9 @@ reads a live Geyser stream (``settings.geyser_url``) through a background reader
 one ``SlotClock``, plus a ``Gap`` for anything it knows it lost (``solflow.stream``).
 
 The resume state is the last slot handed downstream; a restarted flow (``-r``) resubscribes from
-the slot after it, or skips up to it when replaying.
+the slot after it, or skips up to it when replaying. ``SOLFLOW_OVERFLOW=block`` trades dropped
+updates for backpressure, at the risk of the server cutting a slow stream as "lagged" (then it
+reconnects and replays from where it was, if the server still holds those slots).
 
 >>> flow = Dataflow("solflow")  # doctest: +SKIP
 >>> items = op.input("yellowstone", flow, YellowstoneSource(Settings.from_env()))

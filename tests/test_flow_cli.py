@@ -18,8 +18,8 @@ from test_flow_support import REPO_ROOT, RUN_TIMEOUT_S, flow_command, flow_env, 
 
 
 @pytest.fixture(scope="module")
-def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return sample_capture(tmp_path_factory)
+def capture() -> Path:
+    return sample_capture()
 
 
 @pytest.mark.parametrize(

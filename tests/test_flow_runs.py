@@ -46,8 +46,8 @@ PACED_RUN_S = 8  # chain time is replayed this fast in the interrupted runs
 
 
 @pytest.fixture(scope="module")
-def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return sample_capture(tmp_path_factory)
+def capture() -> Path:
+    return sample_capture()
 
 
 @pytest.fixture(scope="module")

@@ -31,18 +31,10 @@ SQLITE_TABLES = ("trades", "token_aggregates", "token_signals", "gaps")
 DATASETS = ("trades", "aggregates", "signals")
 
 
-def sample_capture(tmp_path_factory: Any) -> Path:
-    """The committed sample capture; until it exists, a simulated one of the same size."""
-    if SAMPLE_CAPTURE.is_file():
-        return SAMPLE_CAPTURE
-    from solflow.simulator import simulate
-    from sources.capture import CaptureWriter
-
-    path = tmp_path_factory.mktemp("capture") / "simulated.capture"
-    with CaptureWriter(path, source="test_flow") as writer:
-        for simulated in simulate(3000, seed=7):
-            writer.write(simulated.update)
-    return path
+def sample_capture() -> Path:
+    """The committed sample capture the flow replays by default."""
+    assert SAMPLE_CAPTURE.is_file(), f"{SAMPLE_CAPTURE} is missing; it is committed with the repository"
+    return SAMPLE_CAPTURE
 
 
 def flow_env(out: Path, capture: Path, **variables: str) -> dict[str, str]:

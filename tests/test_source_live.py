@@ -10,10 +10,11 @@ import threading
 import time
 
 import pytest
+from bytewax.testing import cluster_main
 
 from protos import geyser_pb2
 from server.replay import ReplayServer
-from solflow.programs import PUMPFUN, PUMPSWAP
+from solflow.programs import PROGRAM_NAMES, PUMPFUN, PUMPSWAP
 from solflow.stream import Gap, TxUpdate
 from sources.geyser_client import BLOCKS_META_FILTER, GeyserError
 from sources.yellowstone import YellowstoneSource
@@ -114,7 +115,7 @@ def test_slow_consumer_with_a_tiny_buffer_drops_records_each_drop_as_a_gap_and_k
 def test_server_pings_are_answered_with_ping_only_requests_and_never_reset_the_filters(monkeypatch):
     spy = RequestSpy(monkeypatch)
     chain = make_chain(16, programs=[PUMPSWAP])
-    server = ReplayServer(chain.updates, rate=50.0, ping_interval_s=0.05)
+    server = ReplayServer(chain.updates, rate=100.0, ping_interval_s=0.04)
     port = server.start()
     pongs_before = metric("solflow_source_updates_received_total", partition="pumpswap", type="pong")
     out: list = []
@@ -134,7 +135,7 @@ def test_server_pings_are_answered_with_ping_only_requests_and_never_reset_the_f
 
 def test_a_stalled_server_is_detected_by_the_watchdog_and_the_stream_resumes(monkeypatch):
     spy = RequestSpy(monkeypatch)
-    chain = make_chain(120, programs=TWO)
+    chain = make_chain(60, programs=TWO)
     server = ReplayServer(chain.updates, rate=300.0, replay_window_slots=1_000, ping_interval_s=0.05)
     port = server.start()
     reconnects_before = metric("solflow_source_reconnects_total", partition="pumpfun")
@@ -309,3 +310,18 @@ def test_block_overflow_applies_backpressure_and_a_lagged_cut_is_replayed_withou
     assert metric("solflow_source_reconnects_total", partition="pumpswap") > reconnects_before
     assert not gaps(out)
     exactly_once(out, "pumpswap", chain.expected_for(["pumpswap"]))
+
+
+def test_partitions_spread_over_workers_each_read_their_own_subscription_once(monkeypatch):
+    spy = RequestSpy(monkeypatch)
+    chain = make_chain(20)
+    server = ReplayServer(chain.updates)
+    port = server.start()
+    out: list = []
+    try:
+        cluster_main(source_flow(settings_for(url(port)), out), [], 0, worker_count_per_proc=2)
+    finally:
+        server.stop()
+    assert sorted(name for r in spy.subscriptions for name in r.transactions) == sorted(PROGRAM_NAMES)
+    for name in PROGRAM_NAMES:
+        exactly_once(out, name, chain.expected_for([name]))

@@ -233,6 +233,20 @@ def _wait_for_progress(out: Path, proc: subprocess.Popen[bytes], total: int) -> 
     return jsonl_lines(out)
 
 
+def _committed_epoch(recovery: Path) -> int:
+    """The latest epoch Bytewax committed to the recovery store (0 before the first)."""
+    epochs = [0]
+    for part in recovery.glob("part-*.sqlite3"):
+        db = sqlite3.connect(f"file:{part}?mode=ro", uri=True, timeout=0.1)
+        try:
+            epochs += [epoch for (epoch,) in db.execute("SELECT commit_epoch FROM commits")]
+        except sqlite3.OperationalError:  # busy while the run writes; ask again later
+            pass
+        finally:
+            db.close()
+    return max(epochs)
+
+
 def test_kill_and_resume_gives_identical_outputs(
     tmp_path: Path, capture: Path, baseline: tuple[Path, Any], baseline_outputs: dict[str, Any]
 ) -> None:
@@ -244,8 +258,13 @@ def test_kill_and_resume_gives_identical_outputs(
 
     first = start_flow(_paced_env(out, capture, baseline[0]), *recovery_args, log=tmp_path / "first.log")
     try:
-        written = _wait_for_progress(out, first, total)
-        wait_until(lambda: jsonl_lines(out) > written, RUN_TIMEOUT_S, "an epoch after the last one written")
+        _wait_for_progress(out, first, total)
+        # Resuming needs a committed epoch; the kill then lands after it, with more written since.
+        committed = _committed_epoch(recovery)
+        wait_until(lambda: _committed_epoch(recovery) > max(committed, 1), RUN_TIMEOUT_S, "a committed epoch")
+        written = jsonl_lines(out)
+        wait_until(lambda: jsonl_lines(out) > written, RUN_TIMEOUT_S, "writes after the committed epoch")
+        assert first.poll() is None, "the paced run ended before it could be killed"
         first.send_signal(signal.SIGKILL)
         assert first.wait(timeout=RUN_TIMEOUT_S) == -signal.SIGKILL
     finally:

@@ -64,6 +64,17 @@ def new_pool(world_keys: keys.Keyring, base: Asset, quote: Asset, creator: bytes
     )
 
 
+def unsold(pool: Pool) -> int:
+    """Tokens the pool may still sell before it completes and migrates away."""
+    return TOTAL_BASE_SELL - pool.real_base
+
+
+def buy_amount_out(pool: Pool, amount_in: int) -> int:
+    """An upper bound of what `amount_in` buys now (the creator fee left out)."""
+    net = amount_in - fee(amount_in, PROTOCOL_FEE_BPS) - fee(amount_in, PLATFORM_FEE_BPS)
+    return (VIRTUAL_BASE - pool.real_base) * net // (pool.virtual_quote + pool.real_quote + net)
+
+
 def trade(b: TxBuilder, pool: Pool, user: bytes, *, is_buy: bool, amount_in: int, outcome: Outcome = "ok",
           via: bytes | None = None, legacy_layout: bool = False) -> None:
     """`buy_exact_in` spending `amount_in` quote, or `sell_exact_in` selling `amount_in` tokens."""

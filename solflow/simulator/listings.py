@@ -217,6 +217,20 @@ def curve_exhausted(market: Market, curve: pumpfun.BondingCurve) -> bool:
     return left < pumpfun.INITIAL_REAL_TOKENS // 50
 
 
+def completes(listing: Listing, spend: int) -> bool:
+    """Whether a buy spending `spend` would take a LetsBonk pool or Moonshot curve past its sale."""
+    if listing.venue == "launchlab":
+        return launchlab.buy_amount_out(listing.market, spend) >= launchlab.unsold(listing.market)
+    if listing.venue == "moonshot":
+        return moonshot.tokens_for(listing.market, spend) >= moonshot.unsold(listing.market)
+    return False
+
+
+def retire(listing: Listing) -> None:
+    """A completed curve or pool whose liquidity moved to an AMM SolFlow does not track."""
+    listing.venue = "elsewhere"
+
+
 def migrate(market: Market, listing: Listing) -> SimulatedUpdate:
     """pump.fun `migrate`: the curve's reserves seed a PumpSwap pool, where the mint trades from now on."""
     curve = listing.market

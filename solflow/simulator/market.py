@@ -287,13 +287,20 @@ class Market:
         self._fund(wallet)
         venue, market = listing.venue, listing.market
         if venue == "pumpfun" and listings.curve_exhausted(self, market):
-            return listings.migrate(self, listing) if listings.can_migrate(self, listing) else None
+            if listings.can_migrate(self, listing):
+                return listings.migrate(self, listing)
+            listings.retire(listing)
+        if listing.venue == "elsewhere":
+            return None
         spend = 0
         if is_buy:
             lamports = self.affordable(wallet, lamports)
             if lamports < 1_000_000:
                 return None
             spend = self.quote_budget(listing, lamports)
+            if listings.completes(listing, spend):
+                listings.retire(listing)
+                return None
             self.ensure_quote_account(wallet, listing, spend)
         elif token_amount <= 0:
             return None
@@ -316,7 +323,7 @@ class Market:
 
     def round_trip(self, listing: Listing, wallet: bytes, lamports: int) -> SimulatedUpdate | None:
         """Buy and sell the same tokens in one transaction (two trades)."""
-        if listing.venue not in ("pumpfun", "pumpswap"):
+        if listing.venue not in ("pumpfun", "pumpswap") or self._sold_out(listing):
             return None
         self._fund(wallet)
         spend = self.quote_budget(listing, self.affordable(wallet, lamports))
@@ -341,7 +348,7 @@ class Market:
     def bundle(self, listing: Listing, buyers: list[bytes], lamports: int) -> SimulatedUpdate | None:
         """Several signers each buy in their own instruction of one transaction (one trade each)."""
         buyers = list(dict.fromkeys(buyers))
-        if listing.venue != "pumpfun" or not listing.quote.is_sol or len(buyers) < 2:
+        if listing.venue != "pumpfun" or not listing.quote.is_sol or len(buyers) < 2 or self._sold_out(listing):
             return None
         for buyer in buyers:
             self._fund(buyer)
@@ -358,6 +365,9 @@ class Market:
         for buyer in buyers:
             self.track_holder(listing, buyer)
         return built
+
+    def _sold_out(self, listing: Listing) -> bool:
+        return listing.venue == "pumpfun" and listings.curve_exhausted(self, listing.market)
 
     def track_holder(self, listing: Listing, wallet: bytes) -> None:
         if self.holding(listing, wallet) > 0:

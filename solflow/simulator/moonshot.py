@@ -46,6 +46,11 @@ def fee_accounts(world_keys: keys.Keyring) -> tuple[bytes, bytes, bytes]:
             world_keys.fresh("moonshot/config"))
 
 
+def unsold(curve: Curve) -> int:
+    """Tokens the curve may still sell before it completes and migrates away."""
+    return CURVE_TOKENS * 95 // 100 - curve.sold
+
+
 def tokens_for(curve: Curve, spend: int) -> int:
     net = spend * 10_000 // (10_000 + DEX_FEE_BPS + HELIO_FEE_BPS)
     token_reserve = VIRTUAL_TOKENS - curve.sold

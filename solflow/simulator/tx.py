@@ -119,10 +119,6 @@ class TxBuilder:
         return len(self._instructions) - 1
 
     @property
-    def depth(self) -> int:
-        return len(self._stack)
-
-    @property
     def log_bytes(self) -> int:
         return self._log_bytes
 
@@ -539,12 +535,12 @@ def _token_balance(index: int, account: TokenAccount, amount: int) -> bytes:
     if cached is not None and cached[0] == amount:
         amount_field = cached[1]
     else:  # the post balance of one transaction is the pre balance of the account's next one
-        amount_field = ui_amount(amount, account.decimals)
+        amount_field = _ui_amount(amount, account.decimals)
         account.encoded_amount = (amount, amount_field)
     return b"".join((_index_field(index), fixed[0], b"\x1a", _SMALL[len(amount_field)], amount_field, fixed[1]))
 
 
-def ui_amount(amount: int, decimals: int) -> bytes:
+def _ui_amount(amount: int, decimals: int) -> bytes:
     """An encoded `UiTokenAmount`."""
     whole, fraction = divmod(amount, 10**decimals)
     text = str(whole)

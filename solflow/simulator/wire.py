@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 
 _DOUBLE = struct.Struct("<d")
+# Varints of 0 … 16,383, precomputed: every length, index and stack height the simulator writes is one.
 SMALL = [bytes((n,)) if n < 128 else bytes((n & 0x7F | 0x80, n >> 7)) for n in range(16_384)]
 
 
@@ -23,10 +24,6 @@ def varint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
-
-
-def tag(field: int, wire_type: int) -> bytes:
-    return varint(field << 3 | wire_type)
 
 
 def length_delimited(field_tag: bytes, payload: bytes) -> bytes:

@@ -336,11 +336,25 @@ class _AggregateWriter:
         )
 
     def write(self, db: sqlite3.Connection, rows: list[Mapping[str, Any]]) -> None:
-        params = []
+        # The table keeps one row per mint, so a batch needs only each mint's newest row (the
+        # last of equals, as sequential upserts would leave it) with the created_at of its first.
+        newest: dict[str, tuple[Mapping[str, Any], int]] = {}
+        expected = self._expected
         for row in rows:
-            check_row_keys(row, self._expected, "aggregate")
-            values = self._pick(row)
-            if self._has_300:
+            check_row_keys(row, expected, "aggregate")
+            mint, ts = row["mint"], row["ts"]
+            seen = newest.get(mint)
+            if seen is None:
+                newest[mint] = (row, ts)
+            elif ts >= seen[0]["ts"]:
+                newest[mint] = (row, seen[1])
+        params = []
+        pick, has_300 = self._pick, self._has_300
+        for row, created_at in newest.values():
+            values = pick(row)
+            if created_at != row["ts"]:
+                values = values[:4] + (created_at,) + values[5:]
+            if has_300:
                 values += (row["buy_volume_300s_sol"] + row["sell_volume_300s_sol"],)
             params.append(values)
         db.executemany(self._sql, params)

@@ -9,7 +9,9 @@ counters while a run is going.
 
 from __future__ import annotations
 
+import argparse
 import json
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -21,8 +23,12 @@ from typing import Any
 import polars as pl
 import pytest
 
+from cli.simulate import add_arguments as add_simulate_arguments
 from server.replay import ReplayServer
 from solflow.programs import PROGRAM_NAMES
+from solflow.simulator import simulate
+from solflow.trade import TRADE_FIELDS
+from sources.capture import CaptureReader
 from test_flow_support import (
     REPO_ROOT,
     RUN_TIMEOUT_S,
@@ -88,6 +94,35 @@ def test_replay_writes_every_output(baseline: tuple[Path, Any], baseline_outputs
     db.close()
     for mint, ts, net_flow in latest.select("mint", "ts", "net_flow_300s_sol").rows():
         assert updated[mint] == ts and stored[mint] == pytest.approx(net_flow)
+
+
+def _simulated_trades(capture: Path) -> set[tuple]:
+    """The trades the simulator put in the capture, from the command its header records."""
+    with CaptureReader(capture) as reader:
+        command = shlex.split(reader.header.source)
+    assert command[:2] == ["solflow", "simulate"], f"{capture} is not a simulated capture"
+    parser = argparse.ArgumentParser()
+    add_simulate_arguments(parser)
+    args = parser.parse_args([*command[2:], "-o", "unused"])
+    programs = tuple(name for name in args.programs.split(",") if name)
+    simulated = simulate(args.transactions, args.seed, args.start_time, programs, transactions_per_slot=args.per_slot)
+    return {tuple(getattr(trade, name) for name in TRADE_FIELDS) for update in simulated for trade in update.expected}
+
+
+def test_trades_are_exactly_the_simulated_ones(capture: Path, baseline: tuple[Path, Any]) -> None:
+    out, _ = baseline
+    expected = _simulated_trades(capture)
+    parquet = pl.scan_parquet(out / "trades", hive_partitioning=True).select(TRADE_FIELDS).collect()
+    db = sqlite3.connect(out / "solflow.db")
+    stored = db.execute(f"SELECT {', '.join(TRADE_FIELDS)} FROM trades").fetchall()
+    db.close()
+    lines = [line for program in PROGRAM_NAMES for line in parse_jsonl(out / "streams" / program / "events.jsonl")]
+    for name, rows in [
+        ("parquet", parquet.rows()),
+        ("sqlite", stored),
+        ("jsonl", [tuple(line[field] for field in TRADE_FIELDS) for line in lines]),
+    ]:
+        assert len(rows) == len(expected) and set(rows) == expected, f"{name} trades differ from the simulated ones"
 
 
 def test_summary_is_printed_and_stored(baseline: tuple[Path, Any], baseline_outputs: dict[str, Any]) -> None:

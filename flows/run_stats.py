@@ -9,6 +9,9 @@ feeds SQLite ``run_stats`` (nested dicts become dotted names) and the summary si
 ``transactions`` counts transactions handed to the decoders: with the per-program layout a
 transaction that touches two tracked programs reaches both partitions and counts once in each.
 ``slots`` is how many slots every partition has completed (the slowest partition's count).
+``mints`` counts mints entering the aggregation windows: over a run shorter than the longest
+window that is the number of distinct mints traded; a mint that drops out after idling longer than
+the longest window and trades again later counts again.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import ssl
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator, Protocol, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 from urllib.parse import urlsplit
 
 import grpc
@@ -135,8 +135,9 @@ def _decode_update(raw: bytes) -> geyser_pb2.SubscribeUpdate | MalformedUpdate:
         return MalformedUpdate(len(raw), str(exc))
 
 
-def subscribe(channel: grpc.Channel, requests: Iterator[geyser_pb2.SubscribeRequest], x_token: str | None):
-    """Open the bidirectional ``Subscribe`` call; iterate the result for updates or ``MalformedUpdate``s."""
+def subscribe(channel: grpc.Channel, requests: Iterator[geyser_pb2.SubscribeRequest], x_token: str | None) -> Any:
+    """Open the bidirectional ``Subscribe`` call: iterate it for updates (or ``MalformedUpdate``s),
+    ``cancel()`` it to stop."""
     method = channel.stream_stream(
         SUBSCRIBE_METHOD,
         request_serializer=geyser_pb2.SubscribeRequest.SerializeToString,

@@ -97,7 +97,7 @@ class SlotAssembler:
         if slot <= self.newest_slot - RELEASE_DISTANCE_SLOTS:
             self.released_transactions += 1
             out.append(TxUpdate(self._partition, slot, None, info))
-            self._remember(slot, _ReleasedSlot(None, {signature}))
+            self._released[slot] = _ReleasedSlot(None, {signature})
             return
         self._open[slot] = {signature: info}
         self._advance(slot, out)
@@ -128,7 +128,7 @@ class SlotAssembler:
             held = self._open.pop(slot, None)
             if held is not None:
                 self.dead_discarded += len(held)
-                self._remember(slot, _ReleasedSlot(None, set(held), dead=True))
+                self._released[slot] = _ReleasedSlot(None, set(held), dead=True)
         elif self._commitment_level <= status <= _HIGHEST_COMMITMENT_STATUS:
             held = self._open.pop(slot, None)
             if held is not None:
@@ -148,10 +148,7 @@ class SlotAssembler:
         self.released_transactions += len(held)
         if slot > self.max_released_slot:
             self.max_released_slot = slot
-        self._remember(slot, _ReleasedSlot(block_time, set(held)))
-
-    def _remember(self, slot: int, released: _ReleasedSlot) -> None:
-        self._released[slot] = released
+        self._released[slot] = _ReleasedSlot(block_time, set(held))
 
     def _advance(self, slot: int, out: list) -> None:
         if slot <= self.newest_slot:

@@ -24,17 +24,14 @@ TOKEN_2022_ACCOUNT_SPACE = 170
 
 
 def system_transfer(b: TxBuilder, source: bytes, destination: bytes, lamports: int) -> int:
-    position = b.enter(keys.SYSTEM_PROGRAM, (source, destination), "ww", _SYSTEM_TRANSFER.pack(2, lamports))
     b.move_lamports(source, destination, lamports)
-    b.exit()
-    return position
+    return b.call(keys.SYSTEM_PROGRAM, (source, destination), "ww", _SYSTEM_TRANSFER.pack(2, lamports), 150)
 
 
 def create_account(b: TxBuilder, payer: bytes, account: bytes, lamports: int, space: int, owner: bytes) -> None:
     b.new_account(account)
-    b.enter(keys.SYSTEM_PROGRAM, (payer, account), "ww", _CREATE_ACCOUNT.pack(0, lamports, space, owner))
     b.move_lamports(payer, account, lamports)
-    b.exit()
+    b.call(keys.SYSTEM_PROGRAM, (payer, account), "ww", _CREATE_ACCOUNT.pack(0, lamports, space, owner), 150)
 
 
 def create_ata(b: TxBuilder, payer: bytes, owner: bytes, mint: bytes, token_program: bytes, decimals: int,
@@ -50,9 +47,7 @@ def create_ata(b: TxBuilder, payer: bytes, owner: bytes, mint: bytes, token_prog
         b.exit(rng.randrange(4_200, 6_000))
         return ata
     space = TOKEN_2022_ACCOUNT_SPACE if token_program == keys.TOKEN_2022_PROGRAM else TOKEN_ACCOUNT_SPACE
-    b.enter(token_program, (mint,), "", b"\x15\x07\x00")
-    b.log("Instruction: GetAccountDataSize")
-    b.exit(1_569, returned=_U64.pack(space))
+    b.call(token_program, (mint,), "", b"\x15\x07\x00", 1_569, "Instruction: GetAccountDataSize", _U64.pack(space))
     create_account(b, payer, ata, token_account_rent(token_program), space, token_program)
     b.log("Initialize the associated token account")
     b.enter(token_program, (ata,), "", b"\x16")
@@ -60,9 +55,8 @@ def create_ata(b: TxBuilder, payer: bytes, owner: bytes, mint: bytes, token_prog
     if token_program == keys.TOKEN_PROGRAM:
         b.log("Please upgrade to SPL Token 2022 for immutable owner support")
     b.exit(1_405)
-    b.enter(token_program, (ata, mint), "", b"\x12" + owner)
-    b.log("Instruction: InitializeAccount3")
-    b.exit(4_188 if token_program == keys.TOKEN_PROGRAM else 3_158)
+    b.call(token_program, (ata, mint), "", b"\x12" + owner, 4_188 if token_program == keys.TOKEN_PROGRAM else 3_158,
+           "Instruction: InitializeAccount3")
     b.open_token_account(ata, owner, mint, token_program, decimals)
     b.exit(rng.randrange(12_000, 16_000))
     return ata
@@ -71,31 +65,23 @@ def create_ata(b: TxBuilder, payer: bytes, owner: bytes, mint: bytes, token_prog
 def transfer(b: TxBuilder, source: bytes, destination: bytes, authority: bytes, amount: int, mint: bytes,
              decimals: int, token_program: bytes = keys.TOKEN_PROGRAM, *, checked: bool = True,
              withheld: int = 0) -> int:
-    if checked:
-        position = b.enter(token_program, (source, mint, destination, authority), "wrwr",
-                           _TRANSFER_CHECKED.pack(12, amount, decimals))
-        b.log("Instruction: TransferChecked")
-    else:
-        position = b.enter(token_program, (source, destination, authority), "wwr", _TRANSFER.pack(3, amount))
-        b.log("Instruction: Transfer")
     b.move_tokens(source, destination, amount, mint, withheld)
-    b.exit(6_147 if checked else 4_645)
-    return position
+    if checked:
+        return b.call(token_program, (source, mint, destination, authority), "wrwr",
+                      _TRANSFER_CHECKED.pack(12, amount, decimals), 6_147, "Instruction: TransferChecked")
+    return b.call(token_program, (source, destination, authority), "wwr", _TRANSFER.pack(3, amount), 4_645,
+                  "Instruction: Transfer")
 
 
 def sync_native(b: TxBuilder, account: bytes) -> None:
-    b.enter(keys.TOKEN_PROGRAM, (account,), "w", b"\x11")
-    b.log("Instruction: SyncNative")
     b.mint_tokens(account, b.lamport_balance(account) - token_account_rent(keys.TOKEN_PROGRAM) - b.token_amount(account))
-    b.exit(3_045)
+    b.call(keys.TOKEN_PROGRAM, (account,), "w", b"\x11", 3_045, "Instruction: SyncNative")
 
 
 def close_account(b: TxBuilder, account: bytes, destination: bytes, owner: bytes,
                   token_program: bytes = keys.TOKEN_PROGRAM) -> None:
-    b.enter(token_program, (account, destination, owner), "wwr", b"\x09")
-    b.log("Instruction: CloseAccount")
     b.close_token_account(account, destination)
-    b.exit(2_915)
+    b.call(token_program, (account, destination, owner), "wwr", b"\x09", 2_915, "Instruction: CloseAccount")
 
 
 def wrap_sol(b: TxBuilder, owner: bytes, lamports: int) -> bytes:

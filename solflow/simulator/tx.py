@@ -96,9 +96,7 @@ class TxBuilder:
         self._flags: dict[bytes, int] = {s: SIGNER | WRITABLE for s in self._signers}
         self._instructions: list[tuple[bytes, Sequence[bytes], bytes]] = []
         self._inner: list[list[tuple[bytes, Sequence[bytes], bytes, int]]] = []
-        self._logs: list[bytes] = []  # wire-encoded log_messages entries
-        self._log_bytes = 0
-        self._log_truncated = False
+        self._logs: list[str] = []
         self._lamports: dict[bytes, int] = {}
         self._token_delta: dict[bytes, int] = {}
         self._created: dict[bytes, TokenAccount] = {}
@@ -120,7 +118,7 @@ class TxBuilder:
 
     @property
     def log_bytes(self) -> int:
-        return self._log_bytes
+        return sum(map(len, self._logs))
 
     @property
     def halted(self) -> bool:
@@ -131,8 +129,7 @@ class TxBuilder:
         self._unit_price = micro_lamports_per_unit
         self._remaining = unit_limit
         for data in (_COMPUTE_LIMIT.pack(2, unit_limit), _COMPUTE_PRICE.pack(3, micro_lamports_per_unit)):
-            self.enter(keys.COMPUTE_BUDGET_PROGRAM, (), "", data)
-            self.exit(150)
+            self.call(keys.COMPUTE_BUDGET_PROGRAM, (), "", data, 150)
 
     def enter(self, program: bytes, accounts: Sequence[bytes], roles: str, data: bytes) -> int:
         """Invoke `program`: a top-level instruction when nothing runs, else a CPI of the running one.
@@ -174,6 +171,38 @@ class TxBuilder:
             self._log(f"Program return: {lines.name} {base64.b64encode(returned).decode()}")
         self._log(lines.success)
 
+    def call(self, program: bytes, accounts: Sequence[bytes], roles: str, data: bytes, own_units: int,
+             message: str | None = None, returned: bytes | None = None) -> int:
+        """`enter`, one `Program log:` line, `exit`: an invocation that makes no CPIs of its own."""
+        if self._error is not None:
+            position = self.enter(program, accounts, roles, data)
+            self.exit(own_units, returned)
+            return position
+        depth = len(self._stack) + 1
+        if depth == 1:
+            self._add_instruction(program, accounts, roles, data)
+            position = len(self._instructions) - 1
+            if self._unit_limit is None:
+                self._remaining = max(self._remaining, 0) + DEFAULT_UNITS_PER_INSTRUCTION
+        else:
+            inner = self._inner[-1]
+            inner.append((program, accounts, data, depth))
+            position = len(inner) - 1
+        lines = _lines(program)
+        logs = self._logs
+        logs.append(lines.invoke[depth])
+        if message is not None:
+            logs.append("Program log: " + message)
+        at_entry = self._remaining
+        self._remaining = at_entry - own_units
+        self._consumed += own_units
+        if not lines.native:
+            logs.append(f"{lines.consumed}{own_units} of {at_entry} compute units")
+        if returned is not None:
+            logs.append(f"Program return: {lines.name} {base64.b64encode(returned).decode()}")
+        logs.append(lines.success)
+        return position
+
     def _spend(self, units: int) -> None:
         self._remaining -= units
         self._consumed += units
@@ -208,26 +237,12 @@ class TxBuilder:
         self._log("Program data: " + base64.b64encode(payload).decode())
 
     def _log(self, line: str) -> None:
-        if self._log_truncated or self._error is not None:
-            return
-        size = len(line)
-        self._log_bytes += size
-        if self._log_bytes >= LOG_LIMIT_BYTES:
-            self._log_truncated = True
-            self._logs.append(_LOG_TRUNCATED)
-            return
-        entry = _LOG_ENTRIES.get(line)
-        if entry is None:
-            entry = b"\x32" + _SMALL[size] + line.encode()
-            if size < 120 and len(_LOG_ENTRIES) < 20_000:  # the fixed lines recur in every transaction
-                _LOG_ENTRIES[line] = entry
-        self._logs.append(entry)
+        if self._error is None:
+            self._logs.append(line)
 
     def emit_cpi_event(self, program: bytes, event_authority: bytes, event: bytes) -> int:
         """Anchor `emit_cpi!`: the program invokes itself with the event as instruction data."""
-        position = self.enter(program, (event_authority,), "", EVENT_IX_TAG + event)
-        self.exit(self.world.rng.randrange(1_900, 2_100))
-        return position
+        return self.call(program, (event_authority,), "", EVENT_IX_TAG + event, self.world.rng.randrange(1_900, 2_100))
 
     # ----- balances ----------------------------------------------------------------------------
 
@@ -298,8 +313,8 @@ class TxBuilder:
         deltas = {self.fee_payer: -fee} if failed else self._lamports
         if not failed:
             deltas[self.fee_payer] = deltas.get(self.fee_payer, 0) - fee
-        balance = ledger.balance
-        pre_balances = [balance(a) for a in combined]
+        known, balance = ledger.lamports, ledger.balance
+        pre_balances = [known[a] if a in known else balance(a) for a in combined]
         post_balances = [pre + deltas.get(a, 0) for a, pre in zip(combined, pre_balances)]
         numbers = storage.TransactionStatusMeta(
             fee=fee, pre_balances=pre_balances, post_balances=post_balances,
@@ -312,7 +327,7 @@ class TxBuilder:
             raise ValueError(f"simulator bug: {b58(missing.args[0])} is used by an instruction but not a "
                              "transaction account") from None
         transaction = b"\x0a\x40" + b"\x0a\x40".join(signatures) + b"\x12" + wire.varint(len(message)) + message
-        meta = [numbers, inner, b"".join(self._logs)]
+        meta = [numbers, inner, _encode_logs(self._logs)]
         meta.extend(self._token_balances(combined, failed))
         meta.append(wire.repeated_bytes(b"\x62", loaded_writable))
         meta.append(wire.repeated_bytes(b"\x6a", loaded_readonly))
@@ -502,6 +517,27 @@ _PROGRAM_LINES: dict[bytes, _ProgramLines] = {}
 _SMALL = wire.SMALL
 _LOG_TRUNCATED = wire.length_delimited(b"\x32", b"Log truncated")
 _LOG_ENTRIES: dict[str, bytes] = {}  # wire-encoded log lines seen before
+
+
+def _encode_logs(lines: list[str]) -> bytes:
+    """`log_messages` as the runtime keeps them: once LOG_LIMIT_BYTES are used up, `Log truncated`
+    and nothing more."""
+    entries = _LOG_ENTRIES
+    out = []
+    used = 0
+    for line in lines:
+        size = len(line)
+        used += size
+        if used >= LOG_LIMIT_BYTES:
+            out.append(_LOG_TRUNCATED)
+            break
+        entry = entries.get(line)
+        if entry is None:
+            entry = b"\x32" + _SMALL[size] + line.encode()
+            if size < 120 and len(entries) < 20_000:  # the fixed lines recur in every transaction
+                entries[line] = entry
+        out.append(entry)
+    return b"".join(out)
 
 
 def _lines(program: bytes) -> _ProgramLines:

@@ -31,6 +31,11 @@ LAST_SLOT = Gauge("solflow_source_last_processed_slot", "Last slot handed downst
 MALFORMED = Counter(
     "solflow_source_malformed_updates", "Received messages that were not valid SubscribeUpdates", ["partition"]
 )
+DEAD_SLOT_TRANSACTIONS = Counter(
+    "solflow_source_dead_slot_transactions",
+    "Transactions discarded because their slot died (never on chain)",
+    ["partition"],
+)
 PINGS_ANSWERED = Counter("solflow_source_pings_answered", "Server pings answered with a ping request", ["partition"])
 
 _server_lock = threading.Lock()
@@ -57,6 +62,7 @@ class PartitionMetrics:
         self.last_slot = LAST_SLOT.labels(partition)
         self.malformed = MALFORMED.labels(partition)
         self.pings_answered = PINGS_ANSWERED.labels(partition)
+        self.dead_slot_transactions = DEAD_SLOT_TRANSACTIONS.labels(partition)
         self._by_kind = {
             "transaction": self.transactions,
             "block_meta": self.block_metas,

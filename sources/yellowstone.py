@@ -121,6 +121,7 @@ class _YellowstonePartition(StatefulSourcePartition[SourceItem, Optional[int]]):
         self._error: Exception | None = None
         self._wake: datetime | None = None
         self._duplicates_reported = 0
+        self._dead_reported = 0
         self._updates = 0
         self._released_txs = 0
         self._progress = (monotonic(), 0, 0)  # time, updates, released transactions at the last log line
@@ -188,6 +189,11 @@ class _YellowstonePartition(StatefulSourcePartition[SourceItem, Optional[int]]):
         if duplicates != self._duplicates_reported:
             metrics.replayed.inc(duplicates - self._duplicates_reported)
             self._duplicates_reported = duplicates
+        if assembler.dead_discarded != self._dead_reported:
+            discarded = assembler.dead_discarded - self._dead_reported
+            metrics.dead_slot_transactions.inc(discarded)
+            log.warning("partition %s: discarded %d transaction(s) of dead slots", self._name, discarded)
+            self._dead_reported = assembler.dead_discarded
         if not updates:
             return
         self._released_txs = assembler.released_transactions

@@ -11,6 +11,7 @@ import pytest
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import cluster_main, run_main
 
+from protos import geyser_pb2
 from solflow.programs import PROGRAM_NAMES, PUMPFUN, PUMPSWAP
 from solflow.stream import SlotClock, TxUpdate
 from sources.capture import CaptureError
@@ -234,3 +235,21 @@ def test_each_partition_logs_its_rates_every_10000_updates(tmp_path: Path, caplo
         run_main(source_flow(settings, []))
     lines = [r.getMessage() for r in caplog.records if "updates (" in r.getMessage()]
     assert len(lines) == 1 and lines[0].startswith("partition pumpswap: 10") and "/s)" in lines[0]
+
+
+def test_transactions_of_a_dead_slot_are_discarded_counted_and_logged(tmp_path: Path, caplog):
+    chain = make_chain(3, programs=[PUMPSWAP])
+    dead = geyser_pb2.SubscribeUpdate()
+    dead.slot.slot = chain.slots[1]
+    dead.slot.status = geyser_pb2.SLOT_DEAD
+    metas = [i for i, u in enumerate(chain.updates) if u.HasField("block_meta")]
+    chain.updates[metas[1]] = dead  # the slot died instead of completing
+    before = metric("solflow_source_dead_slot_transactions_total", partition="pumpswap")
+    out: list = []
+    with caplog.at_level(logging.WARNING, logger="sources.yellowstone"):
+        settings = settings_for(replay_path=chain.write(tmp_path / "d.capture"), programs=("pumpswap",))
+        run_main(source_flow(settings, out))
+    lost = [t for t in chain.expected_for(["pumpswap"]) if t[0] == dead.slot.slot]
+    assert sorted(delivered_txs(out)) == [t for t in chain.expected_for(["pumpswap"]) if t not in lost]
+    assert metric("solflow_source_dead_slot_transactions_total", partition="pumpswap") == before + len(lost)
+    assert "dead slots" in caplog.text

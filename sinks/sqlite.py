@@ -1,7 +1,11 @@
 """SQLite sink: the single writer of ``<out>/solflow.db``, and ``open_db`` for readers.
 
 Items are ``(key, (kind, payload))``; the key is ignored (everything goes to one partition, so one
-thread owns the connection at any worker count). Each ``write_batch`` is one transaction.
+thread owns the connection at any worker count). Items are checked as they arrive (a bad item rejects
+its batch) and committed together, as one transaction, once ``FLUSH_ITEMS`` are pending, when a batch
+arrives ``FLUSH_INTERVAL_S`` after the oldest pending one, at every snapshot and at close -- so
+recovery never replays past uncommitted rows, and a run of many small batches costs few commits.
+Between commits ``token_aggregates`` keeps only each mint's newest row.
 
 ============ ============ ==================================================================
 kind         payload      table and write
@@ -47,7 +51,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from time import monotonic
+from typing import Any, Iterable, Mapping
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from typing_extensions import override
@@ -55,11 +60,14 @@ from typing_extensions import override
 from sinks.schema import aggregate_columns, check_row_keys, window_metric_columns
 from solflow.settings import DEFAULT_WINDOWS
 from solflow.stream import Gap
-from solflow.trade import TRADE_FIELDS, TradeEvent
+from solflow.trade import TRADE_FIELDS
 
 __all__ = ["SqliteSink", "open_db", "NotASolflowDatabase", "SCHEMA_VERSION"]
 
 Item = tuple[str, Any]  # (kind, payload)
+
+FLUSH_ITEMS = 20_000  # pending items that force a commit
+FLUSH_INTERVAL_S = 1.0  # while items keep arriving, none waits longer than this for its commit
 
 _MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (
@@ -203,34 +211,40 @@ class _SqlitePartition(StatefulSinkPartition[Item, None]):
         self._db.execute("PRAGMA cache_size=-20000")  # 20 MiB as the original: index pages stay cached
         self._db.execute("PRAGMA temp_store=MEMORY")
         _migrate(self._db, windows)
-        self._writers: dict[str, Callable[[sqlite3.Connection, list[Any]], None]] = {
-            "trade": _write_trades,
-            "aggregate": _AggregateWriter(windows).write,
-            "signal": _write_signals,
-            "gap": _write_gaps,
-            "stats": _write_stats,
-        }
+        self._pending = _Pending(windows)
+        self._first_pending_at = 0.0
 
     @override
     def write_batch(self, values: list[Item]) -> None:
         grouped: dict[str, list[Any]] = {}
         for kind, payload in values:
             grouped.setdefault(kind, []).append(payload)
-        unknown = grouped.keys() - self._writers.keys()
+        unknown = grouped.keys() - _KINDS
         if unknown:
-            raise ValueError(f"SqliteSink got item kind(s) {sorted(unknown)}; expected {sorted(self._writers)}")
-        with _transaction(self._db):
-            for kind, payloads in grouped.items():
-                self._writers[kind](self._db, payloads)
+            raise ValueError(f"SqliteSink got item kind(s) {sorted(unknown)}; expected {sorted(_KINDS)}")
+        pending = self._pending
+        if not pending.items:
+            self._first_pending_at = monotonic()
+        pending.add(grouped)
+        if pending.items >= FLUSH_ITEMS or monotonic() - self._first_pending_at >= FLUSH_INTERVAL_S:
+            self._commit()
 
     @override
     def snapshot(self) -> None:
-        # Every write is an idempotent upsert, so a replay after recovery needs no position.
+        # Everything before the snapshot is committed and every write is an idempotent upsert, so a
+        # replay after recovery needs no position.
+        self._commit()
         return None
 
     @override
     def close(self) -> None:
+        self._commit()
         self._db.close()
+
+    def _commit(self) -> None:
+        if self._pending.items:
+            with _transaction(self._db):
+                self._pending.write(self._db)
 
 
 def open_db(path: Path) -> sqlite3.Connection:
@@ -297,8 +311,7 @@ _trade_row = attrgetter(*TRADE_FIELDS)
 _U64_POSITIONS = tuple(TRADE_FIELDS.index(f) for f in _U64_FIELDS)
 
 
-def _write_trades(db: sqlite3.Connection, trades: list[TradeEvent]) -> None:
-    rows = [_trade_row(t) for t in trades]
+def _write_trades(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     try:
         db.executemany(_TRADE_UPSERT, rows)
     except OverflowError:
@@ -317,8 +330,13 @@ def _u64_as_text(row: tuple[Any, ...]) -> tuple[Any, ...]:
 # ---------------------------------------------------------------- aggregates
 
 
-class _AggregateWriter:
-    """Maps aggregate rows (``sinks.schema.aggregate_columns``) onto ``token_aggregates``."""
+class _AggregateRows:
+    """Aggregate rows (``sinks.schema.aggregate_columns``) waiting for ``token_aggregates``.
+
+    The table keeps one row per mint, so only each mint's newest row is kept (the last of equals,
+    as sequential upserts would leave it) together with the ``ts`` of the first one, its
+    ``created_at`` should this upsert insert the mint.
+    """
 
     def __init__(self, windows: tuple[int, ...]):
         self._expected = frozenset(name for name, _ in aggregate_columns(windows))
@@ -334,23 +352,28 @@ class _AggregateWriter:
             + ", ".join(f"{c} = excluded.{c}" for c in updated)
             + " WHERE excluded.updated_at >= token_aggregates.updated_at"
         )
+        self._newest: dict[str, tuple[Mapping[str, Any], int]] = {}  # mint -> (row, first ts)
 
-    def write(self, db: sqlite3.Connection, rows: list[Mapping[str, Any]]) -> None:
-        # The table keeps one row per mint, so a batch needs only each mint's newest row (the
-        # last of equals, as sequential upserts would leave it) with the created_at of its first.
-        newest: dict[str, tuple[Mapping[str, Any], int]] = {}
+    def check(self, rows: list[Mapping[str, Any]]) -> None:
         expected = self._expected
         for row in rows:
             check_row_keys(row, expected, "aggregate")
+
+    def add(self, rows: list[Mapping[str, Any]]) -> None:
+        """Keep checked rows."""
+        newest = self._newest
+        for row in rows:
             mint, ts = row["mint"], row["ts"]
             seen = newest.get(mint)
             if seen is None:
                 newest[mint] = (row, ts)
             elif ts >= seen[0]["ts"]:
                 newest[mint] = (row, seen[1])
+
+    def write(self, db: sqlite3.Connection) -> None:
         params = []
         pick, has_300 = self._pick, self._has_300
-        for row, created_at in newest.values():
+        for row, created_at in self._newest.values():
             values = pick(row)
             if created_at != row["ts"]:
                 values = values[:4] + (created_at,) + values[5:]
@@ -358,6 +381,7 @@ class _AggregateWriter:
                 values += (row["buy_volume_300s_sol"] + row["sell_volume_300s_sol"],)
             params.append(values)
         db.executemany(self._sql, params)
+        self._newest.clear()
 
 
 # ---------------------------------------------------------------- signals, gaps, stats
@@ -372,15 +396,10 @@ _SIGNAL_KEYS = frozenset(("mint", "signal_type", "window_seconds", "severity", "
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def _write_signals(db: sqlite3.Connection, signals: list[Mapping[str, Any]]) -> None:
-    params = []
-    for s in signals:
-        check_row_keys(s, _SIGNAL_KEYS, "signal")
-        params.append(
-            (s["mint"], s["signal_type"], s["window_seconds"], s["severity"], s["score"],
-             _encode(s["details"]), s["ts"], s["state"], s["ts"])
-        )  # fmt: skip
-    db.executemany(_SIGNAL_INSERT, params)
+def _signal_params(s: Mapping[str, Any]) -> tuple[Any, ...]:
+    check_row_keys(s, _SIGNAL_KEYS, "signal")
+    return (s["mint"], s["signal_type"], s["window_seconds"], s["severity"], s["score"],
+            _encode(s["details"]), s["ts"], s["state"], s["ts"])  # fmt: skip
 
 
 _GAP_INSERT = (
@@ -389,18 +408,7 @@ _GAP_INSERT = (
 )
 
 
-def _write_gaps(db: sqlite3.Connection, gaps: list[Gap]) -> None:
-    db.executemany(_GAP_INSERT, gaps)  # a Gap is a tuple in column order
-
-
 _STATS_UPSERT = "INSERT INTO run_stats (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value"
-
-
-def _write_stats(db: sqlite3.Connection, stats: list[Mapping[str, Any]]) -> None:
-    flat: dict[str, Any] = {}
-    for counters in stats:
-        _flatten("", counters, flat)
-    db.executemany(_STATS_UPSERT, flat.items())
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
@@ -411,3 +419,49 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
         out[prefix[:-1]] = _encode(value)
     else:
         out[prefix[:-1]] = value
+
+
+# ---------------------------------------------------------------- pending writes
+
+_KINDS = frozenset(("trade", "aggregate", "signal", "gap", "stats"))
+
+
+class _Pending:
+    """Items accepted since the last commit, already in the shape of their statements."""
+
+    def __init__(self, windows: tuple[int, ...]):
+        self.items = 0
+        self._trades: list[tuple[Any, ...]] = []
+        self._aggregates = _AggregateRows(windows)
+        self._signals: list[tuple[Any, ...]] = []
+        self._gaps: list[Gap] = []
+        self._stats: dict[str, Any] = {}  # flattened name -> latest value
+
+    def add(self, grouped: dict[str, list[Any]]) -> None:
+        """Take one batch: every item is checked and converted before any is kept, so a bad item
+        rejects its whole batch and nothing of it is written."""
+        trades = [_trade_row(t) for t in grouped.get("trade", ())]
+        signals = [_signal_params(s) for s in grouped.get("signal", ())]
+        aggregates = grouped.get("aggregate", [])
+        self._aggregates.check(aggregates)
+        self._aggregates.add(aggregates)
+        self._trades += trades
+        self._signals += signals
+        self._gaps += grouped.get("gap", ())
+        for counters in grouped.get("stats", ()):
+            _flatten("", counters, self._stats)
+        self.items += sum(map(len, grouped.values()))
+
+    def write(self, db: sqlite3.Connection) -> None:
+        """Execute everything pending (inside the caller's transaction) and start afresh."""
+        if self._trades:
+            _write_trades(db, self._trades)
+        self._aggregates.write(db)
+        if self._signals:
+            db.executemany(_SIGNAL_INSERT, self._signals)
+        if self._gaps:
+            db.executemany(_GAP_INSERT, self._gaps)  # a Gap is a tuple in column order
+        if self._stats:
+            db.executemany(_STATS_UPSERT, self._stats.items())
+        self._trades, self._signals, self._gaps, self._stats = [], [], [], {}
+        self.items = 0

@@ -162,7 +162,7 @@ _MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 detected_at_slot INTEGER
             )""",
             "CREATE UNIQUE INDEX gaps_identity ON gaps(partition, reason, coalesce(first_slot, -1),"
-            " coalesce(last_slot, -1), coalesce(count, -1), coalesce(detected_at_slot, -1))",
+            " coalesce(last_slot, -1), coalesce(detected_at_slot, -1))",
             "CREATE TABLE run_stats (name TEXT PRIMARY KEY, value)",
         ),
     ),
@@ -402,9 +402,14 @@ def _signal_params(s: Mapping[str, Any]) -> tuple[Any, ...]:
             _encode(s["details"]), s["ts"], s["state"], s["ts"])  # fmt: skip
 
 
+# Drops of the same slot range noticed at the same slot are one gap: their counts add up.
 _GAP_INSERT = (
-    "INSERT OR IGNORE INTO gaps (partition, first_slot, last_slot, count, reason, detected_at_slot)"
+    "INSERT INTO gaps (partition, first_slot, last_slot, count, reason, detected_at_slot)"
     " VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT(partition, reason, coalesce(first_slot, -1), coalesce(last_slot, -1),"
+    " coalesce(detected_at_slot, -1))"
+    " DO UPDATE SET count = CASE WHEN gaps.count IS NULL OR excluded.count IS NULL THEN NULL"
+    " ELSE gaps.count + excluded.count END"
 )
 
 

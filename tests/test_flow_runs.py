@@ -238,10 +238,10 @@ def test_dropped_updates_are_counted_and_recorded_as_gaps(
     db.close()
     stats = run_stats(tmp_path)
     assert reasons == "buffer_full" and rows > 0
-    # The gaps table keeps one row per distinct Gap, so two drops with identical fields (same slot
-    # range and count) share a row; the run totals count every Gap item.
-    assert stats["gaps"] >= rows and stats["dropped"] >= dropped_in_rows > 0
-    assert stats["dropped"] - dropped_in_rows <= stats["gaps"] - rows
+    # Every dropped update is in the gaps table; Gap items for the same slot range noticed at the
+    # same slot share a row, so there may be fewer rows than Gap items.
+    assert dropped_in_rows == stats["dropped"] > 0
+    assert stats["gaps"] >= rows
     [summary] = summary_lines(result.stdout)
     assert f"{stats['dropped']} dropped, {stats['gaps']} gaps" in summary
     # What got through is the same trades, except that a slot whose block meta was dropped has no

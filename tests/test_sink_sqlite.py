@@ -218,7 +218,9 @@ def test_signals_are_written_once_per_transition(tmp_path: Path) -> None:
     assert json.loads(stored[0][4])["unique_wallets"] == 6
 
 
-def test_gaps_are_idempotent_including_unknown_fields(tmp_path: Path) -> None:
+def test_gaps_of_the_same_slot_range_add_up_and_unknown_counts_stay_unknown(tmp_path: Path) -> None:
+    # Each Gap item is a loss the source noticed; two notices of the same slot range at the same
+    # slot (one per batch while a buffer stays full) are one row whose count is their sum.
     db = tmp_path / "solflow.db"
     gaps = [
         Gap("pumpswap", 100, 120, 7, "buffer_full", 121),
@@ -227,9 +229,11 @@ def test_gaps_are_idempotent_including_unknown_fields(tmp_path: Path) -> None:
     ]
     write(db, [("gap", g) for g in gaps])
     write(db, [("gap", g) for g in gaps])
-    assert rows(db, "SELECT * FROM gaps ORDER BY partition, reason") == sorted(
-        [tuple(g) for g in gaps], key=lambda g: (g[0], g[4])
-    )
+    assert rows(db, "SELECT * FROM gaps ORDER BY partition, reason") == [
+        ("pumpfun", 100, 180, None, "out_of_range", 181),
+        ("pumpswap", 100, 120, 14, "buffer_full", 121),
+        ("pumpswap", None, None, None, "replay_unsupported", 90),
+    ]
 
 
 def test_run_stats_are_flattened_and_upserted(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -35,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="transactions in the simulated capture (default 200000)")
     parser.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
     parser.add_argument("--runs", type=int, default=3, help="runs per measure; the median is reported (default 3)")
+    parser.add_argument("--flow-transactions", type=int, default=50_000, metavar="N",
+                        help="transactions replayed by the flow measures, a prefix of the capture (default 50000)")
     parser.add_argument("--grpc-transactions", type=int, default=30_000, metavar="N",
                         help="transactions streamed in the gRPC measures, a prefix of the capture (default 30000)")
     parser.add_argument("--mints", type=int, default=100_000,
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from cli.main import CliError
 
     wanted = _wanted(args.only, CliError)
-    for name in ("transactions", "runs", "grpc_transactions", "mints"):
+    for name in ("transactions", "runs", "flow_transactions", "grpc_transactions", "mints"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1")
     bench = _Bench(args, wanted)
@@ -84,11 +87,11 @@ class _Bench:
         self.figures: dict[str, Figure] = {}
         self.started = time.perf_counter()
         self.generated_s: float | None = None
-        self.capture: Path | None = None
+        self.capture = Path()
+        self.transactions = 0
 
     def measure_all(self) -> dict[str, Figure]:
         args = self.args
-        work = Path(tempfile.mkdtemp(prefix="solflow-bench-"))
         began = time.perf_counter()
         self.capture, generated = bench_capture.cached_capture(args.transactions, args.seed, args.cache_dir)
         if generated:
@@ -96,15 +99,16 @@ class _Bench:
             self._say(f"generated {self.capture} in {self.generated_s:.0f} s")
         records = bench_capture.load_records(self.capture)
         self.transactions = records.transactions
-        grpc_capture = None
-        if {"grpc_raw", "grpc_source"} & set(self.wanted):
-            grpc_path = args.cache_dir / f"{self.capture.stem}-head{args.grpc_transactions}.capture"
-            grpc_capture = grpc_path, bench_capture.head_capture(records, args.grpc_transactions, grpc_path)
+        wanted = set(self.wanted)
+        flows = [key for key in ("flow", "flow_w4", "flow_2proc") if key in wanted]
+        flow_capture = self._head(records, args.flow_transactions) if flows else None
+        grpc_capture = self._head(records, args.grpc_transactions) if {"grpc_raw", "grpc_source"} & wanted else None
         self._in_process(records)
         del records
-        for key in ("flow", "flow_w4", "flow_2proc"):
-            if key in self.wanted:
-                self._flow(key, work)
+        if flow_capture is not None:
+            with tempfile.TemporaryDirectory(prefix="solflow-bench-") as work:
+                for key in flows:
+                    self._flow(key, *flow_capture, Path(work))
         if grpc_capture is not None:
             self._grpc(*grpc_capture)
         if "aggregate" in self.wanted:
@@ -112,10 +116,17 @@ class _Bench:
         self._say(f"done in {time.perf_counter() - self.started:.0f} s")
         return self.figures
 
+    def _head(self, records: bench_capture.Records, transactions: int) -> tuple[Path, bench_capture.Records]:
+        """The capture cut after ``transactions`` transactions (whole slots), written once to the cache."""
+        if transactions >= records.transactions:
+            return self.capture, records
+        path = self.args.cache_dir / f"{self.capture.stem}-head{transactions}.capture"
+        return path, bench_capture.head_capture(records, transactions, path)
+
     def _in_process(self, records: bench_capture.Records) -> None:
         transactions = records.transactions
         if "parse" in self.wanted:
-            self._repeat("parse", lambda: transactions / inprocess.parse_once(records))
+            self._repeat("parse", lambda: transactions / inprocess.parse_once(records)).extra["transactions"] = transactions
         decoded: list[inprocess.Decoded] = []
 
         def decode_run() -> float:
@@ -124,8 +135,7 @@ class _Bench:
             return transactions / seconds
 
         if "decode" in self.wanted:
-            self._repeat("decode", decode_run)
-            self.figures["decode"].extra["trades"] = len(decoded[0].trades)
+            self._repeat("decode", decode_run).extra.update(transactions=transactions, trades=len(decoded[0].trades))
         if "aggregate" in self.wanted:
             if not decoded:
                 decode_run()
@@ -138,19 +148,21 @@ class _Bench:
                 return transactions / seconds
 
             figure = self._repeat("aggregate", aggregate_run)
-            figure.extra.update(trades=trades, trades_per_s=round(statistics.median(rates), 1))
+            figure.extra.update(transactions=transactions, trades=trades, trades_per_s=round(statistics.median(rates), 1))
 
-    def _flow(self, key: str, work: Path) -> None:
+    def _flow(self, key: str, capture: Path, head: bench_capture.Records, work: Path) -> None:
         summaries: list[flowruns.FlowRun] = []
 
         def flow_run() -> float:
             workdir = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=work))
-            summary = flowruns.run_flow(key, self.capture, workdir)
+            summary = flowruns.run_flow(key, capture, workdir)
+            shutil.rmtree(workdir)
             summaries.append(summary)
-            return self.transactions / summary.seconds
+            return head.transactions / summary.seconds
 
         figure = self._repeat(key, flow_run)
-        figure.extra.update(trades=summaries[-1].trades, seconds=[round(s.seconds, 2) for s in summaries])
+        figure.extra.update(transactions=head.transactions, trades=summaries[-1].trades,
+                            seconds=[round(s.seconds, 2) for s in summaries])
         if key == "flow_2proc" and "flow" in self.figures:
             figure.extra["vs_flow"] = round(figure.tx_per_s / self.figures["flow"].tx_per_s, 3)
 
@@ -197,8 +209,8 @@ class _Bench:
         generated = f", generated in {self.generated_s:.0f} s" if self.generated_s is not None else " (cached)"
         return (
             f"solflow bench: {self.transactions:,} transactions (seed {self.args.seed}){generated}; "
-            f"median of {self.args.runs} run(s); gRPC on the first {self.args.grpc_transactions:,}; "
-            f"{time.perf_counter() - self.started:.0f} s in all"
+            f"median of {self.args.runs} run(s); flows on the first {self.args.flow_transactions:,}, "
+            f"gRPC on the first {self.args.grpc_transactions:,}; {time.perf_counter() - self.started:.0f} s in all"
         )
 
     def _say(self, message: str) -> None:
@@ -233,6 +245,8 @@ def _notes(rows: dict[str, dict[str, Any]]) -> dict[str, str]:
     notes: dict[str, str] = {}
     for key, row in rows.items():
         parts = []
+        if "transactions" in row:
+            parts.append(f"{row['transactions']:,} tx")
         if "trades" in row:
             parts.append(f"{row['trades']:,} trades")
         if "vs_flow" in row:

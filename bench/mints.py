@@ -1,9 +1,10 @@
 """Memory of the aggregation with many active mints: ``python -m bench.mints --mints N`` prints JSON.
 
 Runs in a process of its own so the figure is the aggregation's and not the benchmark's: one
-``ShardAggregator`` (default windows) receives three trades per mint -- two buys by different
-wallets and a sell -- spread over one minute of event time, every tick is emitted as the clock
-advances, and the resident set size is read with every mint still active (non-empty windows).
+``ShardAggregator`` (default windows) receives three trades per mint -- two buys and a sell by
+different wallets, in the same five seconds -- with the mints spread over 50 s of event time; every
+tick is emitted as the clock advances, and the resident set size is read with every mint still
+active (all windows non-empty).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from solflow.trade import TradeEvent
 
 PARTITION = "bench"
 START_TIME = 1_764_000_000
-SPAN_S = 60
+SPAN_S = 50  # shorter than the shortest window: no mint has emptied any window yet
 TRADES_PER_MINT = 3
 WALLETS = 50_000
 
@@ -54,10 +55,10 @@ def fill(mints: int, seed: int = 1) -> dict[str, float]:
     clock = START_TIME
     started = time.perf_counter()
     for index in range(total):
-        mint = mint_keys[index % mints]
-        block_time = START_TIME + index * SPAN_S // total
-        direction = "sell" if index // mints == TRADES_PER_MINT - 1 else "buy"
-        aggregator.add_trade(_trade(index, mint, rng.choice(wallets), direction, block_time))
+        mint_index, nth = divmod(index, TRADES_PER_MINT)
+        block_time = START_TIME + mint_index * SPAN_S // mints
+        direction = "sell" if nth == TRADES_PER_MINT - 1 else "buy"
+        aggregator.add_trade(_trade(index, mint_keys[mint_index], rng.choice(wallets), direction, block_time))
         if block_time > clock:
             rows += len(aggregator.advance(PARTITION, clock))
             clock = block_time

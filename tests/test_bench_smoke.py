@@ -11,7 +11,7 @@ import pytest
 
 from bench.figures import KEYS
 
-TINY = ["--transactions", "500", "--runs", "1", "--grpc-transactions", "200", "--mints", "2000"]
+TINY = ["--transactions", "500", "--runs", "1", "--flow-transactions", "400", "--grpc-transactions", "200", "--mints", "2000"]
 
 
 def _bench(repo_root: Path, *args: str, module: str = "bench") -> subprocess.CompletedProcess[str]:
@@ -38,12 +38,17 @@ def test_every_figure_is_present_and_positive(tiny_results: dict) -> None:
 
 
 def test_figures_carry_their_counts(tiny_results: dict) -> None:
+    for key in ("parse", "decode", "aggregate"):
+        assert tiny_results[key]["transactions"] == 500, key
     decode = tiny_results["decode"]
     assert decode["trades"] > 0
-    for key in ("flow", "flow_w4", "flow_2proc"):
-        assert tiny_results[key]["trades"] == decode["trades"], key
+    flow = tiny_results["flow"]
+    assert 400 <= flow["transactions"] < 500, "flows replay a prefix of whole slots"
+    assert 0 < flow["trades"] < decode["trades"]
+    for key in ("flow_w4", "flow_2proc"):
+        assert (tiny_results[key]["transactions"], tiny_results[key]["trades"]) == (flow["transactions"], flow["trades"])
     raw, source = tiny_results["grpc_raw"], tiny_results["grpc_source"]
-    assert 0 < raw["transactions"] <= 500
+    assert 0 < raw["transactions"] < 500
     assert source["paced_delivered"] + source["paced_missing"] == raw["transactions"]
     assert source["paced_dropped"] >= 0 and source["paced_updates_per_s"] > 0
     aggregate = tiny_results["aggregate"]

@@ -82,6 +82,7 @@ class TransactionDecoder:
         by_key = self._by_key
         present = by_key.keys() & set(keys)
         if not present:
+            self._check_dangling(info, len(keys))
             return []
         tracked = {keys.index(key): by_key[key] for key in present}
         counters = self.stats.programs
@@ -203,6 +204,19 @@ class TransactionDecoder:
                 counters[trade.program].cross_check_disagreements += 1
             elif outcome == "unverifiable":
                 counters[trade.program].cross_check_unverifiable += 1
+
+    def _check_dangling(self, info: Any, key_count: int) -> None:
+        """No tracked key is fine for an unrelated transaction, but not when an instruction refers past
+        the key list: the missing keys (e.g. dropped loaded addresses) may have been a tracked program."""
+        instructions = list(info.transaction.message.instructions)
+        for group in info.meta.inner_instructions:
+            instructions.extend(group.instructions)
+        for instruction in instructions:
+            if instruction.program_id_index >= key_count:
+                self._unattributed_error(DecodeError(
+                    f"instruction calls account index {instruction.program_id_index}"
+                    f" but the transaction has {key_count} keys"))
+                return
 
     def _unattributed_error(self, exc: Exception) -> None:
         # a partition decodes for its one program, so an update it cannot read was meant for that program

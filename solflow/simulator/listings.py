@@ -23,6 +23,35 @@ XSTOCK_VIRTUAL_QUOTE = 1_500_000_000  # 15 xStock units (8 decimals), about 30 S
 SOL_VIRTUAL_QUOTE = 30 * LAMPORTS_PER_SOL
 
 
+class Holders:
+    """The wallets holding a token: O(1) to add, drop, or pick one at random."""
+
+    __slots__ = ("_wallets", "_position")
+
+    def __init__(self) -> None:
+        self._wallets: list[bytes] = []
+        self._position: dict[bytes, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._wallets)
+
+    def add(self, wallet: bytes) -> None:
+        if wallet not in self._position:
+            self._position[wallet] = len(self._wallets)
+            self._wallets.append(wallet)
+
+    def discard(self, wallet: bytes) -> None:
+        position = self._position.pop(wallet, None)
+        if position is not None:
+            last = self._wallets.pop()
+            if last != wallet:
+                self._wallets[position] = last
+                self._position[last] = position
+
+    def pick(self, rng) -> bytes:
+        return self._wallets[rng.randrange(len(self._wallets))]
+
+
 @dataclass(eq=False)
 class Listing:
     """A mint and the venue it trades on now (pump.fun curves move to PumpSwap when they migrate)."""
@@ -30,7 +59,7 @@ class Listing:
     asset: Asset
     venue: str  # pumpfun | pumpswap | launchlab | moonshot | elsewhere (only DCA orders trade it)
     market: object
-    holders: dict[bytes, None] = field(default_factory=dict)  # ordered set: wallets holding the token
+    holders: Holders = field(default_factory=Holders)
     busy_until_ms: int = 0  # an episode owns this mint until then
 
     @property

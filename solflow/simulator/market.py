@@ -371,9 +371,9 @@ class Market:
 
     def track_holder(self, listing: Listing, wallet: bytes) -> None:
         if self.holding(listing, wallet) > 0:
-            listing.holders[wallet] = None
+            listing.holders.add(wallet)
         else:
-            listing.holders.pop(wallet, None)
+            listing.holders.discard(wallet)
 
     def holding(self, listing: Listing, wallet: bytes) -> int:
         found = self.ledger.tokens.get(self.keyring.ata(wallet, listing.asset.mint, listing.asset.program))
@@ -402,7 +402,7 @@ class Market:
         via = rng.choice(self.routers) if rng.random() < ROUTED_SHARE else None
         legacy_layout = self._legacy_layout(listing)
         if listing.holders and rng.random() < 0.45:
-            wallet = rng.choice(list(listing.holders))
+            wallet = listing.holders.pick(rng)
             held = self.holding(listing, wallet)
             amount = held if rng.random() < 0.4 else held * rng.choice((25, 50, 75)) // 100
             return self.trade(listing, wallet, is_buy=False, token_amount=amount, outcome=outcome, via=via,
@@ -438,7 +438,7 @@ class Market:
         if not listing.plain or not listing.holders:
             return None
         rng = self.rng
-        wallet = rng.choice(list(listing.holders))
+        wallet = listing.holders.pick(rng)
         if self.keyring.ata(wallet, SOL.mint, SOL.program) in self.ledger.tokens:
             return None  # closing a WSOL account it already had would refund rent into the trade
         outcome: Outcome = "truncated_log" if listing.venue == "moonshot" and rng.random() < 0.8 else "unknown_event"

@@ -522,22 +522,26 @@ _LOG_ENTRIES: dict[str, bytes] = {}  # wire-encoded log lines seen before
 def _encode_logs(lines: list[str]) -> bytes:
     """`log_messages` as the runtime keeps them: once LOG_LIMIT_BYTES are used up, `Log truncated`
     and nothing more."""
+    if sum(map(len, lines)) >= LOG_LIMIT_BYTES:
+        used = 0
+        for count, line in enumerate(lines):
+            used += len(line)
+            if used >= LOG_LIMIT_BYTES:
+                return _encode_lines(lines[:count]) + _LOG_TRUNCATED
+    return _encode_lines(lines)
+
+
+def _encode_lines(lines: list[str]) -> bytes:
     entries = _LOG_ENTRIES
-    out = []
-    used = 0
-    for line in lines:
-        size = len(line)
-        used += size
-        if used >= LOG_LIMIT_BYTES:
-            out.append(_LOG_TRUNCATED)
-            break
-        entry = entries.get(line)
-        if entry is None:
-            entry = b"\x32" + _SMALL[size] + line.encode()
-            if size < 120 and len(entries) < 20_000:  # the fixed lines recur in every transaction
-                entries[line] = entry
-        out.append(entry)
-    return b"".join(out)
+    encoded = list(map(entries.get, lines))
+    if None in encoded:
+        for position, entry in enumerate(encoded):
+            if entry is None:
+                line = lines[position]
+                entry = encoded[position] = b"\x32" + _SMALL[len(line)] + line.encode()
+                if len(line) < 120 and len(entries) < 20_000:  # the fixed lines recur in every transaction
+                    entries[line] = entry
+    return b"".join(encoded)
 
 
 def _lines(program: bytes) -> _ProgramLines:

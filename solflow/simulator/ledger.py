@@ -25,7 +25,8 @@ class TokenAccount:
     program: bytes
     decimals: int
     amount: int
-    # Encodings for TokenBalance entries, kept with the account: its fixed fields, its last amount.
+    # Encodings for TokenBalance entries, kept with the account: its fixed fields, and the entry
+    # (without account_index) for the amount it last had.
     encoded: tuple[bytes, bytes] | None = field(default=None, compare=False)
     encoded_amount: tuple[int, bytes] | None = field(default=None, compare=False)
 

@@ -567,17 +567,17 @@ def _text(raw: bytes) -> bytes:
 
 def _token_balance(index: int, account: TokenAccount, amount: int) -> bytes:
     """An encoded `TokenBalance` (the message body; the caller adds the pre/post field tag)."""
+    cached = account.encoded_amount
+    if cached is not None and cached[0] == amount:
+        return _index_field(index) + cached[1]
     fixed = account.encoded
     if fixed is None:
         fixed = account.encoded = (b"\x12" + _text(account.mint), b"\x22" + _text(account.owner)
                                    + b"\x2a" + _text(account.program))
-    cached = account.encoded_amount
-    if cached is not None and cached[0] == amount:
-        amount_field = cached[1]
-    else:  # the post balance of one transaction is the pre balance of the account's next one
-        amount_field = _ui_amount(amount, account.decimals)
-        account.encoded_amount = (amount, amount_field)
-    return b"".join((_index_field(index), fixed[0], b"\x1a", _SMALL[len(amount_field)], amount_field, fixed[1]))
+    amount_field = _ui_amount(amount, account.decimals)
+    body = b"".join((fixed[0], b"\x1a", _SMALL[len(amount_field)], amount_field, fixed[1]))
+    account.encoded_amount = (amount, body)  # one transaction's post balance is often the next one's pre
+    return _index_field(index) + body
 
 
 def _ui_amount(amount: int, decimals: int) -> bytes:

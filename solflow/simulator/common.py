@@ -16,6 +16,8 @@ UNKNOWN_EVENT = events.discriminator("TradeEventV3")
 
 @dataclass(frozen=True, slots=True)
 class Asset:
+    """A token: its mint, decimals, token program and (Token-2022) transfer fee."""
+
     mint: bytes
     decimals: int
     program: bytes  # SPL Token or Token-2022

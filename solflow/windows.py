@@ -53,7 +53,7 @@ from __future__ import annotations
 import pickle
 from bisect import bisect_left
 from math import gcd
-from operator import itemgetter
+from operator import add, itemgetter, sub
 from typing import Any, Sequence
 
 from solflow.bots import BOT_HORIZON_S, MAX_TRADES, is_bot
@@ -68,6 +68,7 @@ R_TIME, R_IS_BUY, R_LAMPORTS, R_SLOT, R_TX, R_OUTER, R_INNER, R_WALLET, R_PROGRA
 KIND_OTHER, KIND_SPOT_BUY, KIND_DCA_BUY = 0, 1, 2
 TradeRecord = tuple[int, bool, "int | None", int, int, int, int, str, str, int]
 _chain_order = itemgetter(R_TIME, R_SLOT, R_TX, R_OUTER, R_INNER)
+_spot_of = itemgetter(1)  # of a DCA fill [time, latest spot buy within reach or None]
 
 # Counters of one bucket; each window's running sums use the same layout.
 BUYS, SELLS, BUY_LAMPORTS, SELL_LAMPORTS, SOL_TRADES, DCA_BUYS, SPOT_BUYS, LAST_ANY, LAST_BUY, LAST_SELL = range(10)
@@ -117,6 +118,7 @@ class WindowLayout:
         "rated",
         "rated_count",
         "columns",
+        "row_template",
         "to_rate",
     )
 
@@ -141,6 +143,7 @@ class WindowLayout:
         self.rated = tuple(rated.index(w) if w in rated else -1 for w in windows)
         self.rated_count = len(rated)
         self.columns = tuple(aggregate_columns(windows))  # the row's keys, in the order _row fills them
+        self.row_template = dict.fromkeys(self.columns)  # filling a copy beats building a dict key by key
         # Scratch space of MintWindows.advance (one shard runs on one thread): per rated window,
         # the wallets whose trades in it changed. Empty between calls.
         self.to_rate: tuple[set[str], ...] = tuple(set() for _ in rated)
@@ -307,7 +310,16 @@ class MintWindows:
         if not fills:
             return None
         horizon = tick - layout.longest
-        matched = sum(1 for _, spot in fills if spot is not None and spot > horizon)
+        spots = list(map(_spot_of, fills))
+        matched = len(spots) - spots.count(None)
+        # A fill's spot buy is at most dca_match_s before it, so only the oldest fills can have
+        # a spot buy that already left the longest window.
+        limit = horizon + layout.dca_match_s
+        for time, spot in fills:
+            if time > limit:
+                break
+            if spot is not None and spot <= horizon:
+                matched -= 1
         spot_buys = self.sums[_COUNTERS * (len(layout.windows) - 1) + SPOT_BUYS]
         return DcaInputs(len(fills), spot_buys, matched)
 
@@ -352,8 +364,7 @@ class MintWindows:
         self.trades_total += len(records)
         self.last_trade_ts = records[-1][R_TIME]
         sums = self.sums
-        for base in range(0, len(sums), _COUNTERS):
-            sums[base : base + _COUNTERS] = [s + c for s, c in zip(sums[base : base + _COUNTERS], bucket)]
+        sums[:] = map(add, sums, bucket[:_COUNTERS] * (len(sums) // _COUNTERS))  # into every window at once
 
     def _forget_last_seen(self, index: int, counter: int) -> None:
         """A wallet's latest trade moved on from bucket ``index``: it no longer counts there."""
@@ -380,7 +391,7 @@ class MintWindows:
             rated = layout.rated[window_index]
             while position < count and ids[position] <= limit:
                 bucket = buckets[position]
-                sums[base : base + _COUNTERS] = [s - c for s, c in zip(sums[base : base + _COUNTERS], bucket)]
+                sums[base : base + _COUNTERS] = map(sub, sums[base : base + _COUNTERS], bucket)
                 if rated >= 0:
                     self._leave_rated(bucket, rated, layout.rated_count, dirty[rated])
                 position += 1
@@ -480,4 +491,6 @@ class MintWindows:
                 bots[2 * rated] if rated >= 0 else None,
                 dca_buys,
             )
-        return dict(zip(layout.columns, values))
+        row = layout.row_template.copy()
+        row.update(zip(layout.columns, values))
+        return row

@@ -36,8 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="transactions in the simulated capture (default 200000)")
     parser.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
     parser.add_argument("--runs", type=int, default=3, help="runs per measure; the median is reported (default 3)")
-    parser.add_argument("--flow-transactions", type=int, default=50_000, metavar="N",
-                        help="transactions replayed by the flow measures, a prefix of the capture (default 50000)")
+    parser.add_argument("--flow-transactions", type=int, default=30_000, metavar="N",
+                        help="transactions replayed by the flow measures, a prefix of the capture (default 30000)")
     parser.add_argument("--grpc-transactions", type=int, default=30_000, metavar="N",
                         help="transactions streamed in the gRPC measures, a prefix of the capture (default 30000)")
     parser.add_argument("--mints", type=int, default=100_000,
@@ -124,31 +124,30 @@ class _Bench:
         return path, bench_capture.head_capture(records, transactions, path)
 
     def _in_process(self, records: bench_capture.Records) -> None:
+        parts = self.args.runs
         transactions = records.transactions
         if "parse" in self.wanted:
-            self._repeat("parse", lambda: transactions / inprocess.parse_once(records)).extra["transactions"] = transactions
-        decoded: list[inprocess.Decoded] = []
-
-        def decode_run() -> float:
-            seconds, result = inprocess.decode_once(records)
-            decoded[:] = [result]
-            return transactions / seconds
-
+            self._segments("parse", inprocess.parse_pass(records, parts)).extra["transactions"] = transactions
+        if not {"decode", "aggregate"} & set(self.wanted):
+            return
+        segments, decoded = inprocess.decode_pass(records, parts)
         if "decode" in self.wanted:
-            self._repeat("decode", decode_run).extra.update(transactions=transactions, trades=len(decoded[0].trades))
+            self._segments("decode", segments).extra.update(transactions=transactions, trades=len(decoded.trades))
         if "aggregate" in self.wanted:
-            if not decoded:
-                decode_run()
-            trades = len(decoded[0].trades)
-            rates: list[float] = []
+            segments = inprocess.aggregate_pass(decoded, parts)
+            figure = self._segments("aggregate", segments)
+            figure.extra.update(
+                transactions=transactions,
+                trades=len(decoded.trades),
+                rows=sum(segment.rows for segment in segments),
+                trades_per_s=round(statistics.median(s.trades / s.seconds for s in segments), 1),
+            )
 
-            def aggregate_run() -> float:
-                seconds, rows = inprocess.aggregate_once(decoded[0])
-                rates.append(trades / seconds)
-                return transactions / seconds
-
-            figure = self._repeat("aggregate", aggregate_run)
-            figure.extra.update(transactions=transactions, trades=trades, trades_per_s=round(statistics.median(rates), 1))
+    def _segments(self, key: str, segments: list[inprocess.Segment]) -> Figure:
+        figure = self.figures[key] = Figure([segment.transactions / segment.seconds for segment in segments])
+        for number, (segment, rate) in enumerate(zip(segments, figure.runs), 1):
+            self._say(f"{key} segment {number}/{len(segments)}: {rate:,.0f} tx/s ({segment.seconds:.1f} s)")
+        return figure
 
     def _flow(self, key: str, capture: Path, head: bench_capture.Records, work: Path) -> None:
         summaries: list[flowruns.FlowRun] = []
@@ -167,25 +166,31 @@ class _Bench:
             figure.extra["vs_flow"] = round(figure.tx_per_s / self.figures["flow"].tx_per_s, 3)
 
     def _grpc(self, capture: Path, head: bench_capture.Records) -> None:
+        """Raw and source runs alternate, so a change in the machine's load hits both alike."""
         raw_runs: list[grpcruns.StreamRun] = []
-
-        def raw_run() -> float:
-            result = grpcruns.raw_stream(capture)
-            raw_runs.append(result)
-            return result.transactions / result.seconds
-
-        raw = self._repeat("grpc_raw", raw_run, keep="grpc_raw" in self.wanted)
+        source_runs: list[grpcruns.StreamRun] = []
+        with_source = "grpc_source" in self.wanted
+        for number in range(1, self.args.runs + 1):
+            raw_runs.append(grpcruns.raw_stream(capture))
+            self._say(f"grpc_raw run {number}/{self.args.runs}: {_rate(raw_runs[-1]):,.0f} tx/s")
+            if with_source:
+                source_runs.append(grpcruns.source_stream(capture))
+                self._check_delivered(source_runs[-1], raw_runs[-1])
+                self._say(f"grpc_source run {number}/{self.args.runs}: {_rate(source_runs[-1]):,.0f} tx/s")
+        raw = Figure([_rate(run) for run in raw_runs])
         raw.extra.update(transactions=raw_runs[-1].transactions,
                          updates_per_s=round(statistics.median(r.updates / r.seconds for r in raw_runs), 1))
-        if "grpc_source" not in self.wanted:
+        if "grpc_raw" in self.wanted:
+            self.figures["grpc_raw"] = raw
+        if not with_source:
             return
-        source = self._repeat("grpc_source", lambda: _stream_rate(grpcruns.source_stream(capture), raw_runs[-1]))
         # The server paces chain positions (every record of the capture); the stream carries the
         # subscribed ones, so scale the delivered raw rate up to positions per second.
         positions_per_s = raw.extra["updates_per_s"] * len(head.raw) / raw_runs[-1].updates
         paced_rate = PACED_FRACTION * positions_per_s
         self._say(f"grpc_source at {paced_rate:.0f} updates/s (0.8 x raw)")
         paced = grpcruns.source_stream(capture, paced_rate)
+        source = self.figures["grpc_source"] = Figure([_rate(run) for run in source_runs])
         source.extra.update(
             transactions=raw_runs[-1].transactions,
             paced_updates_per_s=round(paced_rate, 1),
@@ -194,22 +199,26 @@ class _Bench:
             paced_missing=raw_runs[-1].transactions - paced.transactions,
         )
 
-    def _repeat(self, key: str, once: Callable[[], float], keep: bool = True) -> Figure:
+    @staticmethod
+    def _check_delivered(run: grpcruns.StreamRun, raw: grpcruns.StreamRun) -> None:
+        if run.transactions != raw.transactions:
+            raise BenchError(f"the source delivered {run.transactions} transactions, the raw stream {raw.transactions}")
+
+    def _repeat(self, key: str, once: Callable[[], float]) -> Figure:
         runs = []
         for index in range(self.args.runs):
             began = time.perf_counter()
             runs.append(once())
             self._say(f"{key} run {index + 1}/{self.args.runs}: {runs[-1]:,.0f} tx/s ({time.perf_counter() - began:.1f} s)")
-        figure = Figure(runs)
-        if keep:
-            self.figures[key] = figure
+        figure = self.figures[key] = Figure(runs)
         return figure
 
     def describe(self) -> str:
         generated = f", generated in {self.generated_s:.0f} s" if self.generated_s is not None else " (cached)"
         return (
             f"solflow bench: {self.transactions:,} transactions (seed {self.args.seed}){generated}; "
-            f"median of {self.args.runs} run(s); flows on the first {self.args.flow_transactions:,}, "
+            f"median of {self.args.runs} runs (in process: segments of one pass); "
+            f"flows on the first {self.args.flow_transactions:,}, "
             f"gRPC on the first {self.args.grpc_transactions:,}; {time.perf_counter() - self.started:.0f} s in all"
         )
 
@@ -217,11 +226,7 @@ class _Bench:
         print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
-def _stream_rate(run: grpcruns.StreamRun, raw: grpcruns.StreamRun) -> float:
-    if run.transactions != raw.transactions:
-        raise BenchError(
-            f"the source delivered {run.transactions} transactions, the raw stream {raw.transactions}"
-        )
+def _rate(run: grpcruns.StreamRun) -> float:
     return run.transactions / run.seconds
 
 
@@ -258,6 +263,8 @@ def _notes(rows: dict[str, dict[str, Any]]) -> dict[str, str]:
                 f"at {row['paced_updates_per_s']:,.0f} updates/s (0.8 x raw): "
                 f"{row['paced_dropped']} dropped, {row['paced_missing']} missing"
             )
+        if "rows" in row:
+            parts.append(f"{row['rows']:,} rows")
         if "trades_per_s" in row:
             parts.append(f"{row['trades_per_s']:,.0f} trades/s")
         if "rss_mib" in row:

@@ -22,10 +22,14 @@ START_TIME = 1_764_000_000
 
 @dataclass(frozen=True, slots=True)
 class Records:
-    """A capture's raw ``SubscribeUpdate`` bytes in order, and how many of them are transactions."""
+    """A capture's raw ``SubscribeUpdate`` bytes in order, and which of them are transactions."""
 
     raw: list[bytes]
-    transactions: int
+    is_transaction: list[bool]
+
+    @property
+    def transactions(self) -> int:
+        return sum(self.is_transaction)
 
 
 def simulator_fingerprint() -> str:
@@ -52,14 +56,9 @@ def cached_capture(transactions: int, seed: int, cache_dir: Path) -> tuple[Path,
 
 def load_records(path: Path) -> Records:
     parse = geyser_pb2.SubscribeUpdate.FromString
-    raw: list[bytes] = []
-    transactions = 0
     with CaptureReader(path) as reader:
-        for record in reader:
-            raw.append(record)
-            if parse(record).HasField("transaction"):
-                transactions += 1
-    return Records(raw, transactions)
+        raw = list(reader)
+    return Records(raw, [parse(record).HasField("transaction") for record in raw])
 
 
 def head_capture(records: Records, transactions: int, path: Path) -> Records:
@@ -68,14 +67,13 @@ def head_capture(records: Records, transactions: int, path: Path) -> Records:
     parse = geyser_pb2.SubscribeUpdate.FromString
     seen = 0
     end = len(records.raw)
-    for index, record in enumerate(records.raw):
-        kind = parse(record).WhichOneof("update_oneof")
-        if kind == "transaction":
+    for index, (record, is_transaction) in enumerate(zip(records.raw, records.is_transaction)):
+        if is_transaction:
             seen += 1
-        elif kind == "block_meta" and seen >= transactions:
+        elif seen >= transactions and parse(record).HasField("block_meta"):
             end = index + 1
             break
-    head = Records(records.raw[:end], min(seen, records.transactions))
+    head = Records(records.raw[:end], records.is_transaction[:end])
     if not path.is_file():
         with CaptureWriter(path, source="solflow bench head", created_at=datetime.fromtimestamp(START_TIME, timezone.utc)) as writer:
             for record in head.raw:

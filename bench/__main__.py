@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transactions", type=int, default=200_000, metavar="N",
                         help="transactions in the simulated capture (default 200000)")
     parser.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
-    parser.add_argument("--runs", type=int, default=3, help="runs per measure; the median is reported (default 3)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="runs per measure (in-process measures: segments of one pass); the median is reported (default 3)")
     parser.add_argument("--flow-transactions", type=int, default=30_000, metavar="N",
                         help="transactions replayed by the flow measures, a prefix of the capture (default 30000)")
     parser.add_argument("--grpc-transactions", type=int, default=30_000, metavar="N",

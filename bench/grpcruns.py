@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -50,13 +51,17 @@ class ReplayProcess:
         argv = [sys.executable, "-m", "cli.main", "serve", str(capture), "--port", "0"]
         if rate is not None:
             argv += ["--rate", f"{rate:.3f}"]
+        self._errors = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server never blocks on it
         self._process = subprocess.Popen(
-            argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=self._errors, text=True
         )
         banner = self._process.stdout.readline() if self._process.stdout else ""
         if " on 127.0.0.1:" not in banner:
+            self._process.wait()
+            self._errors.seek(0)
+            errors = self._errors.read().decode(errors="replace").strip().splitlines()
             self.close()
-            raise BenchError(f"replay server did not start: {banner.strip() or self._stderr()}")
+            raise BenchError(f"replay server did not start: {banner.strip() or ' | '.join(errors[-3:])}")
         self.port = int(banner.split(" on 127.0.0.1:", 1)[1].split(":", 1)[0])
 
     def close(self) -> None:
@@ -67,14 +72,9 @@ class ReplayProcess:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
-        for stream in (self._process.stdout, self._process.stderr):
-            if stream:
-                stream.close()
-
-    def _stderr(self) -> str:
-        self._process.wait()
-        text = self._process.stderr.read() if self._process.stderr else ""
-        return " | ".join(text.strip().splitlines()[-3:])
+        if self._process.stdout:
+            self._process.stdout.close()
+        self._errors.close()
 
     def __enter__(self) -> "ReplayProcess":
         return self

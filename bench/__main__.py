@@ -1,10 +1,11 @@
 """``solflow bench`` / ``python -m bench``: throughput of every stage on one simulated capture.
 
 Measures, each as transactions per second (median of ``--runs``) and as a ratio to ``parse``
-(``grpc_source``: to ``grpc_raw``): ``parse``, ``decode``, ``aggregate`` (in this process, over
-records held in memory), ``flow``, ``flow_w4``, ``flow_2proc`` (``bytewax.run`` subprocesses on
-the whole capture), ``grpc_raw`` and ``grpc_source`` (against a replay-server subprocess, on the
-first ``--grpc-transactions`` transactions) -- see ``BENCHMARKS.md`` for what each one times.
+(``grpc_source``: to ``grpc_raw``): ``parse``, ``decode``, ``aggregate`` (in this process, one
+pass over the whole capture held in memory), ``flow``, ``flow_w4``, ``flow_2proc`` (``bytewax.run``
+subprocesses on the first ``--flow-transactions``), ``grpc_raw`` and ``grpc_source`` (against a
+replay-server subprocess, on the first ``--grpc-transactions``) -- see ``BENCHMARKS.md`` for what
+each one times.
 
     $ solflow bench --transactions 200000 --runs 3 --json
 """
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
     else:
         print(bench.describe())
-        print(table(rows, _notes(rows)))
+        print(table(rows))
     return 0
 
 
@@ -245,33 +246,6 @@ def _mints_memory(mints: int) -> dict[str, Any]:
         "baseline_rss_mib": round(found["baseline_rss_mib"], 1),
         "mints_trades_per_s": round(found["trades_per_s"], 1),
     }
-
-
-def _notes(rows: dict[str, dict[str, Any]]) -> dict[str, str]:
-    notes: dict[str, str] = {}
-    for key, row in rows.items():
-        parts = []
-        if "transactions" in row:
-            parts.append(f"{row['transactions']:,} tx")
-        if "trades" in row:
-            parts.append(f"{row['trades']:,} trades")
-        if "vs_flow" in row:
-            parts.append(f"{row['vs_flow']:.2f} x flow")
-        if "updates_per_s" in row:
-            parts.append(f"{row['updates_per_s']:,.0f} updates/s")
-        if "paced_dropped" in row:
-            parts.append(
-                f"at {row['paced_updates_per_s']:,.0f} updates/s (0.8 x raw): "
-                f"{row['paced_dropped']} dropped, {row['paced_missing']} missing"
-            )
-        if "rows" in row:
-            parts.append(f"{row['rows']:,} rows")
-        if "trades_per_s" in row:
-            parts.append(f"{row['trades_per_s']:,.0f} trades/s")
-        if "rss_mib" in row:
-            parts.append(f"RSS {row['rss_mib']:,.0f} MiB with {row['mints']:,} mints")
-        notes[key] = "; ".join(parts)
-    return notes
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""One benchmark figure (median rate over runs, its baseline and extras), and the printed table."""
+"""One benchmark figure (median rate over runs, its baseline and extras), the JSON object and the table."""
 
 from __future__ import annotations
 
@@ -41,9 +41,34 @@ def results(figures: dict[str, Figure]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def table(rows: dict[str, dict[str, Any]], notes: dict[str, str]) -> str:
+def table(rows: dict[str, dict[str, Any]]) -> str:
     lines = [f"{'measure':<12} {'tx/s':>10} {'ratio':>7}  {'to':<9} notes", "-" * 72]
     for key, row in rows.items():
         ratio = "" if row["ratio"] is None else f"{row['ratio']:.3f}"
-        lines.append(f"{key:<12} {row['tx_per_s']:>10,.0f} {ratio:>7}  {row['ratio_to']:<9} {notes.get(key, '')}")
+        lines.append(f"{key:<12} {row['tx_per_s']:>10,.0f} {ratio:>7}  {row['ratio_to']:<9} {_note(row)}")
     return "\n".join(lines)
+
+
+def _note(row: dict[str, Any]) -> str:
+    """The extras worth a glance, in a fixed order."""
+    parts = []
+    if "transactions" in row:
+        parts.append(f"{row['transactions']:,} tx")
+    if "trades" in row:
+        parts.append(f"{row['trades']:,} trades")
+    if "vs_flow" in row:
+        parts.append(f"{row['vs_flow']:.2f} x flow")
+    if "updates_per_s" in row:
+        parts.append(f"{row['updates_per_s']:,.0f} updates/s")
+    if "paced_dropped" in row:
+        parts.append(
+            f"at {row['paced_updates_per_s']:,.0f} updates/s (0.8 x raw): "
+            f"{row['paced_dropped']} dropped, {row['paced_missing']} missing"
+        )
+    if "rows" in row:
+        parts.append(f"{row['rows']:,} rows")
+    if "trades_per_s" in row:
+        parts.append(f"{row['trades_per_s']:,.0f} trades/s")
+    if "rss_mib" in row:
+        parts.append(f"RSS {row['rss_mib']:,.0f} MiB with {row['mints']:,} mints")
+    return "; ".join(parts)

@@ -8,12 +8,15 @@ after end of input, and also on SIGINT/SIGTERM so an interrupted run still repor
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from typing_extensions import override
 
-from flows.progress import ProgressBar
 from flows.run_stats import RunRow
+
+if TYPE_CHECKING:
+    from flows.progress import ProgressBar
 
 
 def format_summary(row: RunRow) -> str:
@@ -47,7 +50,11 @@ class SummarySink(FixedPartitionedSink[RunRow, None]):
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _SummaryPartition:
-        return _SummaryPartition(ProgressBar(self._capture) if self._progress else None)
+        if not self._progress:
+            return _SummaryPartition(None)
+        from flows.progress import ProgressBar  # rich loads only when a bar is shown
+
+        return _SummaryPartition(ProgressBar(self._capture))
 
 
 class _SummaryPartition(StatefulSinkPartition[RunRow, None]):

@@ -57,8 +57,8 @@ def count_rows(batch: list[tuple[str, tuple[str, Any]]]) -> list[tuple[str, RowC
     """``flat_map_batch`` mapper over the aggregation output: one small count per batch."""
     aggregates = signals = mints = 0
     for _key, (kind, payload) in batch:
-        if kind == "aggregate":
-            aggregates += 1
+        if kind == "aggregates":
+            aggregates += len(payload)
         elif kind == "signal":
             signals += 1
         else:

@@ -13,7 +13,7 @@ Graph (each branch only when its setting enables it)::
       │    │          ├─ SQLite trades                                        SOLFLOW_LEGACY sqlite|both
       │    │          └─ Parquet <out>/trades/                                SOLFLOW_PIPELINE on
       │    └─ aggregate (stateful, one key per mint shard)                    SOLFLOW_PIPELINE on
-      │         ├─ aggregate rows ─ Parquet <out>/aggregates/ + SQLite token_aggregates
+      │         ├─ aggregate rows (a batch per clock) ─ Parquet <out>/aggregates/ + SQLite token_aggregates
       │         ├─ signal rows    ─ Parquet <out>/signals/    + SQLite token_signals
       │         └─ row and mint counts ──┐
       └─ ("run", gap | decode report) ───┴─ run_stats (stateful, one key) ─ SQLite run_stats + summary
@@ -77,7 +77,7 @@ def build_flow(settings: Settings) -> Dataflow:
         op.output("parquet_trades", trades, ParquetDatasetSink(out, "trades", settings.windows))
         config = _aggregation_config(settings)
         shard_out = op.stateful("aggregate", shard_items, shard_logic_builder(config, list(partition_programs)))
-        aggregates = op.filter_map("aggregate_rows", shard_out, _payload_of("aggregate"))
+        aggregates = op.filter_map("aggregate_rows", shard_out, _payload_of("aggregates"))
         signals = op.filter_map("signal_rows", shard_out, _payload_of("signal"))
         op.output("parquet_aggregates", aggregates, ParquetDatasetSink(out, "aggregates", settings.windows))
         op.output("parquet_signals", signals, ParquetDatasetSink(out, "signals", settings.windows))

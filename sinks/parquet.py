@@ -19,8 +19,9 @@ Schema (fixed dtypes, see ``sinks.schema`` for the column lists; every column nu
   counts Int64). Columns follow the windows: keep one window configuration per output directory.
 * ``signals``: ``SIGNAL_COLUMNS``; ``details`` is the details dict as compact JSON text.
 
-A row whose keys differ from the schema raises ``RowShapeError``; a value of the wrong type fails the
-part's construction, naming the column. Nothing is dropped or coerced silently.
+A row whose keys (of a row tuple: whose length) differ from the schema raises ``RowShapeError``; a
+value of the wrong type fails the part's construction, naming the column. Nothing is dropped or
+coerced silently.
 
 Why a ``FixedPartitionedSink`` and not a per-worker ``DynamicSink``: a dynamic sink has no snapshot,
 so after a crash it cannot tell which parts hold rows that recovery will replay -- the replay would
@@ -41,7 +42,8 @@ import json
 import os
 import re
 from datetime import date, timedelta
-from operator import attrgetter, itemgetter
+from functools import partial
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional
 
@@ -49,7 +51,7 @@ import polars as pl
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from typing_extensions import override
 
-from sinks.schema import SIGNAL_COLUMNS, TRADE_COLUMNS, Column, aggregate_columns, check_row_keys
+from sinks.schema import SIGNAL_COLUMNS, TRADE_COLUMNS, Column, aggregate_columns, check_row_lengths, row_packer
 from solflow.settings import DEFAULT_WINDOWS
 
 __all__ = ["ParquetDatasetSink", "DATASETS", "polars_schema"]
@@ -78,8 +80,9 @@ def polars_schema(columns: Iterable[Column]) -> pl.Schema:
 class ParquetDatasetSink(FixedPartitionedSink[Any, int]):
     """Items ``(key, row)`` → ``<root>/<dataset>/date=…/part-….parquet``.
 
-    ``dataset`` is ``"trades"`` (values are ``TradeEvent``), ``"aggregates"`` (aggregate row dicts
-    for ``windows``) or ``"signals"`` (signal row dicts).
+    ``dataset`` is ``"trades"`` (values are ``TradeEvent``), ``"aggregates"`` (values are lists of
+    aggregate row tuples in ``aggregate_columns(windows)`` order, see ``row_packer``) or ``"signals"``
+    (signal row dicts).
 
     >>> op.output("parquet_trades", keyed_trades, ParquetDatasetSink(Path("out"), "trades"))  # doctest: +SKIP
     """
@@ -111,48 +114,37 @@ class ParquetDatasetSink(FixedPartitionedSink[Any, int]):
 
 
 class _Shape:
-    """What a dataset's parts look like and how one item becomes a row tuple in column order."""
+    """What a dataset's parts look like and how a batch of items becomes row tuples in column order."""
 
-    def __init__(self, columns: tuple[Column, ...], time_column: str, to_row: Callable[[Any], tuple]):
+    def __init__(self, columns: tuple[Column, ...], time_column: str, rows_of: Callable[[list[Any]], Iterable[tuple]]):
         self.schema = polars_schema(columns)
         self.time_column = time_column
-        self.to_row = to_row
+        self.rows_of = rows_of
 
 
 def _shape(dataset: str, windows: tuple[int, ...]) -> _Shape:
     if dataset == "trades":
-        return _Shape(TRADE_COLUMNS, "block_time", attrgetter(*(name for name, _ in TRADE_COLUMNS)))
+        return _Shape(TRADE_COLUMNS, "block_time", partial(map, attrgetter(*(name for name, _ in TRADE_COLUMNS))))
     if dataset == "aggregates":
-        return _Shape(aggregate_columns(windows), "ts", _dict_rows(aggregate_columns(windows), "aggregate"))
-    return _Shape(SIGNAL_COLUMNS, "ts", _signal_rows())
+        return _Shape(aggregate_columns(windows), "ts", _batched_rows(aggregate_columns(windows)))
+    return _Shape(SIGNAL_COLUMNS, "ts", partial(map, _signal_row()))
 
 
-def _dict_rows(columns: tuple[Column, ...], what: str) -> Callable[[Mapping[str, Any]], tuple]:
-    names = [name for name, _ in columns]
-    expected = frozenset(names)
-    size = len(expected)
-    pick = itemgetter(*names)
+def _batched_rows(columns: tuple[Column, ...]) -> Callable[[list[list[tuple]]], list[tuple]]:
+    def rows_of(batches: list[list[tuple]]) -> list[tuple]:
+        rows = [row for batch in batches for row in batch]
+        check_row_lengths(rows, columns, "aggregate")
+        return rows
 
-    def to_row(row: Mapping[str, Any]) -> tuple:
-        # Every column picked and no more keys than columns: exactly the schema's keys, checked
-        # without building key sets (this runs once per aggregate row).
-        try:
-            values = pick(row)
-        except KeyError:
-            values = ()
-        if len(row) != size or len(values) != size:
-            check_row_keys(row, expected, what)
-        return values
-
-    return to_row
+    return rows_of
 
 
-def _signal_rows() -> Callable[[Mapping[str, Any]], tuple]:
-    pick = _dict_rows(SIGNAL_COLUMNS, "signal")
+def _signal_row() -> Callable[[Mapping[str, Any]], tuple]:
+    pack = row_packer(SIGNAL_COLUMNS, "signal")
     details_at = [name for name, _ in SIGNAL_COLUMNS].index("details")
 
     def to_row(row: Mapping[str, Any]) -> tuple:
-        values = pick(row)
+        values = pack(row)
         return values[:details_at] + (_encode(values[details_at]),) + values[details_at + 1 :]
 
     return to_row
@@ -182,7 +174,7 @@ class _ParquetPartition(StatefulSinkPartition[Any, int]):
 
     @override
     def write_batch(self, values: list[Any]) -> None:
-        self._rows.extend(map(self._shape.to_row, values))
+        self._rows.extend(self._shape.rows_of(values))
         if len(self._rows) >= self._rows_per_part:
             self._write_part()
 

@@ -20,7 +20,8 @@ producers always fill. Aggregate columns are derived from the configured windows
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from operator import itemgetter
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 Column = tuple[str, str]
 
@@ -94,6 +95,36 @@ def window_metric_columns(windows: Iterable[int]) -> tuple[Column, ...]:
 def aggregate_columns(windows: Iterable[int]) -> tuple[Column, ...]:
     """Every column of an aggregate row produced with these windows."""
     return AGGREGATE_KEY_COLUMNS + window_metric_columns(windows)
+
+
+def row_packer(columns: Sequence[Column], what: str) -> Callable[[Mapping[str, Any]], tuple]:
+    """A function turning a row dict into its values in ``columns`` order (the sinks' row tuples);
+    it raises ``RowShapeError`` unless the row's keys are exactly the columns' names."""
+    names = [name for name, _ in columns]
+    expected = frozenset(names)
+    size = len(expected)
+    pick = itemgetter(*names)
+
+    def pack(row: Mapping[str, Any]) -> tuple:
+        # Every column picked and no more keys than columns: exactly the schema's keys, checked
+        # without building key sets (this runs once per aggregate row).
+        try:
+            values = pick(row)
+        except KeyError:
+            values = ()
+        if len(row) != size or len(values) != size:
+            check_row_keys(row, expected, what)
+        return values
+
+    return pack
+
+
+def check_row_lengths(rows: Iterable[tuple], columns: Sequence[Column], what: str) -> None:
+    """Raise ``RowShapeError`` for a row tuple that has not one value per column."""
+    size = len(columns)
+    for row in rows:
+        if len(row) != size:
+            raise RowShapeError(f"{what} row has {len(row)} values, expected {size} ({columns[0][0]}, ...)")
 
 
 class RowShapeError(ValueError):

@@ -13,9 +13,9 @@ kind         payload      table and write
 ``trade``    TradeEvent   ``trades``: every TradeEvent field; upsert on (signature,
                           outer_ix_index, inner_ix_index) -- a NULL inner index counts as one
                           value -- so a replay rewrites the same rows
-``aggregate`` row dict    ``token_aggregates``: one row per mint, the current state; upsert on
-                          ``mint`` unless the stored row is newer (``updated_at`` never moves
-                          back)
+``aggregates`` row tuples ``token_aggregates``: one row per mint, the current state; upsert on
+             (a list)     ``mint`` unless the stored row is newer (``updated_at`` never moves
+                          back); tuples in ``sinks.schema.aggregate_columns`` order
 ``signal``   row dict     ``token_signals``: the original's columns plus ``state`` ("on"/"off")
                           and ``ts``; one row per (mint, signal_type, ts, state), repeats ignored
 ``gap``      Gap          ``gaps``: one row per distinct gap, repeats ignored
@@ -57,7 +57,7 @@ from typing import Any, Iterable, Mapping
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from typing_extensions import override
 
-from sinks.schema import aggregate_columns, check_row_keys, window_metric_columns
+from sinks.schema import aggregate_columns, check_row_keys, check_row_lengths, window_metric_columns
 from solflow.settings import DEFAULT_WINDOWS
 from solflow.stream import Gap
 from solflow.trade import TRADE_FIELDS
@@ -331,7 +331,7 @@ def _u64_as_text(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 class _AggregateRows:
-    """Aggregate rows (``sinks.schema.aggregate_columns``) waiting for ``token_aggregates``.
+    """Aggregate row tuples (``sinks.schema.aggregate_columns`` order) waiting for ``token_aggregates``.
 
     The table keeps one row per mint, so only each mint's newest row is kept (the last of equals,
     as sequential upserts would leave it) together with the ``ts`` of the first one, its
@@ -339,12 +339,17 @@ class _AggregateRows:
     """
 
     def __init__(self, windows: tuple[int, ...]):
-        self._expected = frozenset(name for name, _ in aggregate_columns(windows))
+        self._columns = aggregate_columns(windows)
+        names = [name for name, _ in self._columns]
         metrics = [name for name, _ in window_metric_columns(windows)]
         self._has_300 = 300 in windows
         columns = ["mint", "source_program", "last_trade_timestamp", "updated_at", "created_at", "trades_total"]
         columns += metrics + (["volume_300s_sol"] if self._has_300 else [])
-        self._pick = itemgetter("mint", "programs", "last_trade_ts", "ts", "ts", "trades_total", *metrics)
+        self._mint_at, self._ts_at = names.index("mint"), names.index("ts")
+        picked = ("mint", "programs", "last_trade_ts", "ts", "ts", "trades_total", *metrics)
+        self._pick = itemgetter(*map(names.index, picked))
+        if self._has_300:
+            self._volume_at = (names.index("buy_volume_300s_sol"), names.index("sell_volume_300s_sol"))
         updated = [c for c in columns if c not in ("mint", "created_at")]
         self._sql = (
             f"INSERT INTO token_aggregates ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
@@ -352,33 +357,35 @@ class _AggregateRows:
             + ", ".join(f"{c} = excluded.{c}" for c in updated)
             + " WHERE excluded.updated_at >= token_aggregates.updated_at"
         )
-        self._newest: dict[str, tuple[Mapping[str, Any], int]] = {}  # mint -> (row, first ts)
+        self._newest: dict[str, tuple[tuple, int]] = {}  # mint -> (row, first ts)
 
-    def check(self, rows: list[Mapping[str, Any]]) -> None:
-        expected = self._expected
-        for row in rows:
-            check_row_keys(row, expected, "aggregate")
+    def check(self, batches: list[list[tuple]]) -> None:
+        for batch in batches:
+            check_row_lengths(batch, self._columns, "aggregate")
 
-    def add(self, rows: list[Mapping[str, Any]]) -> None:
+    def add(self, batches: list[list[tuple]]) -> None:
         """Keep checked rows."""
-        newest = self._newest
-        for row in rows:
-            mint, ts = row["mint"], row["ts"]
-            seen = newest.get(mint)
-            if seen is None:
-                newest[mint] = (row, ts)
-            elif ts >= seen[0]["ts"]:
-                newest[mint] = (row, seen[1])
+        newest, mint_at, ts_at = self._newest, self._mint_at, self._ts_at
+        for batch in batches:
+            for row in batch:
+                mint, ts = row[mint_at], row[ts_at]
+                seen = newest.get(mint)
+                if seen is None:
+                    newest[mint] = (row, ts)
+                elif ts >= seen[0][ts_at]:
+                    newest[mint] = (row, seen[1])
 
     def write(self, db: sqlite3.Connection) -> None:
         params = []
-        pick, has_300 = self._pick, self._has_300
+        pick, has_300, ts_at = self._pick, self._has_300, self._ts_at
+        if has_300:
+            buy_at, sell_at = self._volume_at
         for row, created_at in self._newest.values():
             values = pick(row)
-            if created_at != row["ts"]:
+            if created_at != row[ts_at]:
                 values = values[:4] + (created_at,) + values[5:]
             if has_300:
-                values += (row["buy_volume_300s_sol"] + row["sell_volume_300s_sol"],)
+                values += (row[buy_at] + row[sell_at],)
             params.append(values)
         db.executemany(self._sql, params)
         self._newest.clear()
@@ -428,7 +435,7 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------- pending writes
 
-_KINDS = frozenset(("trade", "aggregate", "signal", "gap", "stats"))
+_KINDS = frozenset(("trade", "aggregates", "signal", "gap", "stats"))
 
 
 class _Pending:
@@ -447,7 +454,7 @@ class _Pending:
         rejects its whole batch and nothing of it is written."""
         trades = [_trade_row(t) for t in grouped.get("trade", ())]
         signals = [_signal_params(s) for s in grouped.get("signal", ())]
-        aggregates = grouped.get("aggregate", [])
+        aggregates = grouped.get("aggregates", [])
         self._aggregates.check(aggregates)
         self._aggregates.add(aggregates)
         self._trades += trades
@@ -455,7 +462,7 @@ class _Pending:
         self._gaps += grouped.get("gap", ())
         for counters in grouped.get("stats", ()):
             _flatten("", counters, self._stats)
-        self.items += sum(map(len, grouped.values()))
+        self.items += sum(len(v) for k, v in grouped.items() if k != "aggregates") + sum(map(len, aggregates))
 
     def write(self, db: sqlite3.Connection) -> None:
         """Execute everything pending (inside the caller's transaction) and start afresh."""

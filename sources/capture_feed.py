@@ -17,7 +17,6 @@ from typing import Any, Sequence
 from protos import geyser_pb2
 from solflow.programs import Program
 from sources.capture_demux import join_pass, leave_pass
-from sources.live import EndOfStream
 from sources.metrics import PartitionMetrics
 
 _UPDATE_TYPE = geyser_pb2.SubscribeUpdate

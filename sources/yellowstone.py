@@ -35,6 +35,7 @@ from sources.geyser_client import COMMITMENT_LEVELS
 from sources.live import EndOfStream, LiveFeed
 from sources.metrics import PartitionMetrics, serve_metrics
 from sources.slots import SlotAssembler
+from sources.worker_thread import keep_thread_state
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ class YellowstoneSource(FixedPartitionedSource[SourceItem, Optional[int]]):
 
     @override
     def list_parts(self) -> list[str]:
+        keep_thread_state()  # the first callback on every worker thread
         return list(self._subscriptions)
 
     @override

@@ -19,7 +19,7 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 
 from sinks.parquet import NULL_DATE, ParquetDatasetSink, polars_schema
-from sinks.schema import SIGNAL_COLUMNS, TRADE_COLUMNS, RowShapeError, aggregate_columns
+from sinks.schema import SIGNAL_COLUMNS, TRADE_COLUMNS, RowShapeError, aggregate_columns, row_packer
 from solflow.programs import BY_NAME, WSOL_MINT
 from solflow.settings import DEFAULT_WINDOWS
 from solflow.trade import TRADE_FIELDS, TradeEvent
@@ -71,6 +71,14 @@ def aggregate_row(i: int, ts: int) -> dict[str, Any]:
         else:
             row[name] = (i * 0.125 - n) if kind == "float" else i + n
     return row
+
+
+PACK_AGGREGATE = row_packer(aggregate_columns(DEFAULT_WINDOWS), "aggregate")
+
+
+def aggregate_batch(rows: list[dict[str, Any]]) -> list[tuple]:
+    """What the aggregation step sends: row tuples in schema order."""
+    return [PACK_AGGREGATE(row) for row in rows]
 
 
 def signal_row(i: int, ts: int) -> dict[str, Any]:
@@ -144,7 +152,7 @@ def test_fixture_trades_round_trip(fixtures_dir: Path, tmp_path: Path) -> None:
 
 def test_aggregates_round_trip_across_days(tmp_path: Path) -> None:
     rows = [aggregate_row(i, T0 - 600 + 60 * i) for i in range(30)]  # crosses midnight
-    write(tmp_path, "aggregates", rows)
+    write(tmp_path, "aggregates", [aggregate_batch(rows[:7]), aggregate_batch(rows[7:])])
     frame = scan(tmp_path, "aggregates")
     assert frame.schema == pl.Schema({**polars_schema(aggregate_columns(DEFAULT_WINDOWS)), "date": pl.Date()})
     assert frame.sort("ts").drop("date").to_dicts() == rows
@@ -232,10 +240,12 @@ def test_rows_of_another_shape_or_type_are_rejected(tmp_path: Path) -> None:
     row = aggregate_row(1, T0)
     row["extra_metric"] = 3
     with pytest.raises(RowShapeError, match="extra_metric"):
-        part.write_batch([row])
+        PACK_AGGREGATE(row)
+    with pytest.raises(RowShapeError, match="aggregate row has 78 values, expected 77"):
+        part.write_batch([aggregate_batch([aggregate_row(1, T0)]) + [(*PACK_AGGREGATE(aggregate_row(1, T0)), 3)]])
     wrong = aggregate_row(2, T0)
     wrong["buy_count_60s"] = 1.5
-    part.write_batch([wrong])
+    part.write_batch([aggregate_batch([wrong])])
     with pytest.raises(TypeError, match="Int64"):
         part.snapshot()
     with pytest.raises(ValueError, match="unknown dataset"):
@@ -283,7 +293,8 @@ def test_four_workers_write_the_same_rows_as_one(tmp_path: Path) -> None:
 
     def flow(root: Path) -> Dataflow:
         f = Dataflow("parquet_workers")
-        keyed = op.key_on("by_mint", op.input("rows", f, TestingSource(rows, 9)), lambda r: r["mint"])
+        batches = [aggregate_batch(rows[i : i + 3]) for i in range(0, len(rows), 3)]
+        keyed = op.key_on("by_mint", op.input("rows", f, TestingSource(batches, 9)), lambda b: b[0][0])
         op.output("parquet", keyed, ParquetDatasetSink(root, "aggregates", rows_per_part=25, partitions=3))
         return f
 

@@ -11,7 +11,7 @@ Graph (each branch only when its setting enables it)::
       ├─ (shard key, trade | shard clock)
       │    ├─ trades ─┬─ legacy JSONL <out>/streams/<program>/events.jsonl   SOLFLOW_LEGACY jsonl|both
       │    │          ├─ SQLite trades                                        SOLFLOW_LEGACY sqlite|both
-      │    │          └─ Parquet <out>/trades/                                SOLFLOW_PIPELINE on
+      │    │          └─ Parquet <out>/trades/ (a partition per program)      SOLFLOW_PIPELINE on
       │    └─ aggregate (stateful, one key per mint shard)                    SOLFLOW_PIPELINE on
       │         ├─ aggregate rows (a batch per clock) ─ Parquet <out>/aggregates/ + SQLite token_aggregates
       │         ├─ signal rows    ─ Parquet <out>/signals/    + SQLite token_signals
@@ -66,15 +66,19 @@ def build_flow(settings: Settings) -> Dataflow:
     routed = op.branch("route", op.flat_map_batch("decode", items, decode), _is_shard_item)
     shard_items, run_items = routed.trues, routed.falses
     trades = op.filter("trades", shard_items, _is_trade)  # (shard key, TradeEvent)
+    # Keyed by program, a trade is written by the worker that read it (sink partitions are
+    # named after the programs, and Bytewax places them with the source partitions of those names).
+    program_trades = op.map("by_program", trades, _by_program)
 
     sqlite_items = []
     if settings.legacy_jsonl:
         jsonl = LegacyJsonlSink(out, settings.output_max_size_mb, settings.output_max_rotations, settings.programs)
-        op.output("legacy_jsonl", op.map("by_program", trades, _by_program), jsonl)
+        op.output("legacy_jsonl", program_trades, jsonl)
     if settings.legacy_sqlite:
         sqlite_items.append(op.map("trade_rows", trades, _sqlite_trade))
     if settings.pipeline:
-        op.output("parquet_trades", trades, ParquetDatasetSink(out, "trades", settings.windows))
+        trades_sink = ParquetDatasetSink(out, "trades", settings.windows, partitions=settings.programs)
+        op.output("parquet_trades", program_trades, trades_sink)
         config = _aggregation_config(settings)
         shard_out = op.stateful("aggregate", shard_items, shard_logic_builder(config, list(partition_programs)))
         aggregates = op.filter_map("aggregate_rows", shard_out, _payload_of("aggregates"))

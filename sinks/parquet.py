@@ -2,7 +2,9 @@
 
 Layout::
 
-    <root>/<dataset>/date=YYYY-MM-DD/part-000-0000000042.parquet
+    <root>/<dataset>/date=YYYY-MM-DD/<partition>-0000000042.parquet
+
+``<partition>`` is ``part-000`` (``aggregates``, ``signals``) or the program (``trades``).
 
 ``date`` is the UTC day of the row's event time (``block_time`` for trades, ``ts`` for aggregates and
 signals); a trade without a block time goes to ``date=__HIVE_DEFAULT_PARTITION__``, which Polars and
@@ -33,7 +35,7 @@ rewrites the replayed rows -- after ``kill -9`` and ``-r`` the dataset holds the
 uninterrupted run. A partition's state follows it to whichever worker owns it, so this holds at any
 ``-w`` and across processes. Without ``-r`` a run continues the numbering after the parts already
 there, appending to the dataset; a crash before the first snapshot can therefore repeat up to one
-epoch of rows. Items are ``(key, value)``; with ``partitions > 1`` keys are spread by ``zlib.adler32``.
+epoch of rows. Items are ``(key, value)``.
 """
 
 from __future__ import annotations
@@ -84,6 +86,11 @@ class ParquetDatasetSink(FixedPartitionedSink[Any, int]):
     aggregate row tuples in ``aggregate_columns(windows)`` order, see ``row_packer``) or ``"signals"``
     (signal row dicts).
 
+    ``partitions`` is a count (``part-000`` ...; keys spread by ``zlib.adler32``) or the item keys
+    themselves, one partition named after each (an item with another key is an error). Bytewax
+    places a partition on the worker that owns the source partition of the same name, so trades
+    keyed by program are written where their program's stream is read, without crossing processes.
+
     >>> op.output("parquet_trades", keyed_trades, ParquetDatasetSink(Path("out"), "trades"))  # doctest: +SKIP
     """
 
@@ -93,20 +100,35 @@ class ParquetDatasetSink(FixedPartitionedSink[Any, int]):
         dataset: str,
         windows: Iterable[int] = DEFAULT_WINDOWS,
         rows_per_part: int = 100_000,
-        partitions: int = 1,
+        partitions: int | Iterable[str] = 1,
     ):
         if dataset not in DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
-        if rows_per_part < 1 or partitions < 1:
+        if isinstance(partitions, int):
+            names = [f"part-{i:03d}" for i in range(partitions)]
+            self._index: dict[str, int] | None = None
+        else:
+            names = sorted(set(partitions))
+            self._index = {name: i for i, name in enumerate(names)}
+        if rows_per_part < 1 or not names:
             raise ValueError("rows_per_part and partitions must be positive")
         self._dir = Path(root) / dataset
         self._shape = _shape(dataset, tuple(windows))
         self._rows_per_part = rows_per_part
-        self._parts = [f"part-{i:03d}" for i in range(partitions)]
+        self._parts = names
 
     @override
     def list_parts(self) -> list[str]:
         return list(self._parts)
+
+    @override
+    def part_fn(self, item_key: str) -> int:
+        if self._index is None:
+            return super().part_fn(item_key)
+        try:
+            return self._index[item_key]
+        except KeyError:
+            raise ValueError(f"no Parquet partition for key {item_key!r}; this sink has {', '.join(self._parts)}") from None
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: Optional[int]) -> "_ParquetPartition":

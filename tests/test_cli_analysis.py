@@ -335,7 +335,8 @@ def test_damaged_duplicated_and_leftover_parts(out: Path, tmp_path: Path) -> Non
     # crashed writer leaves a hidden temporary file. Neither changes any answer.
     for dataset in ("trades", "aggregates", "signals"):
         for part in sorted((copy / dataset).glob("date=*/*.parquet")):
-            shutil.copy(part, part.with_name(part.name.replace("part-000-", "part-900-")))
+            partition, sequence = part.stem.rsplit("-", 1)
+            shutil.copy(part, part.with_name(f"{partition}-9{sequence[1:]}.parquet"))
             part.with_name(f".{part.name}.tmp").write_bytes(b"half a part")
     latest = read(out, "aggregates").get_column("ts").max()
     assert solflow_json("top", "--out", copy)["mints"] == expected_top(out, 300, "net_flow", 20, latest)

@@ -303,3 +303,15 @@ def test_four_workers_write_the_same_rows_as_one(tmp_path: Path) -> None:
     one = scan(tmp_path / "one", "aggregates").sort("ts", "mint")
     assert one.height == 200
     assert scan(tmp_path / "four", "aggregates").sort("ts", "mint").equals(one)
+
+
+def test_partitions_named_after_keys(tmp_path: Path) -> None:
+    sink = ParquetDatasetSink(tmp_path, "trades", partitions=["pumpswap", "jupiter_dca", "pumpfun"])
+    assert sink.list_parts() == ["jupiter_dca", "pumpfun", "pumpswap"]
+    assert [sink.part_fn(key) for key in ("jupiter_dca", "pumpfun", "pumpswap")] == [0, 1, 2]
+    with pytest.raises(ValueError, match="no Parquet partition for key 'moonshot'"):
+        sink.part_fn("moonshot")
+    part = sink.build_part("out", "pumpfun", None)
+    part.write_batch([trade(i) for i in range(3)])
+    part.close()
+    assert [p.name for p in (tmp_path / "trades").glob("date=*/*.parquet")] == ["pumpfun-0000000000.parquet"]

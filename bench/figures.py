@@ -58,6 +58,11 @@ def _note(row: dict[str, Any]) -> str:
         parts.append(f"{row['trades']:,} trades")
     if "vs_flow" in row:
         parts.append(f"{row['vs_flow']:.2f} x flow")
+    if row.get("steady_tx_per_s") is not None:
+        steady = f"steady {row['steady_tx_per_s']:,.0f} tx/s after {row['startup_s']:.1f} s start-up"
+        if "vs_flow_steady" in row:
+            steady += f" ({row['vs_flow_steady']:.2f} x flow)"
+        parts.append(steady)
     if "updates_per_s" in row:
         parts.append(f"{row['updates_per_s']:,.0f} updates/s")
     if "paced_dropped" in row:

@@ -47,6 +47,11 @@ def test_figures_carry_their_counts(tiny_results: dict) -> None:
     assert 0 < flow["trades"] < decode["trades"]
     for key in ("flow_w4", "flow_2proc"):
         assert (tiny_results[key]["transactions"], tiny_results[key]["trades"]) == (flow["transactions"], flow["trades"])
+    for key in ("flow", "flow_w4", "flow_2proc"):
+        figure = tiny_results[key]
+        assert 0 < figure["startup_s"], key
+        steady = figure["steady_tx_per_s"]
+        assert steady is None or steady > figure["tx_per_s"], key  # start-up taken out of the same runs
     raw, source = tiny_results["grpc_raw"], tiny_results["grpc_source"]
     assert 0 < raw["transactions"] < 500
     assert source["paced_delivered"] + source["paced_missing"] == raw["transactions"]

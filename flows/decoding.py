@@ -8,8 +8,10 @@ seen by two partitions is never counted twice.
 Out of the step come ``(key, value)`` pairs:
 
 * ``(shard_key, TradeEvent)`` -- every decoded trade, keyed by the shard of its mint;
-* ``(shard_key, ShardClock)`` -- a partition's event time, sent to every shard whenever that
-  partition's ``SlotClock`` enters a new cadence tick (one item per shard per tick per partition);
+* ``(shard_key, ShardClock)`` -- a partition's event time, sent to every shard at the end of a
+  batch in which that partition's ``SlotClock`` entered a new cadence tick (one item per shard per
+  partition and batch at most; a replay batch spans several ticks, and every clock item is one
+  stateful call per shard -- and a pickled item for every shard in another process);
 * ``(RUN_KEY, Gap)`` and ``(RUN_KEY, DecodeReport)`` -- what the run summary and the ``gaps`` table
   need. A report carries the counters of one batch, so counters roll back together with the source
   position under recovery.
@@ -57,13 +59,14 @@ def shard_keys(shards: int) -> tuple[str, ...]:
 
 
 class _PartitionDecoding:
-    __slots__ = ("decoder", "transactions", "slots", "last_tick")
+    __slots__ = ("decoder", "transactions", "slots", "last_tick", "clock")
 
     def __init__(self, programs: tuple[str, ...]):
         self.decoder = TransactionDecoder(programs)
         self.transactions = 0
         self.slots = 0
         self.last_tick: int | None = None
+        self.clock: int | None = None  # the batch's latest time that entered a new tick, not yet sent
 
     def report(self, partition: str) -> DecodeReport:
         """Hand over the counters gathered since the last report and start new ones."""
@@ -112,13 +115,16 @@ class DecodeStep:
                     tick = item.block_time // self._cadence_s
                     if part.last_tick is None or tick > part.last_tick:
                         part.last_tick = tick
-                        clock = ShardClock(item.partition, item.block_time)
-                        out.extend((key, clock) for key in keys)
+                        part.clock = item.block_time
             elif kind is Gap:
                 append((RUN_KEY, item))
             else:
                 raise TypeError(f"unexpected source item {kind.__name__}: {item!r}")
         for name, part in touched.items():
+            if part.clock is not None:  # after the batch's trades: they are all at or before it
+                clock = ShardClock(name, part.clock)
+                out.extend((key, clock) for key in keys)
+                part.clock = None
             append((RUN_KEY, part.report(name)))
         return out
 

@@ -94,7 +94,7 @@ def signal(mint: str, ts: int, state: str) -> dict[str, Any]:
 
 
 def write(path: Path, items: list[tuple[str, Any]], windows=DEFAULT_WINDOWS) -> None:
-    part = SqliteSink(path, windows).build_part("sqlite", "sqlite", None)
+    part = SqliteSink(path, windows).build_part("sqlite", "sqlite-1", None)
     part.write_batch(items)
     assert part.snapshot() is None
     part.close()

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bench import BenchError
 from bench import capture as bench_capture
@@ -110,8 +110,7 @@ class _Bench:
         del records
         if flow_capture is not None:
             with tempfile.TemporaryDirectory(prefix="solflow-bench-") as work:
-                for key in flows:
-                    self._flow(key, *flow_capture, startup_capture, Path(work))
+                self._flows(flows, *flow_capture, startup_capture, Path(work))
         if grpc_capture is not None:
             self._grpc(*grpc_capture)
         if "aggregate" in self.wanted:
@@ -152,36 +151,34 @@ class _Bench:
             self._say(f"{key} segment {number}/{len(segments)}: {rate:,.0f} tx/s ({segment.seconds:.1f} s)")
         return figure
 
-    def _flow(self, key: str, capture: Path, head: bench_capture.Records, startup_capture: Path, work: Path) -> None:
-        """Runs on the prefix, then one run on the capture's first slot: its wall time is the mode's
-        fixed cost (interpreter, imports, cluster connection, shutdown), which a backfill of
-        millions of transactions pays once; ``steady_tx_per_s`` is the rate with it taken out."""
-        summaries: list[flowruns.FlowRun] = []
-
-        def flow_run(flow_capture: Path) -> flowruns.FlowRun:
-            workdir = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=work))
-            summary = flowruns.run_flow(key, flow_capture, workdir)
-            shutil.rmtree(workdir)
-            return summary
-
-        def timed_run() -> float:
-            summaries.append(flow_run(capture))
-            return head.transactions / summaries[-1].seconds
-
-        figure = self._repeat(key, timed_run)
-        startup_s = flow_run(startup_capture).seconds
-        median_s = head.transactions / figure.tx_per_s
-        self._say(f"{key} start-up run (first slot): {startup_s:.1f} s")
-        # None when the prefix ran no longer than the start-up run (a tiny capture, or noise).
-        steady = round(head.transactions / (median_s - startup_s), 1) if median_s > startup_s else None
-        figure.extra.update(transactions=head.transactions, trades=summaries[-1].trades,
-                            seconds=[round(s.seconds, 2) for s in summaries], startup_s=round(startup_s, 2),
-                            steady_tx_per_s=steady)
-        if key == "flow_2proc" and "flow" in self.figures:
-            flow = self.figures["flow"]
-            figure.extra["vs_flow"] = round(figure.tx_per_s / flow.tx_per_s, 3)
-            if steady is not None and flow.extra["steady_tx_per_s"] is not None:
-                figure.extra["vs_flow_steady"] = round(steady / flow.extra["steady_tx_per_s"], 3)
+    def _flows(self, keys: list[str], capture: Path, head: bench_capture.Records, startup_capture: Path, work: Path) -> None:
+        """Rounds of one run per mode, so a change in the machine's load hits every mode alike. Each
+        run on the prefix is followed by one on the capture's first slot: its wall time is the
+        mode's fixed cost (interpreter, imports, cluster connection, shutdown), which a backfill of
+        millions of transactions pays once; ``steady_tx_per_s`` takes the median of it out."""
+        runs: dict[str, list[flowruns.FlowRun]] = {key: [] for key in keys}
+        startups: dict[str, list[float]] = {key: [] for key in keys}
+        for number in range(1, self.args.runs + 1):
+            for key in keys:
+                runs[key].append(_flow_run(key, capture, work))
+                startups[key].append(_flow_run(key, startup_capture, work).seconds)
+                seconds = runs[key][-1].seconds
+                self._say(f"{key} run {number}/{self.args.runs}: {head.transactions / seconds:,.0f} tx/s"
+                          f" ({seconds:.1f} s; start-up run {startups[key][-1]:.1f} s)")
+        for key in keys:
+            figure = self.figures[key] = Figure([head.transactions / run.seconds for run in runs[key]])
+            startup_s = statistics.median(startups[key])
+            median_s = head.transactions / figure.tx_per_s
+            # None when the prefix ran no longer than the start-up run (a tiny capture, or noise).
+            steady = round(head.transactions / (median_s - startup_s), 1) if median_s > startup_s else None
+            figure.extra.update(transactions=head.transactions, trades=runs[key][-1].trades,
+                                seconds=[round(run.seconds, 2) for run in runs[key]],
+                                startup_s=round(startup_s, 2), steady_tx_per_s=steady)
+        if "flow_2proc" in keys and "flow" in keys:
+            flow, two = self.figures["flow"], self.figures["flow_2proc"]
+            two.extra["vs_flow"] = round(two.tx_per_s / flow.tx_per_s, 3)
+            if two.extra["steady_tx_per_s"] is not None and flow.extra["steady_tx_per_s"] is not None:
+                two.extra["vs_flow_steady"] = round(two.extra["steady_tx_per_s"] / flow.extra["steady_tx_per_s"], 3)
 
     def _grpc(self, capture: Path, head: bench_capture.Records) -> None:
         """Raw and source runs alternate, so a change in the machine's load hits both alike."""
@@ -222,15 +219,6 @@ class _Bench:
         if run.transactions != raw.transactions:
             raise BenchError(f"the source delivered {run.transactions} transactions, the raw stream {raw.transactions}")
 
-    def _repeat(self, key: str, once: Callable[[], float]) -> Figure:
-        runs = []
-        for index in range(self.args.runs):
-            began = time.perf_counter()
-            runs.append(once())
-            self._say(f"{key} run {index + 1}/{self.args.runs}: {runs[-1]:,.0f} tx/s ({time.perf_counter() - began:.1f} s)")
-        figure = self.figures[key] = Figure(runs)
-        return figure
-
     def describe(self) -> str:
         generated = f", generated in {self.generated_s:.0f} s" if self.generated_s is not None else " (cached)"
         return (
@@ -242,6 +230,13 @@ class _Bench:
 
     def _say(self, message: str) -> None:
         print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def _flow_run(key: str, capture: Path, work: Path) -> flowruns.FlowRun:
+    workdir = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=work))
+    run = flowruns.run_flow(key, capture, workdir)
+    shutil.rmtree(workdir)
+    return run
 
 
 def _rate(run: grpcruns.StreamRun) -> float:

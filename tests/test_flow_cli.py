@@ -9,6 +9,7 @@ import pty
 import re
 import struct
 import subprocess
+import sys
 import termios
 from pathlib import Path
 
@@ -98,3 +99,17 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path, capture: Path) -> None:
     raw, hidden = _run_on_terminal(flow_env(tmp_path / "off", capture, SOLFLOW_PROGRESS="off"))
     assert "solflow slots" not in hidden and "\x1b[" not in raw
     assert len(summary_lines(hidden)) == 1
+
+
+def test_recovery_directory_of_other_programs_is_one_error_line(tmp_path: Path, capture: Path) -> None:
+    recovery = tmp_path / "recovery"
+    recovery.mkdir()
+    subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), "1"], check=True, cwd=REPO_ROOT)
+    args = ("-r", str(recovery), "-s", "1", "-b", "0")
+    assert run_flow(flow_env(tmp_path / "out", capture), *args).returncode == 0
+    fewer = run_flow(flow_env(tmp_path / "out", capture, SOLFLOW_PROGRAMS="pumpfun,pumpswap"), *args)
+    assert fewer.returncode == 1
+    assert "Traceback" not in fewer.stderr
+    errors = [line for line in fewer.stderr.splitlines() if line.startswith("solflow: error:")]
+    assert len(errors) == 1, fewer.stderr
+    assert "recovery directory holds state of partition" in errors[0] and "SOLFLOW_PROGRAMS" in errors[0]

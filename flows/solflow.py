@@ -13,7 +13,7 @@ Graph (each branch only when its setting enables it)::
       │    │          ├─ SQLite trades                                        SOLFLOW_LEGACY sqlite|both
       │    │          └─ Parquet <out>/trades/ (a partition per program)      SOLFLOW_PIPELINE on
       │    └─ aggregate (stateful, one key per mint shard)                    SOLFLOW_PIPELINE on
-      │         ├─ aggregate rows (a batch per clock) ─ Parquet <out>/aggregates/ + SQLite token_aggregates
+      │         ├─ aggregate rows ─ Parquet <out>/aggregates/ + SQLite token_aggregates (a batch per clock)
       │         ├─ signal rows    ─ Parquet <out>/signals/    + SQLite token_signals
       │         └─ row and mint counts ──┐
       └─ ("run", gap | decode report) ───┴─ run_stats (stateful, one key) ─ SQLite run_stats + summary

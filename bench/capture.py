@@ -41,9 +41,14 @@ def simulator_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
+def capture_path(transactions: int, seed: int, cache_dir: Path) -> Path:
+    """Where the simulated capture of ``transactions`` transactions for ``seed`` is cached."""
+    return cache_dir / f"sim-{transactions}-seed{seed}-{simulator_fingerprint()}.capture"
+
+
 def cached_capture(transactions: int, seed: int, cache_dir: Path) -> tuple[Path, bool]:
     """The simulated capture of ``transactions`` transactions for ``seed``; True when it was generated now."""
-    path = cache_dir / f"sim-{transactions}-seed{seed}-{simulator_fingerprint()}.capture"
+    path = capture_path(transactions, seed, cache_dir)
     if path.is_file():
         return path, False
     cache_dir.mkdir(parents=True, exist_ok=True)

@@ -38,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
     parser.add_argument("--runs", type=int, default=3,
                         help="runs per measure (in-process measures: segments of one pass); the median is reported (default 3)")
-    parser.add_argument("--flow-transactions", type=int, default=15_000, metavar="N",
-                        help="transactions replayed by the flow measures, a prefix of the capture (default 15000)")
+    parser.add_argument("--flow-transactions", type=int, default=20_000, metavar="N",
+                        help="transactions replayed by the flow measures, a prefix of the capture (default 20000)")
     parser.add_argument("--grpc-transactions", type=int, default=15_000, metavar="N",
                         help="transactions streamed in the gRPC measures, a prefix of the capture (default 15000)")
     parser.add_argument("--mints", type=int, default=100_000,

@@ -40,8 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="runs per measure (in-process measures: segments of one pass); the median is reported (default 3)")
     parser.add_argument("--flow-transactions", type=int, default=20_000, metavar="N",
                         help="transactions replayed by the flow measures, a prefix of the capture (default 20000)")
-    parser.add_argument("--grpc-transactions", type=int, default=15_000, metavar="N",
-                        help="transactions streamed in the gRPC measures, a prefix of the capture (default 15000)")
+    parser.add_argument("--grpc-transactions", type=int, default=20_000, metavar="N",
+                        help="transactions streamed in the gRPC measures, a prefix of the capture (default 20000)")
     parser.add_argument("--mints", type=int, default=100_000,
                         help="active mints for the aggregation memory figure (default 100000)")
     parser.add_argument("--only", metavar="KEYS",

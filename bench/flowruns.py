@@ -40,7 +40,7 @@ def run_flow(mode: str, capture: Path, workdir: Path) -> FlowRun:
     env = _flow_env(capture, out)
     command = [sys.executable, "-m", "bytewax.run", "flows.solflow", *MODES[mode]]
     if mode == "flow_2proc":
-        addresses = ";".join(f"127.0.0.1:{port}" for port in _free_ports(2))
+        addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(2))
         commands = [[*command, "-i", str(proc), "-a", addresses] for proc in (0, 1)]
     else:
         commands = [command]
@@ -73,7 +73,8 @@ def _flow_env(capture: Path, out: Path) -> dict[str, str]:
     return env
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
+    """``count`` ports free on 127.0.0.1 right now (for ``-a`` addresses of a local cluster)."""
     sockets = [socket.socket() for _ in range(count)]
     try:
         for sock in sockets:

@@ -66,9 +66,10 @@ def build_flow(settings: Settings) -> Dataflow:
     routed = op.branch("route", op.flat_map_batch("decode", items, decode), _is_shard_item)
     shard_items, run_items = routed.trues, routed.falses
     trades = op.filter("trades", shard_items, _is_trade)  # (shard key, TradeEvent)
-    # Keyed by program, a trade is written by the worker that read it (sink partitions are
-    # named after the programs, and Bytewax places them with the source partitions of those names).
-    program_trades = op.map("by_program", trades, _by_program)
+    if settings.legacy_jsonl or settings.pipeline:
+        # Keyed by program, a trade is written by the worker that read it (sink partitions are named
+        # after the programs, and Bytewax places them with the source partitions of those names).
+        program_trades = op.map("by_program", trades, _by_program)
 
     sqlite_items = []
     if settings.legacy_jsonl:

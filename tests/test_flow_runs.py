@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from bench.flowruns import free_ports
 from cli.simulate import add_arguments as add_simulate_arguments
 from server.replay import ReplayServer
 from solflow.programs import PROGRAM_NAMES
@@ -36,7 +37,6 @@ from test_flow_support import (
     block_time_span,
     flow_command,
     flow_env,
-    free_ports,
     jsonl_lines,
     parse_jsonl,
     read_outputs,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -67,17 +66,6 @@ def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
 
 def summary_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith(SUMMARY_PREFIX)]
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:

@@ -18,15 +18,16 @@ emit its last ticks at all, so its rows would depend on how items interleaved.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
 from flows.decoding import ShardClock
 from sinks.schema import aggregate_columns, row_packer
-from solflow.aggregate import AggregationConfig, Row, ShardAggregator
-from solflow.trade import TradeEvent
+from solflow.domain.aggregate import AggregationConfig, Row, ShardAggregator
+from solflow.domain.trade import TradeEvent
 
 ShardOutput = tuple[str, Any]  # ("aggregates", [row tuple]), ("signal", row dict) or ("mints", int)
 ShardState = tuple[bytes, int]  # (ShardAggregator snapshot, mint runs not yet reported)

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import logging
 import zlib
-from typing import Iterable, Mapping, NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from flows.metrics import record_decode
-from solflow.decode import DecodeStats, TransactionDecoder
-from solflow.stream import Gap, SlotClock, TxUpdate
+from solflow.domain.decode import DecodeStats, TransactionDecoder
+from solflow.domain.stream import Gap, SlotClock, TxUpdate
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,10 @@ class _PartitionDecoding:
         record_decode(partition, report.transactions, stats)
         errors = stats.total("errors")
         if errors:
-            latest = list(decoder.recent_errors)[-min(errors, _ERRORS_LOGGED):]
-            log.warning("partition %s: %d malformed transaction(s) skipped; latest: %s", partition, errors, "; ".join(latest))
+            latest = list(decoder.recent_errors)[-min(errors, _ERRORS_LOGGED) :]
+            log.warning(
+                "partition %s: %d malformed transaction(s) skipped; latest: %s", partition, errors, "; ".join(latest)
+            )
         return report
 
 

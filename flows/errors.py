@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
 from types import TracebackType
-from typing import Iterator
 
 from solflow.settings import SettingsError
 from sources.capture import CaptureError

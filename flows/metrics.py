@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-from solflow.decode import DecodeStats
+from solflow.domain.decode import DecodeStats
 
 TRANSACTIONS = Counter(
     "solflow_decode_transactions", "Transactions handed to the decoder, by source partition", ["partition"]

@@ -52,7 +52,9 @@ class ProgressBar:
             TextColumn("[bold]solflow[/] slots"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[transactions]} transactions, {task.fields[trades]} trades, {task.fields[rate]} tx/s"),
+            TextColumn(
+                "{task.fields[transactions]} transactions, {task.fields[trades]} trades, {task.fields[rate]} tx/s"
+            ),
             TimeElapsedColumn(),
             transient=True,
         )

@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import pickle
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
 from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
 from flows.decoding import RUN_KEY, DecodeReport
-from solflow.decode import DecodeStats
-from solflow.decode.stats import UNATTRIBUTED
-from solflow.stream import Gap
+from solflow.domain.decode import DecodeStats
+from solflow.domain.decode.stats import UNATTRIBUTED
+from solflow.domain.stream import Gap
 
 PROCESS_STARTED = time.monotonic()
 EMIT_EVERY_S = 0.5

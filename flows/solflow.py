@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
@@ -40,10 +41,10 @@ from flows.summary import SummarySink
 from sinks.jsonl import LegacyJsonlSink
 from sinks.parquet import ParquetDatasetSink
 from sinks.sqlite import SqliteSink
-from solflow.aggregate import AggregationConfig
+from solflow.domain.aggregate import AggregationConfig
+from solflow.domain.stream import Gap
+from solflow.domain.trade import TradeEvent
 from solflow.settings import Settings, SettingsError
-from solflow.stream import Gap
-from solflow.trade import TradeEvent
 from sources.yellowstone import YellowstoneSource, subscriptions
 
 DB_NAME = "solflow.db"

@@ -19,8 +19,8 @@ PROTO_FILES = ("protos/solana_storage.proto", "protos/geyser.proto")
 
 def generate_into(out_root: Path) -> list[Path]:
     """Run protoc over the project's .proto files, writing ``protos/*_pb2*.py`` under ``out_root``."""
-    from grpc_tools import protoc
     import grpc_tools
+    from grpc_tools import protoc
 
     well_known = Path(grpc_tools.__file__).parent / "_proto"
     (out_root / "protos").mkdir(parents=True, exist_ok=True)

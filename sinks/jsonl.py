@@ -48,18 +48,17 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
-from typing import Iterable, Optional
-
+from collections.abc import Iterable
 from json.encoder import encode_basestring_ascii as _q  # quoted, escaped, ASCII-only
+from pathlib import Path
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from typing_extensions import override
 
-from solflow.programs import BY_NAME, PROGRAM_NAMES, WSOL_MINT
-from solflow.trade import TRADE_FIELDS, TradeEvent
+from solflow.domain.programs import BY_NAME, PROGRAM_NAMES, WSOL_MINT
+from solflow.domain.trade import TRADE_FIELDS, TradeEvent
 
-__all__ = ["LegacyJsonlSink", "legacy_line", "LEGACY_FIELDS", "LINE_FIELDS"]
+__all__ = ["LEGACY_FIELDS", "LINE_FIELDS", "LegacyJsonlSink", "legacy_line"]
 
 log = logging.getLogger(__name__)
 
@@ -185,18 +184,12 @@ class LegacyJsonlSink(FixedPartitionedSink[TradeEvent, tuple[int, int]]):
             ) from None
 
     @override
-    def build_part(
-        self, step_id: str, for_part: str, resume_state: Optional[tuple[int, int]]
-    ) -> "_RotatingJsonlPartition":
-        return _RotatingJsonlPartition(
-            self._streams / for_part, self._max_bytes, self._max_rotations, resume_state
-        )
+    def build_part(self, step_id: str, for_part: str, resume_state: tuple[int, int] | None) -> _RotatingJsonlPartition:
+        return _RotatingJsonlPartition(self._streams / for_part, self._max_bytes, self._max_rotations, resume_state)
 
 
 class _RotatingJsonlPartition(StatefulSinkPartition[TradeEvent, tuple[int, int]]):
-    def __init__(
-        self, directory: Path, max_bytes: int, max_rotations: int, resume_state: Optional[tuple[int, int]]
-    ):
+    def __init__(self, directory: Path, max_bytes: int, max_rotations: int, resume_state: tuple[int, int] | None):
         self._dir = directory
         self._archive = directory / ARCHIVE_DIR
         self._archive.mkdir(parents=True, exist_ok=True)
@@ -286,7 +279,10 @@ class _RotatingJsonlPartition(StatefulSinkPartition[TradeEvent, tuple[int, int]]
         if on_disk < self._size:
             log.warning(
                 "%s holds %d bytes but the snapshot recorded %d; %d bytes written before the crash are gone",
-                path, on_disk, self._size, self._size - on_disk,
+                path,
+                on_disk,
+                self._size,
+                self._size - on_disk,
             )
         else:
             os.truncate(path, self._size)

@@ -43,11 +43,12 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, timedelta
 from functools import partial
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any
 
 import polars as pl
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
@@ -56,7 +57,7 @@ from typing_extensions import override
 from sinks.schema import SIGNAL_COLUMNS, TRADE_COLUMNS, Column, aggregate_columns, check_row_lengths, row_packer
 from solflow.settings import DEFAULT_WINDOWS
 
-__all__ = ["ParquetDatasetSink", "DATASETS", "polars_schema"]
+__all__ = ["DATASETS", "ParquetDatasetSink", "polars_schema"]
 
 DATASETS = ("trades", "aggregates", "signals")
 NULL_DATE = "__HIVE_DEFAULT_PARTITION__"
@@ -128,10 +129,12 @@ class ParquetDatasetSink(FixedPartitionedSink[Any, int]):
         try:
             return self._index[item_key]
         except KeyError:
-            raise ValueError(f"no Parquet partition for key {item_key!r}; this sink has {', '.join(self._parts)}") from None
+            raise ValueError(
+                f"no Parquet partition for key {item_key!r}; this sink has {', '.join(self._parts)}"
+            ) from None
 
     @override
-    def build_part(self, step_id: str, for_part: str, resume_state: Optional[int]) -> "_ParquetPartition":
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _ParquetPartition:
         return _ParquetPartition(self._dir, for_part, self._shape, self._rows_per_part, resume_state)
 
 
@@ -176,7 +179,7 @@ _PART_NAME = re.compile(r"^(?P<part>.+)-(?P<seq>\d{10})\.parquet$")
 
 
 class _ParquetPartition(StatefulSinkPartition[Any, int]):
-    def __init__(self, directory: Path, name: str, shape: _Shape, rows_per_part: int, resume_state: Optional[int]):
+    def __init__(self, directory: Path, name: str, shape: _Shape, rows_per_part: int, resume_state: int | None):
         self._dir = directory
         self._name = name
         self._shape = shape

@@ -20,8 +20,9 @@ producers always fill. Aggregate columns are derived from the configured windows
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 Column = tuple[str, str]
 

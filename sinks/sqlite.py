@@ -47,22 +47,22 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from operator import attrgetter, itemgetter
 from pathlib import Path
 from time import monotonic
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from typing_extensions import override
 
 from sinks.schema import aggregate_columns, check_row_keys, check_row_lengths, window_metric_columns
+from solflow.domain.stream import Gap
+from solflow.domain.trade import TRADE_FIELDS
 from solflow.settings import DEFAULT_WINDOWS
-from solflow.stream import Gap
-from solflow.trade import TRADE_FIELDS
 
-__all__ = ["SqliteSink", "open_db", "NotASolflowDatabase", "SCHEMA_VERSION"]
+__all__ = ["SCHEMA_VERSION", "NotASolflowDatabase", "SqliteSink", "open_db"]
 
 Item = tuple[str, Any]  # (kind, payload)
 
@@ -105,8 +105,7 @@ _MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 is_dca INTEGER NOT NULL,
                 decode_source TEXT NOT NULL
             )""",
-            "CREATE UNIQUE INDEX trades_identity"
-            " ON trades(signature, outer_ix_index, coalesce(inner_ix_index, -1))",
+            "CREATE UNIQUE INDEX trades_identity ON trades(signature, outer_ix_index, coalesce(inner_ix_index, -1))",
             "CREATE INDEX trades_mint_time ON trades(mint, block_time)",
             "CREATE INDEX trades_program_time ON trades(program, block_time)",
             """CREATE TABLE token_aggregates (
@@ -204,7 +203,7 @@ class SqliteSink(FixedPartitionedSink[Item, None]):
         return _PARTITIONS.index(_WRITER)
 
     @override
-    def build_part(self, step_id: str, for_part: str, resume_state: None) -> "_SqlitePartition":
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _SqlitePartition:
         return _SqlitePartition(self._path, self._windows)
 
 
@@ -291,9 +290,7 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
 
 def _migrate(db: sqlite3.Connection, windows: tuple[int, ...]) -> None:
     with _transaction(db):
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL)"
-        )
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL)")
         applied = {row[0] for row in db.execute("SELECT version FROM schema_version")}
         for version, description, statements in _MIGRATIONS:
             if version in applied:
@@ -427,7 +424,9 @@ _GAP_INSERT = (
 )
 
 
-_STATS_UPSERT = "INSERT INTO run_stats (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value"
+_STATS_UPSERT = (
+    "INSERT INTO run_stats (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value"
+)
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:

@@ -7,11 +7,12 @@ variable and what was wrong (never echoing ``X_TOKEN``).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, TypeVar
+from typing import TypeVar
 
-from solflow.programs import PROGRAM_NAMES
+from solflow.domain.programs import PROGRAM_NAMES
 
 T = TypeVar("T")
 
@@ -62,7 +63,7 @@ class Settings:
         return self.legacy in ("sqlite", "both")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         r = _Reader(env)
         settings = cls(

@@ -20,12 +20,12 @@ import json
 import os
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 
 import zstandard
 from google.protobuf.message import DecodeError
@@ -98,7 +98,7 @@ class CaptureWriter:
         self.path = Path(path)
         self.count = 0
         self._temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
-        when = (created_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        when = (created_at or datetime.now(UTC)).astimezone(UTC)
         header = json.dumps(
             {"created_at": when.isoformat().replace("+00:00", "Z"), "source": source},
             separators=(",", ":"),
@@ -107,9 +107,7 @@ class CaptureWriter:
         self._pending = bytearray()
         self._file: BinaryIO = open(self._temp, "wb")
         self._open = True
-        self._file.write(
-            _PREFIX.pack(MAGIC, FORMAT_VERSION, COMPRESSIONS[self.compression], len(header)) + header
-        )
+        self._file.write(_PREFIX.pack(MAGIC, FORMAT_VERSION, COMPRESSIONS[self.compression], len(header)) + header)
 
     def write(self, update: geyser_pb2.SubscribeUpdate | bytes) -> None:
         if not self._open:
@@ -210,7 +208,7 @@ class CaptureReader:
     def _read_header(self) -> CaptureHeader:
         prefix = self._file.read(_PREFIX.size)
         if not prefix.startswith(MAGIC):
-            raise self._fail(f"not a SolFlow capture (wrong magic {prefix[:len(MAGIC)]!r}, expected {MAGIC!r})")
+            raise self._fail(f"not a SolFlow capture (wrong magic {prefix[: len(MAGIC)]!r}, expected {MAGIC!r})")
         if len(prefix) < _PREFIX.size:
             raise self._fail(f"truncated header ({len(prefix)} of {_PREFIX.size} bytes)")
         _, version, code, header_len = _PREFIX.unpack(prefix)
@@ -256,9 +254,7 @@ class CaptureReader:
         decompressor = zstandard.ZstdDecompressor()
         yield from self._frames("zstd", decompressor.decompressobj, zstandard.ZstdError)
 
-    def _frames(
-        self, compression: str, new_frame: Callable[[], Any], error: type[Exception]
-    ) -> Iterator[bytes]:
+    def _frames(self, compression: str, new_frame: Callable[[], Any], error: type[Exception]) -> Iterator[bytes]:
         """Whole zstd frames / gzip members, each checked (checksum, length) before any of it is used."""
         read = self._file.read
         magic = _FRAME_MAGIC[compression]
@@ -287,7 +283,9 @@ class CaptureReader:
                 parts.append(chunk)
                 size += len(chunk)
                 if size > _MAX_FRAME_BYTES:
-                    raise self._fail(f"corrupt {compression} stream after record {self.count} (a frame exceeds {_MAX_FRAME_BYTES} bytes)")
+                    raise self._fail(
+                        f"corrupt {compression} stream after record {self.count} (a frame exceeds {_MAX_FRAME_BYTES} bytes)"
+                    )
             yield b"".join(parts)
             data = data or read(_COMPRESSED_READ)
         self._stream_complete = True
@@ -301,8 +299,10 @@ class CaptureReader:
     def _records(self) -> Iterator[bytes]:
         compression = self.header.compression
         source = (
-            self._zstd_chunks() if compression == "zstd"
-            else self._gzip_chunks() if compression == "gzip"
+            self._zstd_chunks()
+            if compression == "zstd"
+            else self._gzip_chunks()
+            if compression == "gzip"
             else self._plain_chunks()
         )
         data = b""

@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
 from protos import geyser_pb2
-from solflow.programs import Program
+from solflow.domain.programs import Program
 from sources.capture import CaptureError, CaptureReader
 from sources.live import EndOfStream
 
@@ -145,16 +146,14 @@ class CaptureDemux:
         subscribers = self._subscribers
         tracked = {program_id for s in subscribers for program_id in s.ids}
         ids = tuple(tracked)
-        read = 0
-        for raw in self._records:
-            read += 1
+        for read, raw in enumerate(self._records, 1):
             # One ``in`` per id: bytes search skips through a record that mentions none of them
             # about 9x faster than a regex alternation of the ids (measured, 4.8 KB records).
             if any(program_id in raw for program_id in ids):
                 self._route_transaction(raw, tracked)
             else:
                 field = update_field(raw)
-                if field == _FIELD_BLOCK_META or field == _FIELD_SLOT:
+                if field in (_FIELD_BLOCK_META, _FIELD_SLOT):
                     update = self._parse(raw, subscribers)
                     if update is not None:
                         self._broadcast(update)

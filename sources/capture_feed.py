@@ -9,13 +9,14 @@ transactions are released with its block meta, the whole stream follows that pac
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from time import monotonic
-from typing import Any, Sequence
+from typing import Any
 
 from protos import geyser_pb2
-from solflow.programs import Program
+from solflow.domain.programs import Program
 from sources.capture_demux import join_pass, leave_pass
 from sources.metrics import PartitionMetrics
 
@@ -89,7 +90,7 @@ class CaptureFeed:
         due = origin_clock + (meta.block_time.timestamp - origin_time) / self._speed
         if due <= now:
             return True
-        self.wake_at = datetime.now(timezone.utc) + timedelta(seconds=due - now)
+        self.wake_at = datetime.now(UTC) + timedelta(seconds=due - now)
         return False
 
     def _count(self) -> None:

@@ -15,16 +15,17 @@ import os
 import queue
 import ssl
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import grpc
 from google.protobuf.message import DecodeError
 
 from protos import geyser_pb2
-from solflow.programs import BY_NAME, PROGRAM_NAMES, Program
+from solflow.domain.programs import BY_NAME, PROGRAM_NAMES, Program
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +258,9 @@ def record_stream(
             if isinstance(update, MalformedUpdate):
                 log.error(
                     "%s sent a malformed update (%d bytes, %s); not recorded",
-                    endpoint.display, update.size, update.problem,
+                    endpoint.display,
+                    update.size,
+                    update.problem,
                 )
                 continue
             kind = update.WhichOneof("update_oneof")

@@ -13,15 +13,16 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from time import monotonic
-from typing import Any, Sequence
+from typing import Any
 
 import grpc
 
-from solflow.programs import Program
+from solflow.domain.programs import Program
+from solflow.domain.stream import Gap
 from solflow.settings import Settings
-from solflow.stream import Gap
 from sources.buffer import DropLedger, UpdateBuffer
 from sources.geyser_client import (
     GeyserError,
@@ -215,7 +216,10 @@ class LiveFeed:
             self._metrics.malformed.inc()
             log.error(
                 "partition %s: %s sent a message that is not a SubscribeUpdate (%d bytes: %s); skipped",
-                self._partition, self._endpoint.display, update.size, update.problem,
+                self._partition,
+                self._endpoint.display,
+                update.size,
+                update.problem,
             )
             return
         kind = update.WhichOneof("update_oneof")
@@ -250,7 +254,10 @@ class LiveFeed:
             if slot >= first:
                 log.warning(
                     "partition %s: slots %d..%d were not replayed (%s); they may lack transactions",
-                    self._partition, first, slot, reason,
+                    self._partition,
+                    first,
+                    slot,
+                    reason,
                 )
                 self._buffer.put_control(Gap(self._partition, first, slot, None, reason, slot))
 
@@ -270,7 +277,9 @@ class LiveFeed:
                 log.warning(
                     "partition %s: buffer full (%d updates), dropped %d update(s) so far; "
                     "each drop is recorded as a gap",
-                    self._partition, self._capacity, total,
+                    self._partition,
+                    self._capacity,
+                    total,
                 )
 
     def _watch(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from solflow.stream import SlotClock, TxUpdate
+from solflow.domain.stream import SlotClock, TxUpdate
 
 RELEASE_DISTANCE_SLOTS = 32
 RESUME_WINDOW_SLOTS = 300  # well past any server's from_slot replay store (150 by default)

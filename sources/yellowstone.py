@@ -4,7 +4,7 @@ Layout ``per_program`` (default) gives one subscription and partition per progra
 it; ``single`` gives one partition ``"all"`` with a named filter per program. Each partition
 reads a live Geyser stream (``settings.geyser_url``) through a background reader, or replays
 ``settings.replay_path`` when no URL is set, and emits per complete slot its ``TxUpdate``s then
-one ``SlotClock``, plus a ``Gap`` for anything it knows it lost (``solflow.stream``).
+one ``SlotClock``, plus a ``Gap`` for anything it knows it lost (``solflow.domain.stream``).
 
 The resume state is the last slot handed downstream; a restarted flow (``-r``) resubscribes from
 the slot after it, or skips up to it when replaying. ``SOLFLOW_OVERFLOW=block`` trades dropped
@@ -18,18 +18,19 @@ reconnects and replays from where it was, if the server still holds those slots)
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from time import monotonic
-from typing import Any, Iterable, Optional, Protocol, Union
+from typing import Any, Protocol
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
 from protos import geyser_pb2
-from solflow.programs import BY_NAME, Program
+from solflow.domain.programs import BY_NAME, Program
+from solflow.domain.stream import Gap, SlotClock, TxUpdate
 from solflow.settings import Settings
-from solflow.stream import Gap, SlotClock, TxUpdate
 from sources.capture_feed import CaptureFeed
 from sources.geyser_client import COMMITMENT_LEVELS
 from sources.live import EndOfStream, LiveFeed
@@ -39,7 +40,7 @@ from sources.worker_thread import keep_thread_state
 
 log = logging.getLogger(__name__)
 
-SourceItem = Union[TxUpdate, SlotClock, Gap]
+SourceItem = TxUpdate | SlotClock | Gap
 SINGLE_PARTITION = "all"
 MAX_UPDATES_PER_BATCH = 256  # small batches keep the parsed messages in cache
 IDLE_POLL = timedelta(milliseconds=10)
@@ -85,7 +86,7 @@ class _Feed(Protocol):
     def close(self) -> None: ...
 
 
-class YellowstoneSource(FixedPartitionedSource[SourceItem, Optional[int]]):
+class YellowstoneSource(FixedPartitionedSource[SourceItem, int | None]):
     """Yellowstone gRPC (or capture replay) input; partitions are fixed by ``settings.layout``."""
 
     def __init__(self, settings: Settings):
@@ -98,14 +99,14 @@ class YellowstoneSource(FixedPartitionedSource[SourceItem, Optional[int]]):
         return list(self._subscriptions)
 
     @override
-    def build_part(self, step_id: str, for_part: str, resume_state: Optional[int]) -> _YellowstonePartition:
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _YellowstonePartition:
         if self._settings.metrics_port is not None:
             serve_metrics(self._settings.metrics_port)
         return _YellowstonePartition(self._settings, self._subscriptions[for_part], resume_state)
 
 
-class _YellowstonePartition(StatefulSourcePartition[SourceItem, Optional[int]]):
-    def __init__(self, settings: Settings, subscription: Subscription, resume_slot: Optional[int]):
+class _YellowstonePartition(StatefulSourcePartition[SourceItem, int | None]):
+    def __init__(self, settings: Settings, subscription: Subscription, resume_slot: int | None):
         name = subscription.name
         self._name = name
         self._metrics = PartitionMetrics(name)
@@ -162,15 +163,15 @@ class _YellowstonePartition(StatefulSourcePartition[SourceItem, Optional[int]]):
         if items:
             self._wake = None
         else:
-            self._wake = self._feed.wake_at or datetime.now(timezone.utc) + IDLE_POLL
+            self._wake = self._feed.wake_at or datetime.now(UTC) + IDLE_POLL
         return out
 
     @override
-    def next_awake(self) -> Optional[datetime]:
+    def next_awake(self) -> datetime | None:
         return self._wake
 
     @override
-    def snapshot(self) -> Optional[int]:
+    def snapshot(self) -> int | None:
         return self._handed_slot
 
     @override
@@ -210,8 +211,14 @@ class _YellowstonePartition(StatefulSourcePartition[SourceItem, Optional[int]]):
         log.info(
             "partition %s: %d updates (%.0f/s), %d transactions released (%.0f/s), last slot %s, "
             "buffer %d, %d duplicates, %d dropped",
-            self._name, self._updates, (self._updates - updates_then) / elapsed,
-            self._released_txs, (self._released_txs - txs_then) / elapsed, self._handed_slot,
-            self._feed.buffered, self._assembler.duplicates, self._feed.dropped,
+            self._name,
+            self._updates,
+            (self._updates - updates_then) / elapsed,
+            self._released_txs,
+            (self._released_txs - txs_then) / elapsed,
+            self._handed_slot,
+            self._feed.buffered,
+            self._assembler.duplicates,
+            self._feed.dropped,
         )
         self._progress = (now, self._updates, self._released_txs)

@@ -7,17 +7,17 @@ import gc
 import pickle
 import random
 import resource
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 import pytest
+from test_windows import _BASE, SOL, aggregates, dca_buy, make_trade
 
 from sinks.schema import aggregate_columns as sink_aggregate_columns
-from solflow.aggregate import AggregationConfig, ShardAggregator
+from solflow.domain.aggregate import AggregationConfig, ShardAggregator
+from solflow.domain.trade import TradeEvent
+from solflow.domain.windows import aggregate_columns
 from solflow.settings import Settings
-from solflow.trade import TradeEvent
-from solflow.windows import aggregate_columns
-from test_windows import _BASE, SOL, aggregates, dca_buy, make_trade
 
 
 def test_a_tick_is_emitted_once_every_partition_is_past_it():

@@ -9,13 +9,24 @@ from pathlib import Path
 
 import pytest
 
-from bench.figures import KEYS
+from solflow.bench.figures import KEYS
 
-TINY = ["--transactions", "500", "--runs", "1", "--flow-transactions", "400", "--grpc-transactions", "200", "--mints", "2000"]
+TINY = [
+    "--transactions",
+    "500",
+    "--runs",
+    "1",
+    "--flow-transactions",
+    "400",
+    "--grpc-transactions",
+    "200",
+    "--mints",
+    "2000",
+]
 
 
-def _bench(repo_root: Path, *args: str, module: str = "bench") -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", module, *(["bench"] if module == "cli.main" else []), *args]
+def _bench(repo_root: Path, *args: str, module: str = "solflow.bench") -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", module, *(["bench"] if module == "solflow.cli.main" else []), *args]
     return subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=600)
 
 
@@ -46,10 +57,13 @@ def test_figures_carry_their_counts(tiny_results: dict) -> None:
     assert 400 <= flow["transactions"] < 500, "flows replay a prefix of whole slots"
     assert 0 < flow["trades"] < decode["trades"]
     for key in ("flow_w4", "flow_2proc"):
-        assert (tiny_results[key]["transactions"], tiny_results[key]["trades"]) == (flow["transactions"], flow["trades"])
+        assert (tiny_results[key]["transactions"], tiny_results[key]["trades"]) == (
+            flow["transactions"],
+            flow["trades"],
+        )
     for key in ("flow", "flow_w4", "flow_2proc"):
         figure = tiny_results[key]
-        assert 0 < figure["startup_s"], key
+        assert figure["startup_s"] > 0, key
         steady = figure["steady_tx_per_s"]
         assert steady is None or steady > figure["tx_per_s"], key  # start-up taken out of the same runs
     raw, source = tiny_results["grpc_raw"], tiny_results["grpc_source"]
@@ -63,7 +77,7 @@ def test_figures_carry_their_counts(tiny_results: dict) -> None:
 
 
 def test_solflow_bench_prints_the_table(repo_root: Path, tmp_path: Path) -> None:
-    done = _bench(repo_root, *TINY, "--cache-dir", str(tmp_path), "--only", "parse,decode", module="cli.main")
+    done = _bench(repo_root, *TINY, "--cache-dir", str(tmp_path), "--only", "parse,decode", module="solflow.cli.main")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("solflow bench: 500 transactions (seed 1)")

@@ -8,7 +8,7 @@ import random
 import struct
 import tracemalloc
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -35,7 +35,11 @@ def make_update(n: int) -> geyser_pb2.SubscribeUpdate:
             signatures=[n.to_bytes(8, "little") * 8],
             message=solana_storage_pb2.Message(
                 account_keys=[(n * 7 + k).to_bytes(32, "little") for k in range(4)],
-                instructions=[solana_storage_pb2.CompiledInstruction(program_id_index=3, accounts=b"\x00\x01", data=n.to_bytes(16, "big"))],
+                instructions=[
+                    solana_storage_pb2.CompiledInstruction(
+                        program_id_index=3, accounts=b"\x00\x01", data=n.to_bytes(16, "big")
+                    )
+                ],
             ),
         ),
         meta=solana_storage_pb2.TransactionStatusMeta(
@@ -71,9 +75,11 @@ def test_round_trip(tmp_path: Path, compression: str | None) -> None:
     updates = [make_update(n) for n in range(500)]
     ping = geyser_pb2.SubscribeUpdate(ping=geyser_pb2.SubscribeUpdatePing())
     block_meta = geyser_pb2.SubscribeUpdate(
-        block_meta=geyser_pb2.SubscribeUpdateBlockMeta(slot=1_124, block_time=solana_storage_pb2.UnixTimestamp(timestamp=1_700_000_000))
+        block_meta=geyser_pb2.SubscribeUpdateBlockMeta(
+            slot=1_124, block_time=solana_storage_pb2.UnixTimestamp(timestamp=1_700_000_000)
+        )
     )
-    created = datetime(2025, 6, 1, 12, 30, tzinfo=timezone.utc)
+    created = datetime(2025, 6, 1, 12, 30, tzinfo=UTC)
     path = tmp_path / "round.capture"
     with CaptureWriter(path, source="unit test", compression=compression, created_at=created) as writer:
         for update in updates:
@@ -104,7 +110,7 @@ def test_empty_capture_and_large_records(tmp_path: Path, compression: str | None
 
 @pytest.mark.parametrize("compression", COMPRESSIONS)
 def test_same_input_gives_identical_bytes(tmp_path: Path, compression: str | None) -> None:
-    created = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    created = datetime(2025, 1, 1, tzinfo=UTC)
     outputs = []
     for name in ("a.capture", "b.capture"):
         with CaptureWriter(tmp_path / name, source="sim", compression=compression, created_at=created) as writer:
@@ -285,7 +291,9 @@ def test_record_that_is_not_a_subscribe_update(tmp_path: Path) -> None:
         writer.write(make_update(1))
         writer.write(b"\x0a\x7f only a few bytes")  # field 1, claims 127 bytes
     records = []
-    with pytest.raises(CaptureError, match=r"record 2 at byte offset \d+ of the file does not parse as SubscribeUpdate"):
+    with pytest.raises(
+        CaptureError, match=r"record 2 at byte offset \d+ of the file does not parse as SubscribeUpdate"
+    ):
         for update in iter_updates(path):
             records.append(update)
     assert len(records) == 1  # the good record before it was delivered

@@ -1,7 +1,7 @@
 """``solflow top|trace|signals|plot`` as users run them: real subprocesses over the outputs of one
 real flow run (``python -m bytewax.run flows.solflow`` over the embedded sample capture, or over
 ``SOLFLOW_REPLAY`` when set), each ``--json`` answer checked against values computed here, from the
-Parquet files, without the ``analysis`` package."""
+Parquet files, without the ``solflow.analysis`` package."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 
 SOLFLOW = Path(sys.executable).with_name("solflow")
-CLI = [str(SOLFLOW)] if SOLFLOW.exists() else [sys.executable, "-m", "cli.main"]
+CLI = [str(SOLFLOW)] if SOLFLOW.exists() else [sys.executable, "-m", "solflow.cli.main"]
 # The run must not go live or pick up a developer's output settings; only the replay path may be chosen.
 ENV = {
     k: v
@@ -138,15 +138,17 @@ def expected_trace(out: Path, mint: str) -> dict[str, Any]:
         "trades": trades,
         "history": history.to_dicts(),
         "signals": [
-            {**{k: s[k] for k in ("ts", "state", "signal_type", "mint", "window_seconds", "severity", "score")},
-             "details": json.loads(s["details"])}
+            {
+                **{k: s[k] for k in ("ts", "state", "signal_type", "mint", "window_seconds", "severity", "score")},
+                "details": json.loads(s["details"]),
+            }
             for s in signals.iter_rows(named=True)
-        ],  # fmt: skip
+        ],
     }
 
 
 def iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat()
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat()
 
 
 def busiest_mint(out: Path) -> str:
@@ -299,7 +301,7 @@ def test_user_errors_name_the_problem(
     out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The same CLI entry point, in this process (a subprocess each would take most of the suite's time)."""
-    from cli.main import main
+    from solflow.cli.main import main
 
     monkeypatch.setattr(sys, "argv", list(sys.argv))  # main() replaces it
     mint = busiest_mint(out)

@@ -13,11 +13,15 @@ from typing import Any
 import base58
 import pytest
 
-from solflow.programs import PROGRAMS
+from solflow.domain.programs import PROGRAMS
 from sources.capture import CaptureReader, iter_updates
 
 SOLFLOW = Path(sys.executable).with_name("solflow")
-CLI = [str(SOLFLOW)] if SOLFLOW.exists() else [sys.executable, "-c", "import sys; from cli.main import main; sys.exit(main())"]
+CLI = (
+    [str(SOLFLOW)]
+    if SOLFLOW.exists()
+    else [sys.executable, "-c", "import sys; from solflow.cli.main import main; sys.exit(main())"]
+)
 
 
 # No endpoint or token from the developer's environment.
@@ -84,7 +88,9 @@ def test_import_then_info_json(fixtures_capture: Path, rpc_files: list[Path]) ->
     assert set(info["programs"]) == {p.name for p in PROGRAMS}
 
 
-def test_import_orders_by_slot_with_block_meta_after_its_transactions(fixtures_capture: Path, rpc_files: list[Path]) -> None:
+def test_import_orders_by_slot_with_block_meta_after_its_transactions(
+    fixtures_capture: Path, rpc_files: list[Path]
+) -> None:
     signatures = {json.loads(p.read_text())["transaction"]["signatures"][0] for p in rpc_files}
     seen_signatures = set()
     last_slot = -1
@@ -119,7 +125,20 @@ def test_import_keeps_going_past_bad_files(tmp_path: Path, rpc_files: list[Path]
     no_transaction.write_text(json.dumps({"slot": 1, "meta": sample["meta"]}))
     missing = tmp_path / "missing.json"
     output = tmp_path / "partial.capture"
-    result = solflow("capture", "import-rpc", good[0], bad_json, base64_file, good[1], no_transaction, missing, good[2], "-o", output, cwd=tmp_path)
+    result = solflow(
+        "capture",
+        "import-rpc",
+        good[0],
+        bad_json,
+        base64_file,
+        good[1],
+        no_transaction,
+        missing,
+        good[2],
+        "-o",
+        output,
+        cwd=tmp_path,
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
@@ -140,7 +159,12 @@ def _damaged_captures(source: Path, directory: Path) -> dict[str, tuple[Path, st
         "truncated": (data[:-5], "truncated capture"),
         "magic": (b"NOTACAPTUR" + data[10:], "not a SolFlow capture (wrong magic"),
         "version": (data[:10] + b"\x02" + data[11:], "unsupported capture format version 2"),
-        "zstd": (data[: header_end + 30] + bytes(b ^ 0x33 for b in data[header_end + 30 : header_end + 60]) + data[header_end + 60 :], "corrupt zstd stream"),
+        "zstd": (
+            data[: header_end + 30]
+            + bytes(b ^ 0x33 for b in data[header_end + 30 : header_end + 60])
+            + data[header_end + 60 :],
+            "corrupt zstd stream",
+        ),
     }
     damaged = {}
     for name, (content, problem) in cases.items():
@@ -166,7 +190,9 @@ def test_info_on_damaged_captures_prints_one_line(fixtures_capture: Path, tmp_pa
 def test_import_compression_choice(tmp_path: Path, rpc_files: list[Path]) -> None:
     for compression, expected in (("gzip", "gzip"), ("none", None)):
         output = tmp_path / f"{compression}.capture"
-        result = solflow("capture", "import-rpc", *rpc_files[:2], "-o", output, "--compression", compression, cwd=tmp_path)
+        result = solflow(
+            "capture", "import-rpc", *rpc_files[:2], "-o", output, "--compression", compression, cwd=tmp_path
+        )
         assert result.returncode == 0, result.stderr
         with CaptureReader(output) as reader:
             assert reader.header.compression == expected
@@ -178,8 +204,12 @@ def test_import_compression_choice(tmp_path: Path, rpc_files: list[Path]) -> Non
 
 @pytest.fixture()
 def replay_server(fixtures_capture: Path):
-    replay = pytest.importorskip("server.replay", reason="the replay server (server/replay.py) is not available")
-    pytest.importorskip("sources.geyser_client", reason="the Yellowstone client (sources/geyser_client.py) is not available")
+    replay = pytest.importorskip(
+        "solflow.server.replay", reason="the replay server (server/replay.py) is not available"
+    )
+    pytest.importorskip(
+        "sources.geyser_client", reason="the Yellowstone client (sources/geyser_client.py) is not available"
+    )
     server = replay.ReplayServer(fixtures_capture, x_token="s3cret-token-value", ping_interval_s=0.2)
     port = server.start()
     yield port
@@ -189,8 +219,19 @@ def replay_server(fixtures_capture: Path):
 def test_record_from_a_live_endpoint(replay_server: int, fixtures_capture: Path, tmp_path: Path) -> None:
     output = tmp_path / "recorded.capture"
     result = solflow(
-        "capture", "record", "--url", f"http://127.0.0.1:{replay_server}", "--x-token", "s3cret-token-value",
-        "--seconds", "60", "-o", output, "--compression", "gzip", cwd=tmp_path,
+        "capture",
+        "record",
+        "--url",
+        f"http://127.0.0.1:{replay_server}",
+        "--x-token",
+        "s3cret-token-value",
+        "--seconds",
+        "60",
+        "-o",
+        output,
+        "--compression",
+        "gzip",
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert "s3cret-token-value" not in result.stdout + result.stderr
@@ -214,8 +255,17 @@ def test_record_from_a_live_endpoint(replay_server: int, fixtures_capture: Path,
 def test_record_with_a_wrong_token_fails_cleanly(replay_server: int, tmp_path: Path) -> None:
     output = tmp_path / "never.capture"
     result = solflow(
-        "capture", "record", "--url", f"http://127.0.0.1:{replay_server}", "--x-token", "wrong-token-value",
-        "--seconds", "30", "-o", output, cwd=tmp_path,
+        "capture",
+        "record",
+        "--url",
+        f"http://127.0.0.1:{replay_server}",
+        "--x-token",
+        "wrong-token-value",
+        "--seconds",
+        "30",
+        "-o",
+        output,
+        cwd=tmp_path,
     )
     assert result.returncode == 2
     line = one_error_line(result)
@@ -227,5 +277,7 @@ def test_record_with_a_wrong_token_fails_cleanly(replay_server: int, tmp_path: P
 def test_record_needs_an_endpoint_and_a_duration(tmp_path: Path) -> None:
     env_free = solflow("capture", "record", "--seconds", "1", "-o", tmp_path / "x.capture", cwd=tmp_path)
     assert env_free.returncode == 2 and "no endpoint" in one_error_line(env_free)
-    negative = solflow("capture", "record", "--url", "http://127.0.0.1:9", "--seconds", "0", "-o", tmp_path / "x.capture", cwd=tmp_path)
+    negative = solflow(
+        "capture", "record", "--url", "http://127.0.0.1:9", "--seconds", "0", "-o", tmp_path / "x.capture", cwd=tmp_path
+    )
     assert negative.returncode == 2 and "--seconds must be positive" in one_error_line(negative)

@@ -11,17 +11,32 @@ from typing import Any
 
 import pytest
 
-from solflow.rpc_json import load_rpc_file, rpc_to_updates
-from solflow.trade import TRADE_FIELDS
+from solflow.domain.trade import TRADE_FIELDS
 from sources.capture import CaptureWriter
+from sources.rpc_json import load_rpc_file, rpc_to_updates
 
-COMPARED = ("direction", "trader", "mint", "quote_mint", "token_amount_raw", "quote_amount_raw", "fee_amount_raw",
-            "token_decimals", "quote_decimals", "via")
+COMPARED = (
+    "direction",
+    "trader",
+    "mint",
+    "quote_mint",
+    "token_amount_raw",
+    "quote_amount_raw",
+    "fee_amount_raw",
+    "token_decimals",
+    "quote_decimals",
+    "via",
+)
 
 
 def solflow_decode(repo_root: Path, *args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli.main", "decode", *map(str, args)], cwd=repo_root,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "solflow.cli.main", "decode", *map(str, args)],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def lines(stdout: str) -> list[dict[str, Any]]:
@@ -64,7 +79,11 @@ def test_all_adds_the_non_trade_events(repo_root, rpc_paths, oracle):
         row = expected.get((event["signature"], event["outer_ix_index"], event["inner_ix_index"]))
         if row is not None:
             assert (event["kind"], event["trader"], event["mint"], event["details"]) == (
-                row["kind"], row["trader"], row["mint"], row["details"])
+                row["kind"],
+                row["trader"],
+                row["mint"],
+                row["details"],
+            )
 
 
 def test_program_filter(repo_root, fixtures_dir):

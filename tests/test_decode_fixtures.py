@@ -1,4 +1,4 @@
-"""The decoders against real mainnet transactions: every ``rpc/`` fixture goes through ``solflow.rpc_json``
+"""The decoders against real mainnet transactions: every ``rpc/`` fixture goes through ``sources.rpc_json``
 into ``TransactionDecoder``; trades must equal ``expected/trades.jsonl`` exactly, non-trade events must
 have the expected kinds, and nothing may disagree with the balance changes. Modified copies of real
 transactions exercise the balance-delta fallback, failures and the program filter.
@@ -7,21 +7,33 @@ transactions exercise the balance-delta fallback, failures and the program filte
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from protos import geyser_pb2
-from solflow.decode import ProgramEvent, TransactionDecoder
-from solflow.decode.anchor import EVENT_IX_TAG
-from solflow.programs import PROGRAM_NAMES, WSOL_MINT
-from solflow.rpc_json import load_rpc_file, rpc_to_updates
-from solflow.trade import TradeEvent
+from solflow.domain.decode import ProgramEvent, TransactionDecoder
+from solflow.domain.decode.anchor import EVENT_IX_TAG
+from solflow.domain.programs import PROGRAM_NAMES, WSOL_MINT
+from solflow.domain.trade import TradeEvent
+from sources.rpc_json import load_rpc_file, rpc_to_updates
 
-COMPARED = ("direction", "trader", "mint", "quote_mint", "token_amount_raw", "quote_amount_raw", "fee_amount_raw",
-            "outer_ix_index", "inner_ix_index", "token_decimals", "quote_decimals", "via")
+COMPARED = (
+    "direction",
+    "trader",
+    "mint",
+    "quote_mint",
+    "token_amount_raw",
+    "quote_amount_raw",
+    "fee_amount_raw",
+    "outer_ix_index",
+    "inner_ix_index",
+    "token_decimals",
+    "quote_decimals",
+    "via",
+)
 NON_TRADE_COMPARED = ("kind", "trader", "mint", "quote_mint", "via", "details")
 
 Tx = tuple[Any, int, "int | None"]  # (SubscribeUpdateTransactionInfo, slot, block_time)
@@ -128,8 +140,12 @@ def test_non_trade_events_match_the_oracle(expected, decoded):
     assert {row["kind"] for row in rows} == {"create", "create_pool", "migrate", "dca_open", "dca_close"}
     for row in rows:
         events, _ = decoded[row["file"]]
-        matches = [event for event in events if isinstance(event, ProgramEvent)
-                   and (event.outer_ix_index, event.inner_ix_index) == (row["outer_ix_index"], row["inner_ix_index"])]
+        matches = [
+            event
+            for event in events
+            if isinstance(event, ProgramEvent)
+            and (event.outer_ix_index, event.inner_ix_index) == (row["outer_ix_index"], row["inner_ix_index"])
+        ]
         assert len(matches) == 1, row["file"]
         event = matches[0]
         assert {k: getattr(event, k) for k in NON_TRADE_COMPARED} == {k: row[k] for k in NON_TRADE_COMPARED}
@@ -191,8 +207,10 @@ def test_program_filter_emits_only_the_listed_programs(fixtures_dir):
     tx = one_transaction(fixtures_dir, "pumpswap", "2ffHb9AX")  # pump.fun migrate -> create_pool, then a buy
     swap_only = TransactionDecoder(["pumpswap"])
     events = swap_only.decode_events(*tx)
-    assert [(e.program, getattr(e, "kind", "trade")) for e in events] == [("pumpswap", "create_pool"),
-                                                                            ("pumpswap", "trade")]
+    assert [(e.program, getattr(e, "kind", "trade")) for e in events] == [
+        ("pumpswap", "create_pool"),
+        ("pumpswap", "trade"),
+    ]
     assert set(swap_only.stats.as_dict()) == {"pumpswap"}
     curve_only = TransactionDecoder(["pumpfun"])
     assert curve_only.decode(*tx) == []
@@ -210,7 +228,7 @@ def test_block_time_and_tx_index(fixtures_dir):
     info, slot, block_time = one_transaction(fixtures_dir, "pumpswap", "3QvhUBMp")
     assert block_time is None
     (trade,) = TransactionDecoder().decode(info, slot, None)
-    assert trade.block_time == int(datetime(2025, 6, 5, 10, 39, 46, tzinfo=timezone.utc).timestamp())
+    assert trade.block_time == int(datetime(2025, 6, 5, 10, 39, 46, tzinfo=UTC).timestamp())
     (trade,) = TransactionDecoder().decode(info, slot, 1_700_000_000)
     assert trade.block_time == 1_700_000_000  # the block's time wins over the event's
     info, slot, _ = one_transaction(fixtures_dir, "launchlab", "5LzhiGZB")  # LaunchLab events carry no time
@@ -231,8 +249,11 @@ def test_truncated_log_falls_back_to_balance_deltas(fixtures_dir):
     decoder = TransactionDecoder()
     (trade,) = decoder.decode(truncated, slot, None)
     assert trade.decode_source == "balance_delta" and trade.inner_ix_index is None
-    assert (trade.direction, trade.trader, trade.mint) == ("buy", "3xPtPLAfgBan33sbmcoxgDaAm2qkSNRKajMBj1oN1w27",
-                                                          "8bhuFRNgQxiKFVsGzmygaiwX1CyGf4hu4A5giVE9moon")
+    assert (trade.direction, trade.trader, trade.mint) == (
+        "buy",
+        "3xPtPLAfgBan33sbmcoxgDaAm2qkSNRKajMBj1oN1w27",
+        "8bhuFRNgQxiKFVsGzmygaiwX1CyGf4hu4A5giVE9moon",
+    )
     # the trader's token and SOL changes (tx fee added back) are exactly the event's amounts here
     assert (trade.token_amount_raw, trade.quote_amount_raw, trade.fee_amount_raw) == (6551568276092, 1984878, None)
     assert trade.token_decimals == 9 and trade.quote_decimals == 9
@@ -334,8 +355,7 @@ def test_dca_fill_from_the_partial_fixture(fixtures_dir):
         else:
             groups = {g.index: g for g in meta.inner_instructions}
             group = groups.get(outer_index) or meta.inner_instructions.add(index=outer_index)
-            group.instructions.add(program_id_index=program, accounts=accounts, data=bytes(ix["data"]),
-                                   stack_height=2)
+            group.instructions.add(program_id_index=program, accounts=accounts, data=bytes(ix["data"]), stack_height=2)
     assert [o[0] for o in outer] == [1, 3, 4]
     message.account_keys.extend(keys)
     meta.log_messages.extend(tree["log_messages"])
@@ -344,8 +364,11 @@ def test_dca_fill_from_the_partial_fixture(fixtures_dir):
     (trade,) = decoder.decode(info, 1, None)
     assert trade.is_dca and trade.program == "jupiter_dca" and trade.decode_source == "cpi_event"
     # input 9BEcn9… (not SOL) -> a buy of the output mint JUP, quoted in the input mint
-    assert (trade.direction, trade.mint, trade.quote_mint) == ("buy", "JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN",
-                                                              "9BEcn9aPEmhSPbPQeFGjidRiEKki46fVQDyPpSQXPA2D")
+    assert (trade.direction, trade.mint, trade.quote_mint) == (
+        "buy",
+        "JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN",
+        "9BEcn9aPEmhSPbPQeFGjidRiEKki46fVQDyPpSQXPA2D",
+    )
     assert (trade.token_amount_raw, trade.quote_amount_raw) == (319726771, 48233333)
     assert trade.fee_amount_raw is None  # the 320046 fee was taken in JUP, the traded token
     assert trade.trader == "5VVSx5VPxksfcz3z8C1r3wH8ybsUSTqofarFcrzUQmuJ"

@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from google.protobuf.message import DecodeError as ProtobufDecodeError
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from protos import geyser_pb2
-from solflow.decode import TransactionDecoder
-from solflow.decode.anchor import EVENT_IX_TAG
-from solflow.rpc_json import load_rpc_file, rpc_to_updates
-from solflow.trade import TradeEvent
+from solflow.domain.decode import TransactionDecoder
+from solflow.domain.decode.anchor import EVENT_IX_TAG
+from solflow.domain.trade import TradeEvent
+from sources.rpc_json import load_rpc_file, rpc_to_updates
 
 BASES = {  # program dir, signature prefix: a spread of programs, layouts and event sources
     "pumpswap-buy": ("pumpswap", "59GXCxvQ"),
@@ -68,8 +69,9 @@ def total(stats: dict[str, dict[str, int]], counter: str) -> int:
     return sum(values[counter] for values in stats.values())
 
 
-def assert_nothing_silently_lost(events: list, stats: dict[str, dict[str, int]], base: Base,
-                                 may_vanish: bool = False) -> None:
+def assert_nothing_silently_lost(
+    events: list, stats: dict[str, dict[str, int]], base: Base, may_vanish: bool = False
+) -> None:
     """``may_vanish``: the change can make a consistent transaction in which the program never ran."""
     trades = [e for e in events if isinstance(e, TradeEvent)]
     assert total(stats, "trades") == len(trades)
@@ -115,8 +117,9 @@ def test_truncated_events(bases, name, cut, which):
     info = base.copy()
     sites = event_sites(info)
     if not sites:
-        info.meta.log_messages[:] = [line[: 14 + cut] if line.startswith("Program data: ") else line
-                                     for line in info.meta.log_messages]
+        info.meta.log_messages[:] = [
+            line[: 14 + cut] if line.startswith("Program data: ") else line for line in info.meta.log_messages
+        ]
     else:
         site = sites[which % len(sites)]
         assume(cut < len(site.data))
@@ -146,9 +149,24 @@ malformations = st.one_of(
     st.tuples(st.just("token_amount"), st.integers(0, 31), st.text(max_size=12)),
     st.tuples(st.just("token_owner"), st.integers(0, 31), st.text(max_size=12)),
     st.tuples(st.just("lamports"), st.integers(0, 63), st.integers(0, 2)),
-    st.tuples(st.just("drop"), st.integers(0, 0), st.sampled_from(
-        ["meta", "transaction", "signature", "inner_instructions", "log_messages", "account_keys",
-         "pre_token_balances", "post_token_balances", "loaded_writable_addresses", "loaded_readonly_addresses"])),
+    st.tuples(
+        st.just("drop"),
+        st.integers(0, 0),
+        st.sampled_from(
+            [
+                "meta",
+                "transaction",
+                "signature",
+                "inner_instructions",
+                "log_messages",
+                "account_keys",
+                "pre_token_balances",
+                "post_token_balances",
+                "loaded_writable_addresses",
+                "loaded_readonly_addresses",
+            ]
+        ),
+    ),
 )
 
 
@@ -197,18 +215,20 @@ def test_malformed_transactions(bases, name, changes):
 
 
 log_lines = st.one_of(
-    st.sampled_from([
-        "Program MoonCVVNZFSYkqNXP6bxHLPL6QQJiMagDL3qcqUQTrG invoke [1]",
-        "Program MoonCVVNZFSYkqNXP6bxHLPL6QQJiMagDL3qcqUQTrG invoke [2]",
-        "Program MoonCVVNZFSYkqNXP6bxHLPL6QQJiMagDL3qcqUQTrG success",
-        "Program MoonCVVNZFSYkqNXP6bxHLPL6QQJiMagDL3qcqUQTrG failed: custom program error: 0x1",
-        "Program 11111111111111111111111111111111 invoke [2]",
-        "Program 11111111111111111111111111111111 success",
-        "Program log: Instruction: Buy",
-        "Log truncated",
-        "Program data: !!not base64!!",
-        "Program X invoke [x]",
-    ]),
+    st.sampled_from(
+        [
+            "Program MoonCVVNZFSYkqNXP6bxHLPL6QQJiMagDL3qcqUQTrG invoke [1]",
+            "Program MoonCVVNZFSYkqNXP6bxHLPL6QQJiMagDL3qcqUQTrG invoke [2]",
+            "Program MoonCVVNZFSYkqNXP6bxHLPL6QQJiMagDL3qcqUQTrG success",
+            "Program MoonCVVNZFSYkqNXP6bxHLPL6QQJiMagDL3qcqUQTrG failed: custom program error: 0x1",
+            "Program 11111111111111111111111111111111 invoke [2]",
+            "Program 11111111111111111111111111111111 success",
+            "Program log: Instruction: Buy",
+            "Log truncated",
+            "Program data: !!not base64!!",
+            "Program X invoke [x]",
+        ]
+    ),
     st.binary(max_size=200).map(lambda b: "Program data: " + base64.b64encode(b).decode()),
     st.text(max_size=40),
 )
@@ -225,8 +245,9 @@ def test_mangled_logs(bases, name, lines):
 
 
 @SETTINGS
-@given(name=base_names, flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(1, 255)), min_size=1,
-                                       max_size=8))
+@given(
+    name=base_names, flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(1, 255)), min_size=1, max_size=8)
+)
 def test_mutated_protobuf_bytes(bases, name, flips):
     base = bases[name]
     raw = bytearray(base.info.SerializeToString())

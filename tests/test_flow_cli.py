@@ -14,7 +14,6 @@ import termios
 from pathlib import Path
 
 import pytest
-
 from test_flow_support import REPO_ROOT, RUN_TIMEOUT_S, flow_command, flow_env, run_flow, sample_capture, summary_lines
 
 

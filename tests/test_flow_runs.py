@@ -22,14 +22,6 @@ from typing import Any
 
 import polars as pl
 import pytest
-
-from bench.flowruns import free_ports
-from cli.simulate import add_arguments as add_simulate_arguments
-from server.replay import ReplayServer
-from solflow.programs import PROGRAM_NAMES
-from solflow.simulator import simulate
-from solflow.trade import TRADE_FIELDS
-from sources.capture import CaptureReader
 from test_flow_support import (
     REPO_ROOT,
     RUN_TIMEOUT_S,
@@ -47,6 +39,14 @@ from test_flow_support import (
     summary_lines,
     wait_until,
 )
+
+from solflow.bench.flowruns import free_ports
+from solflow.cli.simulate import add_arguments as add_simulate_arguments
+from solflow.domain.programs import PROGRAM_NAMES
+from solflow.domain.trade import TRADE_FIELDS
+from solflow.server.replay import ReplayServer
+from solflow.simulator import simulate
+from sources.capture import CaptureReader
 
 PACED_RUN_S = 8  # chain time is replayed this fast in the interrupted runs
 
@@ -144,7 +144,9 @@ def test_summary_is_printed_and_stored(baseline: tuple[Path, Any], baseline_outp
     assert "\x1b[" not in result.stdout, "no progress bar when stdout is not a terminal"
 
 
-def test_pipeline_off_writes_only_legacy_outputs(tmp_path: Path, capture: Path, baseline_outputs: dict[str, Any]) -> None:
+def test_pipeline_off_writes_only_legacy_outputs(
+    tmp_path: Path, capture: Path, baseline_outputs: dict[str, Any]
+) -> None:
     result = run_flow(flow_env(tmp_path, capture, SOLFLOW_PIPELINE="off"))
     assert_ok(result)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["streams"]
@@ -193,13 +195,17 @@ def test_two_processes_give_identical_outputs(tmp_path: Path, capture: Path, bas
     addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(2))
     procs = [
         subprocess.Popen(
-            flow_command("-i", str(i), "-a", addresses), cwd=REPO_ROOT, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            flow_command("-i", str(i), "-a", addresses),
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for i in range(2)
     ]
     outs = [p.communicate(timeout=RUN_TIMEOUT_S) for p in procs]
-    for proc, (stdout, stderr) in zip(procs, outs):
+    for proc, (_stdout, stderr) in zip(procs, outs):
         assert proc.returncode == 0, stderr[-3000:]
     assert read_outputs(tmp_path) == baseline_outputs
     assert sum(len(summary_lines(stdout)) for stdout, _ in outs) == 1, "one summary for the whole cluster"
@@ -244,6 +250,7 @@ def test_dropped_updates_are_counted_and_recorded_as_gaps(
     assert stats["gaps"] >= rows
     [summary] = summary_lines(result.stdout)
     assert f"{stats['dropped']} dropped, {stats['gaps']} gaps" in summary
+
     # What got through is the same trades, except that a slot whose block meta was dropped has no
     # block time (never a local-clock one).
     def untimed(rows: list[tuple]) -> set[tuple]:

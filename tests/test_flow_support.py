@@ -14,8 +14,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import polars as pl
 
@@ -61,7 +62,9 @@ def start_flow(env: dict[str, str], *args: str, log: Path) -> subprocess.Popen[b
 
 
 def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
-    assert result.returncode == 0, f"flow failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, (
+        f"flow failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
 
 
 def summary_lines(text: str) -> list[str]:

@@ -19,7 +19,7 @@ import grpc
 import pytest
 
 from protos import geyser_pb2, geyser_pb2_grpc
-from server.replay import ReplayServer
+from solflow.server.replay import ReplayServer
 
 SOLFLOW = str(Path(sys.executable).with_name("solflow"))  # the installed console script users run
 WAIT_S = 20.0  # hang guard for a reply that must come; never a speed requirement
@@ -34,7 +34,9 @@ def b58(key: bytes) -> str:
     return base58.b58encode(key).decode()
 
 
-def tx_update(slot, index, keys=(PROGRAM,), *, vote=False, failed=False, loaded_writable=(), loaded_readonly=(), logs=()):
+def tx_update(
+    slot, index, keys=(PROGRAM,), *, vote=False, failed=False, loaded_writable=(), loaded_readonly=(), logs=()
+):
     update = geyser_pb2.SubscribeUpdate()
     update.transaction.slot = slot
     info = update.transaction.transaction
@@ -291,7 +293,7 @@ def test_invalid_filter_ends_the_stream_with_invalid_argument(serve, subscribe, 
 
 # --------------------------------------------------------------------------------- ping / pong
 def test_pings_before_filters_pong_echoes_id_and_ping_requests_keep_filters(serve, subscribe):
-    server, port = serve(simple_chain(300, 30), rate=60, ping_interval_s=0.1)
+    _server, port = serve(simple_chain(300, 30), rate=60, ping_interval_s=0.1)
     subscription = subscribe(port)
 
     first = subscription.next(skip_pings=False)  # no request yet: only pings flow
@@ -466,7 +468,7 @@ def test_rate_paces_the_chain_and_clock_start_continues_it_across_a_restart(serv
     received += before.until_end()
     assert (before.code, before.details) == (grpc.StatusCode.UNAVAILABLE, "server is shutting down try again later")
 
-    second, same_port = serve(updates, port=port, rate=rate, clock_start=clock_start, ping_interval_s=60)
+    _second, same_port = serve(updates, port=port, rate=rate, clock_start=clock_start, ping_interval_s=60)
     assert same_port == port
     live = subscribe(port, tx_request(all={}))
     resume = tx_request(all={})

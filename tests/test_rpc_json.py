@@ -15,7 +15,8 @@ from typing import Any
 
 import base58
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from solders.hash import Hash
 from solders.instruction import CompiledInstruction
 from solders.message import (
@@ -31,7 +32,8 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 from protos import geyser_pb2
-from solflow.rpc_json import (
+from sources.capture import CaptureWriter, iter_updates
+from sources.rpc_json import (
     UNKNOWN_ERROR_TAG,
     VOTE_PROGRAM_ID,
     RpcJsonError,
@@ -39,7 +41,6 @@ from solflow.rpc_json import (
     rpc_to_updates,
     transaction_error_bytes,
 )
-from sources.capture import CaptureWriter, iter_updates
 
 
 def b58(raw: bytes) -> str:
@@ -188,16 +189,30 @@ def test_balances_fee_compute_units_and_logs(imported: list[Imported]) -> None:
 
 def _token_rows(balances: Any) -> list[tuple[Any, ...]]:
     return [
-        (b.account_index, b.mint, b.owner, b.program_id, b.ui_token_amount.amount,
-         b.ui_token_amount.decimals, b.ui_token_amount.ui_amount_string)
+        (
+            b.account_index,
+            b.mint,
+            b.owner,
+            b.program_id,
+            b.ui_token_amount.amount,
+            b.ui_token_amount.decimals,
+            b.ui_token_amount.ui_amount_string,
+        )
         for b in balances
     ]
 
 
 def _json_token_rows(balances: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return [
-        (b["accountIndex"], b["mint"], b.get("owner", ""), b.get("programId", ""), b["uiTokenAmount"]["amount"],
-         b["uiTokenAmount"]["decimals"], b["uiTokenAmount"]["uiAmountString"])
+        (
+            b["accountIndex"],
+            b["mint"],
+            b.get("owner", ""),
+            b.get("programId", ""),
+            b["uiTokenAmount"]["amount"],
+            b["uiTokenAmount"]["decimals"],
+            b["uiTokenAmount"]["uiAmountString"],
+        )
         for b in balances
     ]
 
@@ -261,17 +276,27 @@ def _signed_message_bytes(message: Any) -> bytes:
         for ix in message.instructions
     ]
     blockhash = Hash.from_bytes(message.recent_blockhash)
-    counts = (header.num_required_signatures, header.num_readonly_signed_accounts, header.num_readonly_unsigned_accounts)
+    counts = (
+        header.num_required_signatures,
+        header.num_readonly_signed_accounts,
+        header.num_readonly_unsigned_accounts,
+    )
     if not message.versioned:
         return bytes(Message.new_with_compiled_instructions(*counts, keys, blockhash, instructions))
     if message.HasField("config"):
         c = message.config
         config = TransactionConfig(
-            **{f: getattr(c, f) for f in ("priority_fee", "compute_unit_limit", "loaded_accounts_data_size_limit", "heap_size") if c.HasField(f)}
+            **{
+                f: getattr(c, f)
+                for f in ("priority_fee", "compute_unit_limit", "loaded_accounts_data_size_limit", "heap_size")
+                if c.HasField(f)
+            }
         )
         return to_bytes_versioned(MessageV1(MessageHeader(*counts), config, blockhash, keys, instructions))
     lookups = [
-        MessageAddressTableLookup(Pubkey.from_bytes(lt.account_key), bytes(lt.writable_indexes), bytes(lt.readonly_indexes))
+        MessageAddressTableLookup(
+            Pubkey.from_bytes(lt.account_key), bytes(lt.writable_indexes), bytes(lt.readonly_indexes)
+        )
         for lt in message.address_table_lookups
     ]
     return to_bytes_versioned(MessageV0(MessageHeader(*counts), keys, blockhash, instructions, lookups))
@@ -286,8 +311,10 @@ def test_signed_message_is_exact(imported: list[Imported]) -> None:
     verified = []
     for item in imported:
         parsed_top_level = any("parsed" in ix for ix in item.message_json["instructions"])
-        lookups_lost = item.tx["version"] == 0 and not item.message_json.get("addressTableLookups") and any(
-            item.tx["meta"].get("loadedAddresses", {}).get(side) for side in ("writable", "readonly")
+        lookups_lost = (
+            item.tx["version"] == 0
+            and not item.message_json.get("addressTableLookups")
+            and any(item.tx["meta"].get("loadedAddresses", {}).get(side) for side in ("writable", "readonly"))
         )
         if parsed_top_level or lookups_lost:
             continue
@@ -384,17 +411,26 @@ def test_missing_file_is_an_rpc_json_error(tmp_path: Path) -> None:
 
 def test_transaction_error_bytes_follow_bincode() -> None:
     # yellowstone-protocol.md §6.5: instruction 2 failed with custom error 6001.
-    assert transaction_error_bytes({"InstructionError": [2, {"Custom": 6001}]}) == bytes.fromhex("08000000021900000071170000")
+    assert transaction_error_bytes({"InstructionError": [2, {"Custom": 6001}]}) == bytes.fromhex(
+        "08000000021900000071170000"
+    )
     assert transaction_error_bytes("AccountInUse") == bytes.fromhex("00000000")
     assert transaction_error_bytes("BlockhashNotFound") == bytes.fromhex("07000000")
     assert transaction_error_bytes("CommitCancelled") == bytes.fromhex("26000000")
     assert transaction_error_bytes({"DuplicateInstruction": 3}) == bytes.fromhex("1e00000003")
     assert transaction_error_bytes({"InsufficientFundsForRent": {"account_index": 4}}) == bytes.fromhex("1f00000004")
-    assert transaction_error_bytes({"ProgramExecutionTemporarilyRestricted": {"account_index": 9}}) == bytes.fromhex("2300000009")
+    assert transaction_error_bytes({"ProgramExecutionTemporarilyRestricted": {"account_index": 9}}) == bytes.fromhex(
+        "2300000009"
+    )
 
 
 def test_unknown_error_shapes_keep_their_json_behind_a_tag() -> None:
-    for err in ({"InstructionError": [0, "InvalidArgument"]}, {"BorshIoError": "bad"}, "SomethingNew", {"InstructionError": [300, {"Custom": 1}]}):
+    for err in (
+        {"InstructionError": [0, "InvalidArgument"]},
+        {"BorshIoError": "bad"},
+        "SomethingNew",
+        {"InstructionError": [300, {"Custom": 1}]},
+    ):
         encoded = transaction_error_bytes(err)
         assert struct.unpack_from("<I", encoded)[0] == UNKNOWN_ERROR_TAG
         assert json.loads(encoded[4:]) == err
@@ -431,7 +467,9 @@ def test_simple_vote_transaction_is_marked(sample_tx: dict[str, Any]) -> None:
         "recentBlockhash": sample_tx["transaction"]["message"]["recentBlockhash"],
         "instructions": [{"programIdIndex": 2, "accounts": [1, 0], "data": "2", "stackHeight": None}],
     }
-    vote["meta"].update(preBalances=[1, 2, 3], postBalances=[1, 2, 3], innerInstructions=[], preTokenBalances=[], postTokenBalances=[])
+    vote["meta"].update(
+        preBalances=[1, 2, 3], postBalances=[1, 2, 3], innerInstructions=[], preTokenBalances=[], postTokenBalances=[]
+    )
     assert rpc_to_updates(vote)[0].transaction.transaction.is_vote is True
     routed = copy.deepcopy(vote)  # a second instruction makes it an ordinary transaction
     routed["transaction"]["message"]["instructions"].append({"programIdIndex": 2, "accounts": [], "data": "2"})

@@ -4,12 +4,12 @@ the expected event time through the shard aggregator (mirroring the original's b
 from __future__ import annotations
 
 import pytest
-
-from solflow.aggregate import AggregationConfig, ShardAggregator
-from solflow.programs import JUPITER_DCA, LAUNCHLAB, MOONSHOT, PUMPFUN, PUMPSWAP
-from solflow.settings import Settings
-from solflow.signals import DcaInputs, Hit, SignalConfig, evaluate, transitions
 from test_windows import SOL, dca_buy, make_trade, run
+
+from solflow.domain.aggregate import AggregationConfig, ShardAggregator
+from solflow.domain.programs import JUPITER_DCA, LAUNCHLAB, MOONSHOT, PUMPFUN, PUMPSWAP
+from solflow.domain.signals import DcaInputs, Hit, SignalConfig, evaluate, transitions
+from solflow.settings import Settings
 
 DEFAULTS = SignalConfig()
 
@@ -28,7 +28,9 @@ def row(nf60=0.0, nf300=0.0, buys60=0, sells60=0, wallets=0, bots=0, trades300=0
     }
 
 
-def fired(r: dict, previous_bot_trades: int | None = None, dca: DcaInputs | None = None, config=DEFAULTS) -> dict[str, Hit]:
+def fired(
+    r: dict, previous_bot_trades: int | None = None, dca: DcaInputs | None = None, config=DEFAULTS
+) -> dict[str, Hit]:
     return evaluate(r, previous_bot_trades, dca, config)
 
 
@@ -90,7 +92,9 @@ def test_focused_near_misses(r):
 # --- SURGE: nf60 > 8.0, buys60 >= 10, ratio nf60 / (|nf300| / 5) >= 3 ---------------------------------
 
 
-@pytest.mark.parametrize(("nf300", "ratio", "severity"), [(15.0, 3.0, 3), (-15.0, 3.0, 3), (10.0, 4.5, 4), (5.0, 9.0, 5)])
+@pytest.mark.parametrize(
+    ("nf300", "ratio", "severity"), [(15.0, 3.0, 3), (-15.0, 3.0, 3), (10.0, 4.5, 4), (5.0, 9.0, 5)]
+)
 def test_surge_ratio_and_severity(nf300, ratio, severity):
     hit = fired(row(nf60=9.0, nf300=nf300, buys60=10))["SURGE"]
     assert hit.severity == severity
@@ -164,17 +168,36 @@ def test_transitions_emit_only_on_and_off():
     surge = Hit(4, 0.7, {"volume_ratio": 4.5})
     active, rows = transitions("M", 100, 0, {"BREAKOUT": breakout})
     assert rows == [
-        {"mint": "M", "signal_type": "BREAKOUT", "window_seconds": 60, "severity": 3, "score": 0.5,
-         "details": {"net_flow_60s": 6.0}, "ts": 100, "state": "on"}
+        {
+            "mint": "M",
+            "signal_type": "BREAKOUT",
+            "window_seconds": 60,
+            "severity": 3,
+            "score": 0.5,
+            "details": {"net_flow_60s": 6.0},
+            "ts": 100,
+            "state": "on",
+        }
     ]
     assert transitions("M", 105, active, {"BREAKOUT": breakout._replace(severity=5)}) == (active, [])
     active, rows = transitions("M", 110, active, {"SURGE": surge})
     assert [(r["signal_type"], r["state"], r["ts"]) for r in rows] == [("BREAKOUT", "off", 110), ("SURGE", "on", 110)]
     assert rows[0]["severity"] is None and rows[0]["score"] is None and rows[0]["details"] == {}
-    assert transitions("M", 115, active, {}) == (0, [
-        {"mint": "M", "signal_type": "SURGE", "window_seconds": 60, "severity": None, "score": None,
-         "details": {}, "ts": 115, "state": "off"}
-    ])
+    assert transitions("M", 115, active, {}) == (
+        0,
+        [
+            {
+                "mint": "M",
+                "signal_type": "SURGE",
+                "window_seconds": 60,
+                "severity": None,
+                "score": None,
+                "details": {},
+                "ts": 115,
+                "state": "off",
+            }
+        ],
+    )
 
 
 # --- thresholds from settings ---------------------------------------------------------------------
@@ -243,7 +266,9 @@ def test_bot_dropoff_compares_with_the_previous_emitted_row():
         pytest.param(make_trade(5000, program=PUMPFUN.name, wallet="S"), False, id="pumpfun-is-not-spot"),
         pytest.param(make_trade(5000, "sell", program=PUMPSWAP.name, wallet="S"), False, id="a-sell"),
         pytest.param(
-            make_trade(5000, program=PUMPSWAP.name, wallet="S", via=JUPITER_DCA.program_id), False, id="swap-of-a-dca-fill"
+            make_trade(5000, program=PUMPSWAP.name, wallet="S", via=JUPITER_DCA.program_id),
+            False,
+            id="swap-of-a-dca-fill",
         ),
     ],
 )

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from solders.pubkey import Pubkey
 
-from solflow.decode import ProgramEvent, TransactionDecoder
-from solflow.programs import BY_ID, PROGRAM_NAMES, WSOL_MINT
+from solflow.domain.decode import ProgramEvent, TransactionDecoder
+from solflow.domain.programs import BY_ID, PROGRAM_NAMES, WSOL_MINT
 from solflow.simulator import KINDS, build_transaction, simulate
 from sources.capture import CaptureReader, iter_updates
 
@@ -53,8 +53,11 @@ def transactions(stream) -> list:
 
 @pytest.fixture(scope="module")
 def block_times(stream) -> dict[int, int]:
-    return {u.update.block_meta.slot: u.update.block_meta.block_time.timestamp
-            for u in stream if u.update.HasField("block_meta")}
+    return {
+        u.update.block_meta.slot: u.update.block_meta.block_time.timestamp
+        for u in stream
+        if u.update.HasField("block_meta")
+    }
 
 
 # ----- determinism and stream shape -------------------------------------------------------------
@@ -83,7 +86,7 @@ def test_stream_has_the_requested_transactions_and_every_slot_closes_with_meta_t
         elif which == "block_meta":
             meta = update.block_meta
             assert slot_of_open in (None, meta.slot)
-            assert meta.slot > previous_slot and meta.parent_slot == previous_slot or previous_slot == 0
+            assert (meta.slot > previous_slot and meta.parent_slot == previous_slot) or previous_slot == 0
             assert meta.blockhash and meta.parent_blockhash and meta.block_time.timestamp
             following = stream[position + 1].update
             assert following.WhichOneof("update_oneof") == "slot" and following.slot.slot == meta.slot
@@ -109,8 +112,9 @@ def test_stream_mixes_what_real_traffic_has(transactions):
         seen["legacy"] += not message.versioned
         seen["loaded"] += bool(info.meta.loaded_writable_addresses or info.meta.loaded_readonly_addresses)
         seen["failed"] += info.meta.HasField("err")
-        seen["token_2022"] += any(b.program_id == "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
-                                  for b in info.meta.post_token_balances)
+        seen["token_2022"] += any(
+            b.program_id == "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb" for b in info.meta.post_token_balances
+        )
         seen["multi_signer"] += message.header.num_required_signatures > 1
         for trade in simulated.expected:
             seen["via"] += trade.via is not None
@@ -120,8 +124,23 @@ def test_stream_mixes_what_real_traffic_has(transactions):
             seen[trade.decode_source] += 1
         seen.update(simulated.events)
     assert set(programs) == set(PROGRAM_NAMES)
-    for what in ("v0", "legacy", "loaded", "failed", "token_2022", "multi_signer", "via", "dca", "non_sol_quote",
-                 "trader_not_payer", "cpi_event", "log_event", "balance_delta", "create", "dca_open"):
+    for what in (
+        "v0",
+        "legacy",
+        "loaded",
+        "failed",
+        "token_2022",
+        "multi_signer",
+        "via",
+        "dca",
+        "non_sol_quote",
+        "trader_not_payer",
+        "cpi_event",
+        "log_event",
+        "balance_delta",
+        "create",
+        "dca_open",
+    ):
         assert seen[what] > 0, f"the stream has no {what}"
     trades = sum(len(u.expected) for u in transactions)
     assert 0.02 < seen["failed"] / len(transactions) < 0.08
@@ -162,8 +181,12 @@ def test_token_balances_are_consistent(transactions):
         for balance in [*pre.values(), *post.values()]:
             amount = balance.ui_token_amount
             assert balance.account_index < len(keys)
-            assert balance.mint and balance.owner and balance.program_id in (
-                "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA", "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
+            assert (
+                balance.mint
+                and balance.owner
+                and balance.program_id
+                in ("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA", "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
+            )
             raw = int(amount.amount)
             assert raw >= 0
             assert amount.ui_amount_string == _ui_string(raw, amount.decimals)
@@ -171,7 +194,11 @@ def test_token_balances_are_consistent(transactions):
         for index in pre.keys() & post.keys():
             before, after = pre[index], post[index]
             assert (before.mint, before.owner, before.program_id, before.ui_token_amount.decimals) == (
-                after.mint, after.owner, after.program_id, after.ui_token_amount.decimals)
+                after.mint,
+                after.owner,
+                after.program_id,
+                after.ui_token_amount.decimals,
+            )
         if meta.HasField("err"):
             assert list(meta.pre_token_balances) == list(meta.post_token_balances)
         for index, balance in post.items():
@@ -198,14 +225,21 @@ def test_messages_keys_and_lookup_tables_are_well_formed(transactions):
         assert len(message.recent_blockhash) == 32
         if not message.versioned:
             assert not message.address_table_lookups and not meta.loaded_writable_addresses
-        writable = [a for lookup in message.address_table_lookups for a in
-                    [(lookup.account_key, i) for i in lookup.writable_indexes]]
-        readonly = [a for lookup in message.address_table_lookups for a in
-                    [(lookup.account_key, i) for i in lookup.readonly_indexes]]
+        writable = [
+            a
+            for lookup in message.address_table_lookups
+            for a in [(lookup.account_key, i) for i in lookup.writable_indexes]
+        ]
+        readonly = [
+            a
+            for lookup in message.address_table_lookups
+            for a in [(lookup.account_key, i) for i in lookup.readonly_indexes]
+        ]
         assert len(writable) == len(meta.loaded_writable_addresses)
         assert len(readonly) == len(meta.loaded_readonly_addresses)
-        for entry, address in zip(writable + readonly,
-                                  [*meta.loaded_writable_addresses, *meta.loaded_readonly_addresses]):
+        for entry, address in zip(
+            writable + readonly, [*meta.loaded_writable_addresses, *meta.loaded_readonly_addresses]
+        ):
             assert table_entries.setdefault(entry, address) == address, "a lookup table entry never changes"
         static = len(message.account_keys)
         for ix in message.instructions:
@@ -234,9 +268,9 @@ def test_logs_follow_the_invocations(transactions):
                 if not stack:
                     top_level.append(words[1])
                 stack.append(words[1])
-            elif line.startswith("Program ") and len(words) == 3 and words[2] == "success":
-                assert stack.pop() == words[1]
-            elif " failed: custom program error: 0x" in line:
+            elif (
+                line.startswith("Program ") and len(words) == 3 and words[2] == "success"
+            ) or " failed: custom program error: 0x" in line:
                 assert stack.pop() == words[1]
             elif line.startswith("Program data: "):
                 assert stack and base64.b64decode(words[2])
@@ -249,8 +283,12 @@ def test_logs_follow_the_invocations(transactions):
         else:
             assert not stack
             assert top_level == [keys[ix.program_id_index] for ix in info.transaction.message.instructions]
-        events = [ix for group in meta.inner_instructions for ix in group.instructions
-                  if ix.data[:8] == bytes.fromhex("e445a52e51cb9a1d")]
+        events = [
+            ix
+            for group in meta.inner_instructions
+            for ix in group.instructions
+            if ix.data[:8] == bytes.fromhex("e445a52e51cb9a1d")
+        ]
         for ix in events:
             assert keys[ix.program_id_index] in BY_ID, "Anchor events are self-CPIs of the tracked programs"
 
@@ -276,7 +314,8 @@ def test_decoder_returns_exactly_the_expected_trades_of_the_stream(transactions,
     stats = decoder.stats.as_dict()
     assert all(counts["errors"] == 0 and counts["cross_check_disagreements"] == 0 for counts in stats.values())
     assert sum(counts["fallbacks"] for counts in stats.values()) == sum(
-        t.decode_source == "balance_delta" for u in transactions for t in u.expected)
+        t.decode_source == "balance_delta" for u in transactions for t in u.expected
+    )
 
 
 @pytest.mark.parametrize(("program", "kind"), [(p, k) for p, kinds in KINDS.items() for k in kinds])
@@ -302,20 +341,23 @@ def test_decoder_returns_exactly_the_expected_trades_of_each_kind(program, kind)
         assert trades and {t["decode_source"] for t in trades} <= {"cpi_event", "log_event"}
 
 
-@pytest.mark.parametrize(("program", "kind", "check"), [
-    ("pumpfun", "buy_legacy_layout", lambda t, info: len(_event_data(info, t)) == 129),
-    ("pumpfun", "buy", lambda t, info: len(_event_data(info, t)) > 300),
-    ("launchlab", "buy_legacy_layout", lambda t, info: len(_event_data(info, t)) == 138),
-    ("launchlab", "sell", lambda t, info: len(_event_data(info, t)) == 147),
-    ("moonshot", "buy", lambda t, info: t.inner_ix_index is None and t.decode_source == "log_event"),
-    ("pumpfun", "buy_usdc", lambda t, info: t.quote_mint == "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"),
-    ("launchlab", "buy_xstock", lambda t, info: t.quote_decimals == 8),
-    ("launchlab", "sell_transfer_fee", lambda t, info: _trader_token_change(info, t) != t.token_amount_raw),
-    ("pumpfun", "routed", lambda t, info: t.via is not None and t.inner_ix_index is not None),
-    ("pumpfun", "relayed", lambda t, info: t.trader != t.fee_payer),
-    ("jupiter_dca", "fill", lambda t, info: t.is_dca and t.direction == "buy" and t.fee_amount_raw is None),
-    ("jupiter_dca", "fill_sell", lambda t, info: t.is_dca and t.direction == "sell" and t.fee_amount_raw > 0),
-])
+@pytest.mark.parametrize(
+    ("program", "kind", "check"),
+    [
+        ("pumpfun", "buy_legacy_layout", lambda t, info: len(_event_data(info, t)) == 129),
+        ("pumpfun", "buy", lambda t, info: len(_event_data(info, t)) > 300),
+        ("launchlab", "buy_legacy_layout", lambda t, info: len(_event_data(info, t)) == 138),
+        ("launchlab", "sell", lambda t, info: len(_event_data(info, t)) == 147),
+        ("moonshot", "buy", lambda t, info: t.inner_ix_index is None and t.decode_source == "log_event"),
+        ("pumpfun", "buy_usdc", lambda t, info: t.quote_mint == "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"),
+        ("launchlab", "buy_xstock", lambda t, info: t.quote_decimals == 8),
+        ("launchlab", "sell_transfer_fee", lambda t, info: _trader_token_change(info, t) != t.token_amount_raw),
+        ("pumpfun", "routed", lambda t, info: t.via is not None and t.inner_ix_index is not None),
+        ("pumpfun", "relayed", lambda t, info: t.trader != t.fee_payer),
+        ("jupiter_dca", "fill", lambda t, info: t.is_dca and t.direction == "buy" and t.fee_amount_raw is None),
+        ("jupiter_dca", "fill_sell", lambda t, info: t.is_dca and t.direction == "sell" and t.fee_amount_raw > 0),
+    ],
+)
 def test_kinds_have_the_layout_they_name(program, kind, check):
     simulated = build_transaction(program, kind, seed=5)
     trade = simulated.expected[0]
@@ -331,6 +373,7 @@ def _event_data(info, trade) -> bytes:
 def _trader_token_change(info, trade) -> int:
     def total(balances):
         return sum(int(b.ui_token_amount.amount) for b in balances if b.owner == trade.trader and b.mint == trade.mint)
+
     return abs(total(info.meta.post_token_balances) - total(info.meta.pre_token_balances))
 
 
@@ -356,8 +399,9 @@ def test_simulating_a_subset_of_programs_stays_within_it():
 
 
 def _solflow(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "solflow.cli.main", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_cli_writes_a_readable_byte_identical_capture(tmp_path, repo_root):
@@ -379,11 +423,14 @@ def test_cli_writes_a_readable_byte_identical_capture(tmp_path, repo_root):
     assert described["transactions"] == 400
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--transactions", "0", "--seed", "1"], "--transactions must be at least 1"),
-    (["--transactions", "10", "--seed", "1", "--programs", "pumpfun,serum"], "unknown program(s) serum"),
-    (["--transactions", "10", "--seed", "1", "--per-slot", "0"], "--per-slot must be a positive number"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--transactions", "0", "--seed", "1"], "--transactions must be at least 1"),
+        (["--transactions", "10", "--seed", "1", "--programs", "pumpfun,serum"], "unknown program(s) serum"),
+        (["--transactions", "10", "--seed", "1", "--per-slot", "0"], "--per-slot must be a positive number"),
+    ],
+)
 def test_cli_user_errors_are_one_line(tmp_path, repo_root, args, message):
     done = _solflow("simulate", *args, "-o", str(tmp_path / "x.capture"), cwd=repo_root)
     assert done.returncode == 2
@@ -392,8 +439,9 @@ def test_cli_user_errors_are_one_line(tmp_path, repo_root, args, message):
 
 
 def test_cli_reports_an_unwritable_output_in_one_line(tmp_path, repo_root):
-    done = _solflow("simulate", "--transactions", "5", "--seed", "1", "-o", str(tmp_path / "missing" / "x.capture"),
-                    cwd=repo_root)
+    done = _solflow(
+        "simulate", "--transactions", "5", "--seed", "1", "-o", str(tmp_path / "missing" / "x.capture"), cwd=repo_root
+    )
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
 
@@ -413,7 +461,8 @@ def test_sample_is_what_the_documented_command_writes(tmp_path, repo_root):
     done = _solflow("simulate", *SAMPLE_COMMAND, "-o", str(regenerated), cwd=repo_root)
     assert done.returncode == 0, done.stderr
     assert regenerated.read_bytes() == (repo_root / SAMPLE).read_bytes(), (
-        "the simulator changed: regenerate data/sample.capture with the command in data/README.md")
+        "the simulator changed: regenerate data/sample.capture with the command in data/README.md"
+    )
 
 
 def test_sample_is_a_few_minutes_of_all_five_programs(sample, repo_root):
@@ -431,7 +480,7 @@ def test_sample_is_a_few_minutes_of_all_five_programs(sample, repo_root):
 def test_sample_makes_the_signals_fire(sample):
     """Decoded and aggregated by the project's own code, the sample lights BREAKOUT, SURGE, FOCUSED and
     DCA_CONVICTION on at least two mints each, and has DCA fills on mints that trade on spot venues."""
-    from solflow.aggregate import AggregationConfig, ShardAggregator
+    from solflow.domain.aggregate import AggregationConfig, ShardAggregator
     from solflow.settings import Settings
 
     decoder = TransactionDecoder()

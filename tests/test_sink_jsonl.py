@@ -17,8 +17,8 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 
 from sinks.jsonl import LEGACY_FIELDS, LINE_FIELDS, LegacyJsonlSink, legacy_line
-from solflow.programs import BY_NAME, PROGRAM_NAMES, WSOL_MINT
-from solflow.trade import TRADE_FIELDS, TradeEvent
+from solflow.domain.programs import BY_NAME, PROGRAM_NAMES, WSOL_MINT
+from solflow.domain.trade import TRADE_FIELDS, TradeEvent
 
 USDC_MINT = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 MIB = 1024 * 1024

@@ -20,9 +20,9 @@ from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 
 from sinks.parquet import NULL_DATE, ParquetDatasetSink, polars_schema
 from sinks.schema import SIGNAL_COLUMNS, TRADE_COLUMNS, RowShapeError, aggregate_columns, row_packer
-from solflow.programs import BY_NAME, WSOL_MINT
+from solflow.domain.programs import BY_NAME, WSOL_MINT
+from solflow.domain.trade import TRADE_FIELDS, TradeEvent
 from solflow.settings import DEFAULT_WINDOWS
-from solflow.trade import TRADE_FIELDS, TradeEvent
 
 DAY = 86_400
 T0 = 1_761_004_800  # 2025-10-21 00:00:00 UTC
@@ -138,9 +138,12 @@ def test_fixture_trades_round_trip(fixtures_dir: Path, tmp_path: Path) -> None:
     trades = [
         TradeEvent(
             **{f: r[f] for f in TRADE_FIELDS if f in r and f != "slot"},
-            slot=r["slot"] or 0, tx_index=0, pool=None, is_dca=False,
+            slot=r["slot"] or 0,
+            tx_index=0,
+            pool=None,
+            is_dca=False,
             decode_source="log_event" if r["inner_ix_index"] is None else "cpi_event",
-        )  # fmt: skip
+        )
         for r in rows
         if r["kind"] == "trade"
     ]

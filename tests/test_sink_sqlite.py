@@ -16,10 +16,10 @@ from bytewax.testing import TestingSource, cluster_main
 
 from sinks.schema import RowShapeError, aggregate_columns, row_packer
 from sinks.sqlite import SCHEMA_VERSION, NotASolflowDatabase, SqliteSink, open_db
-from solflow.programs import BY_NAME, WSOL_MINT
+from solflow.domain.programs import BY_NAME, WSOL_MINT
+from solflow.domain.stream import Gap
+from solflow.domain.trade import TRADE_FIELDS, TradeEvent
 from solflow.settings import DEFAULT_WINDOWS
-from solflow.stream import Gap
-from solflow.trade import TRADE_FIELDS, TradeEvent
 
 ORIGINAL_AGGREGATE_COLUMNS = (
     ["mint", "source_program", "last_trade_timestamp"]
@@ -164,7 +164,9 @@ def test_u64_amounts_beyond_sqlite_integers_are_kept_exactly(tmp_path: Path) -> 
     huge = trade(1, token_amount_raw=2**64 - 1)
     write(db, [("trade", trade(0)), ("trade", huge)])
     write(db, [("trade", huge)])
-    assert rows(db, "SELECT token_amount_raw, typeof(token_amount_raw), quote_amount_raw FROM trades ORDER BY slot") == [
+    assert rows(
+        db, "SELECT token_amount_raw, typeof(token_amount_raw), quote_amount_raw FROM trades ORDER BY slot"
+    ) == [
         (trade(0).token_amount_raw, "integer", trade(0).quote_amount_raw),
         (str(2**64 - 1), "text", huge.quote_amount_raw),
     ]

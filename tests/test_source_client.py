@@ -5,17 +5,19 @@ from __future__ import annotations
 import socket
 import threading
 import urllib.request
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import grpc
 import pytest
 from bytewax.testing import run_main
+from test_source_support import RequestSpy, make_chain, settings_for, source_flow
 
 from protos import geyser_pb2
-from server.replay import ReplayServer
-from solflow.programs import PROGRAM_NAMES, PUMPSWAP
+from solflow.domain.programs import PROGRAM_NAMES, PUMPSWAP
+from solflow.server.replay import ReplayServer
 from sources.capture import CaptureWriter, iter_updates
 from sources.geyser_client import (
     GeyserError,
@@ -30,7 +32,6 @@ from sources.geyser_client import (
 )
 from sources.live import backoff_delay
 from sources.metrics import serve_metrics
-from test_source_support import RequestSpy, make_chain, settings_for, source_flow
 
 
 def test_endpoints_strip_the_scheme_and_pick_tls_and_port():
@@ -42,8 +43,14 @@ def test_endpoints_strip_the_scheme_and_pick_tls_and_port():
     assert parse_endpoint("http://[::1]:5").target == "[::1]:5"
 
 
-@pytest.mark.parametrize("url", ["https://host.example/abc-secret-123", "https://user:abc-secret-123@host.example",
-                                 "https://host.example?token=abc-secret-123"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://host.example/abc-secret-123",
+        "https://user:abc-secret-123@host.example",
+        "https://host.example?token=abc-secret-123",
+    ],
+)
 def test_an_endpoint_with_path_query_or_credentials_is_refused_without_echoing_them(url):
     with pytest.raises(GeyserError) as raised:
         parse_endpoint(url)
@@ -107,8 +114,9 @@ def _one_update_server(update: geyser_pb2.SubscribeUpdate, compression: grpc.Com
     handler = grpc.stream_stream_rpc_method_handler(
         subscribe_handler, geyser_pb2.SubscribeRequest.FromString, geyser_pb2.SubscribeUpdate.SerializeToString
     )
-    server = grpc.server(futures.ThreadPoolExecutor(2), compression=compression,
-                         options=[("grpc.max_send_message_length", -1)])
+    server = grpc.server(
+        futures.ThreadPoolExecutor(2), compression=compression, options=[("grpc.max_send_message_length", -1)]
+    )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("geyser.Geyser", {"Subscribe": handler}),))
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()

@@ -11,13 +11,6 @@ import time
 
 import pytest
 from bytewax.testing import cluster_main
-
-from protos import geyser_pb2
-from server.replay import ReplayServer
-from solflow.programs import PROGRAM_NAMES, PUMPFUN, PUMPSWAP
-from solflow.stream import Gap, TxUpdate
-from sources.geyser_client import BLOCKS_META_FILTER, GeyserError
-from sources.yellowstone import YellowstoneSource
 from test_source_support import (
     FIRST_SLOT,
     FlowThread,
@@ -32,6 +25,13 @@ from test_source_support import (
     source_flow,
     wait_for,
 )
+
+from protos import geyser_pb2
+from solflow.domain.programs import PROGRAM_NAMES, PUMPFUN, PUMPSWAP
+from solflow.domain.stream import Gap, TxUpdate
+from solflow.server.replay import ReplayServer
+from sources.geyser_client import BLOCKS_META_FILTER, GeyserError
+from sources.yellowstone import YellowstoneSource
 
 TWO = (PUMPSWAP, PUMPFUN)
 
@@ -52,9 +52,11 @@ def test_server_restarted_ten_times_mid_stream_delivers_every_transaction_exactl
     chain = make_chain(500, txs_per_program=2, programs=TWO)  # 4,000 updates
     rate, window = 800.0, 1_000
     # the chain starts just after both partitions subscribed, so the server sends each of them all of it
-    server = ReplayServer(chain.updates, rate=rate, replay_window_slots=window, ping_interval_s=0.2,
-                          clock_start=time.time() + 1.0)
+    server = ReplayServer(
+        chain.updates, rate=rate, replay_window_slots=window, ping_interval_s=0.2, clock_start=time.time() + 1.0
+    )
     port = server.start()
+
     def reconnects() -> float:
         return sum(metric("solflow_source_reconnects_total", partition=p.name) for p in TWO)
 
@@ -65,10 +67,16 @@ def test_server_restarted_ten_times_mid_stream_delivers_every_transaction_exactl
     try:
         for _ in range(10):
             seen = len(out)
-            wait_for(lambda: len(out) >= seen + 40, what="progress before a restart")
+            wait_for(lambda seen=seen: len(out) >= seen + 40, what="progress before a restart")
             server.stop()
-            server = ReplayServer(chain.updates, port=port, rate=rate, replay_window_slots=window,
-                                  ping_interval_s=0.2, clock_start=server.clock_start)
+            server = ReplayServer(
+                chain.updates,
+                port=port,
+                rate=rate,
+                replay_window_slots=window,
+                ping_interval_s=0.2,
+                clock_start=server.clock_start,
+            )
             server.start()
         flow.join()
     finally:
@@ -203,11 +211,23 @@ def test_a_wrong_token_in_a_bytewax_run_exits_nonzero_without_printing_the_token
     )
     server = ReplayServer(make_chain(3, programs=[PUMPSWAP]).updates, x_token=right)
     port = server.start()
-    env = {**os.environ, "GEYSER_URL": url(port), "X_TOKEN": wrong, "SOLFLOW_PROGRAMS": "pumpswap",
-           "RUST_BACKTRACE": "0", "NO_COLOR": "1"}
+    env = {
+        **os.environ,
+        "GEYSER_URL": url(port),
+        "X_TOKEN": wrong,
+        "SOLFLOW_PROGRAMS": "pumpswap",
+        "RUST_BACKTRACE": "0",
+        "NO_COLOR": "1",
+    }
     try:
-        run = subprocess.run([sys.executable, "-m", "bytewax.run", str(flow_file)], cwd=repo_root, env=env,
-                             capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            [sys.executable, "-m", "bytewax.run", str(flow_file)],
+            cwd=repo_root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         server.stop()
     assert run.returncode != 0

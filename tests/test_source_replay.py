@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import cluster_main, run_main
-
-from protos import geyser_pb2
-from solflow.programs import PROGRAM_NAMES, PUMPFUN, PUMPSWAP
-from solflow.stream import SlotClock, TxUpdate
-from sources.capture import CaptureError
-from sources.capture_demux import update_field
-from sources.yellowstone import YellowstoneSource
 from test_source_support import (
     block_meta,
     clocks,
@@ -28,6 +21,13 @@ from test_source_support import (
     source_flow,
     transaction,
 )
+
+from protos import geyser_pb2
+from solflow.domain.programs import PROGRAM_NAMES, PUMPFUN, PUMPSWAP
+from solflow.domain.stream import SlotClock, TxUpdate
+from sources.capture import CaptureError
+from sources.capture_demux import update_field
+from sources.yellowstone import YellowstoneSource
 
 
 def causes(error: BaseException) -> list[BaseException]:
@@ -152,10 +152,10 @@ def test_replay_speed_paces_block_metas_by_block_time(tmp_path: Path):
             except StopIteration:
                 break
             wake = part.next_awake()
-            if wake is not None and wake > datetime.now(timezone.utc) + timedelta(milliseconds=15):
+            if wake is not None and wake > datetime.now(UTC) + timedelta(milliseconds=15):
                 waits.append(wake)  # longer than the idle poll: the feed is waiting for a block time
             if wake is not None:
-                time.sleep(max(0.0, (wake - datetime.now(timezone.utc)).total_seconds()))
+                time.sleep(max(0.0, (wake - datetime.now(UTC)).total_seconds()))
     finally:
         part.close()
     assert sorted(delivered_txs(items)) == chain.expected_for(["pumpswap"])

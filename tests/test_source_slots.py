@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from protos import geyser_pb2
-from solflow.stream import SlotClock, TxUpdate
-from sources.slots import RELEASE_DISTANCE_SLOTS, RESUME_WINDOW_SLOTS, ResumePoint, SlotAssembler
 from test_source_support import block_meta, signature, transaction
+
+from protos import geyser_pb2
+from solflow.domain.stream import SlotClock, TxUpdate
+from sources.slots import RELEASE_DISTANCE_SLOTS, RESUME_WINDOW_SLOTS, ResumePoint, SlotAssembler
 
 PID = bytes(32)
 CONFIRMED = geyser_pb2.CONFIRMED
@@ -31,7 +32,8 @@ def feed(assembler: SlotAssembler, *updates: geyser_pb2.SubscribeUpdate) -> list
 
 def shape(items: list) -> list[tuple]:
     return [
-        ("tx", item.slot, item.block_time, item.info.signature) if type(item) is TxUpdate
+        ("tx", item.slot, item.block_time, item.info.signature)
+        if type(item) is TxUpdate
         else ("clock", item.slot, item.block_time)
         for item in items
     ]
@@ -84,8 +86,10 @@ def test_end_of_stream_releases_held_slots_in_slot_order():
     out: list = []
     assembler.finish(out)
     assert shape(out) == [
-        ("tx", 8, None, signature(8, 0)), ("clock", 8, None),
-        ("tx", 9, None, signature(9, 0)), ("clock", 9, None),
+        ("tx", 8, None, signature(8, 0)),
+        ("clock", 8, None),
+        ("tx", 9, None, signature(9, 0)),
+        ("clock", 9, None),
     ]
 
 

@@ -10,19 +10,21 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import UTC
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from bytewax import operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, run_main
 
 from protos import geyser_pb2
-from server import filters as server_filters
-from solflow.programs import PROGRAMS, Program
+from solflow.domain.programs import PROGRAMS, Program
+from solflow.domain.stream import Gap, SlotClock, TxUpdate
+from solflow.server import filters as server_filters
 from solflow.settings import Settings
-from solflow.stream import Gap, SlotClock, TxUpdate
 from sources.capture import CaptureWriter
 from sources.yellowstone import YellowstoneSource
 
@@ -36,8 +38,16 @@ def signature(*parts: object) -> bytes:
     return hashlib.sha512(":".join(map(str, parts)).encode()).digest()
 
 
-def transaction(slot: int, sig: bytes, keys: Iterable[bytes], *, vote: bool = False, failed: bool = False,
-                loaded: Iterable[bytes] = (), log_bytes: int = 0) -> geyser_pb2.SubscribeUpdate:
+def transaction(
+    slot: int,
+    sig: bytes,
+    keys: Iterable[bytes],
+    *,
+    vote: bool = False,
+    failed: bool = False,
+    loaded: Iterable[bytes] = (),
+    log_bytes: int = 0,
+) -> geyser_pb2.SubscribeUpdate:
     update = geyser_pb2.SubscribeUpdate()
     tx = update.transaction
     tx.slot = slot
@@ -89,8 +99,14 @@ class Chain:
         return path
 
 
-def make_chain(slots: int, txs_per_program: int = 2, programs: Iterable[Program] = PROGRAMS,
-               first_slot: int = FIRST_SLOT, skip_every: int = 0, log_bytes: int = 0) -> Chain:
+def make_chain(
+    slots: int,
+    txs_per_program: int = 2,
+    programs: Iterable[Program] = PROGRAMS,
+    first_slot: int = FIRST_SLOT,
+    skip_every: int = 0,
+    log_bytes: int = 0,
+) -> Chain:
     """``slots`` slots (every ``skip_every``-th one skipped, as on mainnet) of synthetic traffic."""
     programs = tuple(programs)
     chain = Chain(updates=[], expected={p.name: [] for p in PROGRAMS})
@@ -217,7 +233,7 @@ def metric(name: str, **labels: str) -> float:
 def poll(part: Any, until: Callable[[list], bool], timeout: float = 30.0) -> list:
     """Drive a source partition the way Bytewax does (honouring ``next_awake``) until ``until(items)``
     holds or the partition ends."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     items: list = []
     deadline = time.monotonic() + timeout
@@ -229,5 +245,5 @@ def poll(part: Any, until: Callable[[list], bool], timeout: float = 30.0) -> lis
             break
         wake = part.next_awake()
         if wake is not None:
-            time.sleep(max(0.0, (wake - datetime.now(timezone.utc)).total_seconds()))
+            time.sleep(max(0.0, (wake - datetime.now(UTC)).total_seconds()))
     return items

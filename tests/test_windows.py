@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from solflow.aggregate import AggregationConfig, ShardAggregator
-from solflow.bots import is_bot
-from solflow.programs import JUPITER_DCA, PUMPFUN, PUMPSWAP, WSOL_MINT
-from solflow.trade import TradeEvent
-from solflow.windows import aggregate_columns
+from solflow.domain.aggregate import AggregationConfig, ShardAggregator
+from solflow.domain.bots import is_bot
+from solflow.domain.programs import JUPITER_DCA, PUMPFUN, PUMPSWAP, WSOL_MINT
+from solflow.domain.trade import TradeEvent
+from solflow.domain.windows import aggregate_columns
 
 SOL = 1_000_000_000
 USDC_MINT = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
@@ -77,7 +78,9 @@ def make_trade(
 
 
 def dca_buy(t: int, lamports: int = SOL, wallet: str = "D", mint: str = "M") -> TradeEvent:
-    return make_trade(t, "buy", lamports, wallet, mint, program=JUPITER_DCA.name, program_id=JUPITER_DCA.program_id, is_dca=True)
+    return make_trade(
+        t, "buy", lamports, wallet, mint, program=JUPITER_DCA.name, program_id=JUPITER_DCA.program_id, is_dca=True
+    )
 
 
 def run(
@@ -253,8 +256,12 @@ def _bot_trades(times: Sequence[int], directions: str = "", amounts: Sequence[in
         pytest.param(_bot_trades([0, 10, 20], "bsb"), False, id="rule3-needs-4-trades"),
         pytest.param(_bot_trades([0, 10, 20], "bbb", [SOL, SOL + 50_000, SOL + 99_999]), True, id="rule4-3-of-3"),
         pytest.param(_bot_trades([0, 10, 20], "bbb", [SOL, SOL + 50_000, 2 * SOL]), False, id="rule4-1-of-3"),
-        pytest.param(_bot_trades([0, 10, 20], "bbb", [SOL, SOL + 100_000, SOL + 200_000]), False, id="rule4-exactly-0.0001-apart"),
-        pytest.param(_bot_trades([0, 10, 20, 30], "bbbb", [SOL, SOL, SOL, 5 * SOL]), False, id="rule4-3-of-6-not-more-than-half"),
+        pytest.param(
+            _bot_trades([0, 10, 20], "bbb", [SOL, SOL + 100_000, SOL + 200_000]), False, id="rule4-exactly-0.0001-apart"
+        ),
+        pytest.param(
+            _bot_trades([0, 10, 20, 30], "bbbb", [SOL, SOL, SOL, 5 * SOL]), False, id="rule4-3-of-6-not-more-than-half"
+        ),
         pytest.param(_bot_trades([0, 10, 20], "bbb", [SOL, SOL, None]), False, id="rule4-non-sol-never-identical"),
         pytest.param(_bot_trades([0, 10], "bb", [SOL, SOL]), False, id="rule4-needs-3-trades"),
     ],

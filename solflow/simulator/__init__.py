@@ -14,18 +14,23 @@ Everything is a pure function of the seed: no clock, no global randomness, no I/
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
-from solflow.programs import PROGRAM_NAMES
+from solflow.domain.programs import PROGRAM_NAMES
 from solflow.simulator.market import TRANSACTIONS_PER_SLOT, Market, SimulatedUpdate
 from solflow.simulator.single import KINDS, build_transaction
 
 __all__ = ["KINDS", "SimulatedUpdate", "build_transaction", "simulate"]
 
 
-def simulate(transactions: int, seed: int, start_time: int = 1_764_000_000,
-             programs: Iterable[str] = PROGRAM_NAMES, *,
-             transactions_per_slot: float = TRANSACTIONS_PER_SLOT) -> Iterator[SimulatedUpdate]:
+def simulate(
+    transactions: int,
+    seed: int,
+    start_time: int = 1_764_000_000,
+    programs: Iterable[str] = PROGRAM_NAMES,
+    *,
+    transactions_per_slot: float = TRANSACTIONS_PER_SLOT,
+) -> Iterator[SimulatedUpdate]:
     """`transactions` transaction updates (plus block meta and slot updates) of a market seeded by `seed`.
 
     Slots are 400 ms apart from `start_time` (unix seconds) and carry `transactions_per_slot`
@@ -35,6 +40,11 @@ def simulate(transactions: int, seed: int, start_time: int = 1_764_000_000,
         raise ValueError("transactions must not be negative")
     if transactions_per_slot <= 0:
         raise ValueError("transactions_per_slot must be positive")
-    market = Market(seed, start_time, tuple(dict.fromkeys(programs)), scale=transactions,
-                    transactions_per_slot=transactions_per_slot)
+    market = Market(
+        seed,
+        start_time,
+        tuple(dict.fromkeys(programs)),
+        scale=transactions,
+        transactions_per_slot=transactions_per_slot,
+    )
     return market.run(transactions)

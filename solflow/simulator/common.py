@@ -40,8 +40,15 @@ def fee(amount: int, basis_points: int) -> int:
     return -(-amount * basis_points // 10_000)
 
 
-def enter_venue(b: TxBuilder, program: bytes, accounts: tuple[bytes, ...], roles: str, data: bytes,
-                via: bytes | None, router_log: str) -> None:
+def enter_venue(
+    b: TxBuilder,
+    program: bytes,
+    accounts: tuple[bytes, ...],
+    roles: str,
+    data: bytes,
+    via: bytes | None,
+    router_log: str,
+) -> None:
     """Invoke a DEX instruction directly, or through a router's top-level instruction that CPIs it."""
     if via is not None:
         b.enter(via, accounts + (program,), roles + "r", _router_data(b, data))

@@ -38,11 +38,14 @@ def schedule_recurring(market: Market) -> None:
 
 def _quiet_listing(market: Market) -> Listing | None:
     """A plain spot mint nobody scripted lately, from the less popular half: a quiet past."""
-    candidates = [listing for listing in market.listings
-                  if listing.venue in SPOT_VENUES and listing.plain and listing.busy_until_ms <= market.elapsed_ms]
+    candidates = [
+        listing
+        for listing in market.listings
+        if listing.venue in SPOT_VENUES and listing.plain and listing.busy_until_ms <= market.elapsed_ms
+    ]
     if not candidates:
         return None
-    return market.rng.choice(candidates[len(candidates) // 2:] or candidates)
+    return market.rng.choice(candidates[len(candidates) // 2 :] or candidates)
 
 
 def _fresh_wallets(market: Market, count: int) -> list[bytes]:
@@ -61,15 +64,27 @@ def breakout(market: Market) -> None:
     buyers = _fresh_wallets(market, rng.randrange(8, 14))
     for i in range(rng.randrange(12, 18)):
         wallet, size = buyers[i % len(buyers)], int(rng.uniform(0.7, 1.6) * LAMPORTS_PER_SOL)
-        market.at(rng.randrange(0, 40_000), lambda w=wallet, s=size: market.trade(
-            listing, w, is_buy=True, lamports=s, kind=kind))
+        market.at(
+            rng.randrange(0, 40_000),
+            lambda w=wallet, s=size: market.trade(listing, w, is_buy=True, lamports=s, kind=kind),
+        )
     seller = buyers[0]
-    market.at(rng.randrange(70_000, 90_000), lambda: market.trade(
-        listing, seller, is_buy=False, token_amount=market.holding(listing, seller) // 2, kind=kind))
+    market.at(
+        rng.randrange(70_000, 90_000),
+        lambda: market.trade(
+            listing, seller, is_buy=False, token_amount=market.holding(listing, seller) // 2, kind=kind
+        ),
+    )
     if "jupiter_dca" in market.programs:
         for _ in range(2):
-            orders.schedule(market, listing, delay_ms=rng.randrange(0, 3_000), first_fill_ms=rng.randrange(8_000, 30_000),
-                            cycle_s=rng.choice((15, 20, 30)), cycles=rng.randrange(2, 5))
+            orders.schedule(
+                market,
+                listing,
+                delay_ms=rng.randrange(0, 3_000),
+                first_fill_ms=rng.randrange(8_000, 30_000),
+                cycle_s=rng.choice((15, 20, 30)),
+                cycles=rng.randrange(2, 5),
+            )
 
 
 def focused(market: Market) -> None:
@@ -83,8 +98,10 @@ def focused(market: Market) -> None:
     for wallet in _fresh_wallets(market, rng.randrange(2, 4)):
         for _ in range(rng.randrange(2, 4)):
             size = int(rng.uniform(0.8, 1.8) * LAMPORTS_PER_SOL)
-            market.at(rng.randrange(0, 150_000), lambda w=wallet, s=size: market.trade(
-                listing, w, is_buy=True, lamports=s, kind=kind))
+            market.at(
+                rng.randrange(0, 150_000),
+                lambda w=wallet, s=size: market.trade(listing, w, is_buy=True, lamports=s, kind=kind),
+            )
 
 
 def bot(market: Market) -> None:
@@ -105,14 +122,21 @@ def bot(market: Market) -> None:
         if i % 2 == 0:
             market.at(at_ms, lambda: market.trade(listing, wallet, is_buy=True, lamports=size, via=router, kind=kind))
         else:
-            market.at(at_ms, lambda: market.trade(listing, wallet, is_buy=False, via=router, kind=kind,
-                                                  token_amount=market.holding(listing, wallet)))
+            market.at(
+                at_ms,
+                lambda: market.trade(
+                    listing, wallet, is_buy=False, via=router, kind=kind, token_amount=market.holding(listing, wallet)
+                ),
+            )
 
 
 def migration(market: Market) -> SimulatedUpdate | None:
     market.at(market.rng.randrange(150_000, 240_000), lambda: migration(market))
-    curves = [listing for listing in market.listings
-              if can_migrate(market, listing) and listing.busy_until_ms <= market.elapsed_ms]
+    curves = [
+        listing
+        for listing in market.listings
+        if can_migrate(market, listing) and listing.busy_until_ms <= market.elapsed_ms
+    ]
     if not curves:
         return None
     return migrate(market, max(curves, key=lambda listing: market.ledger.balance(listing.market.key)))
@@ -123,5 +147,11 @@ def dca_order(market: Market) -> None:
     market.at(rng.randrange(20_000, 60_000), lambda: dca_order(market))
     traded = [listing for listing in market.popular[:20] if listing.venue != "elsewhere"]
     listing = rng.choice(traded or market.listings)
-    orders.schedule(market, listing, delay_ms=0, first_fill_ms=rng.randrange(20_000, 60_000),
-                    cycle_s=rng.choice((60, 120, 300)), cycles=rng.randrange(3, 8))
+    orders.schedule(
+        market,
+        listing,
+        delay_ms=0,
+        first_fill_ms=rng.randrange(20_000, 60_000),
+        cycle_s=rng.choice((60, 120, 300)),
+        cycles=rng.randrange(3, 8),
+    )

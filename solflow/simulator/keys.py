@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from solders.pubkey import Pubkey
 
-from solflow.programs import JUPITER_DCA, LAUNCHLAB, MOONSHOT, PUMPFUN, PUMPSWAP, WSOL_MINT
+from solflow.domain.programs import JUPITER_DCA, LAUNCHLAB, MOONSHOT, PUMPFUN, PUMPSWAP, WSOL_MINT
 
 
 def key(address: str) -> bytes:

@@ -53,7 +53,10 @@ def new_pool(world_keys: keys.Keyring, base: Asset, quote: Asset, creator: bytes
     pool = keys.pda(PROGRAM, b"pool", base.mint, quote.mint)
     platform = world_keys.fresh("launchlab/letsbonk-platform")
     return Pool(
-        key=pool, base=base, quote=quote, creator=creator,
+        key=pool,
+        base=base,
+        quote=quote,
+        creator=creator,
         base_vault=keys.pda(PROGRAM, b"pool_vault", pool, base.mint),
         quote_vault=keys.pda(PROGRAM, b"pool_vault", pool, quote.mint),
         platform_config=keys.pda(PROGRAM, b"platform_config", platform),
@@ -75,8 +78,17 @@ def buy_amount_out(pool: Pool, amount_in: int) -> int:
     return (VIRTUAL_BASE - pool.real_base) * net // (pool.virtual_quote + pool.real_quote + net)
 
 
-def trade(b: TxBuilder, pool: Pool, user: bytes, *, is_buy: bool, amount_in: int, outcome: Outcome = "ok",
-          via: bytes | None = None, legacy_layout: bool = False) -> None:
+def trade(
+    b: TxBuilder,
+    pool: Pool,
+    user: bytes,
+    *,
+    is_buy: bool,
+    amount_in: int,
+    outcome: Outcome = "ok",
+    via: bytes | None = None,
+    legacy_layout: bool = False,
+) -> None:
     """`buy_exact_in` spending `amount_in` quote, or `sell_exact_in` selling `amount_in` tokens."""
     rng = b.world.rng
     keyring = b.world.keyring
@@ -107,61 +119,154 @@ def trade(b: TxBuilder, pool: Pool, user: bytes, *, is_buy: bool, amount_in: int
         minimum = amount_out + amount_out * rng.randrange(1, 5) // 100 + 1
 
     if quote.is_sol:
-        user_quote_account = spl.wrap_sol(b, user, amount_in) if is_buy else \
-            spl.create_ata(b, user, user, quote.mint, quote.program, quote.decimals)
+        user_quote_account = (
+            spl.wrap_sol(b, user, amount_in)
+            if is_buy
+            else spl.create_ata(b, user, user, quote.mint, quote.program, quote.decimals)
+        )
     else:
         user_quote_account = keyring.ata(user, quote.mint, quote.program)
-    user_base_account = spl.create_ata(b, user, user, base.mint, base.program, base.decimals) if is_buy else \
-        keyring.ata(user, base.mint, base.program)
+    user_base_account = (
+        spl.create_ata(b, user, user, base.mint, base.program, base.decimals)
+        if is_buy
+        else keyring.ata(user, base.mint, base.program)
+    )
 
     accounts = (
-        user, keys.LAUNCHLAB_AUTHORITY, pool.global_config, pool.platform_config, pool.key, user_base_account,
-        user_quote_account, pool.base_vault, pool.quote_vault, base.mint, quote.mint, base.program, quote.program,
-        keys.LAUNCHLAB_EVENT_AUTHORITY, PROGRAM, keys.SYSTEM_PROGRAM, pool.platform_fee_vault, pool.creator_fee_vault,
+        user,
+        keys.LAUNCHLAB_AUTHORITY,
+        pool.global_config,
+        pool.platform_config,
+        pool.key,
+        user_base_account,
+        user_quote_account,
+        pool.base_vault,
+        pool.quote_vault,
+        base.mint,
+        quote.mint,
+        base.program,
+        quote.program,
+        keys.LAUNCHLAB_EVENT_AUTHORITY,
+        PROGRAM,
+        keys.SYSTEM_PROGRAM,
+        pool.platform_fee_vault,
+        pool.creator_fee_vault,
     )
     data = (BUY_EXACT_IN if is_buy else SELL_EXACT_IN) + _TRADE_ARGS.pack(amount_in, minimum, 0)
     enter_venue(b, PROGRAM, accounts, "Srrrwwwwwrrrrrrrww", data, via, "Instruction: Swap")
     b.log("Instruction: BuyExactIn" if is_buy else "Instruction: SellExactIn")
     if outcome == "failed":
-        b.fail(EXCEEDED_SLIPPAGE, ("AnchorError occurred. Error Code: ExceededSlippage. Error Number: 6004. "
-                                   "Error Message: Exceeded slippage tolerance.",), rng.randrange(20_000, 35_000))
+        b.fail(
+            EXCEEDED_SLIPPAGE,
+            (
+                "AnchorError occurred. Error Code: ExceededSlippage. Error Number: 6004. "
+                "Error Message: Exceeded slippage tolerance.",
+            ),
+            rng.randrange(20_000, 35_000),
+        )
         exit_venue(b, 0, via)
         return
 
     new_real_base = pool.real_base + (amount_out if is_buy else -pool_side_in)
     new_real_quote = pool.real_quote + pool_quote_change
-    event = event_bytes(events.launchlab_trade(
-        pool_state=pool.key, total_base_sell=TOTAL_BASE_SELL, virtual_base=VIRTUAL_BASE,
-        virtual_quote=pool.virtual_quote, real_base_before=pool.real_base, real_quote_before=pool.real_quote,
-        real_base_after=new_real_base, real_quote_after=new_real_quote,
-        amount_in=amount_in if is_buy else pool_side_in, amount_out=amount_out, protocol_fee=protocol_fee,
-        platform_fee=platform_fee, creator_fee=creator_fee, share_fee=0, is_buy=is_buy, legacy_layout=legacy_layout,
-    ), outcome)
+    event = event_bytes(
+        events.launchlab_trade(
+            pool_state=pool.key,
+            total_base_sell=TOTAL_BASE_SELL,
+            virtual_base=VIRTUAL_BASE,
+            virtual_quote=pool.virtual_quote,
+            real_base_before=pool.real_base,
+            real_quote_before=pool.real_quote,
+            real_base_after=new_real_base,
+            real_quote_after=new_real_quote,
+            amount_in=amount_in if is_buy else pool_side_in,
+            amount_out=amount_out,
+            protocol_fee=protocol_fee,
+            platform_fee=platform_fee,
+            creator_fee=creator_fee,
+            share_fee=0,
+            is_buy=is_buy,
+            legacy_layout=legacy_layout,
+        ),
+        outcome,
+    )
     outer = b.outer_index
     inner = b.emit_cpi_event(PROGRAM, keys.LAUNCHLAB_EVENT_AUTHORITY, event)
     if not legacy_layout:
         b.log_data(event)
     authority = keys.LAUNCHLAB_AUTHORITY
     if is_buy:
-        spl.transfer(b, user_quote_account, pool.quote_vault, user, net + protocol_fee, quote.mint, quote.decimals,
-                     quote.program)
-        spl.transfer(b, user_quote_account, pool.platform_fee_vault, user, platform_fee, quote.mint, quote.decimals,
-                     quote.program)
+        spl.transfer(
+            b, user_quote_account, pool.quote_vault, user, net + protocol_fee, quote.mint, quote.decimals, quote.program
+        )
+        spl.transfer(
+            b,
+            user_quote_account,
+            pool.platform_fee_vault,
+            user,
+            platform_fee,
+            quote.mint,
+            quote.decimals,
+            quote.program,
+        )
         if creator_fee:
-            spl.transfer(b, user_quote_account, pool.creator_fee_vault, user, creator_fee, quote.mint,
-                         quote.decimals, quote.program)
-        spl.transfer(b, pool.base_vault, user_base_account, authority, amount_out, base.mint, base.decimals,
-                     base.program, withheld=amount_out - arrives)
+            spl.transfer(
+                b,
+                user_quote_account,
+                pool.creator_fee_vault,
+                user,
+                creator_fee,
+                quote.mint,
+                quote.decimals,
+                quote.program,
+            )
+        spl.transfer(
+            b,
+            pool.base_vault,
+            user_base_account,
+            authority,
+            amount_out,
+            base.mint,
+            base.decimals,
+            base.program,
+            withheld=amount_out - arrives,
+        )
     else:
-        spl.transfer(b, user_base_account, pool.base_vault, user, amount_in, base.mint, base.decimals, base.program,
-                     withheld=amount_in - pool_side_in)
-        spl.transfer(b, pool.quote_vault, user_quote_account, authority, amount_out, quote.mint, quote.decimals,
-                     quote.program)
-        spl.transfer(b, pool.quote_vault, pool.platform_fee_vault, authority, platform_fee, quote.mint,
-                     quote.decimals, quote.program)
+        spl.transfer(
+            b,
+            user_base_account,
+            pool.base_vault,
+            user,
+            amount_in,
+            base.mint,
+            base.decimals,
+            base.program,
+            withheld=amount_in - pool_side_in,
+        )
+        spl.transfer(
+            b, pool.quote_vault, user_quote_account, authority, amount_out, quote.mint, quote.decimals, quote.program
+        )
+        spl.transfer(
+            b,
+            pool.quote_vault,
+            pool.platform_fee_vault,
+            authority,
+            platform_fee,
+            quote.mint,
+            quote.decimals,
+            quote.program,
+        )
         if creator_fee:
-            spl.transfer(b, pool.quote_vault, pool.creator_fee_vault, authority, creator_fee, quote.mint,
-                         quote.decimals, quote.program)
+            spl.transfer(
+                b,
+                pool.quote_vault,
+                pool.creator_fee_vault,
+                authority,
+                creator_fee,
+                quote.mint,
+                quote.decimals,
+                quote.program,
+            )
     exit_venue(b, rng.randrange(35_000, 60_000), via)
     if quote.is_sol:
         spl.close_account(b, user_quote_account, user, user)
@@ -170,14 +275,26 @@ def trade(b: TxBuilder, pool: Pool, user: bytes, *, is_buy: bool, amount_in: int
     known = outcome == "ok"
     if not known:  # the balance-delta view: what the trader's own accounts show
         token_amount = arrives if is_buy else amount_in
-    b.expect(ExpectedTrade(
-        program_id=PROGRAM, direction="buy" if is_buy else "sell", trader=user, mint=base.mint,
-        quote_mint=quote.mint, token_amount_raw=token_amount, token_decimals=base.decimals,
-        quote_amount_raw=user_quote, quote_decimals=quote.decimals,
-        fee_amount_raw=protocol_fee + platform_fee + creator_fee if known else None, outer_ix_index=outer,
-        inner_ix_index=inner if known else None, via=via, pool=pool.key if known else None, is_dca=False,
-        decode_source="cpi_event" if known else "balance_delta",
-    ))
+    b.expect(
+        ExpectedTrade(
+            program_id=PROGRAM,
+            direction="buy" if is_buy else "sell",
+            trader=user,
+            mint=base.mint,
+            quote_mint=quote.mint,
+            token_amount_raw=token_amount,
+            token_decimals=base.decimals,
+            quote_amount_raw=user_quote,
+            quote_decimals=quote.decimals,
+            fee_amount_raw=protocol_fee + platform_fee + creator_fee if known else None,
+            outer_ix_index=outer,
+            inner_ix_index=inner if known else None,
+            via=via,
+            pool=pool.key if known else None,
+            is_dca=False,
+            decode_source="cpi_event" if known else "balance_delta",
+        )
+    )
 
 
 def initialize(b: TxBuilder, pool: Pool, payer: bytes, name: str, symbol: str, legacy_layout: bool) -> None:
@@ -189,9 +306,24 @@ def initialize(b: TxBuilder, pool: Pool, payer: bytes, name: str, symbol: str, l
     mint_params = bytes((base.decimals,)) + b"".join(events.borsh_string(s) for s in (name, symbol, uri))
     curve = struct.pack("<BQQQB", 0, SUPPLY, TOTAL_BASE_SELL, 85_000_000_000, 1)
     accounts = (
-        payer, pool.creator, pool.global_config, pool.platform_config, keys.LAUNCHLAB_AUTHORITY, pool.key, base.mint,
-        quote.mint, pool.base_vault, pool.quote_vault, metadata, base.program, quote.program, keys.METAPLEX_PROGRAM,
-        keys.SYSTEM_PROGRAM, keys.RENT_SYSVAR, keys.LAUNCHLAB_EVENT_AUTHORITY, PROGRAM,
+        payer,
+        pool.creator,
+        pool.global_config,
+        pool.platform_config,
+        keys.LAUNCHLAB_AUTHORITY,
+        pool.key,
+        base.mint,
+        quote.mint,
+        pool.base_vault,
+        pool.quote_vault,
+        metadata,
+        base.program,
+        quote.program,
+        keys.METAPLEX_PROGRAM,
+        keys.SYSTEM_PROGRAM,
+        keys.RENT_SYSVAR,
+        keys.LAUNCHLAB_EVENT_AUTHORITY,
+        PROGRAM,
     )
     b.enter(PROGRAM, accounts, "SrrrrwSrwwwrrrrrrr", INITIALIZE_V2 + mint_params + curve + bytes(25) + b"\x00")
     b.log("Instruction: InitializeV2")
@@ -201,13 +333,16 @@ def initialize(b: TxBuilder, pool: Pool, payer: bytes, name: str, symbol: str, l
     b.log("Instruction: InitializeMint2")
     b.exit(2_780)
     for vault, asset in ((pool.base_vault, base), (pool.quote_vault, quote)):
-        spl.create_account(b, payer, vault, 2_039_280 if asset.program == keys.TOKEN_PROGRAM else 2_074_080,
-                           165, asset.program)
+        spl.create_account(
+            b, payer, vault, 2_039_280 if asset.program == keys.TOKEN_PROGRAM else 2_074_080, 165, asset.program
+        )
         b.enter(asset.program, (vault, asset.mint), "", b"\x12" + keys.LAUNCHLAB_AUTHORITY)
         b.log("Instruction: InitializeAccount3")
         b.open_token_account(vault, keys.LAUNCHLAB_AUTHORITY, asset.mint, asset.program, asset.decimals)
         b.exit(3_500)
-    b.enter(keys.METAPLEX_PROGRAM, (metadata, base.mint, keys.LAUNCHLAB_AUTHORITY, payer), "", b"\x21" + mint_params[1:])
+    b.enter(
+        keys.METAPLEX_PROGRAM, (metadata, base.mint, keys.LAUNCHLAB_AUTHORITY, payer), "", b"\x21" + mint_params[1:]
+    )
     b.log("IX: Create Metadata Accounts v3")
     spl.create_account(b, payer, metadata, 15_115_600, 679, keys.METAPLEX_PROGRAM)
     b.exit(rng.randrange(30_000, 40_000))
@@ -216,8 +351,16 @@ def initialize(b: TxBuilder, pool: Pool, payer: bytes, name: str, symbol: str, l
     b.mint_tokens(pool.base_vault, SUPPLY)
     b.exit(4_492)
     event = events.launchlab_pool_create(
-        pool_state=pool.key, creator=pool.creator, config=pool.global_config, decimals=base.decimals, name=name,
-        symbol=symbol, uri=uri, supply=SUPPLY, total_base_sell=TOTAL_BASE_SELL, total_quote_fund_raising=85_000_000_000,
+        pool_state=pool.key,
+        creator=pool.creator,
+        config=pool.global_config,
+        decimals=base.decimals,
+        name=name,
+        symbol=symbol,
+        uri=uri,
+        supply=SUPPLY,
+        total_base_sell=TOTAL_BASE_SELL,
+        total_quote_fund_raising=85_000_000_000,
     )
     b.emit_cpi_event(PROGRAM, keys.LAUNCHLAB_EVENT_AUTHORITY, event)
     if not legacy_layout:

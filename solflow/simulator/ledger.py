@@ -47,8 +47,16 @@ class Ledger:
             self.lamports[account] = found
         return found
 
-    def open_token_account(self, account: bytes, owner: bytes, mint: bytes, program: bytes, decimals: int,
-                           amount: int, extra_lamports: int = 0) -> None:
+    def open_token_account(
+        self,
+        account: bytes,
+        owner: bytes,
+        mint: bytes,
+        program: bytes,
+        decimals: int,
+        amount: int,
+        extra_lamports: int = 0,
+    ) -> None:
         """An account that exists before the simulation starts (pool vaults, long-held balances)."""
         self.tokens[account] = TokenAccount(mint, owner, program, decimals, amount)
         wrapped = amount if mint == keys.WSOL else 0

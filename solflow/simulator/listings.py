@@ -81,8 +81,14 @@ def new_asset(market: Market, decimals: int, token_2022: bool = False, transfer_
     return Asset(mint, decimals, program, transfer_fee_bps)
 
 
-def existing(market: Market, venue: str, *, quote: Asset | None = None, token_2022: bool | None = None,
-             transfer_fee_bps: int | None = None) -> Listing:
+def existing(
+    market: Market,
+    venue: str,
+    *,
+    quote: Asset | None = None,
+    token_2022: bool | None = None,
+    transfer_fee_bps: int | None = None,
+) -> Listing:
     """A market that already traded before the simulation starts: its accounts hold its reserves.
 
     Unset options are drawn at random (USDC pump.fun curves, xStock-quoted LetsBonk pools,
@@ -98,10 +104,10 @@ def existing(market: Market, venue: str, *, quote: Asset | None = None, token_20
         return _existing_curve(market, creator, quote, token_2022)
     if venue == "pumpswap":
         asset = new_asset(market, 6, token_2022=token_2022)
-        pool = pumpswap.new_pool(market.keyring, asset, market.keyring.fresh(f"pool-creator/{market.label()}"),
-                                 creator)
-        open_pool_accounts(market, pool, int(rng.uniform(60, 2_000) * LAMPORTS_PER_SOL),
-                           int(rng.uniform(50, 250) * 10**12))
+        pool = pumpswap.new_pool(market.keyring, asset, market.keyring.fresh(f"pool-creator/{market.label()}"), creator)
+        open_pool_accounts(
+            market, pool, int(rng.uniform(60, 2_000) * LAMPORTS_PER_SOL), int(rng.uniform(50, 250) * 10**12)
+        )
         return Listing(asset, venue, pool)
     if venue == "launchlab":
         roll = rng.random()
@@ -113,8 +119,9 @@ def existing(market: Market, venue: str, *, quote: Asset | None = None, token_20
     asset = new_asset(market, moonshot.DECIMALS)
     curve = moonshot.new_curve(market.keyring, asset)
     curve.sold = int(moonshot.CURVE_TOKENS * rng.uniform(0.01, 0.5))
-    market.ledger.open_token_account(curve.token_account, curve.key, asset.mint, asset.program, asset.decimals,
-                                     moonshot.CURVE_TOKENS - curve.sold)
+    market.ledger.open_token_account(
+        curve.token_account, curve.key, asset.mint, asset.program, asset.decimals, moonshot.CURVE_TOKENS - curve.sold
+    )
     return Listing(asset, "moonshot", curve)
 
 
@@ -127,8 +134,9 @@ def _existing_curve(market: Market, creator: bytes, quote: Asset, token_2022: bo
     raised = int(rng.uniform(0.5, 60) * (USDC_PER_SOL * 10**6 if usdc else LAMPORTS_PER_SOL))
     virtual_quote = pumpfun.INITIAL_VIRTUAL_USDC if usdc else pumpfun.INITIAL_VIRTUAL_SOL
     sold = pumpfun.INITIAL_VIRTUAL_TOKENS - pumpfun.INITIAL_VIRTUAL_TOKENS * virtual_quote // (virtual_quote + raised)
-    ledger.open_token_account(curve.base_vault, curve.key, asset.mint, asset.program, asset.decimals,
-                              pumpfun.TOTAL_SUPPLY - sold)
+    ledger.open_token_account(
+        curve.base_vault, curve.key, asset.mint, asset.program, asset.decimals, pumpfun.TOTAL_SUPPLY - sold
+    )
     if usdc:
         ledger.lamports[curve.key] = pumpfun.CURVE_RENT
         ledger.open_token_account(curve.quote_vault, curve.key, USDC.mint, USDC.program, USDC.decimals, raised)
@@ -138,8 +146,9 @@ def _existing_curve(market: Market, creator: bytes, quote: Asset, token_2022: bo
     return Listing(asset, "pumpfun", curve)
 
 
-def _existing_launchlab_pool(market: Market, creator: bytes, quote: Asset, token_2022: bool,
-                             transfer_fee_bps: int) -> Listing:
+def _existing_launchlab_pool(
+    market: Market, creator: bytes, quote: Asset, token_2022: bool, transfer_fee_bps: int
+) -> Listing:
     ledger = market.ledger
     asset = new_asset(market, launchlab.DECIMALS, token_2022=token_2022, transfer_fee_bps=transfer_fee_bps)
     virtual_quote = SOL_VIRTUAL_QUOTE if quote.is_sol else XSTOCK_VIRTUAL_QUOTE
@@ -147,10 +156,17 @@ def _existing_launchlab_pool(market: Market, creator: bytes, quote: Asset, token
     raised = int(virtual_quote * market.rng.uniform(0.02, 1.5))
     pool.real_quote = raised
     pool.real_base = launchlab.VIRTUAL_BASE - launchlab.VIRTUAL_BASE * virtual_quote // (virtual_quote + raised)
-    ledger.open_token_account(pool.base_vault, keys.LAUNCHLAB_AUTHORITY, asset.mint, asset.program, asset.decimals,
-                              launchlab.SUPPLY - pool.real_base)
-    ledger.open_token_account(pool.quote_vault, keys.LAUNCHLAB_AUTHORITY, quote.mint, quote.program, quote.decimals,
-                              raised)
+    ledger.open_token_account(
+        pool.base_vault,
+        keys.LAUNCHLAB_AUTHORITY,
+        asset.mint,
+        asset.program,
+        asset.decimals,
+        launchlab.SUPPLY - pool.real_base,
+    )
+    ledger.open_token_account(
+        pool.quote_vault, keys.LAUNCHLAB_AUTHORITY, quote.mint, quote.program, quote.decimals, raised
+    )
     open_creator_fee_vault(market, pool)
     return Listing(asset, "launchlab", pool)
 
@@ -165,8 +181,9 @@ def open_creator_vaults(market: Market, curve: pumpfun.BondingCurve) -> None:
 def open_creator_fee_vault(market: Market, pool: launchlab.Pool) -> None:
     if pool.creator_fee_vault not in market.ledger.tokens:
         quote = pool.quote
-        market.ledger.open_token_account(pool.creator_fee_vault, keys.LAUNCHLAB_AUTHORITY, quote.mint, quote.program,
-                                         quote.decimals, 0)
+        market.ledger.open_token_account(
+            pool.creator_fee_vault, keys.LAUNCHLAB_AUTHORITY, quote.mint, quote.program, quote.decimals, 0
+        )
 
 
 def open_pool_accounts(market: Market, pool: pumpswap.Pool, quote: int, base: int) -> None:
@@ -178,8 +195,9 @@ def open_pool_accounts(market: Market, pool: pumpswap.Pool, quote: int, base: in
 
 def open_pool_creator_vault(market: Market, pool: pumpswap.Pool) -> None:
     if pool.creator_vault not in market.ledger.tokens:
-        market.ledger.open_token_account(pool.creator_vault, pool.creator_vault_authority, SOL.mint, SOL.program,
-                                         SOL.decimals, 0)
+        market.ledger.open_token_account(
+            pool.creator_vault, pool.creator_vault_authority, SOL.mint, SOL.program, SOL.decimals, 0
+        )
 
 
 def launch_pumpfun(market: Market, *, token_2022: bool | None = None, usdc: bool = False) -> SimulatedUpdate:
@@ -207,8 +225,9 @@ def launch_pumpfun(market: Market, *, token_2022: bool | None = None, usdc: bool
     return built
 
 
-def launch_launchlab(market: Market, *, quote: Asset = SOL, legacy_layout: bool | None = None,
-                     transfer_fee_bps: int = 0) -> SimulatedUpdate:
+def launch_launchlab(
+    market: Market, *, quote: Asset = SOL, legacy_layout: bool | None = None, transfer_fee_bps: int = 0
+) -> SimulatedUpdate:
     """`initialize_v2` of a LetsBonk pool and the creator's first buy, signed by the new mint."""
     rng = market.rng
     creator = market.new_wallet(f"bonk-dev/{market.label()}", rng.uniform(2, 30))
@@ -265,9 +284,12 @@ def migrate(market: Market, listing: Listing) -> SimulatedUpdate:
     curve = listing.market
     pool_authority = keys.pda(keys.PUMPFUN_PROGRAM, b"pool-authority", listing.asset.mint)
     pool = pumpswap.new_pool(market.keyring, listing.asset, pool_authority, curve.creator)
-    built = market.transaction(market.migration_authority, "pumpfun.migrate",
-                               lambda b: pumpfun.migrate(b, curve, pool, market.migration_authority),
-                               events=("create_pool", "migrate"))
+    built = market.transaction(
+        market.migration_authority,
+        "pumpfun.migrate",
+        lambda b: pumpfun.migrate(b, curve, pool, market.migration_authority),
+        events=("create_pool", "migrate"),
+    )
     if built.events:  # the migration went through
         curve.migrated = True
         listing.venue, listing.market = "pumpswap", pool

@@ -13,17 +13,18 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
-from protos import geyser_pb2, solana_storage_pb2 as storage
-from solflow.programs import PROGRAM_NAMES
+from protos import geyser_pb2
+from protos import solana_storage_pb2 as storage
+from solflow.domain.programs import PROGRAM_NAMES
+from solflow.domain.trade import TradeEvent
 from solflow.simulator import episodes, keys, launchlab, listings, moonshot, pumpfun, pumpswap, spl, wire
 from solflow.simulator.common import SOL, USDC, Asset, Outcome, fill_logs
 from solflow.simulator.keys import b58
 from solflow.simulator.listings import LAMPORTS_PER_SOL, USDC_PER_SOL, XSTOCK_PER_SOL, Listing
 from solflow.simulator.tx import TxBuilder
 from solflow.simulator.world import World
-from solflow.trade import TradeEvent
 
 SLOT_MS = 400
 SKIPPED_SLOT_RATE = 0.04
@@ -51,8 +52,9 @@ class SimulatedUpdate:
 
     __slots__ = ("raw", "expected", "kind", "events", "_update")
 
-    def __init__(self, raw: bytes, expected: list[TradeEvent] | None = None, kind: str = "",
-                 events: tuple[str, ...] = ()):
+    def __init__(
+        self, raw: bytes, expected: list[TradeEvent] | None = None, kind: str = "", events: tuple[str, ...] = ()
+    ):
         self.raw = raw
         self.expected = expected if expected is not None else []
         self.kind = kind
@@ -70,8 +72,16 @@ class SimulatedUpdate:
 
 
 class Market:
-    def __init__(self, seed: int, start_time: int, programs: tuple[str, ...] = PROGRAM_NAMES, *,
-                 scale: int = 4_000, transactions_per_slot: float = TRANSACTIONS_PER_SLOT, episodes_on: bool = True):
+    def __init__(
+        self,
+        seed: int,
+        start_time: int,
+        programs: tuple[str, ...] = PROGRAM_NAMES,
+        *,
+        scale: int = 4_000,
+        transactions_per_slot: float = TRANSACTIONS_PER_SLOT,
+        episodes_on: bool = True,
+    ):
         unknown = [p for p in programs if p not in PROGRAM_NAMES]
         if unknown or not programs:
             raise ValueError(f"unknown program(s) {unknown}; expected some of {', '.join(PROGRAM_NAMES)}")
@@ -132,17 +142,25 @@ class Market:
             recipient, account = pumpswap.fee_recipient(keyring, number)
             ledger.open_token_account(account, recipient, SOL.mint, SOL.program, SOL.decimals, 0)
             pump_recipient = pumpfun.fee_recipient(keyring, number)
-            ledger.open_token_account(keyring.ata(pump_recipient, USDC.mint, USDC.program), pump_recipient,
-                                      USDC.mint, USDC.program, USDC.decimals, 0)
+            ledger.open_token_account(
+                keyring.ata(pump_recipient, USDC.mint, USDC.program),
+                pump_recipient,
+                USDC.mint,
+                USDC.program,
+                USDC.decimals,
+                0,
+            )
             self.world.share(recipient, account, pump_recipient)
         buyback = keyring.fresh("pumpfun/buyback-fee-recipient")
-        ledger.open_token_account(keyring.ata(buyback, USDC.mint, USDC.program), buyback, USDC.mint, USDC.program,
-                                  USDC.decimals, 0)
+        ledger.open_token_account(
+            keyring.ata(buyback, USDC.mint, USDC.program), buyback, USDC.mint, USDC.program, USDC.decimals, 0
+        )
         self.world.share(*moonshot.fee_accounts(keyring))
         platform = keyring.fresh("launchlab/letsbonk-platform")
         for asset in (SOL, USDC, self.xstock):
-            ledger.open_token_account(keyring.ata(platform, asset.mint, asset.program), platform, asset.mint,
-                                      asset.program, asset.decimals, 0)
+            ledger.open_token_account(
+                keyring.ata(platform, asset.mint, asset.program), platform, asset.mint, asset.program, asset.decimals, 0
+            )
 
     def new_wallet(self, label: str, sol: float) -> bytes:
         wallet = self.keyring.fresh(label)
@@ -223,25 +241,38 @@ class Market:
             entries_count=self.rng.randrange(40, 90),
         )
         self._parent_hash = hash_text
-        yield SimulatedUpdate(geyser_pb2.SubscribeUpdate(block_meta=meta).SerializeToString()
-                              + self._created_at(450), kind="block_meta")
-        slot = geyser_pb2.SubscribeUpdateSlot(slot=self.slot, parent=self._parent_slot,
-                                              status=geyser_pb2.SLOT_CONFIRMED)
-        yield SimulatedUpdate(geyser_pb2.SubscribeUpdate(slot=slot).SerializeToString() + self._created_at(800),
-                              kind="slot")
+        yield SimulatedUpdate(
+            geyser_pb2.SubscribeUpdate(block_meta=meta).SerializeToString() + self._created_at(450), kind="block_meta"
+        )
+        slot = geyser_pb2.SubscribeUpdateSlot(
+            slot=self.slot, parent=self._parent_slot, status=geyser_pb2.SLOT_CONFIRMED
+        )
+        yield SimulatedUpdate(
+            geyser_pb2.SubscribeUpdate(slot=slot).SerializeToString() + self._created_at(800), kind="slot"
+        )
 
     # ----- building transactions -------------------------------------------------------------
 
-    def transaction(self, fee_payer: bytes, kind: str, body: Callable[[TxBuilder], None], *,
-                    co_signers: tuple[bytes, ...] = (), versioned: bool | None = None, tip: bool | None = None,
-                    events: tuple[str, ...] = ()) -> SimulatedUpdate:
+    def transaction(
+        self,
+        fee_payer: bytes,
+        kind: str,
+        body: Callable[[TxBuilder], None],
+        *,
+        co_signers: tuple[bytes, ...] = (),
+        versioned: bool | None = None,
+        tip: bool | None = None,
+        events: tuple[str, ...] = (),
+    ) -> SimulatedUpdate:
         """Build one transaction in the current slot: compute budget, `body`, maybe a Jito tip."""
         rng = self.rng
         if versioned is None:
             versioned = rng.random() < VERSIONED_SHARE
         b = TxBuilder(self.world, fee_payer, self.block_time, versioned=versioned, co_signers=co_signers)
-        b.compute_budget(rng.choice((120_000, 200_000, 300_000, 400_000, 600_000, 1_000_000)),
-                         int(rng.lognormvariate(math.log(50_000), 1.5)) + 1)
+        b.compute_budget(
+            rng.choice((120_000, 200_000, 300_000, 400_000, 600_000, 1_000_000)),
+            int(rng.lognormvariate(math.log(50_000), 1.5)) + 1,
+        )
         body(b)
         if tip if tip is not None else rng.random() < TIP_SHARE:
             spl.system_transfer(b, fee_payer, rng.choice(keys.JITO_TIP_ACCOUNTS), rng.randrange(10_000, 2_000_000))
@@ -277,11 +308,24 @@ class Market:
         elif found.amount < amount:
             found.amount += amount * 20
 
-    def trade(self, listing: Listing, wallet: bytes, *, is_buy: bool, lamports: int = 0, token_amount: int = 0,
-              outcome: Outcome = "ok", via: bytes | None = None, legacy_layout: bool = False,
-              tip: bool | None = None, versioned: bool | None = None, fee_payer: bytes | None = None,
-              kind: str | None = None, filler: bytes | None = None,
-              keep_wsol: bool | None = None) -> SimulatedUpdate | None:
+    def trade(
+        self,
+        listing: Listing,
+        wallet: bytes,
+        *,
+        is_buy: bool,
+        lamports: int = 0,
+        token_amount: int = 0,
+        outcome: Outcome = "ok",
+        via: bytes | None = None,
+        legacy_layout: bool = False,
+        tip: bool | None = None,
+        versioned: bool | None = None,
+        fee_payer: bytes | None = None,
+        kind: str | None = None,
+        filler: bytes | None = None,
+        keep_wsol: bool | None = None,
+    ) -> SimulatedUpdate | None:
         """One spot trade of `listing` by `wallet`: a buy spending `lamports` (worth of the quote), or a
         sell of `token_amount`. None when there is nothing to trade (an empty wallet, a sold-out curve)."""
         self._fund(wallet)
@@ -310,14 +354,19 @@ class Market:
         def body(b: TxBuilder) -> None:
             if filler is not None:
                 fill_logs(b, filler, 600)
-            _trade_instructions(b, listing, wallet, is_buy, spend, token_amount, outcome, via, legacy_layout,
-                                keep_wsol)
+            _trade_instructions(b, listing, wallet, is_buy, spend, token_amount, outcome, via, legacy_layout, keep_wsol)
 
         payer = fee_payer or wallet
         if payer != wallet:
             self._fund(payer)
-        built = self.transaction(payer, kind or f"{venue}.{'buy' if is_buy else 'sell'}", body,
-                                 co_signers=(wallet,) if payer != wallet else (), tip=tip, versioned=versioned)
+        built = self.transaction(
+            payer,
+            kind or f"{venue}.{'buy' if is_buy else 'sell'}",
+            body,
+            co_signers=(wallet,) if payer != wallet else (),
+            tip=tip,
+            versioned=versioned,
+        )
         self.track_holder(listing, wallet)
         return built
 
@@ -358,8 +407,9 @@ class Market:
 
         def body(b: TxBuilder) -> None:
             for buyer, spend in zip(buyers, spends):
-                pumpfun.trade(b, listing.market, buyer, is_buy=True,
-                              token_amount=pumpfun.tokens_for(b, listing.market, spend))
+                pumpfun.trade(
+                    b, listing.market, buyer, is_buy=True, token_amount=pumpfun.tokens_for(b, listing.market, spend)
+                )
 
         built = self.transaction(buyers[0], "pumpfun.bundle", body, co_signers=tuple(buyers[1:]))
         for buyer in buyers:
@@ -405,11 +455,26 @@ class Market:
             wallet = listing.holders.pick(rng)
             held = self.holding(listing, wallet)
             amount = held if rng.random() < 0.4 else held * rng.choice((25, 50, 75)) // 100
-            return self.trade(listing, wallet, is_buy=False, token_amount=amount, outcome=outcome, via=via,
-                              legacy_layout=legacy_layout)
+            return self.trade(
+                listing,
+                wallet,
+                is_buy=False,
+                token_amount=amount,
+                outcome=outcome,
+                via=via,
+                legacy_layout=legacy_layout,
+            )
         relayer = self.new_wallet(f"relayer/{self.label()}", 2) if rng.random() < RELAYED_SHARE else None
-        return self.trade(listing, self._pick_wallet(), is_buy=True, lamports=self._size(), outcome=outcome, via=via,
-                          legacy_layout=legacy_layout, fee_payer=relayer)
+        return self.trade(
+            listing,
+            self._pick_wallet(),
+            is_buy=True,
+            lamports=self._size(),
+            outcome=outcome,
+            via=via,
+            legacy_layout=legacy_layout,
+            fee_payer=relayer,
+        )
 
     def _pick_listing(self) -> Listing:
         rng = self.rng
@@ -445,29 +510,72 @@ class Market:
         filler = rng.choice(self.routers[1:]) if outcome == "truncated_log" else None
         kind = f"{listing.venue}.{outcome}"
         if rng.random() < 0.5:
-            return self.trade(listing, wallet, is_buy=True, lamports=self._size(), outcome=outcome, tip=False,
-                              filler=filler, kind=kind)
-        return self.trade(listing, wallet, is_buy=False, token_amount=self.holding(listing, wallet) // 2,
-                          outcome=outcome, tip=False, filler=filler, kind=kind)
+            return self.trade(
+                listing,
+                wallet,
+                is_buy=True,
+                lamports=self._size(),
+                outcome=outcome,
+                tip=False,
+                filler=filler,
+                kind=kind,
+            )
+        return self.trade(
+            listing,
+            wallet,
+            is_buy=False,
+            token_amount=self.holding(listing, wallet) // 2,
+            outcome=outcome,
+            tip=False,
+            filler=filler,
+            kind=kind,
+        )
 
 
-def _trade_instructions(b: TxBuilder, listing: Listing, wallet: bytes, is_buy: bool, spend: int, token_amount: int,
-                        outcome: Outcome, via: bytes | None, legacy_layout: bool, keep_wsol: bool) -> None:
+def _trade_instructions(
+    b: TxBuilder,
+    listing: Listing,
+    wallet: bytes,
+    is_buy: bool,
+    spend: int,
+    token_amount: int,
+    outcome: Outcome,
+    via: bytes | None,
+    legacy_layout: bool,
+    keep_wsol: bool,
+) -> None:
     market = listing.market
     venue = listing.venue
     if venue == "launchlab":
-        launchlab.trade(b, market, wallet, is_buy=is_buy, amount_in=spend if is_buy else token_amount,
-                        outcome=outcome, via=via, legacy_layout=legacy_layout)
+        launchlab.trade(
+            b,
+            market,
+            wallet,
+            is_buy=is_buy,
+            amount_in=spend if is_buy else token_amount,
+            outcome=outcome,
+            via=via,
+            legacy_layout=legacy_layout,
+        )
     elif venue == "pumpfun":
         amount = pumpfun.tokens_for(b, market, spend) if is_buy else token_amount
         if amount > 0:
-            pumpfun.trade(b, market, wallet, is_buy=is_buy, token_amount=amount, outcome=outcome, via=via,
-                          legacy_layout=legacy_layout)
+            pumpfun.trade(
+                b,
+                market,
+                wallet,
+                is_buy=is_buy,
+                token_amount=amount,
+                outcome=outcome,
+                via=via,
+                legacy_layout=legacy_layout,
+            )
     elif venue == "pumpswap":
         amount = pumpswap.quote_for_spend(b, market, spend) if is_buy else token_amount
         if amount > 0:
-            pumpswap.swap(b, market, wallet, is_buy=is_buy, base_amount=amount, outcome=outcome, via=via,
-                          keep_wsol=keep_wsol)
+            pumpswap.swap(
+                b, market, wallet, is_buy=is_buy, base_amount=amount, outcome=outcome, via=via, keep_wsol=keep_wsol
+            )
     else:
         amount = moonshot.tokens_for(market, spend) if is_buy else token_amount
         if amount > 0:

@@ -42,8 +42,11 @@ def new_curve(world_keys: keys.Keyring, mint: Asset) -> Curve:
 
 def fee_accounts(world_keys: keys.Keyring) -> tuple[bytes, bytes, bytes]:
     """(dex fee, helio fee, config) accounts of the Moonshot deployment."""
-    return (world_keys.fresh("moonshot/dex-fee"), world_keys.fresh("moonshot/helio-fee"),
-            world_keys.fresh("moonshot/config"))
+    return (
+        world_keys.fresh("moonshot/dex-fee"),
+        world_keys.fresh("moonshot/helio-fee"),
+        world_keys.fresh("moonshot/config"),
+    )
 
 
 def unsold(curve: Curve) -> int:
@@ -58,8 +61,16 @@ def tokens_for(curve: Curve, spend: int) -> int:
     return token_reserve * net // (collateral_reserve + net)
 
 
-def trade(b: TxBuilder, curve: Curve, user: bytes, *, is_buy: bool, token_amount: int, outcome: Outcome = "ok",
-          via: bytes | None = None) -> None:
+def trade(
+    b: TxBuilder,
+    curve: Curve,
+    user: bytes,
+    *,
+    is_buy: bool,
+    token_amount: int,
+    outcome: Outcome = "ok",
+    via: bytes | None = None,
+) -> None:
     """A buy or sell of `token_amount`; a `truncated_log` outcome expects logs already near the limit."""
     rng = b.world.rng
     mint = curve.mint
@@ -73,51 +84,97 @@ def trade(b: TxBuilder, curve: Curve, user: bytes, *, is_buy: bool, token_amount
     dex_fee, helio_fee = fee(collateral, DEX_FEE_BPS), fee(collateral, HELIO_FEE_BPS)
     user_quote = collateral + dex_fee + helio_fee if is_buy else collateral - dex_fee - helio_fee
     slippage_bps = 100 if outcome != "failed" else 0
-    user_account = spl.create_ata(b, user, user, mint.mint, mint.program, mint.decimals) if is_buy else \
-        b.world.keyring.ata(user, mint.mint, mint.program)
+    user_account = (
+        spl.create_ata(b, user, user, mint.mint, mint.program, mint.decimals)
+        if is_buy
+        else b.world.keyring.ata(user, mint.mint, mint.program)
+    )
 
-    accounts = (user, user_account, curve.key, curve.token_account, dex_fee_account, helio_fee_account, mint.mint,
-                config, mint.program, keys.ATA_PROGRAM, keys.SYSTEM_PROGRAM)
+    accounts = (
+        user,
+        user_account,
+        curve.key,
+        curve.token_account,
+        dex_fee_account,
+        helio_fee_account,
+        mint.mint,
+        config,
+        mint.program,
+        keys.ATA_PROGRAM,
+        keys.SYSTEM_PROGRAM,
+    )
     limit = collateral + collateral // 50 if is_buy else collateral - collateral // 50
     data = (BUY if is_buy else SELL) + _TRADE_PARAMS.pack(token_amount, limit, 1 if is_buy else 0, slippage_bps)
     enter_venue(b, PROGRAM, accounts, "Swwwwwrrrrr", data, via, "Instruction: Swap")
     b.log("Instruction: Buy" if is_buy else "Instruction: Sell")
     if outcome == "failed":
-        b.fail(INVALID_SLIPPAGE, ("AnchorError occurred. Error Code: InvalidSlippage. Error Number: 6002. "
-                                  "Error Message: The slippage must be under 100 percent.",),
-               rng.randrange(10_000, 20_000))
+        b.fail(
+            INVALID_SLIPPAGE,
+            (
+                "AnchorError occurred. Error Code: InvalidSlippage. Error Number: 6002. "
+                "Error Message: The slippage must be under 100 percent.",
+            ),
+            rng.randrange(10_000, 20_000),
+        )
         exit_venue(b, 0, via)
         return
     if is_buy:
-        spl.transfer(b, curve.token_account, user_account, curve.key, token_amount, mint.mint, mint.decimals,
-                     mint.program)
+        spl.transfer(
+            b, curve.token_account, user_account, curve.key, token_amount, mint.mint, mint.decimals, mint.program
+        )
         spl.system_transfer(b, user, curve.key, collateral)
         spl.system_transfer(b, user, helio_fee_account, helio_fee)
         spl.system_transfer(b, user, dex_fee_account, dex_fee)
-        b.log(f"Transfering collateral from buyer to curve account: {collateral}, Helio fee: {helio_fee}, "
-              f"Dex fee: {dex_fee}")
+        b.log(
+            f"Transfering collateral from buyer to curve account: {collateral}, Helio fee: {helio_fee}, "
+            f"Dex fee: {dex_fee}"
+        )
         curve.sold += token_amount
     else:
-        spl.transfer(b, user_account, curve.token_account, user, token_amount, mint.mint, mint.decimals,
-                     mint.program)
+        spl.transfer(b, user_account, curve.token_account, user, token_amount, mint.mint, mint.decimals, mint.program)
         b.move_lamports(curve.key, user, user_quote)
         b.move_lamports(curve.key, helio_fee_account, helio_fee)
         b.move_lamports(curve.key, dex_fee_account, dex_fee)
-        b.log(f"Transfering collateral from curve to seller account: {user_quote}, Helio fee: {helio_fee}, "
-              f"Dex fee: {dex_fee}")
+        b.log(
+            f"Transfering collateral from curve to seller account: {user_quote}, Helio fee: {helio_fee}, "
+            f"Dex fee: {dex_fee}"
+        )
         curve.sold -= token_amount
-    event = event_bytes(events.moonshot_trade(
-        amount=token_amount, collateral_amount=collateral, dex_fee=dex_fee, helio_fee=helio_fee,
-        allocation=CURVE_TOKENS - curve.sold, curve=curve.key, cost_token=keys.WSOL, sender=user, is_buy=is_buy,
-    ), outcome)
+    event = event_bytes(
+        events.moonshot_trade(
+            amount=token_amount,
+            collateral_amount=collateral,
+            dex_fee=dex_fee,
+            helio_fee=helio_fee,
+            allocation=CURVE_TOKENS - curve.sold,
+            curve=curve.key,
+            cost_token=keys.WSOL,
+            sender=user,
+            is_buy=is_buy,
+        ),
+        outcome,
+    )
     b.log_data(event)
     outer = b.outer_index
     exit_venue(b, rng.randrange(30_000, 45_000), via)
     known = outcome == "ok"
-    b.expect(ExpectedTrade(
-        program_id=PROGRAM, direction="buy" if is_buy else "sell", trader=user, mint=mint.mint, quote_mint=keys.WSOL,
-        token_amount_raw=token_amount, token_decimals=mint.decimals, quote_amount_raw=user_quote, quote_decimals=9,
-        fee_amount_raw=dex_fee + helio_fee if known else None, outer_ix_index=outer, inner_ix_index=None, via=via,
-        pool=curve.key if known else None, is_dca=False, decode_source="log_event" if known else "balance_delta",
-    ))
-
+    b.expect(
+        ExpectedTrade(
+            program_id=PROGRAM,
+            direction="buy" if is_buy else "sell",
+            trader=user,
+            mint=mint.mint,
+            quote_mint=keys.WSOL,
+            token_amount_raw=token_amount,
+            token_decimals=mint.decimals,
+            quote_amount_raw=user_quote,
+            quote_decimals=9,
+            fee_amount_raw=dex_fee + helio_fee if known else None,
+            outer_ix_index=outer,
+            inner_ix_index=None,
+            via=via,
+            pool=curve.key if known else None,
+            is_dca=False,
+            decode_source="log_event" if known else "balance_delta",
+        )
+    )

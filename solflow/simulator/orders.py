@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 FAILED_FILL_SHARE = 0.03
 
 
-def new_order(market: Market, listing: Listing, *, side: str | None = None, cycles: int = 4,
-              cycle_s: int = 60) -> jupiter_dca.Dca:
+def new_order(
+    market: Market, listing: Listing, *, side: str | None = None, cycles: int = 4, cycle_s: int = 60
+) -> jupiter_dca.Dca:
     """An order on `listing`'s token: `side` is "sol" (buy with SOL), "usdc" (buy with USDC) or "sell"."""
     rng = market.rng
     user = market.new_wallet(f"dca-user/{market.label()}", rng.uniform(20, 100))
@@ -37,13 +38,15 @@ def new_order(market: Market, listing: Listing, *, side: str | None = None, cycl
         market.open_user_account(user, token, deposit)
     for asset in (inp, out):
         _open_keeper_accounts(market, asset)
-    return jupiter_dca.new_dca(market.keyring, user, inp, out, deposit, cycles, cycle_s, market.block_time,
-                               market.label())
+    return jupiter_dca.new_dca(
+        market.keyring, user, inp, out, deposit, cycles, cycle_s, market.block_time, market.label()
+    )
 
 
 def open_order(market: Market, dca: jupiter_dca.Dca) -> SimulatedUpdate:
-    return market.transaction(dca.user, "jupiter_dca.open", lambda b: jupiter_dca.open_dca(b, dca),
-                              events=("dca_open",))
+    return market.transaction(
+        dca.user, "jupiter_dca.open", lambda b: jupiter_dca.open_dca(b, dca), events=("dca_open",)
+    )
 
 
 def fill(market: Market, dca: jupiter_dca.Dca, outcome: Outcome | None = None) -> SimulatedUpdate | None:
@@ -52,17 +55,20 @@ def fill(market: Market, dca: jupiter_dca.Dca, outcome: Outcome | None = None) -
     gross_out = _route_out(market, dca, min(dca.per_cycle, dca.remaining))
     if outcome is None:
         outcome = "failed" if market.rng.random() < FAILED_FILL_SHARE else "ok"
-    return market.transaction(market.keeper, "jupiter_dca.fill",
-                              lambda b: jupiter_dca.fill(b, dca, market.keeper, market.amm, gross_out, outcome))
+    return market.transaction(
+        market.keeper,
+        "jupiter_dca.fill",
+        lambda b: jupiter_dca.fill(b, dca, market.keeper, market.amm, gross_out, outcome),
+    )
 
 
 def close(market: Market, dca: jupiter_dca.Dca) -> SimulatedUpdate:
-    return market.transaction(dca.user, "jupiter_dca.close", lambda b: jupiter_dca.close_dca(b, dca),
-                              events=("dca_close",))
+    return market.transaction(
+        dca.user, "jupiter_dca.close", lambda b: jupiter_dca.close_dca(b, dca), events=("dca_close",)
+    )
 
 
-def schedule(market: Market, listing: Listing, *, delay_ms: int, first_fill_ms: int, cycle_s: int,
-             cycles: int) -> None:
+def schedule(market: Market, listing: Listing, *, delay_ms: int, first_fill_ms: int, cycle_s: int, cycles: int) -> None:
     """Open an order after `delay_ms`, fill it every `cycle_s` from `first_fill_ms` on, then close it."""
     dca = new_order(market, listing, cycles=cycles, cycle_s=cycle_s)
 
@@ -71,8 +77,10 @@ def schedule(market: Market, listing: Listing, *, delay_ms: int, first_fill_ms: 
         if built.events:  # opened (a failed transaction carries no events)
             for cycle in range(cycles):
                 market.at(first_fill_ms + cycle * cycle_s * 1_000, lambda: fill(market, dca))
-            market.at(first_fill_ms + cycles * cycle_s * 1_000 + market.rng.randrange(5_000, 60_000),
-                      lambda: close(market, dca))
+            market.at(
+                first_fill_ms + cycles * cycle_s * 1_000 + market.rng.randrange(5_000, 60_000),
+                lambda: close(market, dca),
+            )
         return built
 
     market.at(delay_ms, open_now)

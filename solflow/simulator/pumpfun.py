@@ -64,14 +64,19 @@ class BondingCurve:
         return self.quote is USDC
 
 
-def new_curve(world_keys: keys.Keyring, mint: Asset, creator: bytes, quote: Asset = SOL,
-              cashback: bool = False) -> BondingCurve:
+def new_curve(
+    world_keys: keys.Keyring, mint: Asset, creator: bytes, quote: Asset = SOL, cashback: bool = False
+) -> BondingCurve:
     curve = keys.pda(PROGRAM, b"bonding-curve", mint.mint)
     return BondingCurve(
-        mint=mint, quote=quote, creator=creator, key=curve,
+        mint=mint,
+        quote=quote,
+        creator=creator,
+        key=curve,
         base_vault=world_keys.ata(curve, mint.mint, mint.program),
         quote_vault=world_keys.ata(curve, quote.mint, quote.program) if quote is USDC else None,
-        creator_vault=keys.pda(PROGRAM, b"creator-vault", creator), cashback=cashback,
+        creator_vault=keys.pda(PROGRAM, b"creator-vault", creator),
+        cashback=cashback,
     )
 
 
@@ -98,12 +103,21 @@ def tokens_for(b: TxBuilder, curve: BondingCurve, spend: int) -> int:
     return min(virtual_base * net // (virtual_quote + net), real_base)
 
 
-def trade(b: TxBuilder, curve: BondingCurve, user: bytes, *, is_buy: bool, token_amount: int,
-          outcome: Outcome = "ok", via: bytes | None = None, legacy_layout: bool = False) -> None:
+def trade(
+    b: TxBuilder,
+    curve: BondingCurve,
+    user: bytes,
+    *,
+    is_buy: bool,
+    token_amount: int,
+    outcome: Outcome = "ok",
+    via: bytes | None = None,
+    legacy_layout: bool = False,
+) -> None:
     world = b.world
     rng = world.rng
     mint, quote = curve.mint, curve.quote
-    virtual_base, virtual_quote, real_base, real_quote = reserves(b, curve)
+    virtual_base, virtual_quote, _real_base, _real_quote = reserves(b, curve)
     if is_buy:
         quote_amount = -(-virtual_quote * token_amount // (virtual_base - token_amount))
     else:
@@ -122,69 +136,145 @@ def trade(b: TxBuilder, curve: BondingCurve, user: bytes, *, is_buy: bool, token
     else:
         limit = user_quote + wrong if outcome == "failed" else user_quote - slack
     recipient = fee_recipient(world.keyring, rng.randrange(8))
-    user_base = spl.create_ata(b, user, user, mint.mint, mint.program, mint.decimals) if is_buy else \
-        world.keyring.ata(user, mint.mint, mint.program)
+    user_base = (
+        spl.create_ata(b, user, user, mint.mint, mint.program, mint.decimals)
+        if is_buy
+        else world.keyring.ata(user, mint.mint, mint.program)
+    )
     user_quote_account = world.keyring.ata(user, quote.mint, quote.program) if curve.usdc else None
 
-    accounts, roles, data = _instruction(b, curve, user, user_base, user_quote_account, recipient, is_buy,
-                                         token_amount, limit, legacy_layout)
+    accounts, roles, data = _instruction(
+        b, curve, user, user_base, user_quote_account, recipient, is_buy, token_amount, limit, legacy_layout
+    )
     enter_venue(b, PROGRAM, accounts, roles, data, via, "Instruction: PumpBuy" if is_buy else "Instruction: PumpSell")
     b.log("Instruction: Buy" if is_buy else "Instruction: Sell")
     if outcome == "failed":
-        code, name, text = (TOO_MUCH_SOL_REQUIRED, "TooMuchSolRequired",
-                            "slippage: Too much SOL required to buy the given amount of tokens.") if is_buy else \
-            (TOO_LITTLE_SOL_RECEIVED, "TooLittleSolReceived",
-             "slippage: Too little SOL received to sell the given amount of tokens.")
-        b.fail(code, (f"AnchorError thrown in programs/pump/src/lib.rs:{rng.randrange(300, 900)}. Error Code: {name}. "
-                      f"Error Number: {code}. Error Message: {text}.",), rng.randrange(15_000, 30_000))
+        code, name, text = (
+            (
+                TOO_MUCH_SOL_REQUIRED,
+                "TooMuchSolRequired",
+                "slippage: Too much SOL required to buy the given amount of tokens.",
+            )
+            if is_buy
+            else (
+                TOO_LITTLE_SOL_RECEIVED,
+                "TooLittleSolReceived",
+                "slippage: Too little SOL received to sell the given amount of tokens.",
+            )
+        )
+        b.fail(
+            code,
+            (
+                f"AnchorError thrown in programs/pump/src/lib.rs:{rng.randrange(300, 900)}. Error Code: {name}. "
+                f"Error Number: {code}. Error Message: {text}.",
+            ),
+            rng.randrange(15_000, 30_000),
+        )
         exit_venue(b, 0, via)
         return
 
     if is_buy:
-        spl.transfer(b, curve.base_vault, user_base, curve.key, token_amount, mint.mint, mint.decimals, mint.program,
-                     checked=mint.program == keys.TOKEN_2022_PROGRAM)
+        spl.transfer(
+            b,
+            curve.base_vault,
+            user_base,
+            curve.key,
+            token_amount,
+            mint.mint,
+            mint.decimals,
+            mint.program,
+            checked=mint.program == keys.TOKEN_2022_PROGRAM,
+        )
         _pay(b, curve, user, user_quote_account, curve.key, curve.quote_vault, quote_amount)
         _pay(b, curve, user, user_quote_account, recipient, _quote_ata(b, recipient, curve), protocol_fee)
         if creator_fee:
-            _pay(b, curve, user, user_quote_account, curve.creator_vault, _quote_ata(b, curve.creator_vault, curve),
-                 creator_fee)
+            _pay(
+                b,
+                curve,
+                user,
+                user_quote_account,
+                curve.creator_vault,
+                _quote_ata(b, curve.creator_vault, curve),
+                creator_fee,
+            )
         if cashback:
-            _pay(b, curve, user, user_quote_account, keys.pda(PROGRAM, b"user_volume_accumulator", user), None,
-                 cashback)
+            _pay(
+                b, curve, user, user_quote_account, keys.pda(PROGRAM, b"user_volume_accumulator", user), None, cashback
+            )
     else:
-        spl.transfer(b, user_base, curve.base_vault, user, token_amount, mint.mint, mint.decimals, mint.program,
-                     checked=mint.program == keys.TOKEN_2022_PROGRAM)
+        spl.transfer(
+            b,
+            user_base,
+            curve.base_vault,
+            user,
+            token_amount,
+            mint.mint,
+            mint.decimals,
+            mint.program,
+            checked=mint.program == keys.TOKEN_2022_PROGRAM,
+        )
         _pay_out(b, curve, user, user_quote_account, user_quote)
         _pay_out(b, curve, recipient, _quote_ata(b, recipient, curve), protocol_fee)
         if creator_fee:
             _pay_out(b, curve, curve.creator_vault, _quote_ata(b, curve.creator_vault, curve), creator_fee)
 
     after_base, after_quote, after_real_base, after_real_quote = reserves(b, curve)
-    event = event_bytes(events.pumpfun_trade(
-        mint=mint.mint, sol_amount=0 if curve.usdc else quote_amount, token_amount=token_amount, is_buy=is_buy,
-        user=user, timestamp=b.block_time, virtual_sol_reserves=0 if curve.usdc else after_quote,
-        virtual_token_reserves=after_base, real_sol_reserves=0 if curve.usdc else after_real_quote,
-        real_token_reserves=after_real_base, legacy_layout=legacy_layout, fee_recipient=recipient,
-        fee_basis_points=FEE_BPS, fee=protocol_fee, creator=curve.creator, creator_fee_basis_points=CREATOR_FEE_BPS,
-        creator_fee=creator_fee, ix_name=_ix_name(curve, is_buy),
-        cashback_fee_basis_points=CASHBACK_BPS if cashback else 0, cashback=cashback,
-        buyback_fee_basis_points=BUYBACK_BPS, buyback_fee=fee(quote_amount, BUYBACK_BPS),
-        quote_mint=curve.quote.mint if curve.usdc else bytes(32), quote_amount=quote_amount if curve.usdc else 0,
-        virtual_quote_reserves=after_quote if curve.usdc else 0,
-        real_quote_reserves=after_real_quote if curve.usdc else 0,
-    ), outcome)
+    event = event_bytes(
+        events.pumpfun_trade(
+            mint=mint.mint,
+            sol_amount=0 if curve.usdc else quote_amount,
+            token_amount=token_amount,
+            is_buy=is_buy,
+            user=user,
+            timestamp=b.block_time,
+            virtual_sol_reserves=0 if curve.usdc else after_quote,
+            virtual_token_reserves=after_base,
+            real_sol_reserves=0 if curve.usdc else after_real_quote,
+            real_token_reserves=after_real_base,
+            legacy_layout=legacy_layout,
+            fee_recipient=recipient,
+            fee_basis_points=FEE_BPS,
+            fee=protocol_fee,
+            creator=curve.creator,
+            creator_fee_basis_points=CREATOR_FEE_BPS,
+            creator_fee=creator_fee,
+            ix_name=_ix_name(curve, is_buy),
+            cashback_fee_basis_points=CASHBACK_BPS if cashback else 0,
+            cashback=cashback,
+            buyback_fee_basis_points=BUYBACK_BPS,
+            buyback_fee=fee(quote_amount, BUYBACK_BPS),
+            quote_mint=curve.quote.mint if curve.usdc else bytes(32),
+            quote_amount=quote_amount if curve.usdc else 0,
+            virtual_quote_reserves=after_quote if curve.usdc else 0,
+            real_quote_reserves=after_real_quote if curve.usdc else 0,
+        ),
+        outcome,
+    )
     b.log_data(event)
     outer = b.outer_index
     inner = b.emit_cpi_event(PROGRAM, keys.PUMPFUN_EVENT_AUTHORITY, event)
     exit_venue(b, rng.randrange(25_000, 45_000), via)
     known = outcome == "ok"
-    b.expect(ExpectedTrade(
-        program_id=PROGRAM, direction="buy" if is_buy else "sell", trader=user, mint=mint.mint,
-        quote_mint=quote.mint, token_amount_raw=token_amount, token_decimals=mint.decimals,
-        quote_amount_raw=user_quote, quote_decimals=quote.decimals, fee_amount_raw=fees if known else None,
-        outer_ix_index=outer, inner_ix_index=inner if known else None, via=via, pool=curve.key if known else None, is_dca=False,
-        decode_source="cpi_event" if known else "balance_delta",
-    ))
+    b.expect(
+        ExpectedTrade(
+            program_id=PROGRAM,
+            direction="buy" if is_buy else "sell",
+            trader=user,
+            mint=mint.mint,
+            quote_mint=quote.mint,
+            token_amount_raw=token_amount,
+            token_decimals=mint.decimals,
+            quote_amount_raw=user_quote,
+            quote_decimals=quote.decimals,
+            fee_amount_raw=fees if known else None,
+            outer_ix_index=outer,
+            inner_ix_index=inner if known else None,
+            via=via,
+            pool=curve.key if known else None,
+            is_dca=False,
+            decode_source="cpi_event" if known else "balance_delta",
+        )
+    )
 
 
 def _ix_name(curve: BondingCurve, is_buy: bool) -> str:
@@ -197,27 +287,41 @@ def _quote_ata(b: TxBuilder, owner: bytes, curve: BondingCurve) -> bytes | None:
     return b.world.keyring.ata(owner, curve.quote.mint, curve.quote.program) if curve.usdc else None
 
 
-def _pay(b: TxBuilder, curve: BondingCurve, user: bytes, user_account: bytes | None, recipient: bytes,
-         recipient_account: bytes | None, amount: int) -> None:
+def _pay(
+    b: TxBuilder,
+    curve: BondingCurve,
+    user: bytes,
+    user_account: bytes | None,
+    recipient: bytes,
+    recipient_account: bytes | None,
+    amount: int,
+) -> None:
     if curve.usdc:
         spl.transfer(b, user_account, recipient_account, user, amount, curve.quote.mint, curve.quote.decimals)
     else:
         spl.system_transfer(b, user, recipient, amount)
 
 
-def _pay_out(b: TxBuilder, curve: BondingCurve, recipient: bytes, recipient_account: bytes | None,
-             amount: int) -> None:
+def _pay_out(b: TxBuilder, curve: BondingCurve, recipient: bytes, recipient_account: bytes | None, amount: int) -> None:
     """The curve pays out: a token transfer for USDC, a direct lamport debit (no CPI) for SOL."""
     if curve.usdc:
-        spl.transfer(b, curve.quote_vault, recipient_account, curve.key, amount, curve.quote.mint,
-                     curve.quote.decimals)
+        spl.transfer(b, curve.quote_vault, recipient_account, curve.key, amount, curve.quote.mint, curve.quote.decimals)
     else:
         b.move_lamports(curve.key, recipient, amount)
 
 
-def _instruction(b: TxBuilder, curve: BondingCurve, user: bytes, user_base: bytes, user_quote: bytes | None,
-                 recipient: bytes, is_buy: bool, token_amount: int, limit: int,
-                 legacy_layout: bool) -> tuple[tuple[bytes, ...], str, bytes]:
+def _instruction(
+    b: TxBuilder,
+    curve: BondingCurve,
+    user: bytes,
+    user_base: bytes,
+    user_quote: bytes | None,
+    recipient: bytes,
+    is_buy: bool,
+    token_amount: int,
+    limit: int,
+    legacy_layout: bool,
+) -> tuple[tuple[bytes, ...], str, bytes]:
     mint = curve.mint
     volume = keys.pda(PROGRAM, b"user_volume_accumulator", user)
     if curve.usdc:
@@ -225,10 +329,25 @@ def _instruction(b: TxBuilder, curve: BondingCurve, user: bytes, user_base: byte
         keyring = b.world.keyring
         buyback = keyring.fresh("pumpfun/buyback-fee-recipient")
         head = (
-            keys.PUMPFUN_GLOBAL, mint.mint, quote.mint, mint.program, quote.program, keys.ATA_PROGRAM, recipient,
-            keyring.ata(recipient, quote.mint, quote.program), buyback, keyring.ata(buyback, quote.mint, quote.program),
-            curve.key, curve.base_vault, curve.quote_vault, user, user_base, user_quote, curve.creator_vault,
-            keyring.ata(curve.creator_vault, quote.mint, quote.program), keys.pda(PROGRAM, b"sharing-config", mint.mint),
+            keys.PUMPFUN_GLOBAL,
+            mint.mint,
+            quote.mint,
+            mint.program,
+            quote.program,
+            keys.ATA_PROGRAM,
+            recipient,
+            keyring.ata(recipient, quote.mint, quote.program),
+            buyback,
+            keyring.ata(buyback, quote.mint, quote.program),
+            curve.key,
+            curve.base_vault,
+            curve.quote_vault,
+            user,
+            user_base,
+            user_quote,
+            curve.creator_vault,
+            keyring.ata(curve.creator_vault, quote.mint, quote.program),
+            keys.pda(PROGRAM, b"sharing-config", mint.mint),
         )
         head_roles = "rrrrrrwwwwwwwSwwwwr"
         if is_buy:
@@ -236,12 +355,26 @@ def _instruction(b: TxBuilder, curve: BondingCurve, user: bytes, user_base: byte
             tail_roles = "ww"
         else:
             tail, tail_roles = (volume,), "w"
-        tail += (keyring.ata(volume, quote.mint, quote.program), keys.PUMPFUN_FEE_CONFIG, keys.PUMP_FEE_PROGRAM,
-                 keys.SYSTEM_PROGRAM, keys.PUMPFUN_EVENT_AUTHORITY, PROGRAM)
+        tail += (
+            keyring.ata(volume, quote.mint, quote.program),
+            keys.PUMPFUN_FEE_CONFIG,
+            keys.PUMP_FEE_PROGRAM,
+            keys.SYSTEM_PROGRAM,
+            keys.PUMPFUN_EVENT_AUTHORITY,
+            PROGRAM,
+        )
         data = (BUY_V2 if is_buy else SELL_V2) + _AMOUNTS.pack(token_amount, limit)
         return head + tail, head_roles + tail_roles + "wrrrrr", data
-    common = (keys.PUMPFUN_GLOBAL, recipient, mint.mint, curve.key, curve.base_vault, user_base, user,
-              keys.SYSTEM_PROGRAM)
+    common = (
+        keys.PUMPFUN_GLOBAL,
+        recipient,
+        mint.mint,
+        curve.key,
+        curve.base_vault,
+        user_base,
+        user,
+        keys.SYSTEM_PROGRAM,
+    )
     common_roles = "rwrwwwSr"
     if legacy_layout:
         if is_buy:
@@ -251,11 +384,25 @@ def _instruction(b: TxBuilder, curve: BondingCurve, user: bytes, user_base: byte
         data = (BUY if is_buy else SELL) + _AMOUNTS.pack(token_amount, limit)
         return common + rest, common_roles + "rrrr", data
     if is_buy:
-        rest = (mint.program, curve.creator_vault, keys.PUMPFUN_EVENT_AUTHORITY, PROGRAM, keys.PUMPFUN_GLOBAL_VOLUME,
-                volume, keys.PUMPFUN_FEE_CONFIG, keys.PUMP_FEE_PROGRAM)
+        rest = (
+            mint.program,
+            curve.creator_vault,
+            keys.PUMPFUN_EVENT_AUTHORITY,
+            PROGRAM,
+            keys.PUMPFUN_GLOBAL_VOLUME,
+            volume,
+            keys.PUMPFUN_FEE_CONFIG,
+            keys.PUMP_FEE_PROGRAM,
+        )
         return common + rest, common_roles + "rwrrwwrr", BUY + _AMOUNTS.pack(token_amount, limit) + b"\x01"
-    rest = (curve.creator_vault, mint.program, keys.PUMPFUN_EVENT_AUTHORITY, PROGRAM, keys.PUMPFUN_FEE_CONFIG,
-            keys.PUMP_FEE_PROGRAM)
+    rest = (
+        curve.creator_vault,
+        mint.program,
+        keys.PUMPFUN_EVENT_AUTHORITY,
+        PROGRAM,
+        keys.PUMPFUN_FEE_CONFIG,
+        keys.PUMP_FEE_PROGRAM,
+    )
     return common + rest, common_roles + "wrrrrr", SELL + _AMOUNTS.pack(token_amount, limit)
 
 
@@ -267,18 +414,44 @@ def create(b: TxBuilder, curve: BondingCurve, user: bytes, name: str, symbol: st
     uri = f"https://ipfs.io/ipfs/bafkrei{b.world.keyring.fresh('uri/' + symbol).hex()[:44]}"
     args = events.borsh_string(name) + events.borsh_string(symbol) + events.borsh_string(uri) + curve.creator
     if v2:
-        accounts = (mint.mint, keys.PUMPFUN_MINT_AUTHORITY, curve.key, curve.base_vault, keys.PUMPFUN_GLOBAL, user,
-                    keys.SYSTEM_PROGRAM, keys.TOKEN_2022_PROGRAM, keys.ATA_PROGRAM,
-                    b.world.keyring.fresh("pumpfun/mayhem-program"), b.world.keyring.fresh("pumpfun/global-params"),
-                    b.world.keyring.fresh("pumpfun/sol-vault"), keys.pda(PROGRAM, b"mayhem-state", mint.mint),
-                    b.world.keyring.fresh("pumpfun/mayhem-token-vault"), keys.PUMPFUN_EVENT_AUTHORITY, PROGRAM)
+        accounts = (
+            mint.mint,
+            keys.PUMPFUN_MINT_AUTHORITY,
+            curve.key,
+            curve.base_vault,
+            keys.PUMPFUN_GLOBAL,
+            user,
+            keys.SYSTEM_PROGRAM,
+            keys.TOKEN_2022_PROGRAM,
+            keys.ATA_PROGRAM,
+            b.world.keyring.fresh("pumpfun/mayhem-program"),
+            b.world.keyring.fresh("pumpfun/global-params"),
+            b.world.keyring.fresh("pumpfun/sol-vault"),
+            keys.pda(PROGRAM, b"mayhem-state", mint.mint),
+            b.world.keyring.fresh("pumpfun/mayhem-token-vault"),
+            keys.PUMPFUN_EVENT_AUTHORITY,
+            PROGRAM,
+        )
         b.enter(PROGRAM, accounts, "SrwwrSrrrrrwwwrr", CREATE_V2 + args + b"\x00\x00")
         b.log("Instruction: CreateV2")
     else:
         metadata = keys.pda(keys.METAPLEX_PROGRAM, b"metadata", keys.METAPLEX_PROGRAM, mint.mint)
-        accounts = (mint.mint, keys.PUMPFUN_MINT_AUTHORITY, curve.key, curve.base_vault, keys.PUMPFUN_GLOBAL,
-                    keys.METAPLEX_PROGRAM, metadata, user, keys.SYSTEM_PROGRAM, keys.TOKEN_PROGRAM, keys.ATA_PROGRAM,
-                    keys.RENT_SYSVAR, keys.PUMPFUN_EVENT_AUTHORITY, PROGRAM)
+        accounts = (
+            mint.mint,
+            keys.PUMPFUN_MINT_AUTHORITY,
+            curve.key,
+            curve.base_vault,
+            keys.PUMPFUN_GLOBAL,
+            keys.METAPLEX_PROGRAM,
+            metadata,
+            user,
+            keys.SYSTEM_PROGRAM,
+            keys.TOKEN_PROGRAM,
+            keys.ATA_PROGRAM,
+            keys.RENT_SYSVAR,
+            keys.PUMPFUN_EVENT_AUTHORITY,
+            PROGRAM,
+        )
         b.enter(PROGRAM, accounts, "SrwwrrwSrrrrrr", CREATE + args)
         b.log("Instruction: Create")
     spl.create_account(b, user, mint.mint, MINT_RENT + (1_000_000 if v2 else 0), 82, mint.program)
@@ -288,12 +461,15 @@ def create(b: TxBuilder, curve: BondingCurve, user: bytes, name: str, symbol: st
     spl.create_account(b, user, curve.key, CURVE_RENT, 150, PROGRAM)
     spl.create_ata(b, user, curve.key, mint.mint, mint.program, mint.decimals, idempotent=False)
     if not v2:
-        b.enter(keys.METAPLEX_PROGRAM, (metadata, mint.mint, keys.PUMPFUN_MINT_AUTHORITY, user), "",
-                b"\x21" + args[:-32])
+        b.enter(
+            keys.METAPLEX_PROGRAM, (metadata, mint.mint, keys.PUMPFUN_MINT_AUTHORITY, user), "", b"\x21" + args[:-32]
+        )
         b.log("IX: Create Metadata Accounts v3")
         spl.create_account(b, user, metadata, METADATA_RENT, 679, keys.METAPLEX_PROGRAM)
         b.exit(rng.randrange(30_000, 40_000))
-    b.enter(mint.program, (mint.mint, curve.base_vault, keys.PUMPFUN_MINT_AUTHORITY), "", _MINT_TO.pack(7, TOTAL_SUPPLY))
+    b.enter(
+        mint.program, (mint.mint, curve.base_vault, keys.PUMPFUN_MINT_AUTHORITY), "", _MINT_TO.pack(7, TOTAL_SUPPLY)
+    )
     b.log("Instruction: MintTo")
     b.mint_tokens(curve.base_vault, TOTAL_SUPPLY)
     b.exit(4_492)
@@ -301,10 +477,19 @@ def create(b: TxBuilder, curve: BondingCurve, user: bytes, name: str, symbol: st
     b.log("Instruction: SetAuthority")
     b.exit(2_911)
     event = events.pumpfun_create(
-        name=name, symbol=symbol, uri=uri, mint=mint.mint, bonding_curve=curve.key, user=user, creator=curve.creator,
-        timestamp=b.block_time, virtual_token_reserves=INITIAL_VIRTUAL_TOKENS,
-        virtual_sol_reserves=0 if curve.usdc else INITIAL_VIRTUAL_SOL, real_token_reserves=INITIAL_REAL_TOKENS,
-        token_total_supply=TOTAL_SUPPLY, token_program=mint.program,
+        name=name,
+        symbol=symbol,
+        uri=uri,
+        mint=mint.mint,
+        bonding_curve=curve.key,
+        user=user,
+        creator=curve.creator,
+        timestamp=b.block_time,
+        virtual_token_reserves=INITIAL_VIRTUAL_TOKENS,
+        virtual_sol_reserves=0 if curve.usdc else INITIAL_VIRTUAL_SOL,
+        real_token_reserves=INITIAL_REAL_TOKENS,
+        token_total_supply=TOTAL_SUPPLY,
+        token_program=mint.program,
         quote_mint=curve.quote.mint if curve.usdc else bytes(32),
         virtual_quote_reserves=INITIAL_VIRTUAL_USDC if curve.usdc else 0,
     )
@@ -325,12 +510,31 @@ def migrate(b: TxBuilder, curve: BondingCurve, pool: pumpswap.Pool, authority: b
     authority_wsol_account = keyring.ata(pool_authority, SOL.mint, SOL.program)
     withdraw_authority = keyring.fresh("pumpfun/withdraw-authority")
     accounts = (
-        keys.PUMPFUN_GLOBAL, withdraw_authority, mint.mint, curve.key, curve.base_vault, authority,
-        keys.SYSTEM_PROGRAM, keys.TOKEN_PROGRAM, pumpswap.PROGRAM, pool.key, pool_authority, authority_mint_account,
-        authority_wsol_account, keys.PUMPSWAP_GLOBAL_CONFIG, SOL.mint, pool.lp_mint,
-        keyring.ata(pool_authority, pool.lp_mint, keys.TOKEN_2022_PROGRAM), pool.base_vault, pool.quote_vault,
-        keys.TOKEN_2022_PROGRAM, keys.ATA_PROGRAM, keys.PUMPSWAP_EVENT_AUTHORITY, keys.PUMPFUN_EVENT_AUTHORITY,
-        PROGRAM, keys.RENT_SYSVAR,
+        keys.PUMPFUN_GLOBAL,
+        withdraw_authority,
+        mint.mint,
+        curve.key,
+        curve.base_vault,
+        authority,
+        keys.SYSTEM_PROGRAM,
+        keys.TOKEN_PROGRAM,
+        pumpswap.PROGRAM,
+        pool.key,
+        pool_authority,
+        authority_mint_account,
+        authority_wsol_account,
+        keys.PUMPSWAP_GLOBAL_CONFIG,
+        SOL.mint,
+        pool.lp_mint,
+        keyring.ata(pool_authority, pool.lp_mint, keys.TOKEN_2022_PROGRAM),
+        pool.base_vault,
+        pool.quote_vault,
+        keys.TOKEN_2022_PROGRAM,
+        keys.ATA_PROGRAM,
+        keys.PUMPSWAP_EVENT_AUTHORITY,
+        keys.PUMPFUN_EVENT_AUTHORITY,
+        PROGRAM,
+        keys.RENT_SYSVAR,
     )
     b.enter(PROGRAM, accounts, "rwrwwSrrrwwwwrrwwwwrrrrrr", MIGRATE)
     b.log("Instruction: Migrate")
@@ -339,17 +543,33 @@ def migrate(b: TxBuilder, curve: BondingCurve, pool: pumpswap.Pool, authority: b
     _, _, real_base, real_quote = reserves(b, curve)
     base_amount = real_base + MIGRATION_RESERVE
     quote_amount = real_quote - POOL_MIGRATION_FEE
-    spl.transfer(b, curve.base_vault, authority_mint_account, curve.key, base_amount, mint.mint, mint.decimals,
-                 mint.program, checked=False)
+    spl.transfer(
+        b,
+        curve.base_vault,
+        authority_mint_account,
+        curve.key,
+        base_amount,
+        mint.mint,
+        mint.decimals,
+        mint.program,
+        checked=False,
+    )
     b.move_lamports(curve.key, authority_wsol_account, quote_amount)
     b.move_lamports(curve.key, withdraw_authority, POOL_MIGRATION_FEE)
     spl.sync_native(b, authority_wsol_account)
-    pumpswap.create_pool(b, pool, pool_authority, authority_mint_account, authority_wsol_account, base_amount,
-                         quote_amount)
+    pumpswap.create_pool(
+        b, pool, pool_authority, authority_mint_account, authority_wsol_account, base_amount, quote_amount
+    )
     spl.close_account(b, authority_wsol_account, authority, pool_authority)
     event = events.pumpfun_migration(
-        user=authority, mint=mint.mint, mint_amount=base_amount, sol_amount=quote_amount,
-        pool_migration_fee=POOL_MIGRATION_FEE, bonding_curve=curve.key, timestamp=b.block_time, pool=pool.key,
+        user=authority,
+        mint=mint.mint,
+        mint_amount=base_amount,
+        sol_amount=quote_amount,
+        pool_migration_fee=POOL_MIGRATION_FEE,
+        bonding_curve=curve.key,
+        timestamp=b.block_time,
+        pool=pool.key,
         quote_mint=SOL.mint,
     )
     b.log_data(event)

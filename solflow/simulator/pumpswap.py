@@ -45,7 +45,12 @@ def new_pool(world_keys: keys.Keyring, base: Asset, creator: bytes, coin_creator
     pool = keys.pda(PROGRAM, b"pool", struct.pack("<H", index), creator, base.mint, SOL.mint)
     authority = keys.pda(PROGRAM, b"creator_vault", coin_creator)
     return Pool(
-        key=pool, base=base, quote=SOL, index=index, creator=creator, coin_creator=coin_creator,
+        key=pool,
+        base=base,
+        quote=SOL,
+        index=index,
+        creator=creator,
+        coin_creator=coin_creator,
         lp_mint=keys.pda(PROGRAM, b"pool_lp_mint", pool),
         base_vault=world_keys.ata(pool, base.mint, base.program),
         quote_vault=world_keys.ata(pool, SOL.mint, SOL.program),
@@ -60,12 +65,35 @@ def fee_recipient(world_keys: keys.Keyring, number: int) -> tuple[bytes, bytes]:
     return recipient, world_keys.ata(recipient, SOL.mint, SOL.program)
 
 
-def _accounts(b: TxBuilder, pool: Pool, user: bytes, user_base: bytes, user_quote: bytes, is_buy: bool,
-              recipient: bytes, recipient_account: bytes) -> tuple[tuple[bytes, ...], str]:
+def _accounts(
+    b: TxBuilder,
+    pool: Pool,
+    user: bytes,
+    user_base: bytes,
+    user_quote: bytes,
+    is_buy: bool,
+    recipient: bytes,
+    recipient_account: bytes,
+) -> tuple[tuple[bytes, ...], str]:
     accounts = (
-        pool.key, user, keys.PUMPSWAP_GLOBAL_CONFIG, pool.base.mint, pool.quote.mint, user_base, user_quote,
-        pool.base_vault, pool.quote_vault, recipient, recipient_account, pool.base.program, pool.quote.program,
-        keys.SYSTEM_PROGRAM, keys.ATA_PROGRAM, keys.PUMPSWAP_EVENT_AUTHORITY, PROGRAM, pool.creator_vault,
+        pool.key,
+        user,
+        keys.PUMPSWAP_GLOBAL_CONFIG,
+        pool.base.mint,
+        pool.quote.mint,
+        user_base,
+        user_quote,
+        pool.base_vault,
+        pool.quote_vault,
+        recipient,
+        recipient_account,
+        pool.base.program,
+        pool.quote.program,
+        keys.SYSTEM_PROGRAM,
+        keys.ATA_PROGRAM,
+        keys.PUMPSWAP_EVENT_AUTHORITY,
+        PROGRAM,
+        pool.creator_vault,
         pool.creator_vault_authority,
     )
     roles = "wSrrrwwwwrwrrrrrrwr"
@@ -84,8 +112,17 @@ def quote_for_spend(b: TxBuilder, pool: Pool, spend: int) -> int:
     return base_reserve * net // (quote_reserve + net)
 
 
-def swap(b: TxBuilder, pool: Pool, user: bytes, *, is_buy: bool, base_amount: int, outcome: Outcome = "ok",
-         via: bytes | None = None, keep_wsol: bool = False) -> None:
+def swap(
+    b: TxBuilder,
+    pool: Pool,
+    user: bytes,
+    *,
+    is_buy: bool,
+    base_amount: int,
+    outcome: Outcome = "ok",
+    via: bytes | None = None,
+    keep_wsol: bool = False,
+) -> None:
     """A complete buy or sell: wrap SOL / open accounts, the swap instruction, unwrap."""
     world = b.world
     rng = world.rng
@@ -116,22 +153,31 @@ def swap(b: TxBuilder, pool: Pool, user: bytes, *, is_buy: bool, base_amount: in
         with_lp = quote_amount - lp_fee
 
     recipient, recipient_account = fee_recipient(world.keyring, rng.randrange(8))
-    accounts, roles = _accounts(b, pool, user, user_base_account, user_quote_account, is_buy, recipient,
-                                recipient_account)
+    accounts, roles = _accounts(
+        b, pool, user, user_base_account, user_quote_account, is_buy, recipient, recipient_account
+    )
     enter_venue(b, PROGRAM, accounts, roles, data, via, "Instruction: Swap")
     b.log("Instruction: Buy" if is_buy else "Instruction: Sell")
     b.enter(keys.PUMP_FEE_PROGRAM, (keys.PUMPSWAP_FEE_CONFIG, PROGRAM), "", bytes.fromhex("e7257e55cf5b3f34"))
     b.log("Instruction: GetFees")
     b.exit(4_641, returned=struct.pack("<QQQ", LP_FEE_BPS, PROTOCOL_FEE_BPS, COIN_CREATOR_FEE_BPS))
     if outcome == "failed":
-        b.fail(SLIPPAGE_ERROR, ("AnchorError occurred. Error Code: ExceededSlippage. Error Number: 6004. "
-                                "Error Message: Exceeded slippage.",), rng.randrange(20_000, 30_000))
+        b.fail(
+            SLIPPAGE_ERROR,
+            (
+                "AnchorError occurred. Error Code: ExceededSlippage. Error Number: 6004. "
+                "Error Message: Exceeded slippage.",
+            ),
+            rng.randrange(20_000, 30_000),
+        )
         exit_venue(b, 0, via)
         return
 
     base, quote = pool.base, pool.quote
     if is_buy:
-        spl.transfer(b, pool.base_vault, user_base_account, pool.key, base_amount, base.mint, base.decimals, base.program)
+        spl.transfer(
+            b, pool.base_vault, user_base_account, pool.key, base_amount, base.mint, base.decimals, base.program
+        )
         spl.transfer(b, user_quote_account, pool.quote_vault, user, with_lp, quote.mint, quote.decimals)
         spl.transfer(b, user_quote_account, recipient_account, user, protocol_fee, quote.mint, quote.decimals)
         spl.transfer(b, user_quote_account, pool.creator_vault, user, creator_fee, quote.mint, quote.decimals)
@@ -141,17 +187,36 @@ def swap(b: TxBuilder, pool: Pool, user: bytes, *, is_buy: bool, base_amount: in
         spl.transfer(b, pool.quote_vault, recipient_account, pool.key, protocol_fee, quote.mint, quote.decimals)
         spl.transfer(b, pool.quote_vault, pool.creator_vault, pool.key, creator_fee, quote.mint, quote.decimals)
 
-    event = event_bytes(events.pumpswap_trade(
-        is_buy=is_buy, timestamp=b.block_time, base_amount=base_amount, quote_limit=limit,
-        user_base_reserves=b.token_amount(user_base_account), user_quote_reserves=b.token_amount(user_quote_account),
-        pool_base_reserves=base_reserve, pool_quote_reserves=quote_reserve, quote_amount=quote_amount,
-        lp_fee_basis_points=LP_FEE_BPS, lp_fee=lp_fee, protocol_fee_basis_points=PROTOCOL_FEE_BPS,
-        protocol_fee=protocol_fee, quote_amount_with_lp_fee=with_lp, user_quote_amount=user_quote, pool=pool.key,
-        user=user, user_base_token_account=user_base_account, user_quote_token_account=user_quote_account,
-        protocol_fee_recipient=recipient, protocol_fee_recipient_token_account=recipient_account,
-        coin_creator=pool.coin_creator, coin_creator_fee_basis_points=COIN_CREATOR_FEE_BPS,
-        coin_creator_fee=creator_fee, base_supply=1_000_000_000_000_000,
-    ), outcome)
+    event = event_bytes(
+        events.pumpswap_trade(
+            is_buy=is_buy,
+            timestamp=b.block_time,
+            base_amount=base_amount,
+            quote_limit=limit,
+            user_base_reserves=b.token_amount(user_base_account),
+            user_quote_reserves=b.token_amount(user_quote_account),
+            pool_base_reserves=base_reserve,
+            pool_quote_reserves=quote_reserve,
+            quote_amount=quote_amount,
+            lp_fee_basis_points=LP_FEE_BPS,
+            lp_fee=lp_fee,
+            protocol_fee_basis_points=PROTOCOL_FEE_BPS,
+            protocol_fee=protocol_fee,
+            quote_amount_with_lp_fee=with_lp,
+            user_quote_amount=user_quote,
+            pool=pool.key,
+            user=user,
+            user_base_token_account=user_base_account,
+            user_quote_token_account=user_quote_account,
+            protocol_fee_recipient=recipient,
+            protocol_fee_recipient_token_account=recipient_account,
+            coin_creator=pool.coin_creator,
+            coin_creator_fee_basis_points=COIN_CREATOR_FEE_BPS,
+            coin_creator_fee=creator_fee,
+            base_supply=1_000_000_000_000_000,
+        ),
+        outcome,
+    )
     b.log_data(event)
     outer = b.outer_index
     inner = b.emit_cpi_event(PROGRAM, keys.PUMPSWAP_EVENT_AUTHORITY, event)
@@ -159,53 +224,124 @@ def swap(b: TxBuilder, pool: Pool, user: bytes, *, is_buy: bool, base_amount: in
     if is_buy or not keep_wsol:
         spl.close_account(b, user_quote_account, user, user)
 
-    b.expect(ExpectedTrade(
-        program_id=PROGRAM, direction="buy" if is_buy else "sell", trader=user, mint=base.mint,
-        quote_mint=quote.mint, token_amount_raw=base_amount, token_decimals=base.decimals,
-        quote_amount_raw=user_quote, quote_decimals=quote.decimals,
-        fee_amount_raw=lp_fee + protocol_fee + creator_fee, outer_ix_index=outer, inner_ix_index=inner,
-        via=via, pool=pool.key, is_dca=False, decode_source="cpi_event",
-    ) if outcome == "ok" else _fallback(b, pool, user, is_buy, base_amount, user_quote, outer, via))
+    b.expect(
+        ExpectedTrade(
+            program_id=PROGRAM,
+            direction="buy" if is_buy else "sell",
+            trader=user,
+            mint=base.mint,
+            quote_mint=quote.mint,
+            token_amount_raw=base_amount,
+            token_decimals=base.decimals,
+            quote_amount_raw=user_quote,
+            quote_decimals=quote.decimals,
+            fee_amount_raw=lp_fee + protocol_fee + creator_fee,
+            outer_ix_index=outer,
+            inner_ix_index=inner,
+            via=via,
+            pool=pool.key,
+            is_dca=False,
+            decode_source="cpi_event",
+        )
+        if outcome == "ok"
+        else _fallback(b, pool, user, is_buy, base_amount, user_quote, outer, via)
+    )
 
 
-def _fallback(b: TxBuilder, pool: Pool, user: bytes, is_buy: bool, base_amount: int, user_quote: int, outer: int,
-              via: bytes | None) -> ExpectedTrade:
+def _fallback(
+    b: TxBuilder,
+    pool: Pool,
+    user: bytes,
+    is_buy: bool,
+    base_amount: int,
+    user_quote: int,
+    outer: int,
+    via: bytes | None,
+) -> ExpectedTrade:
     return ExpectedTrade(
-        program_id=PROGRAM, direction="buy" if is_buy else "sell", trader=user, mint=pool.base.mint,
-        quote_mint=pool.quote.mint, token_amount_raw=base_amount, token_decimals=pool.base.decimals,
-        quote_amount_raw=user_quote, quote_decimals=pool.quote.decimals, fee_amount_raw=None,
-        outer_ix_index=outer, inner_ix_index=None, via=via, pool=None, is_dca=False,
+        program_id=PROGRAM,
+        direction="buy" if is_buy else "sell",
+        trader=user,
+        mint=pool.base.mint,
+        quote_mint=pool.quote.mint,
+        token_amount_raw=base_amount,
+        token_decimals=pool.base.decimals,
+        quote_amount_raw=user_quote,
+        quote_decimals=pool.quote.decimals,
+        fee_amount_raw=None,
+        outer_ix_index=outer,
+        inner_ix_index=None,
+        via=via,
+        pool=None,
+        is_dca=False,
         decode_source="balance_delta",
     )
 
 
-def create_pool(b: TxBuilder, pool: Pool, creator: bytes, creator_base: bytes, creator_quote: bytes,
-                base_amount: int, quote_amount: int) -> int:
+def create_pool(
+    b: TxBuilder,
+    pool: Pool,
+    creator: bytes,
+    creator_base: bytes,
+    creator_quote: bytes,
+    base_amount: int,
+    quote_amount: int,
+) -> int:
     """`create_pool` (here always as a CPI of pump.fun's `migrate`); returns the event's inner index."""
     rng = b.world.rng
     accounts = (
-        pool.key, keys.PUMPSWAP_GLOBAL_CONFIG, creator, pool.base.mint, pool.quote.mint, pool.lp_mint,
-        creator_base, creator_quote, b.world.keyring.ata(creator, pool.lp_mint, keys.TOKEN_2022_PROGRAM),
-        pool.base_vault, pool.quote_vault, keys.SYSTEM_PROGRAM, keys.TOKEN_2022_PROGRAM, pool.base.program,
-        pool.quote.program, keys.ATA_PROGRAM, keys.PUMPSWAP_EVENT_AUTHORITY, PROGRAM,
+        pool.key,
+        keys.PUMPSWAP_GLOBAL_CONFIG,
+        creator,
+        pool.base.mint,
+        pool.quote.mint,
+        pool.lp_mint,
+        creator_base,
+        creator_quote,
+        b.world.keyring.ata(creator, pool.lp_mint, keys.TOKEN_2022_PROGRAM),
+        pool.base_vault,
+        pool.quote_vault,
+        keys.SYSTEM_PROGRAM,
+        keys.TOKEN_2022_PROGRAM,
+        pool.base.program,
+        pool.quote.program,
+        keys.ATA_PROGRAM,
+        keys.PUMPSWAP_EVENT_AUTHORITY,
+        PROGRAM,
     )
-    b.enter(PROGRAM, accounts, "", CREATE_POOL + _CREATE_POOL_ARGS.pack(
-        pool.index, base_amount, quote_amount, pool.coin_creator, False, False))
+    b.enter(
+        PROGRAM,
+        accounts,
+        "",
+        CREATE_POOL + _CREATE_POOL_ARGS.pack(pool.index, base_amount, quote_amount, pool.coin_creator, False, False),
+    )
     b.log("Instruction: CreatePool")
     spl.create_account(b, creator, pool.key, 4_000_000, 300, PROGRAM)
     spl.create_account(b, creator, pool.lp_mint, 1_600_000, 82, keys.TOKEN_2022_PROGRAM)
     spl.create_ata(b, creator, pool.key, pool.base.mint, pool.base.program, pool.base.decimals, idempotent=False)
     spl.create_ata(b, creator, pool.key, pool.quote.mint, pool.quote.program, pool.quote.decimals, idempotent=False)
-    spl.transfer(b, creator_base, pool.base_vault, creator, base_amount, pool.base.mint, pool.base.decimals,
-                 pool.base.program)
+    spl.transfer(
+        b, creator_base, pool.base_vault, creator, base_amount, pool.base.mint, pool.base.decimals, pool.base.program
+    )
     spl.transfer(b, creator_quote, pool.quote_vault, creator, quote_amount, pool.quote.mint, pool.quote.decimals)
     liquidity = math.isqrt(base_amount * quote_amount)
     event = events.pumpswap_create_pool(
-        timestamp=b.block_time, index=pool.index, creator=creator, base_mint=pool.base.mint,
-        quote_mint=pool.quote.mint, base_mint_decimals=pool.base.decimals, quote_mint_decimals=pool.quote.decimals,
-        base_amount_in=base_amount, quote_amount_in=quote_amount, minimum_liquidity=100,
-        initial_liquidity=liquidity, pool_bump=255, pool=pool.key, lp_mint=pool.lp_mint,
-        user_base_token_account=creator_base, user_quote_token_account=creator_quote,
+        timestamp=b.block_time,
+        index=pool.index,
+        creator=creator,
+        base_mint=pool.base.mint,
+        quote_mint=pool.quote.mint,
+        base_mint_decimals=pool.base.decimals,
+        quote_mint_decimals=pool.quote.decimals,
+        base_amount_in=base_amount,
+        quote_amount_in=quote_amount,
+        minimum_liquidity=100,
+        initial_liquidity=liquidity,
+        pool_bump=255,
+        pool=pool.key,
+        lp_mint=pool.lp_mint,
+        user_base_token_account=creator_base,
+        user_quote_token_account=creator_quote,
         coin_creator=pool.coin_creator,
     )
     b.log_data(event)

@@ -71,8 +71,9 @@ _SPOT: dict[str, dict[str, _Spot]] = {
     "moonshot": {
         **_COMMON_SPOT,
         "truncated_log": _Spot(trade={"outcome": "truncated_log", "tip": False, "filler": "bot"}, holder=True),
-        "truncated_log_sell": _Spot(is_buy=False, trade={"outcome": "truncated_log", "tip": False, "filler": "bot"},
-                                    holder=True),
+        "truncated_log_sell": _Spot(
+            is_buy=False, trade={"outcome": "truncated_log", "tip": False, "filler": "bot"}, holder=True
+        ),
     },
 }
 _OTHER: dict[str, tuple[str, ...]] = {
@@ -87,8 +88,15 @@ KINDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def build_transaction(program: str, kind: str, *, seed: int = 0, start_time: int = DEFAULT_START_TIME,
-                      sol: float = 0.5, versioned: bool | None = None) -> SimulatedUpdate:
+def build_transaction(
+    program: str,
+    kind: str,
+    *,
+    seed: int = 0,
+    start_time: int = DEFAULT_START_TIME,
+    sol: float = 0.5,
+    versioned: bool | None = None,
+) -> SimulatedUpdate:
     """One transaction of `program` shaped as `kind` (see `KINDS`), spending about `sol` SOL."""
     if program not in KINDS:
         raise ValueError(f"unknown program {program!r}; expected one of {', '.join(KINDS)}")
@@ -122,8 +130,9 @@ def _spot(market: Market, venue: str, kind: str, spot: _Spot, lamports: int, ver
         market.trade(listing, wallet, is_buy=True, lamports=lamports, tip=False, outcome="ok", keep_wsol=False)
         market.next_slot()
     amount = {"lamports": lamports} if spot.is_buy else {"token_amount": market.holding(listing, wallet) // 2}
-    built = market.trade(listing, wallet, is_buy=spot.is_buy, kind=f"{venue}.{kind}", versioned=versioned,
-                         **amount, **trade)
+    built = market.trade(
+        listing, wallet, is_buy=spot.is_buy, kind=f"{venue}.{kind}", versioned=versioned, **amount, **trade
+    )
     if built is None:
         raise ValueError(f"{venue} {kind}: the simulated market had nothing to trade")
     return built
@@ -133,15 +142,21 @@ def _other(market: Market, program: str, kind: str, lamports: int) -> SimulatedU
     if program == "pumpfun" and kind.startswith("create"):
         return listings.launch_pumpfun(market, token_2022=kind == "create_v2", usdc=kind == "create_usdc")
     if program == "launchlab":
-        return listings.launch_launchlab(market, quote=market.xstock if kind == "create_xstock" else SOL,
-                                         legacy_layout=kind == "create_legacy_layout")
+        return listings.launch_launchlab(
+            market,
+            quote=market.xstock if kind == "create_xstock" else SOL,
+            legacy_layout=kind == "create_legacy_layout",
+        )
     if kind in ("migrate", "create_pool"):
         listing = listings.existing(market, "pumpfun", quote=SOL)
         market.ledger.lamports[listing.market.key] += 80 * LAMPORTS_PER_SOL  # a curve that completed
         return listings.migrate(market, listing)
     listing = listings.existing(market, program, quote=SOL)
-    built = (market.round_trip(listing, market.new_wallet("trader", 100), lamports) if kind == "round_trip" else
-             market.bundle(listing, [market.new_wallet(f"bundler/{i}", 50) for i in range(4)], lamports))
+    built = (
+        market.round_trip(listing, market.new_wallet("trader", 100), lamports)
+        if kind == "round_trip"
+        else market.bundle(listing, [market.new_wallet(f"bundler/{i}", 50) for i in range(4)], lamports)
+    )
     if built is None:
         raise ValueError(f"{program} {kind}: the simulated market had nothing to trade")
     return built

@@ -34,14 +34,26 @@ def create_account(b: TxBuilder, payer: bytes, account: bytes, lamports: int, sp
     b.call(keys.SYSTEM_PROGRAM, (payer, account), "ww", _CREATE_ACCOUNT.pack(0, lamports, space, owner), 150)
 
 
-def create_ata(b: TxBuilder, payer: bytes, owner: bytes, mint: bytes, token_program: bytes, decimals: int,
-               *, idempotent: bool = True) -> bytes:
+def create_ata(
+    b: TxBuilder,
+    payer: bytes,
+    owner: bytes,
+    mint: bytes,
+    token_program: bytes,
+    decimals: int,
+    *,
+    idempotent: bool = True,
+) -> bytes:
     """The owner's associated token account for `mint`, created (rent paid by `payer`) if missing."""
     ata = b.world.keyring.ata(owner, mint, token_program)
     exists = b.token_account(ata) is not None
     rng = b.world.rng
-    b.enter(keys.ATA_PROGRAM, (payer, ata, owner, mint, keys.SYSTEM_PROGRAM, token_program), "wwrrrr",
-            b"\x01" if idempotent else b"")
+    b.enter(
+        keys.ATA_PROGRAM,
+        (payer, ata, owner, mint, keys.SYSTEM_PROGRAM, token_program),
+        "wwrrrr",
+        b"\x01" if idempotent else b"",
+    )
     b.log("CreateIdempotent" if idempotent else "Create")
     if exists:
         b.exit(rng.randrange(4_200, 6_000))
@@ -55,31 +67,62 @@ def create_ata(b: TxBuilder, payer: bytes, owner: bytes, mint: bytes, token_prog
     if token_program == keys.TOKEN_PROGRAM:
         b.log("Please upgrade to SPL Token 2022 for immutable owner support")
     b.exit(1_405)
-    b.call(token_program, (ata, mint), "", b"\x12" + owner, 4_188 if token_program == keys.TOKEN_PROGRAM else 3_158,
-           "Instruction: InitializeAccount3")
+    b.call(
+        token_program,
+        (ata, mint),
+        "",
+        b"\x12" + owner,
+        4_188 if token_program == keys.TOKEN_PROGRAM else 3_158,
+        "Instruction: InitializeAccount3",
+    )
     b.open_token_account(ata, owner, mint, token_program, decimals)
     b.exit(rng.randrange(12_000, 16_000))
     return ata
 
 
-def transfer(b: TxBuilder, source: bytes, destination: bytes, authority: bytes, amount: int, mint: bytes,
-             decimals: int, token_program: bytes = keys.TOKEN_PROGRAM, *, checked: bool = True,
-             withheld: int = 0) -> int:
+def transfer(
+    b: TxBuilder,
+    source: bytes,
+    destination: bytes,
+    authority: bytes,
+    amount: int,
+    mint: bytes,
+    decimals: int,
+    token_program: bytes = keys.TOKEN_PROGRAM,
+    *,
+    checked: bool = True,
+    withheld: int = 0,
+) -> int:
     b.move_tokens(source, destination, amount, mint, withheld)
     if checked:
-        return b.call(token_program, (source, mint, destination, authority), "wrwr",
-                      _TRANSFER_CHECKED.pack(12, amount, decimals), 6_147, "Instruction: TransferChecked")
-    return b.call(token_program, (source, destination, authority), "wwr", _TRANSFER.pack(3, amount), 4_645,
-                  "Instruction: Transfer")
+        return b.call(
+            token_program,
+            (source, mint, destination, authority),
+            "wrwr",
+            _TRANSFER_CHECKED.pack(12, amount, decimals),
+            6_147,
+            "Instruction: TransferChecked",
+        )
+    return b.call(
+        token_program,
+        (source, destination, authority),
+        "wwr",
+        _TRANSFER.pack(3, amount),
+        4_645,
+        "Instruction: Transfer",
+    )
 
 
 def sync_native(b: TxBuilder, account: bytes) -> None:
-    b.mint_tokens(account, b.lamport_balance(account) - token_account_rent(keys.TOKEN_PROGRAM) - b.token_amount(account))
+    b.mint_tokens(
+        account, b.lamport_balance(account) - token_account_rent(keys.TOKEN_PROGRAM) - b.token_amount(account)
+    )
     b.call(keys.TOKEN_PROGRAM, (account,), "w", b"\x11", 3_045, "Instruction: SyncNative")
 
 
-def close_account(b: TxBuilder, account: bytes, destination: bytes, owner: bytes,
-                  token_program: bytes = keys.TOKEN_PROGRAM) -> None:
+def close_account(
+    b: TxBuilder, account: bytes, destination: bytes, owner: bytes, token_program: bytes = keys.TOKEN_PROGRAM
+) -> None:
     b.close_token_account(account, destination)
     b.call(token_program, (account, destination, owner), "wwr", b"\x09", 2_915, "Instruction: CloseAccount")
 

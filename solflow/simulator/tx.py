@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import base64
 import struct
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from solders.signature import Signature
 
 from protos import solana_storage_pb2 as storage
-from solflow.programs import BY_ID, WSOL_MINT
+from solflow.domain.programs import BY_ID, WSOL_MINT
+from solflow.domain.trade import DecodeSource, Direction, TradeEvent
 from solflow.simulator import keys, wire
 from solflow.simulator.keys import b58
 from solflow.simulator.ledger import TokenAccount
-from solflow.trade import DecodeSource, Direction, TradeEvent
 
 if TYPE_CHECKING:
     from solflow.simulator.world import World
@@ -86,8 +87,9 @@ class LookupTable:
 
 
 class TxBuilder:
-    def __init__(self, world: World, fee_payer: bytes, block_time: int, *, versioned: bool,
-                 co_signers: Sequence[bytes] = ()):
+    def __init__(
+        self, world: World, fee_payer: bytes, block_time: int, *, versioned: bool, co_signers: Sequence[bytes] = ()
+    ):
         self.world = world
         self.block_time = block_time
         self.fee_payer = fee_payer
@@ -171,8 +173,16 @@ class TxBuilder:
             self._log(f"Program return: {lines.name} {base64.b64encode(returned).decode()}")
         self._log(lines.success)
 
-    def call(self, program: bytes, accounts: Sequence[bytes], roles: str, data: bytes, own_units: int,
-             message: str | None = None, returned: bytes | None = None) -> int:
+    def call(
+        self,
+        program: bytes,
+        accounts: Sequence[bytes],
+        roles: str,
+        data: bytes,
+        own_units: int,
+        message: str | None = None,
+        returned: bytes | None = None,
+    ) -> int:
         """`enter`, one `Program log:` line, `exit`: an invocation that makes no CPIs of its own."""
         if self._error is not None:
             position = self.enter(program, accounts, roles, data)
@@ -317,15 +327,18 @@ class TxBuilder:
         pre_balances = [known[a] if a in known else balance(a) for a in combined]
         post_balances = [pre + deltas.get(a, 0) for a, pre in zip(combined, pre_balances)]
         numbers = storage.TransactionStatusMeta(
-            fee=fee, pre_balances=pre_balances, post_balances=post_balances,
+            fee=fee,
+            pre_balances=pre_balances,
+            post_balances=post_balances,
             compute_units_consumed=self._consumed,
         ).SerializeToString()
         try:
             message = self._message(ordered, lookups, position)
             inner = self._inner_instructions(position)
         except KeyError as missing:
-            raise ValueError(f"simulator bug: {b58(missing.args[0])} is used by an instruction but not a "
-                             "transaction account") from None
+            raise ValueError(
+                f"simulator bug: {b58(missing.args[0])} is used by an instruction but not a transaction account"
+            ) from None
         transaction = b"\x0a\x40" + b"\x0a\x40".join(signatures) + b"\x12" + wire.varint(len(message)) + message
         meta = [numbers, inner, _encode_logs(self._logs)]
         meta.extend(self._token_balances(combined, failed))
@@ -333,14 +346,21 @@ class TxBuilder:
         meta.append(wire.repeated_bytes(b"\x6a", loaded_readonly))
         if failed:
             outer, code = self._error
-            meta.append(wire.length_delimited(b"\x0a", wire.length_delimited(
-                b"\x0a", _ERROR.pack(INSTRUCTION_ERROR, outer, CUSTOM_ERROR, code))))
-        info = b"".join((
-            b"\x0a\x40", signatures[0],
-            wire.length_delimited(b"\x1a", transaction),
-            wire.length_delimited(b"\x22", b"".join(meta)),
-            b"\x28", wire.varint(tx_index),
-        ))
+            meta.append(
+                wire.length_delimited(
+                    b"\x0a", wire.length_delimited(b"\x0a", _ERROR.pack(INSTRUCTION_ERROR, outer, CUSTOM_ERROR, code))
+                )
+            )
+        info = b"".join(
+            (
+                b"\x0a\x40",
+                signatures[0],
+                wire.length_delimited(b"\x1a", transaction),
+                wire.length_delimited(b"\x22", b"".join(meta)),
+                b"\x28",
+                wire.varint(tx_index),
+            )
+        )
 
         for account, post in zip(combined, post_balances):
             ledger.lamports[account] = post
@@ -355,12 +375,28 @@ class TxBuilder:
         header = b"\x08" + _SMALL[len(self._signers)]
         if readonly_unsigned:
             header += b"\x18" + _SMALL[readonly_unsigned]
-        parts = [b"\x0a", _SMALL[len(header)], header, b"\x12\x20", b"\x12\x20".join(ordered),
-                 b"\x1a\x20", self.world.recent_blockhash()]
+        parts = [
+            b"\x0a",
+            _SMALL[len(header)],
+            header,
+            b"\x12\x20",
+            b"\x12\x20".join(ordered),
+            b"\x1a\x20",
+            self.world.recent_blockhash(),
+        ]
         for program, accounts, data in self._instructions:
             indexes = bytes([position[a] for a in accounts])
-            body = b"".join((_index_field(position[program]), b"\x12", _SMALL[len(indexes)], indexes,
-                             b"\x1a", _SMALL[len(data)], data))
+            body = b"".join(
+                (
+                    _index_field(position[program]),
+                    b"\x12",
+                    _SMALL[len(indexes)],
+                    indexes,
+                    b"\x1a",
+                    _SMALL[len(data)],
+                    data,
+                )
+            )
             parts += (b"\x22", _SMALL[len(body)], body)
         if self.versioned:
             parts.append(b"\x28\x01")
@@ -376,8 +412,19 @@ class TxBuilder:
             parts = [_index_field(outer)]
             for program, accounts, data, height in inner:
                 indexes = bytes([position[a] for a in accounts])
-                body = b"".join((_index_field(position[program]), b"\x12", _SMALL[len(indexes)], indexes,
-                                 b"\x1a", _SMALL[len(data)], data, b"\x20", _SMALL[height]))
+                body = b"".join(
+                    (
+                        _index_field(position[program]),
+                        b"\x12",
+                        _SMALL[len(indexes)],
+                        indexes,
+                        b"\x1a",
+                        _SMALL[len(data)],
+                        data,
+                        b"\x20",
+                        _SMALL[height],
+                    )
+                )
                 parts += (b"\x12", _SMALL[len(body)], body)
             group = b"".join(parts)
             groups.append(b"\x2a" + wire.varint(len(group)) + group)
@@ -400,9 +447,7 @@ class TxBuilder:
                         loadable[account] = (table_no, index)
         static = [a for a in others if a not in loadable] if loadable else others
         ordered = (
-            list(signers)
-            + [a for a in static if flags[a] & WRITABLE]
-            + [a for a in static if not flags[a] & WRITABLE]
+            list(signers) + [a for a in static if flags[a] & WRITABLE] + [a for a in static if not flags[a] & WRITABLE]
         )
         lookups: list[bytes] = []
         loaded_writable: list[bytes] = []
@@ -418,11 +463,20 @@ class TxBuilder:
                 readonly.sort()
                 writable_indexes = bytes([i for i, _ in writable])
                 readonly_indexes = bytes([i for i, _ in readonly])
-                lookups.append(b"".join((
-                    b"\x0a\x20", self.world.lookup_tables[table_no].address,
-                    b"\x12", _SMALL[len(writable_indexes)], writable_indexes,
-                    b"\x1a", _SMALL[len(readonly_indexes)], readonly_indexes,
-                )))
+                lookups.append(
+                    b"".join(
+                        (
+                            b"\x0a\x20",
+                            self.world.lookup_tables[table_no].address,
+                            b"\x12",
+                            _SMALL[len(writable_indexes)],
+                            writable_indexes,
+                            b"\x1a",
+                            _SMALL[len(readonly_indexes)],
+                            readonly_indexes,
+                        )
+                    )
+                )
                 loaded_writable.extend(a for _, a in writable)
                 loaded_readonly.extend(a for _, a in readonly)
         return ordered, lookups, loaded_writable, loaded_readonly
@@ -472,30 +526,32 @@ class TxBuilder:
         trades = []
         for e in self._expected:
             program_id = b58(e.program_id)
-            trades.append(TradeEvent(
-                signature=signature,
-                slot=slot,
-                tx_index=tx_index,
-                block_time=block_time,
-                program=BY_ID[program_id].name,
-                program_id=program_id,
-                direction=e.direction,
-                trader=b58(e.trader),
-                fee_payer=fee_payer,
-                mint=b58(e.mint),
-                quote_mint=WSOL_MINT if e.quote_mint == keys.WSOL else b58(e.quote_mint),
-                token_amount_raw=e.token_amount_raw,
-                token_decimals=e.token_decimals,
-                quote_amount_raw=e.quote_amount_raw,
-                quote_decimals=e.quote_decimals,
-                fee_amount_raw=e.fee_amount_raw,
-                outer_ix_index=e.outer_ix_index,
-                inner_ix_index=e.inner_ix_index,
-                via=None if e.via is None else b58(e.via),
-                pool=None if e.pool is None else b58(e.pool),
-                is_dca=e.is_dca,
-                decode_source=e.decode_source,
-            ))
+            trades.append(
+                TradeEvent(
+                    signature=signature,
+                    slot=slot,
+                    tx_index=tx_index,
+                    block_time=block_time,
+                    program=BY_ID[program_id].name,
+                    program_id=program_id,
+                    direction=e.direction,
+                    trader=b58(e.trader),
+                    fee_payer=fee_payer,
+                    mint=b58(e.mint),
+                    quote_mint=WSOL_MINT if e.quote_mint == keys.WSOL else b58(e.quote_mint),
+                    token_amount_raw=e.token_amount_raw,
+                    token_decimals=e.token_decimals,
+                    quote_amount_raw=e.quote_amount_raw,
+                    quote_decimals=e.quote_decimals,
+                    fee_amount_raw=e.fee_amount_raw,
+                    outer_ix_index=e.outer_ix_index,
+                    inner_ix_index=e.inner_ix_index,
+                    via=None if e.via is None else b58(e.via),
+                    pool=None if e.pool is None else b58(e.pool),
+                    is_dca=e.is_dca,
+                    decode_source=e.decode_source,
+                )
+            )
         trades.sort(key=TradeEvent.key.fget)
         return trades
 
@@ -572,8 +628,10 @@ def _token_balance(index: int, account: TokenAccount, amount: int) -> bytes:
         return _index_field(index) + cached[1]
     fixed = account.encoded
     if fixed is None:
-        fixed = account.encoded = (b"\x12" + _text(account.mint), b"\x22" + _text(account.owner)
-                                   + b"\x2a" + _text(account.program))
+        fixed = account.encoded = (
+            b"\x12" + _text(account.mint),
+            b"\x22" + _text(account.owner) + b"\x2a" + _text(account.program),
+        )
     amount_field = _ui_amount(amount, account.decimals)
     body = b"".join((fixed[0], b"\x1a", _SMALL[len(amount_field)], amount_field, fixed[1]))
     account.encoded_amount = (amount, body)  # one transaction's post balance is often the next one's pre

@@ -1,5 +1,0 @@
-"""Throughput benchmarks: ``solflow bench`` or ``python -m bench``."""
-
-
-class BenchError(RuntimeError):
-    """A measure could not be taken (a run failed or produced wrong counts); the message says which."""

@@ -1,1 +1,0 @@
-"""The ``solflow`` command line: one module per subcommand, registered in ``cli.main``."""

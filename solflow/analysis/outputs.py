@@ -1,0 +1,169 @@
+"""One output directory of the flow, read lazily: its hive-partitioned Parquet datasets and time range.
+
+``Outputs(out)`` checks the directory and lists each dataset's ``date=YYYY-MM-DD`` partitions (a
+directory listing, no file is opened). ``scan(dataset, after, through)`` is a Polars lazy scan with
+hive partitioning; a time range becomes a predicate on the partition ``date`` (whole days are
+skipped without being opened) and on the row's own time column (row groups are skipped by their
+statistics), so a query over the last minutes of a long run reads only the last files.
+
+Every failure to read -- missing directory or dataset, a damaged Parquet file -- is an
+``AnalysisError`` naming the path.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+
+from sinks.parquet import NULL_DATE, polars_schema
+from sinks.schema import SIGNAL_COLUMNS, TRADE_COLUMNS
+
+__all__ = ["AnalysisError", "Outputs"]
+
+SECONDS_PER_DAY = 86_400
+TIME_COLUMNS = {"trades": "block_time", "aggregates": "ts", "signals": "ts"}
+_FIXED_SCHEMAS = {"trades": polars_schema(TRADE_COLUMNS), "signals": polars_schema(SIGNAL_COLUMNS)}
+_WINDOW_COLUMN = re.compile(r"^net_flow_(\d+)s_sol$")
+_PARTITION = "date"
+# Finished parts only: a crashed writer can leave hidden ``.part-….parquet.tmp`` files behind.
+_PARTS = f"{_PARTITION}=*/*.parquet"
+
+
+class AnalysisError(ValueError):
+    """The outputs cannot answer the question; the message names what is missing or wrong."""
+
+
+class Outputs:
+    """The Parquet datasets under one ``SOLFLOW_OUT`` directory.
+
+    >>> outputs = Outputs(Path("out"))  # doctest: +SKIP
+    >>> outputs.scan("aggregates", after=outputs.latest_tick() - 60).collect()  # doctest: +SKIP
+    """
+
+    def __init__(self, out: Path):
+        self.root = Path(out)
+        if not self.root.is_dir():
+            raise AnalysisError(
+                f"outputs directory {self.root} does not exist"
+                f" (run the flow first: SOLFLOW_OUT={self.root} python -m bytewax.run flows.solflow)"
+            )
+        self._written = {name: any((self.root / name).glob(_PARTS)) for name in TIME_COLUMNS}
+        self._days = _day_partitions(self.root / "aggregates")  # where the aggregate ticks are
+        if not self._days:
+            raise AnalysisError(
+                f"{self.root / 'aggregates'} holds no aggregate rows: not a SolFlow outputs directory,"
+                " or the flow ran with SOLFLOW_PIPELINE=off"
+            )
+        self._schema: pl.Schema | None = None
+        self._ticks: list[int] | None = None
+
+    def scan(self, dataset: str, after: int | None = None, through: int | None = None) -> pl.LazyFrame:
+        """``dataset`` rows, lazily; with bounds, only rows whose time is in ``(after, through]``."""
+        if not self._written[dataset]:  # no part written yet: an empty frame of the dataset's columns
+            return pl.LazyFrame(schema=_FIXED_SCHEMAS[dataset])
+        frame = _scan(self.root / dataset)
+        time = pl.col(TIME_COLUMNS[dataset])
+        if after is not None:
+            frame = frame.filter(pl.col(_PARTITION) >= _day_of(after + 1), time > after)
+        if through is not None:
+            frame = frame.filter(pl.col(_PARTITION) <= _day_of(through), time <= through)
+        return frame
+
+    def collect(self, dataset: str, query: pl.LazyFrame) -> pl.DataFrame:
+        """Run a query over ``dataset``, turning read failures into an ``AnalysisError``."""
+        try:
+            return query.collect()
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise _read_error(self.root / dataset, exc) from None
+
+    def aggregate_schema(self) -> pl.Schema:
+        if self._schema is None:
+            query = _scan(self.root / "aggregates")
+            try:
+                self._schema = query.collect_schema()
+            except (pl.exceptions.PolarsError, OSError) as exc:
+                raise _read_error(self.root / "aggregates", exc) from None
+        return self._schema
+
+    def windows(self) -> tuple[int, ...]:
+        """The window lengths (seconds) the aggregate rows were computed for."""
+        found = (_WINDOW_COLUMN.match(name) for name in self.aggregate_schema().names())
+        return tuple(sorted(int(match[1]) for match in found if match))
+
+    def check_window(self, window: int) -> None:
+        windows = self.windows()
+        if window not in windows:
+            shown = ", ".join(str(w) for w in windows)
+            raise AnalysisError(f"window {window} s is not in the data (its windows: {shown} s)")
+
+    def first_tick(self) -> int:
+        """The earliest aggregate tick."""
+        first_day = self._days[0]
+        query = self.scan("aggregates").filter(pl.col(_PARTITION) == first_day).select(pl.col("ts").min())
+        return int(self.collect("aggregates", query).item())
+
+    def latest_tick(self) -> int:
+        """The latest aggregate tick: how far the flow's event clock got."""
+        return self._last_day_ticks()[-1]
+
+    def tick_step(self) -> int:
+        """A multiple of the cadence (the gcd of the ticks), which bounds how far back to read.
+
+        If a mint has trades in window ``W`` in its row at tick ``T``, the oldest of them leaves
+        ``W`` before ``T + W + cadence``, and that change writes a row. So a mint whose latest row
+        at or before ``t`` shows trades in ``W`` has that row after ``t - W - tick_step()``.
+        """
+        return math.gcd(*self._last_day_ticks())
+
+    def check_time(self, time: int) -> None:
+        """``time`` must lie within the aggregate ticks, where the rows describe every mint."""
+        first, latest = self.first_tick(), self.latest_tick()
+        if not first <= time <= latest:
+            raise AnalysisError(
+                f"time {format_utc(time)} ({time}) is outside the data, which runs from"
+                f" {format_utc(first)} ({first}) to {format_utc(latest)} ({latest})"
+            )
+
+    def _last_day_ticks(self) -> list[int]:
+        if self._ticks is None:
+            last_day = self._days[-1]
+            query = self.scan("aggregates").filter(pl.col(_PARTITION) == last_day).select(pl.col("ts").unique())
+            self._ticks = sorted(self.collect("aggregates", query).get_column("ts").to_list())
+        return self._ticks
+
+
+def format_utc(time: int) -> str:
+    """Unix seconds as ``YYYY-MM-DD HH:MM:SS`` (UTC, like the ``date`` partitions)."""
+    return datetime.fromtimestamp(time, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _read_error(path: Path, exc: Exception) -> AnalysisError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return AnalysisError(f"cannot read {path}: {reason}")
+
+
+def _scan(directory: Path) -> pl.LazyFrame:
+    return pl.scan_parquet(directory / _PARTS, hive_partitioning=True, hive_schema={_PARTITION: pl.Date()})
+
+
+def _day_partitions(directory: Path) -> list[date]:
+    """The dated partitions holding at least one finished part, in order (the null date is left out)."""
+    if not directory.is_dir():
+        return []
+    days = []
+    for partition in directory.glob(f"{_PARTITION}=*"):
+        value = partition.name.partition("=")[2]
+        if value != NULL_DATE and any(partition.glob("*.parquet")):
+            try:
+                days.append(date.fromisoformat(value))
+            except ValueError:
+                raise AnalysisError(f"{partition} is not a date partition (expected date=YYYY-MM-DD)") from None
+    return sorted(days)
+
+
+def _day_of(time: int) -> date:
+    return date.fromordinal(date(1970, 1, 1).toordinal() + time // SECONDS_PER_DAY)

@@ -1,0 +1,1 @@
+"""The ``solflow`` command line: one module per subcommand, registered in ``solflow.cli.main``."""

@@ -1,0 +1,151 @@
+"""``solflow top|trace|signals|plot``: offline analysis of a flow's outputs directory.
+
+Each command reads ``--out`` (default ``./out``, the flow's ``SOLFLOW_OUT``) through ``solflow.analysis``
+and prints a table, or with ``--json`` one JSON document on stdout. Every user error -- missing
+outputs, unknown mint or window, a bad time or number -- is one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from solflow.analysis import RANKINGS, AnalysisError, plot_mint, recent_signals, top_mints, trace_mint
+from solflow.analysis.times import parse_time
+from solflow.cli.main import CliError
+
+_TIME_HELP = "unix seconds or ISO-8601 (UTC unless an offset is given)"
+
+
+def add_top_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_common(parser)
+    parser.add_argument("--window", default="300", metavar="SECONDS", help="window to rank in (default 300)")
+    parser.add_argument(
+        "--by", default="net_flow", metavar="|".join(RANKINGS), help="ranking metric (default net_flow)"
+    )
+    parser.add_argument("--limit", default="20", metavar="N", help="mints to show (default 20)")
+    parser.add_argument("--at", metavar="TIME", help=f"event time to look at, {_TIME_HELP} (default: the latest tick)")
+
+
+def add_trace_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_common(parser)
+    parser.add_argument("mint", metavar="MINT", help="token mint address")
+    parser.add_argument(
+        "--limit",
+        default="50",
+        metavar="N",
+        help="latest trades and window rows to show, 0 for all (default 50; --json has everything)",
+    )
+
+
+def add_signals_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_common(parser)
+    parser.add_argument(
+        "--since",
+        metavar="TIME",
+        help=f"first event time to show, {_TIME_HELP} (default: an hour before the latest tick)",
+    )
+
+
+def add_plot_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_common(parser)
+    parser.add_argument("mint", metavar="MINT", help="token mint address")
+    parser.add_argument("-o", "--output", required=True, type=Path, metavar="FILE.png", help="PNG file to write")
+    parser.add_argument(
+        "--window", default="300", metavar="SECONDS", help="window of the buy/sell panels (default 300)"
+    )
+
+
+def _user_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except AnalysisError as exc:
+            raise CliError(str(exc)) from None
+
+    return run
+
+
+@_user_errors
+def run_top(args: argparse.Namespace) -> int:
+    result = top_mints(
+        args.out,
+        window=_whole(args.window, "--window", minimum=1),
+        by=args.by,
+        limit=_whole(args.limit, "--limit", minimum=1),
+        at=None if args.at is None else parse_time(args.at),
+    )
+    if args.json:
+        return _print_json(result.as_json())
+    from solflow.analysis.render import top_table
+
+    return _print_table(top_table(result))
+
+
+@_user_errors
+def run_trace(args: argparse.Namespace) -> int:
+    limit = _whole(args.limit, "--limit", minimum=0)
+    result = trace_mint(args.out, args.mint)
+    if args.json:
+        return _print_json(result.as_json())
+    from solflow.analysis.render import trace_view
+
+    return _print_table(trace_view(result, limit))
+
+
+@_user_errors
+def run_signals(args: argparse.Namespace) -> int:
+    result = recent_signals(args.out, since=None if args.since is None else parse_time(args.since))
+    if args.json:
+        return _print_json(result.as_json())
+    from solflow.analysis.render import recent_table
+
+    return _print_table(recent_table(result))
+
+
+@_user_errors
+def run_plot(args: argparse.Namespace) -> int:
+    result = plot_mint(args.out, args.mint, args.output, window=_whole(args.window, "--window", minimum=1))
+    if args.json:
+        return _print_json(result.as_json())
+    print(f"wrote {result.path}: {result.rows} window rows, {result.signals} signal changes of {result.mint}")
+    return 0
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out", type=Path, default=Path("out"), metavar="DIR", help="the flow's outputs, SOLFLOW_OUT (default ./out)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+
+
+def _whole(text: str, option: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise CliError(f"{option} must be a whole number, got {text!r}") from None
+    if value < minimum:
+        raise CliError(f"{option} must be at least {minimum}, got {value}")
+    return value
+
+
+def _print_json(document: dict[str, Any]) -> int:
+    json.dump(document, sys.stdout, separators=(",", ":"), allow_nan=False)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _print_table(renderable: Any) -> int:
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:  # piped: whole lines (mints, signatures) rather than 80 columns
+        console = Console(width=240)
+    console.print(renderable)
+    return 0

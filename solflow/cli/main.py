@@ -1,0 +1,73 @@
+"""``solflow`` entry point.
+
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``;
+modules are imported only when their command runs. A user error (``CliError``, ``SettingsError``,
+``OSError``) prints one line on stderr and exits 2 -- never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "capture": ("solflow.cli.capture", "import, inspect and record capture files"),
+    "serve": ("solflow.cli.serve", "serve a capture as a Yellowstone gRPC endpoint"),
+    "simulate": ("solflow.cli.simulate", "write a simulated market capture"),
+    "decode": ("solflow.cli.decode", "print the trades of RPC JSON transactions or captures"),
+    "top": ("solflow.cli.analysis", "leading mints from the Parquet outputs"),
+    "trace": ("solflow.cli.analysis", "one mint's trades, windows and signals"),
+    "signals": ("solflow.cli.analysis", "recent signals"),
+    "plot": ("solflow.cli.analysis", "PNG of one mint's flows and signals"),
+    "bench": ("solflow.bench.__main__", "measure throughput ratios"),
+}
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="solflow", description="SolFlow: Solana DEX trade pipeline tools")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    wanted = sys.argv[1] if len(sys.argv) > 1 else None
+    for name, (module, help_text) in COMMANDS.items():
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        if name == wanted:
+            mod = importlib.import_module(module)
+            add = getattr(mod, f"add_{name}_arguments", None) or mod.add_arguments
+            add(cmd)
+            cmd.set_defaults(_run=getattr(mod, f"run_{name}", None) or mod.run)
+    return parser
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from solflow.settings import SettingsError
+    from sources.capture import CaptureError
+    from sources.rpc_json import RpcJsonError
+
+    return (CliError, SettingsError, CaptureError, RpcJsonError, OSError)
+
+
+def main(argv: list[str] | None = None) -> int:
+
+    if argv is not None:
+        sys.argv = ["solflow", *argv]
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:])
+    try:
+        return int(args._run(args) or 0)
+    except _user_errors() as exc:
+        print(f"solflow {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    # Run through the package module so subcommands and this entry point share one CliError class.
+    from solflow.cli.main import main as package_main
+
+    sys.exit(package_main())

@@ -1,0 +1,265 @@
+"""TransactionDecoder: one Yellowstone transaction in, the tracked programs' trades (and other events) out.
+
+Match → decode → check: find the invocations of tracked programs (precomputed program-id bytes against
+the combined account keys), attach their events (self-CPI first; ``Program data:`` logs for programs
+that only log, and for trade instructions without a self-CPI event), let each program's decoder turn
+events into TradeEvent / ProgramEvent, fall back to balance deltas for trade instructions without a
+decodable event, then fill in decimals and cross-check token amounts against balance changes.
+Malformed input never raises: it is counted in ``stats`` and the last messages are kept in
+``recent_errors``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from solflow.domain.decode.anchor import Invocation, attach_log_events, find_invocations
+from solflow.domain.decode.balances import TokenBalances
+from solflow.domain.decode.context import ProgramDecoder, TxContext
+from solflow.domain.decode.crosscheck import candidate_owners, cross_check
+from solflow.domain.decode.errors import DecodeError
+from solflow.domain.decode.events import ProgramEvent
+from solflow.domain.decode.fallback import balance_delta_trade
+from solflow.domain.decode.registry import DECODERS
+from solflow.domain.decode.stats import UNATTRIBUTED, DecodeStats, ProgramCounters
+from solflow.domain.programs import BY_NAME, PROGRAM_NAMES
+from solflow.domain.trade import TradeEvent
+
+# What malformed protobuf content can raise while it is read (beyond our own DecodeError).
+_MALFORMED = (DecodeError, ValueError, IndexError, KeyError, struct.error, AttributeError, TypeError)
+_RECENT_ERRORS = 100
+
+
+class TransactionDecoder:
+    """Decodes ``SubscribeUpdateTransactionInfo`` messages for the listed programs only.
+
+    >>> decoder = TransactionDecoder(["pumpfun"])
+    >>> trades = decoder.decode(info, slot, block_time)  # doctest: +SKIP
+    """
+
+    def __init__(self, programs: Iterable[str] = PROGRAM_NAMES) -> None:
+        names = tuple(dict.fromkeys(programs))
+        unknown = [name for name in names if name not in DECODERS]
+        if unknown:
+            raise ValueError(f"unknown program(s) {', '.join(unknown)}; known: {', '.join(DECODERS)}")
+        self.programs = names
+        self._by_key: dict[bytes, ProgramDecoder] = {BY_NAME[name].id_bytes: DECODERS[name] for name in names}
+        self.stats = DecodeStats(names)
+        self.recent_errors: deque[str] = deque(maxlen=_RECENT_ERRORS)
+
+    def take_stats(self) -> DecodeStats:
+        """The counters so far; counting starts again from zero."""
+        taken = self.stats
+        self.stats = DecodeStats(self.programs)
+        return taken
+
+    def decode(self, info: Any, slot: int, block_time: int | None) -> list[TradeEvent]:
+        """Trades of the listed programs, in (outer_ix_index, inner_ix_index) order."""
+        return self._decode(info, slot, block_time, False)  # type: ignore[return-value]
+
+    def decode_events(self, info: Any, slot: int, block_time: int | None) -> list[TradeEvent | ProgramEvent]:
+        """Trades and non-trade events (create, create_pool, migrate, dca_open, dca_close), in order."""
+        return self._decode(info, slot, block_time, True)
+
+    def _decode(self, info: Any, slot: int, block_time: int | None, with_program_events: bool) -> list:
+        try:
+            message = info.transaction.message
+            meta = info.meta
+            keys = list(message.account_keys)
+            if not keys:  # every transaction has a fee payer
+                raise DecodeError("transaction update without account keys (no message?)")
+            if meta.loaded_writable_addresses or meta.loaded_readonly_addresses:
+                keys += meta.loaded_writable_addresses
+                keys += meta.loaded_readonly_addresses
+            if not info.HasField("meta"):  # without it even the loaded keys are unknown
+                raise DecodeError("transaction update has no meta")
+        except _MALFORMED as exc:
+            self._unattributed_error(exc)
+            return []
+        by_key = self._by_key
+        present = by_key.keys() & set(keys)
+        if not present:
+            self._check_dangling(info, len(keys))
+            return []
+        tracked = {keys.index(key): by_key[key] for key in present}
+        counters = self.stats.programs
+        touched = [counters[decoder.program.name] for decoder in tracked.values()]
+        for program_counters in touched:
+            program_counters.transactions += 1
+        if meta.HasField("err"):
+            for program_counters in touched:
+                program_counters.failed_transactions += 1
+            return []
+        try:
+            tx = TxContext(info, keys, slot, block_time)
+            return self._events(tx, tracked, counters, with_program_events)
+        except _MALFORMED as exc:
+            for program_counters in touched:
+                self._error(program_counters, "transaction", exc)
+            return []
+
+    def _events(
+        self,
+        tx: TxContext,
+        tracked: dict[int, ProgramDecoder],
+        counters: dict[str, ProgramCounters],
+        with_program_events: bool,
+    ) -> list:
+        invocations, orphans = find_invocations(tx.instructions, tx.groups, tracked)
+        if not invocations:
+            self._check_unseen(tx, tracked, counters)
+            return []
+        for decoder in orphans:
+            self._error(counters[decoder.program.name], tx, DecodeError("self-CPI event with no emitting invocation"))
+        tx.invocations = invocations
+        quiet = [invocation for invocation in invocations if not invocation.events and _may_log(invocation)]
+        if quiet:
+            for decoder in attach_log_events(tx, quiet):
+                self._error(counters[decoder.program.name], tx, DecodeError("Program data: line is not base64"))
+        found: list[tuple[int, int, TradeEvent | ProgramEvent]] = []
+        from_events: list[TradeEvent] = []
+        for invocation in invocations:
+            decoder = invocation.decoder
+            trade_events = decoder.trade_events
+            traded = False
+            for site in invocation.events:
+                if not with_program_events and site.data[:8] not in trade_events:
+                    continue
+                try:
+                    event = decoder.decode_event(site, tx)
+                except _MALFORMED as exc:
+                    self._error(counters[decoder.program.name], tx, exc)
+                    continue
+                if event is None:
+                    continue
+                if type(event) is TradeEvent:
+                    traded = True
+                    from_events.append(event)
+                elif not with_program_events:
+                    continue
+                inner = site.inner_ix_index
+                found.append((invocation.outer_index, invocation.position if inner is None else inner, event))
+            if not traded and _is_trade(invocation):
+                trade = self._fallback(invocation, tx, counters[decoder.program.name])
+                if trade is not None:
+                    found.append((invocation.outer_index, invocation.position, trade))
+        if not found:
+            return []
+        if len(found) > 1:
+            found.sort(key=_position)
+        events = [item[2] for item in found]
+        trades = events if len(from_events) == len(events) else [e for e in events if type(e) is TradeEvent]
+        if trades:
+            self._check(trades, from_events, tx, counters)
+        return events
+
+    def _check_unseen(
+        self, tx: TxContext, tracked: dict[int, ProgramDecoder], counters: dict[str, ProgramCounters]
+    ) -> None:
+        """A tracked program's key without an instruction of it is fine (an account passed along), unless
+        the logs say it ran or the inner instructions were not recorded: then its events are invisible."""
+        meta = tx.meta
+        for decoder in tracked.values():
+            program_id = decoder.program.program_id
+            invoked = f"Program {program_id} invoke ["
+            if meta.inner_instructions_none:
+                problem = f"inner instructions not recorded: calls of {program_id} cannot be seen"
+            elif any(line.startswith(invoked) for line in meta.log_messages):
+                problem = f"{program_id} ran (per the logs) but no instruction of it is recorded"
+            else:
+                continue
+            self._error(counters[decoder.program.name], tx, DecodeError(problem))
+
+    def _fallback(self, invocation: Invocation, tx: TxContext, counters: ProgramCounters) -> TradeEvent | None:
+        try:
+            trade = balance_delta_trade(invocation, tx)
+        except _MALFORMED as exc:
+            self._error(counters, tx, exc)
+            return None
+        counters.fallbacks += 1
+        return trade
+
+    def _check(
+        self,
+        trades: list[TradeEvent],
+        from_events: list[TradeEvent],
+        tx: TxContext,
+        counters: dict[str, ProgramCounters],
+    ) -> None:
+        """Count the trades, fill in their decimals and cross-check the event-decoded ones."""
+        for trade in trades:
+            counters[trade.program].trades += 1
+        mints = {trade.mint for trade in trades}
+        mints.update(trade.quote_mint for trade in trades if trade.quote_decimals is None)
+        try:
+            fee_payer = tx.fee_payer
+            balances = TokenBalances(tx.meta, mints, candidate_owners(from_events, fee_payer))
+        except _MALFORMED as exc:
+            for program in dict.fromkeys(trade.program for trade in trades):
+                self._error(counters[program], tx, exc)
+            for trade in from_events:
+                counters[trade.program].cross_check_unverifiable += 1
+            return
+        decimals = balances.decimals
+        for trade in trades:
+            trade.token_decimals = decimals.get(trade.mint)
+            if trade.quote_decimals is None:
+                trade.quote_decimals = decimals.get(trade.quote_mint)
+        if not from_events:
+            return
+        for trade, outcome in zip(from_events, cross_check(from_events, balances, fee_payer)):
+            if outcome == "disagree":
+                counters[trade.program].cross_check_disagreements += 1
+            elif outcome == "unverifiable":
+                counters[trade.program].cross_check_unverifiable += 1
+
+    def _check_dangling(self, info: Any, key_count: int) -> None:
+        """No tracked key is fine for an unrelated transaction, but not when an instruction refers past
+        the key list: the missing keys (e.g. dropped loaded addresses) may have been a tracked program."""
+        instructions = list(info.transaction.message.instructions)
+        for group in info.meta.inner_instructions:
+            instructions.extend(group.instructions)
+        for instruction in instructions:
+            if instruction.program_id_index >= key_count:
+                self._unattributed_error(
+                    DecodeError(
+                        f"instruction calls account index {instruction.program_id_index}"
+                        f" but the transaction has {key_count} keys"
+                    )
+                )
+                return
+
+    def _unattributed_error(self, exc: Exception) -> None:
+        # a partition decodes for its one program, so an update it cannot read was meant for that program
+        owner = self.programs[0] if len(self.programs) == 1 else UNATTRIBUTED
+        self._error(self.stats[owner], "transaction", exc)
+
+    def _error(self, counters: ProgramCounters, where: TxContext | str, exc: Exception) -> None:
+        counters.errors += 1
+        if isinstance(where, TxContext):
+            try:
+                where = where.signature
+            except DecodeError:
+                where = "transaction without a valid signature"
+        self.recent_errors.append(f"{where}: {exc}")
+
+
+def _position(item: tuple[int, int, Any]) -> tuple[int, int]:
+    return item[0], item[1]
+
+
+def _may_log(invocation: Invocation) -> bool:
+    """Whether a ``Program data:`` line may carry this invocation's events: the program writes them
+    only as logs, or it is a trade instruction that left no self-CPI event."""
+    decoder = invocation.decoder
+    return decoder.log_events or invocation.discriminator in decoder.trade_instructions
+
+
+def _is_trade(invocation: Invocation) -> bool:
+    decoder = invocation.decoder
+    if invocation.discriminator in decoder.trade_instructions:
+        return True
+    return any(site.data[:8] in decoder.trade_events for site in invocation.events)

@@ -46,7 +46,7 @@ class ShardLogic(StatefulLogic[TradeEvent | ShardClock, ShardOutput, ShardState]
     @override
     def on_item(self, value: TradeEvent | ShardClock) -> tuple[Iterable[ShardOutput], bool]:
         aggregator = self._aggregator
-        if type(value) is ShardClock:
+        if isinstance(value, ShardClock):
             return self._outputs(aggregator.advance(value.partition, value.block_time)), StatefulLogic.RETAIN
         mints = len(aggregator)
         aggregator.add_trade(value)

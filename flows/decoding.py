@@ -105,13 +105,13 @@ class DecodeStep:
         crc32 = zlib.crc32
         touched: dict[str, _PartitionDecoding] = {}
         for item in batch:
-            kind = type(item)
-            if kind is TxUpdate:
+            # `type(item) is` in each test lets the type checker narrow `item` (and is the fastest test).
+            if type(item) is TxUpdate:
                 part = touched.get(item.partition) or self._touch(item.partition, touched)
                 part.transactions += 1
                 for trade in part.decoder.decode(item.info, item.slot, item.block_time):
                     append((keys[crc32(trade.mint.encode()) % n_keys], trade))
-            elif kind is SlotClock:
+            elif type(item) is SlotClock:
                 part = touched.get(item.partition) or self._touch(item.partition, touched)
                 part.slots += 1
                 if self._clocks and item.block_time is not None:
@@ -119,10 +119,10 @@ class DecodeStep:
                     if part.last_tick is None or tick > part.last_tick:
                         part.last_tick = tick
                         part.clock = item.block_time
-            elif kind is Gap:
+            elif type(item) is Gap:
                 append((RUN_KEY, item))
             else:
-                raise TypeError(f"unexpected source item {kind.__name__}: {item!r}")
+                raise TypeError(f"unexpected source item {type(item).__name__}: {item!r}")
         for name, part in touched.items():
             if part.clock is not None:  # after the batch's trades: they are all at or before it
                 clock = ShardClock(name, part.clock)

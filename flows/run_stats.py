@@ -44,6 +44,9 @@ class RowCount(NamedTuple):
     mints: int
 
 
+RunItem = DecodeReport | Gap | RowCount  # what reaches the "run" key
+
+
 @dataclass(frozen=True)
 class Outputs:
     """Which outputs this run writes, so the totals can say how many rows went to each."""
@@ -84,24 +87,23 @@ class RunTotals:
     def transactions(self) -> int:
         return sum(self.transactions_by_partition.values())
 
-    def add(self, item: DecodeReport | Gap | RowCount) -> None:
-        kind = type(item)
-        if kind is DecodeReport:
+    def add(self, item: RunItem) -> None:
+        if type(item) is DecodeReport:
             by_part = self.transactions_by_partition
             by_part[item.partition] = by_part.get(item.partition, 0) + item.transactions
             slots = self.slots_by_partition
             slots[item.partition] = slots.get(item.partition, 0) + item.slots
             self.decode.merge(item.stats)
-        elif kind is Gap:
+        elif type(item) is Gap:
             self.gaps += 1
             if item.reason == "buffer_full" and item.count:
                 self.dropped += item.count
-        elif kind is RowCount:
+        elif type(item) is RowCount:
             self.aggregate_rows += item.aggregates
             self.signal_rows += item.signals
             self.mints += item.mints
         else:
-            raise TypeError(f"unexpected run-stats item {kind.__name__}: {item!r}")
+            raise TypeError(f"unexpected run-stats item {type(item).__name__}: {item!r}")
 
     def as_row(self, outputs: Outputs, elapsed_s: float, transactions_this_run: int, finished: bool) -> RunRow:
         decode = self.decode
@@ -141,7 +143,7 @@ class RunTotals:
         }
 
 
-class RunStatsLogic(StatefulLogic[DecodeReport | Gap | RowCount, RunRow, bytes]):
+class RunStatsLogic(StatefulLogic[RunItem, RunRow, bytes]):
     def __init__(self, programs: tuple[str, ...], outputs: Outputs, resume: bytes | None):
         self._outputs = outputs
         self._totals: RunTotals = RunTotals(programs) if resume is None else pickle.loads(resume)
@@ -149,7 +151,7 @@ class RunStatsLogic(StatefulLogic[DecodeReport | Gap | RowCount, RunRow, bytes])
         self._emitted_at = time.monotonic()
 
     @override
-    def on_item(self, value: DecodeReport | Gap | RowCount) -> tuple[Iterable[RunRow], bool]:
+    def on_item(self, value: RunItem) -> tuple[Iterable[RunRow], bool]:
         self._totals.add(value)
         now = time.monotonic()
         if now - self._emitted_at < EMIT_EVERY_S:

@@ -28,15 +28,15 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import bytewax.operators as op
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
 
 from flows.aggregation import ShardOutput, shard_logic_builder
-from flows.decoding import RUN_KEY, DecodeStep
+from flows.decoding import RUN_KEY, DecodeStep, ShardClock
 from flows.errors import install_excepthook
-from flows.run_stats import Outputs, RunRow, count_rows, run_stats_builder
+from flows.run_stats import Outputs, RunItem, RunRow, count_rows, run_stats_builder
 from flows.summary import SummarySink
 from sinks.jsonl import LegacyJsonlSink
 from sinks.parquet import ParquetDatasetSink
@@ -65,14 +65,16 @@ def build_flow(settings: Settings) -> Dataflow:
     items = op.input("geyser", flow, YellowstoneSource(settings))
     decode = DecodeStep(partition_programs, settings.agg_shards, settings.cadence_s, clocks=settings.pipeline)
     routed = op.branch("route", op.flat_map_batch("decode", items, decode), _is_shard_item)
-    shard_items, run_items = routed.trues, routed.falses
-    trades = op.filter("trades", shard_items, _is_trade)  # (shard key, TradeEvent)
+    # The casts name what the branch and filter predicates let through (Bytewax streams cannot narrow).
+    shard_items = cast("Stream[tuple[str, TradeEvent | ShardClock]]", routed.trues)
+    run_items = cast("Stream[tuple[str, RunItem]]", routed.falses)
+    trades = cast("Stream[tuple[str, TradeEvent]]", op.filter("trades", shard_items, _is_trade))
     if settings.legacy_jsonl or settings.pipeline:
         # Keyed by program, a trade is written by the worker that read it (sink partitions are named
         # after the programs, and Bytewax places them with the source partitions of those names).
         program_trades = op.map("by_program", trades, _by_program)
 
-    sqlite_items = []
+    sqlite_items: list[Stream[tuple[str, tuple[str, object]]]] = []
     if settings.legacy_jsonl:
         jsonl = LegacyJsonlSink(out, settings.output_max_size_mb, settings.output_max_rotations, settings.programs)
         op.output("legacy_jsonl", program_trades, jsonl)
@@ -112,7 +114,7 @@ def _is_shard_item(item: tuple[str, object]) -> bool:
     return item[0] != RUN_KEY
 
 
-def _is_trade(item: tuple[str, object]) -> bool:
+def _is_trade(item: tuple[str, TradeEvent | ShardClock]) -> bool:
     return type(item[1]) is TradeEvent
 
 
@@ -138,7 +140,7 @@ def _is_table_row(item: tuple[str, ShardOutput]) -> bool:
     return item[1][0] != "mints"
 
 
-def _sqlite_gap(item: tuple[str, object]) -> tuple[str, tuple[str, Gap]] | None:
+def _sqlite_gap(item: tuple[str, RunItem]) -> tuple[str, tuple[str, Gap]] | None:
     key, value = item
     return (key, ("gap", value)) if type(value) is Gap else None
 

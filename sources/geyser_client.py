@@ -32,7 +32,11 @@ log = logging.getLogger(__name__)
 SUBSCRIBE_METHOD = "/geyser.Geyser/Subscribe"
 MAX_RECEIVE_BYTES = 64 * 1024 * 1024
 BLOCKS_META_FILTER = "solflow_blocks_meta"
-COMMITMENT_LEVELS = {"processed": 0, "confirmed": 1, "finalized": 2}
+COMMITMENT_LEVELS = {
+    "processed": geyser_pb2.PROCESSED,
+    "confirmed": geyser_pb2.CONFIRMED,
+    "finalized": geyser_pb2.FINALIZED,
+}
 
 # grpc_compression_algorithm bits: identity = 1 << 0, deflate = 1 << 1, gzip = 1 << 2.
 _IDENTITY_ONLY = 1

@@ -200,7 +200,7 @@ class LiveFeed:
             log.warning("%s sent nothing for %.1f s (not even a ping); reconnecting", where, self._stall_timeout_s)
             return
         reason = replay_gap_reason(code, error.details()) if from_slot is not None else None
-        if reason is not None:
+        if reason is not None and from_slot is not None:
             log.warning("%s refused replay from slot %d: %s; continuing at the head", where, from_slot, status)
             self._lost_since = (from_slot, reason)
             self._replay_supported = reason != "replay_unsupported"

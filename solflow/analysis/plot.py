@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -63,7 +63,8 @@ def plot_mint(out: Path, mint: str, path: Path, window: int = 300) -> PlotSummar
         raise AnalysisError(f"mint {mint!r} has no aggregate rows in {outputs.root}")
     signals = mint_signals(outputs, mint)
     _draw(path, mint, history, signals, outputs.windows(), window)
-    first, last = history.get_column("ts").min(), history.get_column("ts").max()
+    stamps = history.get_column("ts")  # integer seconds, never null
+    first, last = cast("int", stamps.min()), cast("int", stamps.max())
     return PlotSummary(path, mint, window, history.height, signals.height, first, last)
 
 

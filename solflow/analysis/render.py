@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
-from rich.console import Group
+from rich.console import Group, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -72,7 +72,7 @@ def trace_view(trace: MintTrace, limit: int) -> Group:
 def signals_table(signals: pl.DataFrame, title: str) -> Table:
     table = Table(title=title, caption=None if signals.height else "none")
     for header in ("time (UTC)", "state", "signal", "mint", "severity", "score", "details"):
-        justify = "right" if header in ("severity", "score") else "left"
+        justify: JustifyMethod = "right" if header in ("severity", "score") else "left"
         table.add_column(header, no_wrap=header == "mint", justify=justify)
     for row in signals.iter_rows(named=True):
         table.add_row(
@@ -112,10 +112,11 @@ def _trace_summary(trace: MintTrace) -> str:
         programs = ", ".join(sorted(set(trades.get_column("program"))))
         buys = trades.filter(pl.col("direction") == "buy").height
         sol = trades.filter(pl.col("quote_mint") == WSOL_MINT)
-        bought = sol.filter(pl.col("direction") == "buy").get_column("quote_amount_raw").sum()
-        sold = sol.filter(pl.col("direction") == "sell").get_column("quote_amount_raw").sum()
+        bought = cast("int", sol.filter(pl.col("direction") == "buy").get_column("quote_amount_raw").sum())
+        sold = cast("int", sol.filter(pl.col("direction") == "sell").get_column("quote_amount_raw").sum())
         times = trades.get_column("block_time").drop_nulls()
-        span = f", {_time(times.min())} – {_time(times.max())} UTC" if times.len() else ""
+        first, last = cast("int | None", times.min()), cast("int | None", times.max())
+        span = f", {_time(first)} – {_time(last)} UTC" if times.len() else ""
         lines.append(
             f"{trades.height} trades ({buys} buys, {trades.height - buys} sells) on {programs}{span};"
             f" SOL bought {exact_amount(bought, 9)}, sold {exact_amount(sold, 9)}"

@@ -130,13 +130,14 @@ class _Bench:
         records = bench_capture.load_records(self.capture)
         self.transactions = records.transactions
         wanted = set(self.wanted)
-        flows = [key for key in ("flow", "flow_w4", "flow_2proc") if key in wanted]
+        flows: list[str] = [key for key in ("flow", "flow_w4", "flow_2proc") if key in wanted]
         flow_capture = self._head(records, args.flow_transactions) if flows else None
         startup_capture = self._head(records, 0)[0] if flows else None
         grpc_capture = self._head(records, args.grpc_transactions) if {"grpc_raw", "grpc_source"} & wanted else None
         self._in_process(records)
         del records
         if flow_capture is not None:
+            assert startup_capture is not None, "both exist when a flow mode is wanted"
             with tempfile.TemporaryDirectory(prefix="solflow-bench-") as work:
                 self._flows(flows, *flow_capture, startup_capture, Path(work))
         if grpc_capture is not None:

@@ -118,10 +118,9 @@ def source_stream(capture: Path, rate: float | None = None) -> StreamRun:
                 except StopIteration:
                     break
                 for item in batch:
-                    kind = type(item)
-                    if kind is TxUpdate:
+                    if isinstance(item, TxUpdate):
                         transactions += 1
-                    elif kind is Gap:
+                    elif isinstance(item, Gap):
                         dropped += item.count or 0
                     else:
                         metas += 1

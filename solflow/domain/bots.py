@@ -17,6 +17,7 @@ and rating a wallet over hours would keep every trade of those hours in memory.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 BOT_HORIZON_S = 300
 MAX_TRADES = 10
@@ -26,7 +27,7 @@ MIN_TRADES_ALTERNATION = 4
 MIN_TRADES_IDENTICAL = 3
 IDENTICAL_LAMPORTS = 100_000  # 0.0001 SOL: amounts closer than this are "identical"
 
-BotTrade = Sequence  # (block_time: int, is_buy: bool, sol_lamports: int | None, ...) -- extra fields ignored
+BotTrade = Sequence[Any]  # (block_time: int, is_buy: bool, sol_lamports: int | None, ...) -- extra fields ignored
 
 
 def is_bot(trades: Sequence[BotTrade]) -> bool:

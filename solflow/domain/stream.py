@@ -29,6 +29,8 @@ class Gap(NamedTuple):
     partition: str
     first_slot: int | None
     last_slot: int | None
-    count: int | None  # updates dropped; None when unknown (slots skipped on OUT_OF_RANGE)
+    # Updates dropped; None when unknown (slots skipped on OUT_OF_RANGE). The field shadows tuple.count,
+    # which nothing calls on a Gap.
+    count: int | None  # type: ignore[assignment]
     reason: str  # "buffer_full" | "out_of_range" | "replay_unsupported"
     detected_at_slot: int | None

@@ -133,7 +133,9 @@ class Chain:
             tx = geyser_pb2.SubscribeUpdate.FromString(self.bodies[local]).transaction
             status = geyser_pb2.SubscribeUpdate()
             status.transaction_status.slot = tx.slot
-            status.transaction_status.signature = self.facts[local].signature
+            facts = self.facts[local]
+            assert facts is not None, "status bodies are derived from transaction updates only"
+            status.transaction_status.signature = facts.signature
             status.transaction_status.is_vote = tx.transaction.is_vote
             status.transaction_status.index = tx.transaction.index
             if tx.transaction.meta.HasField("err"):

@@ -20,10 +20,11 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from importlib import metadata
 
 import grpc
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from protos import geyser_pb2
@@ -93,8 +94,10 @@ class ReplayServer:
         self._streams: set[_Stream] = set()
         self._thread: threading.Thread | None = None
         self._aio_loop: asyncio.AbstractEventLoop | None = None
-        self._flowing: asyncio.Event | None = None
-        self._stop_requested: asyncio.Event | None = None
+        # asyncio events bind to the loop that first waits on them: the server thread's.
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._stop_requested = asyncio.Event()
         self._stop_grace = 0.0
 
     # ----------------------------------------------------------------------------- control
@@ -179,9 +182,6 @@ class ReplayServer:
     # ----------------------------------------------------------------------------- serving
     async def _serve(self, ready: concurrent.futures.Future[int]) -> None:
         self._aio_loop = asyncio.get_running_loop()
-        self._flowing = asyncio.Event()
-        self._flowing.set()
-        self._stop_requested = asyncio.Event()
         server = grpc.aio.server(options=_SERVER_OPTIONS)
         server.add_generic_rpc_handlers((self._handlers(),))
         try:
@@ -202,7 +202,7 @@ class ReplayServer:
             await asyncio.wait([s.finished for s in streams], timeout=max(self._stop_grace, _SHUTDOWN_FLUSH_S))
         await server.stop(self._stop_grace)
 
-    def _call_in_loop(self, fn) -> None:
+    def _call_in_loop(self, fn: Callable[[], object]) -> None:
         if self._aio_loop is None:
             raise RuntimeError("ReplayServer is not started")
 
@@ -251,18 +251,24 @@ class ReplayServer:
         finally:
             self._streams.discard(stream)
 
-    async def _ping(self, request: geyser_pb2.PingRequest, context) -> geyser_pb2.PongResponse:
+    async def _ping(
+        self, request: geyser_pb2.PingRequest, context: grpc.aio.ServicerContext
+    ) -> geyser_pb2.PongResponse:
         await self._authorize(context)
         return geyser_pb2.PongResponse(count=request.count)
 
-    async def _get_slot(self, request: geyser_pb2.GetSlotRequest, context) -> geyser_pb2.GetSlotResponse:
+    async def _get_slot(
+        self, request: geyser_pb2.GetSlotRequest, context: grpc.aio.ServicerContext
+    ) -> geyser_pb2.GetSlotResponse:
         await self._authorize(context)
         head = self.chain.highest_slot(self._published())
         if head is None:
             await context.abort(grpc.StatusCode.INTERNAL, "block is not available yet")
         return geyser_pb2.GetSlotResponse(slot=head)
 
-    async def _get_version(self, request, context) -> geyser_pb2.GetVersionResponse:
+    async def _get_version(
+        self, request: geyser_pb2.GetVersionRequest, context: grpc.aio.ServicerContext
+    ) -> geyser_pb2.GetVersionResponse:
         await self._authorize(context)
         version = {
             "version": {
@@ -278,7 +284,9 @@ class ReplayServer:
         }
         return geyser_pb2.GetVersionResponse(version=json.dumps(version))
 
-    async def _replay_info(self, request, context) -> geyser_pb2.SubscribeReplayInfoResponse:
+    async def _replay_info(
+        self, request: geyser_pb2.SubscribeReplayInfoRequest, context: grpc.aio.ServicerContext
+    ) -> geyser_pb2.SubscribeReplayInfoResponse:
         await self._authorize(context)
         if self.replay_window_slots == 0:
             return geyser_pb2.SubscribeReplayInfoResponse()
@@ -347,7 +355,7 @@ class _Stream:
                     return
             await context.write(message)
 
-    def _helper_done(self, task: asyncio.Task) -> None:
+    def _helper_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or task.exception() is None:
             return
         log.error("replay stream failed", exc_info=task.exception())
@@ -405,13 +413,15 @@ class _Stream:
                 await flowing.wait()
             if server.rate is not None:
                 pending.extend(self._collect(server._published()))
-                due = publish_time(self._position, server.clock_start, server.rate)
+                clock_start = server.clock_start
+                assert clock_start is not None, "a paced stream's first request started the clock"
+                due = publish_time(self._position, clock_start, server.rate)
                 if not await self._offer(pending, max(due, time.time() + _TICK_S)):
                     return
                 if len(pending) > server.max_queue:  # the writer had until now to make room
                     self.abort(grpc.StatusCode.INTERNAL, LAGGED)
                     return
-            elif self._filters.empty:  # nothing to pull: keep the position for the next filters
+            elif self._current_filters.empty:  # nothing to pull: keep the position for the next filters
                 await self._wake.wait()
                 continue
             else:
@@ -449,7 +459,7 @@ class _Stream:
 
     def _collect(self, stop: int) -> list[bytes]:
         """Messages for chain positions up to ``stop`` that match the stream's filters."""
-        chain, filters, out = self._chain, self._filters, []
+        chain, filters, out = self._chain, self._current_filters, []
         size = len(chain)
         created_at = geyser_pb2.SubscribeUpdate(created_at=_now_timestamp()).SerializeToString()
         while self._position < stop:
@@ -458,6 +468,7 @@ class _Stream:
             kind = chain.kinds[index % size]
             if kind == KIND_TRANSACTION:
                 facts = chain.facts[index % size]
+                assert facts is not None, "every transaction update has its facts"
                 if filters.transactions:
                     names = filters.transaction_names(facts)
                     if names:
@@ -474,6 +485,11 @@ class _Stream:
                 if names:
                     out.append(self._prefix(names) + chain.body(index) + created_at)
         return out
+
+    @property
+    def _current_filters(self) -> FilterSet:
+        assert self._filters is not None, "producing waits for the first request's filters"
+        return self._filters
 
     def _prefix(self, names: tuple[str, ...]) -> bytes:
         prefix = self._prefixes.get(names)
@@ -501,7 +517,7 @@ class _Stream:
                 pass  # the client is busy receiving data; the next ping follows
 
 
-async def _first_of(*waits) -> None:
+async def _first_of(*waits: Awaitable[object]) -> None:
     tasks = [asyncio.ensure_future(w) for w in waits]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -531,7 +547,7 @@ def _already_serialized(message: bytes) -> bytes:
     return message
 
 
-def _serialize(message) -> bytes:
+def _serialize(message: Message) -> bytes:
     return message.SerializeToString()
 
 
@@ -542,7 +558,9 @@ def _solflow_version() -> str:
         return "unknown"
 
 
-def _load_chain(updates_or_path) -> Chain:
+def _load_chain(
+    updates_or_path: str | os.PathLike[str] | Iterable[geyser_pb2.SubscribeUpdate | bytes],
+) -> Chain:
     if isinstance(updates_or_path, (str, os.PathLike)):
         from sources.capture import CaptureError, CaptureReader
 

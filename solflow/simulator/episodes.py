@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from solflow.simulator import orders
@@ -66,7 +67,7 @@ def breakout(market: Market) -> None:
         wallet, size = buyers[i % len(buyers)], int(rng.uniform(0.7, 1.6) * LAMPORTS_PER_SOL)
         market.at(
             rng.randrange(0, 40_000),
-            lambda w=wallet, s=size: market.trade(listing, w, is_buy=True, lamports=s, kind=kind),
+            partial(market.trade, listing, wallet, is_buy=True, lamports=size, kind=kind),
         )
     seller = buyers[0]
     market.at(
@@ -100,7 +101,7 @@ def focused(market: Market) -> None:
             size = int(rng.uniform(0.8, 1.8) * LAMPORTS_PER_SOL)
             market.at(
                 rng.randrange(0, 150_000),
-                lambda w=wallet, s=size: market.trade(listing, w, is_buy=True, lamports=s, kind=kind),
+                partial(market.trade, listing, wallet, is_buy=True, lamports=size, kind=kind),
             )
 
 

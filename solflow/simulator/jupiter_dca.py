@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Literal
 
 from solflow.simulator import events, keys, spl
 from solflow.simulator.common import Asset, Outcome, fee
@@ -279,6 +280,7 @@ def fill(b: TxBuilder, dca: Dca, keeper: bytes, amm: bytes, gross_out: int, outc
     dca.in_used += in_amount
     dca.out_received += out_amount
 
+    direction: Literal["buy", "sell"]
     if out.is_sol:  # a sell: the input token is the traded token, SOL the quote
         trade_mint, quote, token_amount, quote_amount, direction = inp, out, in_amount, out_amount, "sell"
         quote_fee: int | None = fee_amount

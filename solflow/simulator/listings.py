@@ -7,7 +7,7 @@ consistent with the reserves its price curve implies; launches and migrations ar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from solflow.simulator import keys, launchlab, moonshot, pumpfun, pumpswap
 from solflow.simulator.common import SOL, USDC, Asset
@@ -58,7 +58,9 @@ class Listing:
 
     asset: Asset
     venue: str  # pumpfun | pumpswap | launchlab | moonshot | elsewhere (only DCA orders trade it)
-    market: object
+    # The venue's state (pumpfun.BondingCurve, pumpswap.Pool, launchlab.Pool, moonshot.Curve; None
+    # elsewhere): `venue` says which, so code dispatching on the venue uses it as that type.
+    market: Any
     holders: Holders = field(default_factory=Holders)
     busy_until_ms: int = 0  # an episode owns this mint until then
 
@@ -139,7 +141,7 @@ def _existing_curve(market: Market, creator: bytes, quote: Asset, token_2022: bo
     )
     if usdc:
         ledger.lamports[curve.key] = pumpfun.CURVE_RENT
-        ledger.open_token_account(curve.quote_vault, curve.key, USDC.mint, USDC.program, USDC.decimals, raised)
+        ledger.open_token_account(curve.usdc_vault, curve.key, USDC.mint, USDC.program, USDC.decimals, raised)
     else:
         ledger.lamports[curve.key] = pumpfun.CURVE_RENT + raised
     open_creator_vaults(market, curve)

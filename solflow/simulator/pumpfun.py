@@ -63,6 +63,12 @@ class BondingCurve:
     def usdc(self) -> bool:
         return self.quote is USDC
 
+    @property
+    def usdc_vault(self) -> bytes:
+        """The quote vault of a USDC curve (SOL curves have none)."""
+        assert self.quote_vault is not None, "a SOL curve holds its quote as lamports"
+        return self.quote_vault
+
 
 def new_curve(
     world_keys: keys.Keyring, mint: Asset, creator: bytes, quote: Asset = SOL, cashback: bool = False
@@ -88,7 +94,7 @@ def reserves(b: TxBuilder, curve: BondingCurve) -> tuple[int, int, int, int]:
     """(virtual_base, virtual_quote, real_base, real_quote) as the curve's accounts hold them now."""
     real_base = b.token_amount(curve.base_vault) - MIGRATION_RESERVE
     if curve.usdc:
-        real_quote = b.token_amount(curve.quote_vault)
+        real_quote = b.token_amount(curve.usdc_vault)
         virtual_quote = INITIAL_VIRTUAL_USDC + real_quote
     else:
         real_quote = b.lamport_balance(curve.key) - CURVE_RENT
@@ -297,6 +303,7 @@ def _pay(
     amount: int,
 ) -> None:
     if curve.usdc:
+        assert user_account is not None and recipient_account is not None, "USDC moves between token accounts"
         spl.transfer(b, user_account, recipient_account, user, amount, curve.quote.mint, curve.quote.decimals)
     else:
         spl.system_transfer(b, user, recipient, amount)
@@ -305,7 +312,8 @@ def _pay(
 def _pay_out(b: TxBuilder, curve: BondingCurve, recipient: bytes, recipient_account: bytes | None, amount: int) -> None:
     """The curve pays out: a token transfer for USDC, a direct lamport debit (no CPI) for SOL."""
     if curve.usdc:
-        spl.transfer(b, curve.quote_vault, recipient_account, curve.key, amount, curve.quote.mint, curve.quote.decimals)
+        assert recipient_account is not None, "USDC moves between token accounts"
+        spl.transfer(b, curve.usdc_vault, recipient_account, curve.key, amount, curve.quote.mint, curve.quote.decimals)
     else:
         b.move_lamports(curve.key, recipient, amount)
 
@@ -328,7 +336,8 @@ def _instruction(
         quote = curve.quote
         keyring = b.world.keyring
         buyback = keyring.fresh("pumpfun/buyback-fee-recipient")
-        head = (
+        assert user_quote is not None, "a USDC trader pays from a token account"
+        head: tuple[bytes, ...] = (
             keys.PUMPFUN_GLOBAL,
             mint.mint,
             quote.mint,
@@ -341,7 +350,7 @@ def _instruction(
             keyring.ata(buyback, quote.mint, quote.program),
             curve.key,
             curve.base_vault,
-            curve.quote_vault,
+            curve.usdc_vault,
             user,
             user_base,
             user_quote,
@@ -350,6 +359,7 @@ def _instruction(
             keys.pda(PROGRAM, b"sharing-config", mint.mint),
         )
         head_roles = "rrrrrrwwwwwwwSwwwwr"
+        tail: tuple[bytes, ...]
         if is_buy:
             tail = (keys.PUMPFUN_GLOBAL_VOLUME, volume)
             tail_roles = "ww"
@@ -365,7 +375,7 @@ def _instruction(
         )
         data = (BUY_V2 if is_buy else SELL_V2) + _AMOUNTS.pack(token_amount, limit)
         return head + tail, head_roles + tail_roles + "wrrrrr", data
-    common = (
+    common: tuple[bytes, ...] = (
         keys.PUMPFUN_GLOBAL,
         recipient,
         mint.mint,
@@ -376,6 +386,7 @@ def _instruction(
         keys.SYSTEM_PROGRAM,
     )
     common_roles = "rwrwwwSr"
+    rest: tuple[bytes, ...]
     if legacy_layout:
         if is_buy:
             rest = (mint.program, keys.RENT_SYSVAR, keys.PUMPFUN_EVENT_AUTHORITY, PROGRAM)
@@ -413,6 +424,7 @@ def create(b: TxBuilder, curve: BondingCurve, user: bytes, name: str, symbol: st
     v2 = mint.program == keys.TOKEN_2022_PROGRAM
     uri = f"https://ipfs.io/ipfs/bafkrei{b.world.keyring.fresh('uri/' + symbol).hex()[:44]}"
     args = events.borsh_string(name) + events.borsh_string(symbol) + events.borsh_string(uri) + curve.creator
+    accounts: tuple[bytes, ...]
     if v2:
         accounts = (
             mint.mint,

@@ -75,7 +75,7 @@ def _accounts(
     recipient: bytes,
     recipient_account: bytes,
 ) -> tuple[tuple[bytes, ...], str]:
-    accounts = (
+    accounts: tuple[bytes, ...] = (
         pool.key,
         user,
         keys.PUMPSWAP_GLOBAL_CONFIG,

@@ -129,7 +129,9 @@ def _spot(market: Market, venue: str, kind: str, spot: _Spot, lamports: int, ver
     if spot.holder:
         market.trade(listing, wallet, is_buy=True, lamports=lamports, tip=False, outcome="ok", keep_wsol=False)
         market.next_slot()
-    amount = {"lamports": lamports} if spot.is_buy else {"token_amount": market.holding(listing, wallet) // 2}
+    amount: dict[str, Any] = (
+        {"lamports": lamports} if spot.is_buy else {"token_amount": market.holding(listing, wallet) // 2}
+    )
     built = market.trade(
         listing, wallet, is_buy=spot.is_buy, kind=f"{venue}.{kind}", versioned=versioned, **amount, **trade
     )
@@ -172,6 +174,8 @@ def _dca(market: Market, kind: str, lamports: int) -> SimulatedUpdate:
     market.next_slot()
     outcome: Outcome = "failed" if kind == "failed" else "ok"
     filled = orders.fill(market, dca, outcome)
+    if filled is None:
+        raise ValueError(f"jupiter_dca {kind}: the simulated order had nothing left to fill")
     if kind != "close":
         return filled
     market.next_slot()

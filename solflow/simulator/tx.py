@@ -16,7 +16,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from solders.signature import Signature
 
@@ -319,7 +319,8 @@ class TxBuilder:
 
         fee = self._fee()
         ledger = world.ledger
-        failed = self._error is not None
+        error = self._error
+        failed = error is not None
         deltas = {self.fee_payer: -fee} if failed else self._lamports
         if not failed:
             deltas[self.fee_payer] = deltas.get(self.fee_payer, 0) - fee
@@ -344,8 +345,8 @@ class TxBuilder:
         meta.extend(self._token_balances(combined, failed))
         meta.append(wire.repeated_bytes(b"\x62", loaded_writable))
         meta.append(wire.repeated_bytes(b"\x6a", loaded_readonly))
-        if failed:
-            outer, code = self._error
+        if error is not None:
+            outer, code = error
             meta.append(
                 wire.length_delimited(
                     b"\x0a", wire.length_delimited(b"\x0a", _ERROR.pack(INSTRUCTION_ERROR, outer, CUSTOM_ERROR, code))
@@ -552,7 +553,7 @@ class TxBuilder:
                     decode_source=e.decode_source,
                 )
             )
-        trades.sort(key=TradeEvent.key.fget)
+        trades.sort(key=lambda trade: trade.key)
         return trades
 
 
@@ -589,7 +590,7 @@ def _encode_logs(lines: list[str]) -> bytes:
 
 def _encode_lines(lines: list[str]) -> bytes:
     entries = _LOG_ENTRIES
-    encoded = list(map(entries.get, lines))
+    encoded: list[bytes | None] = list(map(entries.get, lines))
     if None in encoded:
         for position, entry in enumerate(encoded):
             if entry is None:
@@ -597,7 +598,7 @@ def _encode_lines(lines: list[str]) -> bytes:
                 entry = encoded[position] = b"\x32" + _SMALL[len(line)] + line.encode()
                 if len(line) < 120 and len(entries) < 20_000:  # the fixed lines recur in every transaction
                     entries[line] = entry
-    return b"".join(encoded)
+    return b"".join(cast("list[bytes]", encoded))  # every None was filled above
 
 
 def _lines(program: bytes) -> _ProgramLines:

@@ -1,120 +1,85 @@
 """One typed settings object, read once from the environment and passed down.
 
-No other module reads environment variables. A bad value raises ``SettingsError`` naming the
-variable and what was wrong (never echoing ``X_TOKEN``).
+No other module reads environment variables. Each field names its variable and parser in one
+line (``_env``), so a new setting is one line here plus a row in README's table. A bad value
+raises ``SettingsError``: one line naming the variable and what is wrong with it, never echoing
+``X_TOKEN`` (nor a ``GEYSER_URL``, which may carry credentials).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
+from urllib.parse import urlsplit
 
 from solflow.domain.programs import PROGRAM_NAMES
 
-T = TypeVar("T")
-
 DEFAULT_WINDOWS = (60, 300, 900, 3600, 7200, 14400)
 COMMITMENTS = ("processed", "confirmed", "finalized")
+DEFAULT_REPLAY = Path("data/sample.capture")
+DEFAULT_OUT = Path("out")
 
 
 class SettingsError(ValueError):
     """A configuration value is missing or malformed."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    # Input
-    geyser_url: str | None = None
-    x_token: str | None = field(default=None, repr=False)
-    commitment: str = "confirmed"
-    layout: str = "per_program"  # per_program | single
-    programs: tuple[str, ...] = PROGRAM_NAMES
-    buffer_size: int = 10_000
-    overflow: str = "drop"  # drop | block
-    grpc_compression: str | None = None  # None | gzip
-    stall_timeout_s: float = 30.0
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 30.0
-    replay_path: Path = Path("data/sample.capture")
-    replay_speed: float = 0.0  # 0 = as fast as possible, else x real time
-    metrics_port: int | None = None
-    # Outputs
-    out_dir: Path = Path("out")
-    pipeline: bool = True
-    legacy: str = "jsonl"  # jsonl | sqlite | both | off
-    output_max_size_mb: int = 100
-    output_max_rotations: int = 10
-    # Aggregation
-    windows: tuple[int, ...] = DEFAULT_WINDOWS
-    cadence_s: int = 5
-    agg_shards: int = 16
-    signal_overrides: Mapping[str, float] = field(default_factory=dict)
-    progress: str = "auto"  # auto | on | off
-
-    @property
-    def legacy_jsonl(self) -> bool:
-        return self.legacy in ("jsonl", "both")
-
-    @property
-    def legacy_sqlite(self) -> bool:
-        return self.legacy in ("sqlite", "both")
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        r = _Reader(env)
-        settings = cls(
-            geyser_url=r.get("GEYSER_URL", None, _url),
-            x_token=r.get("X_TOKEN", None, str, secret=True),
-            commitment=r.get("COMMITMENT_LEVEL", "confirmed", _choice(COMMITMENTS, lower=True)),
-            layout=r.get("SOLFLOW_LAYOUT", "per_program", _choice(("per_program", "single"))),
-            programs=r.get("SOLFLOW_PROGRAMS", PROGRAM_NAMES, _programs),
-            buffer_size=r.get("SOLFLOW_BUFFER", 10_000, _positive_int),
-            overflow=r.get("SOLFLOW_OVERFLOW", "drop", _choice(("drop", "block"))),
-            grpc_compression=r.get("SOLFLOW_GRPC_COMPRESSION", None, _compression),
-            stall_timeout_s=r.get("SOLFLOW_STALL_TIMEOUT_S", 30.0, _positive_float),
-            backoff_initial_s=r.get("SOLFLOW_BACKOFF_INITIAL_S", 0.5, _positive_float),
-            backoff_max_s=r.get("SOLFLOW_BACKOFF_MAX_S", 30.0, _positive_float),
-            replay_path=r.get("SOLFLOW_REPLAY", Path("data/sample.capture"), Path),
-            replay_speed=r.get("SOLFLOW_REPLAY_SPEED", 0.0, _non_negative_float),
-            metrics_port=r.get("SOLFLOW_METRICS_PORT", None, _port),
-            out_dir=r.get("SOLFLOW_OUT", Path("out"), Path),
-            pipeline=r.get("SOLFLOW_PIPELINE", True, _on_off),
-            legacy=r.get("SOLFLOW_LEGACY", "jsonl", _choice(("jsonl", "sqlite", "both", "off"))),
-            output_max_size_mb=r.get("OUTPUT_MAX_SIZE_MB", 100, _positive_int),
-            output_max_rotations=r.get("OUTPUT_MAX_ROTATIONS", 10, _positive_int),
-            windows=r.get("SOLFLOW_WINDOWS", DEFAULT_WINDOWS, _windows),
-            cadence_s=r.get("SOLFLOW_CADENCE_S", 5, _positive_int),
-            agg_shards=r.get("SOLFLOW_AGG_SHARDS", 16, _positive_int),
-            signal_overrides=r.get("SOLFLOW_SIGNALS", {}, _signal_overrides),
-            progress=r.get("SOLFLOW_PROGRESS", "auto", _choice(("auto", "on", "off"))),
-        )
-        if settings.backoff_initial_s > settings.backoff_max_s:
-            raise SettingsError("SOLFLOW_BACKOFF_INITIAL_S must not exceed SOLFLOW_BACKOFF_MAX_S")
-        return settings
+def _env(variable: str, parse: Callable[[str], Any], default: Any = None, *, shown: bool = True) -> Any:
+    """A settings field read from ``variable`` with ``parse``; ``shown=False`` keeps the value out
+    of errors and ``repr``. Mutable defaults are copied per instance."""
+    metadata = {"variable": variable, "parse": parse, "shown": shown}
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=metadata)
+    return field(default=default, repr=shown, metadata=metadata)
 
 
-class _Reader:
-    def __init__(self, env: Mapping[str, str]):
-        self._env = env
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A Yellowstone endpoint from ``GEYSER_URL``."""
 
-    def get(self, name: str, default: T, parse: Callable[[str], T], secret: bool = False) -> T:
-        raw = self._env.get(name)
-        if raw is None or raw.strip() == "":
-            return default
-        try:
-            return parse(raw.strip())
-        except (ValueError, TypeError) as exc:
-            shown = "<hidden>" if secret else repr(raw)
-            raise SettingsError(f"{name}={shown}: {exc}") from None
+    target: str  # host:port as grpcio wants it (no scheme)
+    secure: bool
+    display: str  # scheme://host:port, safe to print
+
+
+def parse_endpoint(url: str) -> Endpoint:
+    """``https://host[:port]`` (TLS, port 443 by default) or ``http://host[:port]`` (plaintext, 80);
+    ``ValueError`` says what is wrong without repeating a path, query or credentials."""
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ValueError("must not contain spaces or control characters")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"must look like https://host[:port] or http://host[:port] (scheme {parts.scheme!r})")
+    if not parts.hostname:
+        raise ValueError("has no host: expected https://host[:port] or http://host[:port]")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port is None:
+        port = 443 if parts.scheme == "https" else 80
+    if not 0 < port < 65536:
+        raise ValueError(f"for {parts.scheme}://{host} has an invalid port (expected 1-65535)")
+    display = f"{parts.scheme}://{host}:{port}"
+    if parts.username or parts.password or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"for {display} must not carry a path, query or credentials: put the token in X_TOKEN")
+    return Endpoint(target=f"{host}:{port}", secure=parts.scheme == "https", display=display)
 
 
 def _url(raw: str) -> str:
-    if not raw.startswith(("http://", "https://")):
-        raise ValueError("must start with http:// or https://")
+    parse_endpoint(raw)
+    return raw
+
+
+def _token(raw: str) -> str:
+    # gRPC metadata values are printable ASCII; anything else fails every call, far from its cause.
+    if not all(" " <= c <= "~" for c in raw):
+        raise ValueError("must be printable ASCII (it holds a control or non-ASCII character)")
     return raw
 
 
@@ -135,15 +100,22 @@ def _positive_int(raw: str) -> int:
     return value
 
 
-def _positive_float(raw: str) -> float:
+def _finite(raw: str) -> float:
     value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = _finite(raw)
     if not value > 0:
         raise ValueError("must be a positive number")
     return value
 
 
 def _non_negative_float(raw: str) -> float:
-    value = float(raw)
+    value = _finite(raw)
     if not value >= 0:
         raise ValueError("must be zero or a positive number")
     return value
@@ -198,5 +170,75 @@ def _signal_overrides(raw: str) -> dict[str, float]:
         name, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"expected name=value, got {item.strip()!r}")
-        overrides[name.strip()] = float(value)
+        try:
+            overrides[name.strip()] = _finite(value)
+        except ValueError:
+            raise ValueError(f"{name.strip()} needs a finite number, got {value.strip()!r}") from None
     return overrides
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Input
+    geyser_url: str | None = _env("GEYSER_URL", _url, shown=False)
+    x_token: str | None = _env("X_TOKEN", _token, shown=False)
+    commitment: str = _env("COMMITMENT_LEVEL", _choice(COMMITMENTS, lower=True), "confirmed")
+    layout: str = _env("SOLFLOW_LAYOUT", _choice(("per_program", "single")), "per_program")
+    programs: tuple[str, ...] = _env("SOLFLOW_PROGRAMS", _programs, PROGRAM_NAMES)
+    buffer_size: int = _env("SOLFLOW_BUFFER", _positive_int, 10_000)
+    overflow: str = _env("SOLFLOW_OVERFLOW", _choice(("drop", "block")), "drop")
+    grpc_compression: str | None = _env("SOLFLOW_GRPC_COMPRESSION", _compression)  # None | gzip
+    stall_timeout_s: float = _env("SOLFLOW_STALL_TIMEOUT_S", _positive_float, 30.0)
+    backoff_initial_s: float = _env("SOLFLOW_BACKOFF_INITIAL_S", _positive_float, 0.5)
+    backoff_max_s: float = _env("SOLFLOW_BACKOFF_MAX_S", _positive_float, 30.0)
+    replay_path: Path = _env("SOLFLOW_REPLAY", Path, DEFAULT_REPLAY)
+    replay_speed: float = _env("SOLFLOW_REPLAY_SPEED", _non_negative_float, 0.0)  # 0 = as fast as possible
+    metrics_port: int | None = _env("SOLFLOW_METRICS_PORT", _port)
+    # Outputs
+    out_dir: Path = _env("SOLFLOW_OUT", Path, DEFAULT_OUT)
+    pipeline: bool = _env("SOLFLOW_PIPELINE", _on_off, True)
+    legacy: str = _env("SOLFLOW_LEGACY", _choice(("jsonl", "sqlite", "both", "off")), "jsonl")
+    output_max_size_mb: int = _env("OUTPUT_MAX_SIZE_MB", _positive_int, 100)
+    output_max_rotations: int = _env("OUTPUT_MAX_ROTATIONS", _positive_int, 10)
+    # Aggregation
+    windows: tuple[int, ...] = _env("SOLFLOW_WINDOWS", _windows, DEFAULT_WINDOWS)
+    cadence_s: int = _env("SOLFLOW_CADENCE_S", _positive_int, 5)
+    agg_shards: int = _env("SOLFLOW_AGG_SHARDS", _positive_int, 16)
+    signal_overrides: Mapping[str, float] = _env("SOLFLOW_SIGNALS", _signal_overrides, {})
+    progress: str = _env("SOLFLOW_PROGRESS", _choice(("auto", "on", "off")), "auto")
+
+    def __post_init__(self) -> None:
+        if self.backoff_initial_s > self.backoff_max_s:
+            raise SettingsError("SOLFLOW_BACKOFF_INITIAL_S must not exceed SOLFLOW_BACKOFF_MAX_S")
+
+    @property
+    def legacy_jsonl(self) -> bool:
+        return self.legacy in ("jsonl", "both")
+
+    @property
+    def legacy_sqlite(self) -> bool:
+        return self.legacy in ("sqlite", "both")
+
+    @property
+    def endpoint(self) -> Endpoint | None:
+        return None if self.geyser_url is None else parse_endpoint(self.geyser_url)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for setting in fields(cls):
+            variable, parse, shown = (setting.metadata[k] for k in ("variable", "parse", "shown"))
+            raw = env.get(variable)
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                values[setting.name] = parse(raw.strip())
+            except (ValueError, TypeError) as exc:
+                raise SettingsError(f"{variable}={raw!r}: {exc}" if shown else f"{variable}: {exc}") from None
+        return cls(**values)
+
+    @classmethod
+    def variables(cls) -> tuple[str, ...]:
+        """Every environment variable a setting is read from."""
+        return tuple(setting.metadata["variable"] for setting in fields(cls))

@@ -19,13 +19,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import grpc
 from google.protobuf.message import DecodeError
 
 from protos import geyser_pb2
 from solflow.domain.programs import BY_NAME, PROGRAM_NAMES, Program
+from solflow.settings import Endpoint
+from solflow.settings import parse_endpoint as endpoint_of
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +64,6 @@ class GeyserError(ConnectionError):
 
 
 @dataclass(frozen=True, slots=True)
-class Endpoint:
-    target: str  # host:port as grpcio wants it (no scheme)
-    secure: bool
-    display: str  # scheme://host:port, safe to print
-
-
-@dataclass(frozen=True, slots=True)
 class MalformedUpdate:
     """A received message that does not parse as ``SubscribeUpdate`` (kept so the stream survives)."""
 
@@ -78,23 +72,11 @@ class MalformedUpdate:
 
 
 def parse_endpoint(url: str) -> Endpoint:
-    """``https://host[:port]`` (TLS, port 443 by default) or ``http://host[:port]`` (plaintext, 80)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise GeyserError(
-            f"GEYSER_URL must look like https://host[:port] or http://host[:port] (scheme {parts.scheme!r})"
-        )
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    """``solflow.settings.parse_endpoint`` for a URL given on the command line: ``GeyserError``."""
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise GeyserError(f"GEYSER_URL for {parts.scheme}://{host} has an invalid port") from None
-    display = f"{parts.scheme}://{host}:{port}"
-    if parts.username or parts.password or parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise GeyserError(
-            f"GEYSER_URL for {display} must not carry a path, query or credentials: put the token in X_TOKEN"
-        )
-    return Endpoint(target=f"{host}:{port}", secure=parts.scheme == "https", display=display)
+        return endpoint_of(url)
+    except ValueError as exc:
+        raise GeyserError(f"GEYSER_URL {exc}") from None
 
 
 def channel_options(compression: str | None = None) -> list[tuple[str, int]]:

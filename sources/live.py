@@ -31,7 +31,6 @@ from sources.geyser_client import (
     describe_status,
     is_fatal,
     open_channel,
-    parse_endpoint,
     ping_request,
     replay_gap_reason,
     subscribe,
@@ -69,8 +68,8 @@ class LiveFeed:
         metrics: PartitionMetrics,
         start_slot: int | None,
     ):
-        assert settings.geyser_url is not None
-        self._endpoint = parse_endpoint(settings.geyser_url)
+        assert settings.endpoint is not None
+        self._endpoint = settings.endpoint
         self._x_token = settings.x_token
         self._compression = settings.grpc_compression
         self._commitment = settings.commitment

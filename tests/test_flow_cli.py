@@ -11,10 +11,13 @@ import struct
 import subprocess
 import sys
 import termios
+import time
 from pathlib import Path
 
 import pytest
 from test_flow_support import REPO_ROOT, RUN_TIMEOUT_S, flow_command, flow_env, run_flow, sample_capture, summary_lines
+
+from solflow.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -31,18 +34,35 @@ def capture() -> Path:
         ("SOLFLOW_WINDOWS", "900,3600"),
         ("SOLFLOW_SIGNALS", "breakout.no_such_threshold=3"),
         ("GEYSER_URL", "grpc://127.0.0.1:1"),
+        ("GEYSER_URL", "http://127.0.0.1 :10000"),
+        ("GEYSER_URL", "http://127.0.0.1:70000"),
+        ("GEYSER_URL", "http://:10000"),
+        ("X_TOKEN", "do-not-print-this-token\x07"),
+        ("SOLFLOW_STALL_TIMEOUT_S", "inf"),
+        ("SOLFLOW_BACKOFF_MAX_S", "nan"),
+        ("SOLFLOW_REPLAY_SPEED", "inf"),
+        ("SOLFLOW_SIGNALS", "breakout.min_net_flow_60s=nan"),
+        ("SOLFLOW_SIGNALS", "surge.min_volume_ratio=inf"),
     ],
 )
 def test_bad_variable_is_one_line_naming_it(tmp_path: Path, capture: Path, variable: str, value: str) -> None:
     env = flow_env(tmp_path, capture, X_TOKEN="do-not-print-this-token")
     env[variable] = value
+    started = time.monotonic()
     result = run_flow(env)
+    assert time.monotonic() - started < 10
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and variable in lines[0], result.stderr
     assert lines[0].startswith("solflow: configuration error:")
     assert "do-not-print-this-token" not in result.stderr + result.stdout
     assert not any(tmp_path.iterdir()), "nothing is written"
+
+
+def test_every_setting_is_in_the_readme_table() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    missing = [name for name in Settings.variables() if f"`{name}`" not in readme]
+    assert not missing, f"README's configuration table lacks {missing}"
 
 
 def test_missing_capture_is_one_line(tmp_path: Path) -> None:

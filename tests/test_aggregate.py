@@ -68,17 +68,29 @@ def test_untimed_trades_are_timed_at_the_watermark():
     assert aggregator.untimed_trades == 2 and aggregator.late_trades == 0
 
 
-def test_finish_emits_up_to_the_latest_clock_and_invents_no_time():
+def test_finish_flushes_every_held_trade_and_invents_no_time():
     assert ShardAggregator(AggregationConfig(), ["p"]).finish() == []
     aggregator = ShardAggregator(AggregationConfig(), ["a", "b"])
     for t in (1001, 1008, 1012, 1020):
         aggregator.add_trade(make_trade(t))
     aggregator.advance("a", 1014)
     assert aggregator.advance("b", 1004) == []
-    rows = aggregator.finish()
-    assert sorted(aggregates(rows)) == [1005, 1010]  # 1012 and 1020 belong to ticks after 1014
-    assert aggregates(rows)[1010]["buy_count_60s"] == 2
-    assert aggregator.last_tick == 1010
+    rows = aggregates(aggregator.finish())
+    # Through the tick of the latest trade (after every clock), and no tick beyond it.
+    assert sorted(rows) == [1005, 1010, 1015, 1020]
+    assert rows[1020]["buy_count_60s"] == 4 and rows[1020]["last_trade_ts"] == 1020
+    assert aggregator.last_tick == 1020
+
+
+def test_finish_times_waiting_untimed_trades_at_the_latest_time_seen():
+    aggregator = ShardAggregator(AggregationConfig(), ["a", "b"])
+    aggregator.add_trade(make_trade(None, wallet="U"))  # no watermark yet: b never sends a clock
+    aggregator.advance("a", 1012)
+    rows = aggregates(aggregator.finish())
+    assert sorted(rows) == [1015] and rows[1015]["last_trade_ts"] == 1012
+    untimed_only = ShardAggregator(AggregationConfig(), ["a"])
+    untimed_only.add_trade(make_trade(None))
+    assert untimed_only.finish() == [] and untimed_only.untimed_trades == 1  # no time anywhere to give it
 
 
 # --- determinism ------------------------------------------------------------------------------------

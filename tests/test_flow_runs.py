@@ -96,6 +96,45 @@ def test_replay_writes_every_output(baseline: tuple[Path, Any], baseline_outputs
         assert updated[mint] == ts and stored[mint] == pytest.approx(net_flow)
 
 
+def test_end_of_input_brings_every_trade_into_the_aggregates(
+    baseline: tuple[Path, Any], baseline_outputs: dict[str, Any]
+) -> None:
+    """The replay's last trades come after its last full tick; they still reach the current state
+    and the history (no mint of the sample idles out, so trades_total counts all its trades)."""
+    out, _ = baseline
+    db = sqlite3.connect(out / "solflow.db")
+    traded = {mint: (last, count) for mint, last, count in db.execute(
+        "SELECT mint, max(block_time), count(*) FROM trades GROUP BY mint")}  # fmt: skip
+    current = {mint: (last, total) for mint, last, total in db.execute(
+        "SELECT mint, last_trade_timestamp, trades_total FROM token_aggregates")}  # fmt: skip
+    db.close()
+    assert current == traded
+    history = pl.scan_parquet(out / "aggregates", hive_partitioning=True).collect()
+    newest = history.sort("ts").group_by("mint").last()
+    assert {
+        mint: (last, total) for mint, last, total in newest.select("mint", "last_trade_ts", "trades_total").rows()
+    } == traded
+
+
+def test_end_of_input_flushes_mainnet_fixtures(tmp_path: Path, fixtures_dir: Path) -> None:
+    """Fixture transactions are far apart in time and some carry no block time: every traded mint
+    still gets its current-state row."""
+    capture = tmp_path / "fixtures.capture"
+    imported = subprocess.run(
+        [sys.executable, "-m", "solflow.cli.main", "capture", "import-rpc",
+         *map(str, sorted((fixtures_dir / "rpc").glob("*/*.json"))), "-o", str(capture)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    out = tmp_path / "out"
+    assert_ok(run_flow(flow_env(out, capture, SOLFLOW_LEGACY="sqlite")))
+    db = sqlite3.connect(out / "solflow.db")
+    traded = {mint for (mint,) in db.execute("SELECT DISTINCT mint FROM trades")}
+    current = {mint for (mint,) in db.execute("SELECT mint FROM token_aggregates WHERE trades_total > 0")}
+    db.close()
+    assert len(traded) > 15 and current == traded
+
+
 def _simulated_trades(capture: Path) -> set[tuple]:
     """The trades the simulator put in the capture, from the command its header records."""
     with CaptureReader(capture) as reader:

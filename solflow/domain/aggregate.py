@@ -17,6 +17,9 @@ Untimed and late trades:
 * a trade at or before the last emitted tick is *late*: it is counted as if it happened one second
   after that tick (so it shows up at the next tick and stays for the full length of each window)
   and counted in ``late_trades``.
+
+At the end of a bounded input (``finish``) every held trade is flushed: ticks are emitted up to the
+one holding the latest clock or trade, so the last trades of a replay reach the rows and signals.
 """
 
 from __future__ import annotations
@@ -138,13 +141,24 @@ class ShardAggregator:
         return self._emit_through((watermark - 1) // cadence * cadence)
 
     def finish(self) -> list[Row]:
-        """End of input: emit every tick up to the latest clock seen on any partition."""
-        if self._max_clock is None:
+        """End of input: no trade can follow, so every held trade reaches the rows.
+
+        Emits every tick up to the one holding the latest time seen -- the latest clock of any
+        partition or the latest held trade, whichever is later. Untimed trades still waiting are
+        timed at that time; with no time at all (no clock, no timed trade) they stay uncounted.
+        """
+        latest = self._max_clock
+        for windows in self._mints.values():
+            held = windows.latest_pending_time()
+            if held is not None and (latest is None or held > latest):
+                latest = held
+        if latest is None:
             return []
-        self._watermark = self._max_clock
-        self._place_waiting(self._max_clock)
+        if self._watermark is None or latest > self._watermark:
+            self._watermark = latest
+        self._place_waiting(latest)
         cadence = self._layout.cadence_s
-        return self._emit_through(self._max_clock // cadence * cadence)
+        return self._emit_through(-(-latest // cadence) * cadence)
 
     def snapshot(self) -> bytes:
         """The whole shard as compact, immutable bytes for Bytewax recovery."""

@@ -294,6 +294,13 @@ class MintWindows:
             return None
         return -(-earliest // layout.cadence_s) * layout.cadence_s
 
+    def latest_pending_time(self) -> int | None:
+        """The latest time of a trade held for a tick that has not come yet."""
+        pending = self.pending
+        if not pending:
+            return None
+        return max(record[R_TIME] for bucket in pending.values() for record in bucket[_RECORDS])
+
     def is_empty(self) -> bool:
         """Every window is empty (trades beyond the current tick may still be pending)."""
         return not self.ids

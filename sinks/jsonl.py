@@ -26,10 +26,11 @@ One compact JSON object per line (``\\n``-terminated). The original's 11 keys co
   ``0000000000000000`` for a trade recovered from balance changes (no event). The original wrote the
   first 8 data bytes of the first outer instruction, usually a ComputeBudget instruction.
 
-then every other ``TradeEvent`` field in ``TradeEvent`` order (``slot``, ``tx_index``, ``block_time``,
-``program``, ``direction``, ``trader``, ``fee_payer``, ``quote_mint``, ``token_amount_raw``,
-``quote_amount_raw``, ``quote_decimals``, ``fee_amount_raw``, ``outer_ix_index``, ``inner_ix_index``,
-``via``, ``pool``, ``is_dca``, ``decode_source``), so a line carries the whole exact trade.
+then every other trade column of ``sinks.schema.TRADE_COLUMNS``, under the name the SQLite and Parquet
+trades use (``slot``, ``tx_index``, ``block_time``, ``program``, ``direction``, ``trader``,
+``fee_payer``, ``quote_mint``, ``token_amount_raw``, ``quote_amount_raw``, ``quote_decimals``,
+``fee_amount_raw``, ``outer_ix_index``, ``inner_ix_index``, ``via``, ``pool``, ``is_dca``,
+``decode_source``, ``quote_amount``, ``fee_amount``), so a line carries the whole exact trade.
 
 Rotation: before a line would take the file past ``max_size_mb`` MiB, ``events.jsonl`` becomes
 ``.1``, ``.1`` becomes ``.2`` ... and the file past ``max_rotations`` is deleted. A file exceeds the
@@ -55,8 +56,9 @@ from pathlib import Path
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from typing_extensions import override
 
+from sinks.schema import TRADE_COLUMNS
 from solflow.domain.programs import BY_NAME, PROGRAM_NAMES, WSOL_MINT
-from solflow.domain.trade import TRADE_FIELDS, TradeEvent
+from solflow.domain.trade import TradeEvent
 
 __all__ = ["LEGACY_FIELDS", "LINE_FIELDS", "LegacyJsonlSink", "legacy_line"]
 
@@ -75,7 +77,7 @@ LEGACY_FIELDS: tuple[str, ...] = (
     "user_account",
     "discriminator",
 )
-EXTRA_FIELDS: tuple[str, ...] = tuple(f for f in TRADE_FIELDS if f not in LEGACY_FIELDS)
+EXTRA_FIELDS: tuple[str, ...] = tuple(name for name, _ in TRADE_COLUMNS if name not in LEGACY_FIELDS)
 LINE_FIELDS: tuple[str, ...] = LEGACY_FIELDS + EXTRA_FIELDS
 
 NO_EVENT_DISCRIMINATOR = "0000000000000000"
@@ -92,6 +94,7 @@ _EVENT_DISCRIMINATORS: dict[tuple[str, str], str] = {
     ("jupiter_dca", "buy"): "8604113fdd2db1ad",
     ("jupiter_dca", "sell"): "8604113fdd2db1ad",
 }
+
 _LAMPORTS_PER_SOL = 10**9
 
 ACTIVE_NAME = "events.jsonl"
@@ -125,12 +128,11 @@ def legacy_line(trade: TradeEvent) -> str:
     t = trade
     head, event_disc, tail = _CONSTANT_PARTS[(t.program, t.direction)]
     decimals = t.token_decimals
-    sol = t.quote_amount_raw / _LAMPORTS_PER_SOL if t.quote_mint == WSOL_MINT else None
-    tokens = None if decimals is None else t.token_amount_raw / 10**decimals
+    sol = t.quote_amount_raw / _LAMPORTS_PER_SOL if t.quote_mint == WSOL_MINT else None  # SOL has 9 decimals
     disc = NO_EVENT_DISCRIMINATOR if t.decode_source == "balance_delta" else event_disc
     return (
         f'{{"timestamp":{_json(t.block_time)},"signature":{_q(t.signature)},"program_id":{_q(t.program_id)},'
-        f'{head},"mint":{_q(t.mint)},"sol_amount":{_json(sol)},"token_amount":{_json(tokens)},'
+        f'{head},"mint":{_q(t.mint)},"sol_amount":{_json(sol)},"token_amount":{_json(t.token_amount)},'
         f'"token_decimals":{_json(decimals)},"user_account":{_q(t.trader)},"discriminator":"{disc}",'
         f'"slot":{t.slot},"tx_index":{t.tx_index},"block_time":{_json(t.block_time)},{tail},'
         f'"trader":{_q(t.trader)},"fee_payer":{_q(t.fee_payer)},"quote_mint":{_q(t.quote_mint)},'
@@ -138,7 +140,7 @@ def legacy_line(trade: TradeEvent) -> str:
         f'"quote_decimals":{_json(t.quote_decimals)},"fee_amount_raw":{_json(t.fee_amount_raw)},'
         f'"outer_ix_index":{t.outer_ix_index},"inner_ix_index":{_json(t.inner_ix_index)},'
         f'"via":{_json(t.via)},"pool":{_json(t.pool)},"is_dca":{"true" if t.is_dca else "false"},'
-        f'"decode_source":{_q(t.decode_source)}}}\n'
+        f'"decode_source":{_q(t.decode_source)},"quote_amount":{_json(t.quote_amount)},"fee_amount":{_json(t.fee_amount)}}}\n'
     )
 
 

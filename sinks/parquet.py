@@ -14,12 +14,17 @@ DuckDB read as a null date. The date is only in the path, not in the files. Read
 
 Schema (fixed dtypes, see ``sinks.schema`` for the column lists; every column nullable):
 
-* ``trades``: every ``TradeEvent`` field (``TRADE_COLUMNS``); raw amounts are UInt64, other integers
-  Int64, ``is_dca`` Boolean, the rest Utf8.
-* ``aggregates``: ``mint`` Utf8, ``ts`` / ``last_trade_ts`` / ``trades_total`` Int64, ``programs``
-  Utf8, then per configured window the metrics of ``WINDOW_METRIC_COLUMNS`` (SOL amounts Float64,
-  counts Int64). Columns follow the windows: keep one window configuration per output directory.
+* ``trades``: ``TRADE_COLUMNS`` (every ``TradeEvent`` field and the decimal-adjusted amounts); raw
+  amounts are UInt64, other integers Int64, decimal-adjusted amounts Float64, ``is_dca`` Boolean,
+  the rest String.
+* ``aggregates``: ``mint`` String, ``ts`` / ``last_trade_ts`` Datetime, ``programs`` String,
+  ``trades_total`` Int64, then per configured window the metrics of ``WINDOW_METRIC_COLUMNS`` (SOL
+  amounts Float64, counts Int64). Columns follow the windows: keep one window configuration per
+  output directory.
 * ``signals``: ``SIGNAL_COLUMNS``; ``details`` is the details dict as compact JSON text.
+
+Times (``block_time``, ``ts``, ``last_trade_ts``) are ``Datetime(ms, UTC)``: the rows carry unix
+seconds, converted as a part is written. ``slot`` stays the chain's integer.
 
 A row whose keys (of a row tuple: whose length) differ from the schema raises ``RowShapeError``; a
 value of the wrong type fails the part's construction, naming the column. Nothing is dropped or
@@ -63,12 +68,14 @@ DATASETS = ("trades", "aggregates", "signals")
 NULL_DATE = "__HIVE_DEFAULT_PARTITION__"
 
 _DTYPES: dict[str, pl.DataType] = {
-    "str": pl.Utf8(),
+    "str": pl.String(),
     "int": pl.Int64(),
     "u64": pl.UInt64(),
     "float": pl.Float64(),
     "bool": pl.Boolean(),
+    "time": pl.Datetime("ms", "UTC"),
 }
+_MS_PER_S = 1000
 _EPOCH = date(1970, 1, 1)
 _SECONDS_PER_DAY = 86_400
 _DAY_COLUMN = "__day"
@@ -76,8 +83,13 @@ _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def polars_schema(columns: Iterable[Column]) -> pl.Schema:
-    """The Polars schema of these ``sinks.schema`` columns."""
+    """The Polars schema of these ``sinks.schema`` columns, as written to Parquet."""
     return pl.Schema({name: _DTYPES[kind] for name, kind in columns})
+
+
+def _row_schema(columns: Iterable[Column]) -> pl.Schema:
+    """The schema of the rows as the producers make them: times are unix seconds."""
+    return pl.Schema({name: pl.Int64() if kind == "time" else _DTYPES[kind] for name, kind in columns})
 
 
 class ParquetDatasetSink(FixedPartitionedSink[Any, int]):
@@ -142,9 +154,12 @@ class _Shape:
     """What a dataset's parts look like and how a batch of items becomes row tuples in column order."""
 
     def __init__(self, columns: tuple[Column, ...], time_column: str, rows_of: Callable[[list[Any]], Iterable[tuple]]):
-        self.schema = polars_schema(columns)
+        self.schema = _row_schema(columns)
         self.time_column = time_column
         self.rows_of = rows_of
+        self.to_datetime = [
+            (pl.col(name) * _MS_PER_S).cast(_DTYPES["time"]) for name, kind in columns if kind == "time"
+        ]
 
 
 def _shape(dataset: str, windows: tuple[int, ...]) -> _Shape:
@@ -228,6 +243,7 @@ class _ParquetPartition(StatefulSinkPartition[Any, int]):
         frame = pl.DataFrame(dict(zip(schema.names(), zip(*self._rows))), schema=schema)
         self._rows = []
         days = frame.get_column(self._shape.time_column) // _SECONDS_PER_DAY
+        frame = frame.with_columns(self._shape.to_datetime)
         if days.n_unique() == 1:
             groups = [(days[0], frame)]
         else:

@@ -1,25 +1,31 @@
-"""Column definitions shared by the SQLite and Parquet writers, so both agree on names and types.
+"""The outputs' columns: one name per quantity across JSONL, SQLite and Parquet, and what each means.
 
-A column is ``(name, kind)``. Kinds and how each writer stores them:
+A column is ``(name, kind)``. Kinds and how each output stores them:
 
-====== =============================== ============================== ==========================
-kind   meaning                         Parquet (Polars dtype)         SQLite
-====== =============================== ============================== ==========================
-str    text                            Utf8                           TEXT
-int    signed 64-bit integer           Int64                          INTEGER
-u64    raw token / quote amount        UInt64                         INTEGER (exact TEXT above
-                                                                      2**63 - 1, see sinks.sqlite)
-float  SOL in UI units, scores         Float64                        REAL
-bool   flag                            Boolean                        INTEGER 0/1
-====== =============================== ============================== ==========================
+====== =============================== ======================= ========================= ===========
+kind   meaning                         Parquet (Polars dtype)  SQLite                    JSONL
+====== =============================== ======================= ========================= ===========
+str    text                            String                  TEXT                      string
+int    signed 64-bit integer           Int64                   INTEGER                   number
+u64    raw token / quote amount        UInt64                  INTEGER (exact TEXT above number
+                                                               2**63 - 1, see sinks.sqlite)
+float  decimal-adjusted amount, score  Float64                 REAL                      number
+bool   flag                            Boolean                 INTEGER 0/1               true/false
+time   chain time, unix seconds        Datetime(ms, UTC)       INTEGER (unix s)          number (s)
+====== =============================== ======================= ========================= ===========
 
 Every column may be null except the identifying ones (``mint``, ``signature``, ``ts`` ...), which the
 producers always fill. Aggregate columns are derived from the configured windows, so a run with
 ``SOLFLOW_WINDOWS=60,600`` gets ``net_flow_600s_sol`` and no ``net_flow_300s_sol``.
+
+``MEANINGS`` says what every name means, wherever it appears: ``docs/schema.md`` is generated from
+it and from the writers' own schemas (``python -m sinks.dictionary``), and a test fails when a
+column has no meaning or the document is stale.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
@@ -30,7 +36,7 @@ TRADE_COLUMNS: tuple[Column, ...] = (
     ("signature", "str"),
     ("slot", "int"),
     ("tx_index", "int"),
-    ("block_time", "int"),
+    ("block_time", "time"),
     ("program", "str"),
     ("program_id", "str"),
     ("direction", "str"),
@@ -49,12 +55,16 @@ TRADE_COLUMNS: tuple[Column, ...] = (
     ("pool", "str"),
     ("is_dca", "bool"),
     ("decode_source", "str"),
+    # Decimal-adjusted: the raw amounts scaled by their mint's own decimals (TradeEvent properties).
+    ("token_amount", "float"),
+    ("quote_amount", "float"),
+    ("fee_amount", "float"),
 )
 
 AGGREGATE_KEY_COLUMNS: tuple[Column, ...] = (
     ("mint", "str"),
-    ("ts", "int"),  # event-time tick the row describes (unix s)
-    ("last_trade_ts", "int"),
+    ("ts", "time"),  # event-time tick the row describes
+    ("last_trade_ts", "time"),
     ("programs", "str"),  # sorted program names seen in the longest window, comma-joined
     ("trades_total", "int"),
 )
@@ -82,9 +92,94 @@ SIGNAL_COLUMNS: tuple[Column, ...] = (
     ("severity", "int"),
     ("score", "float"),
     ("details", "str"),  # the signal's details dict as compact JSON
-    ("ts", "int"),  # event time of the row that turned the signal on or off
+    ("ts", "time"),  # event time of the row that turned the signal on or off
     ("state", "str"),  # "on" | "off"
 )
+
+# What each name means wherever it appears ("{w}": a window length in seconds). One entry per name:
+# the same quantity never has two names, and a name never means two things.
+MEANINGS: dict[str, str] = {
+    # trades
+    "signature": "base58 transaction signature",
+    "slot": "slot of the transaction",
+    "tx_index": "position of the transaction in its block",
+    "block_time": "chain time of the trade: the block's time, else the event's own timestamp, else null"
+    " (never the local clock)",
+    "program": "SolFlow program name: pumpswap, pumpfun, launchlab, moonshot, jupiter_dca",
+    "program_id": "base58 id of the program that made the trade",
+    "direction": "buy or sell, of the traded token (`mint`)",
+    "trader": "the wallet the program records as trading (event `user` / `sender`, LaunchLab `payer`)",
+    "fee_payer": "the transaction's fee payer",
+    "mint": "the traded token's mint",
+    "quote_mint": "the mint the token was paid for in (the WSOL mint for SOL)",
+    "token_amount_raw": "tokens bought or sold, raw integer units (exact)",
+    "token_decimals": "decimals of `mint`; null when unknown",
+    "token_amount": "`token_amount_raw / 10**token_decimals`; null when the decimals are unknown",
+    "quote_amount_raw": "quote paid on a buy (fees included) or received on a sell (fees deducted), raw integer"
+    " units of `quote_mint` (exact)",
+    "quote_decimals": "decimals of `quote_mint`; null when unknown",
+    "quote_amount": "`quote_amount_raw / 10**quote_decimals` (SOL for SOL-quoted trades, USDC for USDC ...)",
+    "fee_amount_raw": "the trade's total fee in raw units of `quote_mint`; null when the program does not say",
+    "fee_amount": "`fee_amount_raw / 10**quote_decimals`",
+    "outer_ix_index": "index of the top-level instruction the trade came from",
+    "inner_ix_index": "index of the inner (CPI) instruction within it; null for a top-level instruction",
+    "via": "the program that called the DEX (a router or aggregator); null for a direct call",
+    "pool": "the pool, bonding curve or DCA account traded against",
+    "is_dca": "a Jupiter DCA fill",
+    "decode_source": "what the amounts were read from: cpi_event, log_event or balance_delta",
+    # aggregates (one row per changed mint per tick)
+    "ts": "the event-time tick the row describes (a multiple of the cadence)",
+    "last_trade_ts": "block time of the mint's latest trade counted so far",
+    "programs": "sorted program names with a trade in the longest window, comma-joined",
+    "trades_total": "trades counted since the mint's windows were last all empty",
+    "first_ts": "tick of the mint's first row in this database",
+    "net_flow_{w}s_sol": "SOL bought minus SOL sold in the window (SOL-quoted trades)",
+    "buy_count_{w}s": "buys in the window, any quote",
+    "sell_count_{w}s": "sells in the window, any quote",
+    "buy_volume_{w}s_sol": "SOL paid by buyers in the window",
+    "sell_volume_{w}s_sol": "SOL received by sellers in the window",
+    "unique_wallets_{w}s": "distinct traders in the window",
+    "unique_buyers_{w}s": "distinct traders with a buy in the window",
+    "unique_sellers_{w}s": "distinct traders with a sell in the window",
+    "avg_trade_size_{w}s_sol": "(buy + sell volume) / SOL-quoted trades in the window; null without any",
+    "bot_trades_{w}s": "trades of wallets rated bots over the window; null for windows over 300 s",
+    "bot_wallets_{w}s": "wallets rated bots over the window; null for windows over 300 s",
+    "dca_buys_{w}s": "Jupiter DCA buys in the window",
+    # signals
+    "signal_type": "BREAKOUT, FOCUSED, SURGE, BOT_DROPOFF or DCA_CONVICTION",
+    "window_seconds": "the window the signal reads",
+    "severity": "1-5; null on an off row",
+    "score": "the signal's score; null on an off row",
+    "details": "the signal's inputs as compact JSON text; {} on an off row",
+    "state": "on when the signal starts firing, off when it stops",
+    "id": "row number",
+    # gaps and run_stats (SQLite only)
+    "partition": "source partition (subscription) that lost updates",
+    "first_slot": "first slot of the gap; null when unknown",
+    "last_slot": "last slot of the gap; null when unknown",
+    "count": "updates lost; null when unknown",
+    "reason": "buffer_full, out_of_range or replay_unsupported",
+    "detected_at_slot": "slot at which the gap was noticed",
+    "name": "counter name; nested counters are dotted (`trades_by_program.pumpswap`)",
+    "value": "the counter's value in the latest run",
+    # the original system's JSONL keys (first in every line, for its readers)
+    "timestamp": "= `block_time`",
+    "program_name": "the original's program name: PumpSwap, PumpFun, BonkSwap, Moonshot, JupiterDCA",
+    "action": "BUY or SELL (= `direction`)",
+    "sol_amount": "= `quote_amount` when the quote is SOL; null for any other quote",
+    "user_account": "= `trader`",
+    "discriminator": "hex of the 8-byte discriminator of the program event the trade was decoded from;"
+    " 0000000000000000 for a trade recovered from balance changes",
+}
+
+
+_WINDOW_NAME = re.compile(r"(?<=_)\d+s(?=_sol$|$)")  # the "300s" of net_flow_300s_sol
+
+
+def meaning(name: str) -> str:
+    """What the column ``name`` means (a window column by its template); KeyError when undocumented."""
+    template = _WINDOW_NAME.sub("{w}s", name, count=1)
+    return MEANINGS[template if template in MEANINGS else name]
 
 
 def window_metric_columns(windows: Iterable[int]) -> tuple[Column, ...]:

@@ -10,29 +10,26 @@ Between commits ``token_aggregates`` keeps only each mint's newest row.
 ============ ============ ==================================================================
 kind         payload      table and write
 ============ ============ ==================================================================
-``trade``    TradeEvent   ``trades``: every TradeEvent field; upsert on (signature,
+``trade``    TradeEvent   ``trades``: ``sinks.schema.TRADE_COLUMNS``; upsert on (signature,
                           outer_ix_index, inner_ix_index) -- a NULL inner index counts as one
                           value -- so a replay rewrites the same rows
 ``aggregates`` row tuples ``token_aggregates``: one row per mint, the current state; upsert on
-             (a list)     ``mint`` unless the stored row is newer (``updated_at`` never moves
-                          back); tuples in ``sinks.schema.aggregate_columns`` order
-``signal``   row dict     ``token_signals``: the original's columns plus ``state`` ("on"/"off")
-                          and ``ts``; one row per (mint, signal_type, ts, state), repeats ignored
+             (a list)     ``mint`` unless the stored row is newer (``ts`` never moves back);
+                          tuples in ``sinks.schema.aggregate_columns`` order
+``signal``   row dict     ``token_signals``: ``sinks.schema.SIGNAL_COLUMNS`` and a row ``id``;
+                          one row per (mint, signal_type, ts, state), repeats ignored
 ``gap``      Gap          ``gaps``: one row per distinct gap, repeats ignored
 ``stats``    dict         ``run_stats(name, value)``: counters of the latest run, nested dicts
                           flattened to dotted names (``trades_by_program.pumpswap``), upserted
 ============ ============ ==================================================================
 
-``token_aggregates`` keeps the original's column names: ``net_flow_{60,300,900,3600,7200,14400}s_sol``,
-``buy_count_/sell_count_{60,300,900}s``, ``unique_wallets_300s``, ``bot_trades_300s``,
-``bot_wallets_300s``, ``avg_trade_size_300s_sol``, ``dca_buys_{60,300,900,3600,14400}s``, plus every
-per-window column of the configured windows (``buy_volume_300s_sol``, ``unique_buyers_60s``, ...; see
-``sinks.schema``). Differences from the original: ``volume_300s_sol`` is gross volume (buy + sell),
-not ``|net flow|``; ``last_trade_timestamp`` is the last trade's block time; ``source_program`` holds
-the comma-joined programs seen in the longest window (the original always wrote "unknown");
-``updated_at`` is the row's event time and ``created_at`` the event time of the mint's first row
-(the original used the wall clock); ``trades_total`` is new. Columns of windows that are not
-configured stay NULL. ``token_signals.created_at`` is the signal's event time.
+Columns have the names the Parquet datasets use (``sinks.schema``; ``docs/schema.md``). Beyond them,
+``token_aggregates.first_ts`` is the tick of the mint's first row. The original system's names map
+as: ``source_program`` -> ``programs``, ``last_trade_timestamp`` -> ``last_trade_ts``,
+``updated_at`` -> ``ts``, ``created_at`` -> ``first_ts``, ``token_signals.details_json`` ->
+``details`` (its ``created_at`` was ``ts``); its ``volume_300s_sol`` is
+``buy_volume_300s_sol + sell_volume_300s_sol``. Columns of windows that are not configured (or of
+windows configured by an earlier run only) stay NULL.
 
 Raw amounts (``*_amount_raw``) are unsigned 64-bit; SQLite integers are signed, so the columns have
 no declared type: values up to 2**63 - 1 are INTEGER and larger ones are stored as their exact
@@ -40,6 +37,8 @@ decimal TEXT (SQLite would turn them into lossy REALs in an INTEGER column).
 
 The schema is created by numbered migrations recorded in ``schema_version``; starting on an
 existing database applies only the missing ones, and adds columns for newly configured windows.
+Migration 2 renames a version-1 database's columns to the names above and fills the decimal-adjusted
+trade amounts of the rows already there.
 Pragmas: ``journal_mode=WAL`` (readers never block the writer), ``synchronous=NORMAL``, a 20 MiB cache.
 """
 
@@ -49,7 +48,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from pathlib import Path
 from time import monotonic
 from typing import Any
@@ -57,12 +56,18 @@ from typing import Any
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from typing_extensions import override
 
-from sinks.schema import aggregate_columns, check_row_keys, check_row_lengths, window_metric_columns
+from sinks.schema import (
+    SIGNAL_COLUMNS,
+    TRADE_COLUMNS,
+    aggregate_columns,
+    check_row_keys,
+    check_row_lengths,
+    window_metric_columns,
+)
 from solflow.domain.stream import Gap
-from solflow.domain.trade import TRADE_FIELDS
 from solflow.settings import DEFAULT_WINDOWS
 
-__all__ = ["SCHEMA_VERSION", "NotASolflowDatabase", "SqliteSink", "open_db"]
+__all__ = ["SCHEMA_VERSION", "NotASolflowDatabase", "SqliteSink", "open_db", "table_columns"]
 
 Item = tuple[str, Any]  # (kind, payload)
 
@@ -172,12 +177,42 @@ _MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE TABLE run_stats (name TEXT PRIMARY KEY, value)",
         ),
     ),
+    (
+        2,
+        "one name per quantity (the Parquet names); decimal-adjusted trade amounts",
+        (
+            "ALTER TABLE trades ADD COLUMN token_amount REAL",
+            "ALTER TABLE trades ADD COLUMN quote_amount REAL",
+            "ALTER TABLE trades ADD COLUMN fee_amount REAL",
+            "UPDATE trades SET token_amount = scaled(token_amount_raw, token_decimals),"
+            " quote_amount = scaled(quote_amount_raw, quote_decimals),"
+            " fee_amount = scaled(fee_amount_raw, quote_decimals)",
+            "DROP INDEX token_aggregates_updated",
+            "DROP INDEX token_aggregates_program",
+            "ALTER TABLE token_aggregates RENAME COLUMN source_program TO programs",
+            "ALTER TABLE token_aggregates RENAME COLUMN last_trade_timestamp TO last_trade_ts",
+            "ALTER TABLE token_aggregates RENAME COLUMN updated_at TO ts",
+            "ALTER TABLE token_aggregates RENAME COLUMN created_at TO first_ts",
+            "ALTER TABLE token_aggregates DROP COLUMN volume_300s_sol",
+            "CREATE INDEX token_aggregates_ts ON token_aggregates(ts)",
+            "CREATE INDEX token_aggregates_programs ON token_aggregates(programs)",
+            "DROP INDEX token_signals_mint",
+            "DROP INDEX token_signals_type",
+            "ALTER TABLE token_signals RENAME COLUMN details_json TO details",
+            "ALTER TABLE token_signals DROP COLUMN created_at",
+            "ALTER TABLE token_signals DROP COLUMN sent_to_discord",
+            "ALTER TABLE token_signals DROP COLUMN seen_in_terminal",
+            "CREATE INDEX token_signals_mint ON token_signals(mint, ts DESC)",
+            "CREATE INDEX token_signals_type ON token_signals(signal_type, ts DESC)",
+        ),
+    ),
 )
 SCHEMA_VERSION = _MIGRATIONS[-1][0]
 
 _SQL_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "bool": "INTEGER", "u64": ""}
 _I64_MAX = 2**63 - 1
-_U64_FIELDS = ("token_amount_raw", "quote_amount_raw", "fee_amount_raw")
+_TRADE_NAMES = tuple(name for name, _ in TRADE_COLUMNS)
+_U64_POSITIONS = tuple(i for i, (_, kind) in enumerate(TRADE_COLUMNS) if kind == "u64")
 
 
 class NotASolflowDatabase(ValueError):
@@ -277,6 +312,21 @@ def open_db(path: Path) -> sqlite3.Connection:
     return db
 
 
+def table_columns(windows: Iterable[int] = DEFAULT_WINDOWS) -> dict[str, list[tuple[str, str]]]:
+    """Each table's ``(column, declared type)`` in a database this sink creates (for the data dictionary)."""
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        _migrate(db, tuple(sorted(set(windows))))
+        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid")]
+        return {
+            table: [(row[1], row[2]) for row in db.execute(f"PRAGMA table_info({table})")]
+            for table in tables
+            if table not in ("schema_version", "sqlite_sequence")
+        }
+    finally:
+        db.close()
+
+
 @contextmanager
 def _transaction(db: sqlite3.Connection) -> Iterator[None]:
     db.execute("BEGIN IMMEDIATE")
@@ -289,6 +339,7 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
 
 
 def _migrate(db: sqlite3.Connection, windows: tuple[int, ...]) -> None:
+    db.create_function("scaled", 2, _scaled, deterministic=True)
     with _transaction(db):
         db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL)")
         applied = {row[0] for row in db.execute("SELECT version FROM schema_version")}
@@ -304,15 +355,19 @@ def _migrate(db: sqlite3.Connection, windows: tuple[int, ...]) -> None:
                 db.execute(f"ALTER TABLE token_aggregates ADD COLUMN {name} {_SQL_TYPES[kind]}")
 
 
+def _scaled(raw: int | str | None, decimals: int | None) -> float | None:
+    """A stored raw amount (TEXT above 2**63 - 1) in its mint's units, as ``TradeEvent`` computes it."""
+    return None if raw is None or decimals is None else int(raw) / 10**decimals
+
+
 # ---------------------------------------------------------------- trades
 
 _TRADE_UPSERT = (
-    f"INSERT INTO trades ({', '.join(TRADE_FIELDS)}) VALUES ({', '.join('?' * len(TRADE_FIELDS))})"
+    f"INSERT INTO trades ({', '.join(_TRADE_NAMES)}) VALUES ({', '.join('?' * len(_TRADE_NAMES))})"
     " ON CONFLICT(signature, outer_ix_index, coalesce(inner_ix_index, -1)) DO UPDATE SET "
-    + ", ".join(f"{f} = excluded.{f}" for f in TRADE_FIELDS if f not in ("signature", "outer_ix_index"))
+    + ", ".join(f"{f} = excluded.{f}" for f in _TRADE_NAMES if f not in ("signature", "outer_ix_index"))
 )
-_trade_row = attrgetter(*TRADE_FIELDS)
-_U64_POSITIONS = tuple(TRADE_FIELDS.index(f) for f in _U64_FIELDS)
+_trade_row = attrgetter(*_TRADE_NAMES)  # fields and the decimal-adjusted amount properties
 
 
 def _write_trades(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -339,27 +394,20 @@ class _AggregateRows:
 
     The table keeps one row per mint, so only each mint's newest row is kept (the last of equals,
     as sequential upserts would leave it) together with the ``ts`` of the first one, its
-    ``created_at`` should this upsert insert the mint.
+    ``first_ts`` should this upsert insert the mint.
     """
 
     def __init__(self, windows: tuple[int, ...]):
         self._columns = aggregate_columns(windows)
         names = [name for name, _ in self._columns]
-        metrics = [name for name, _ in window_metric_columns(windows)]
-        self._has_300 = 300 in windows
-        columns = ["mint", "source_program", "last_trade_timestamp", "updated_at", "created_at", "trades_total"]
-        columns += metrics + (["volume_300s_sol"] if self._has_300 else [])
         self._mint_at, self._ts_at = names.index("mint"), names.index("ts")
-        picked = ("mint", "programs", "last_trade_ts", "ts", "ts", "trades_total", *metrics)
-        self._pick = itemgetter(*map(names.index, picked))
-        if self._has_300:
-            self._volume_at = (names.index("buy_volume_300s_sol"), names.index("sell_volume_300s_sol"))
-        updated = [c for c in columns if c not in ("mint", "created_at")]
+        columns = [*names, "first_ts"]
+        updated = [c for c in names if c != "mint"]
         self._sql = (
             f"INSERT INTO token_aggregates ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
             " ON CONFLICT(mint) DO UPDATE SET "
             + ", ".join(f"{c} = excluded.{c}" for c in updated)
-            + " WHERE excluded.updated_at >= token_aggregates.updated_at"
+            + " WHERE excluded.ts >= token_aggregates.ts"
         )
         self._newest: dict[str, tuple[tuple, int]] = {}  # mint -> (row, first ts)
 
@@ -380,37 +428,24 @@ class _AggregateRows:
                     newest[mint] = (row, seen[1])
 
     def write(self, db: sqlite3.Connection) -> None:
-        params = []
-        pick, has_300, ts_at = self._pick, self._has_300, self._ts_at
-        if has_300:
-            buy_at, sell_at = self._volume_at
-        for row, created_at in self._newest.values():
-            values = pick(row)
-            if created_at != row[ts_at]:
-                values = values[:4] + (created_at,) + values[5:]
-            if has_300:
-                values += (row[buy_at] + row[sell_at],)
-            params.append(values)
-        db.executemany(self._sql, params)
+        db.executemany(self._sql, [(*row, first_ts) for row, first_ts in self._newest.values()])
         self._newest.clear()
 
 
 # ---------------------------------------------------------------- signals, gaps, stats
 
+_SIGNAL_NAMES = tuple(name for name, _ in SIGNAL_COLUMNS)
 _SIGNAL_INSERT = (
-    "INSERT INTO token_signals"
-    " (mint, signal_type, window_seconds, severity, score, details_json, created_at, state, ts)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO token_signals ({', '.join(_SIGNAL_NAMES)}) VALUES ({', '.join('?' * len(_SIGNAL_NAMES))})"
     " ON CONFLICT(mint, signal_type, ts, state) DO NOTHING"
 )
-_SIGNAL_KEYS = frozenset(("mint", "signal_type", "window_seconds", "severity", "score", "details", "ts", "state"))
+_SIGNAL_KEYS = frozenset(_SIGNAL_NAMES)
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _signal_params(s: Mapping[str, Any]) -> tuple[Any, ...]:
     check_row_keys(s, _SIGNAL_KEYS, "signal")
-    return (s["mint"], s["signal_type"], s["window_seconds"], s["severity"], s["score"],
-            _encode(s["details"]), s["ts"], s["state"], s["ts"])  # fmt: skip
+    return tuple(_encode(s[name]) if name == "details" else s[name] for name in _SIGNAL_NAMES)
 
 
 # Drops of the same slot range noticed at the same slot are one gap: their counts add up.

@@ -71,7 +71,9 @@ def out(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def read(out: Path, dataset: str) -> pl.DataFrame:
-    return pl.read_parquet(out / dataset / "*" / "*.parquet", hive_partitioning=False)
+    """A dataset's rows, its times (stored as Datetime) in unix seconds as the commands print them."""
+    frame = pl.read_parquet(out / dataset / "*" / "*.parquet", hive_partitioning=False)
+    return frame.with_columns(pl.col(pl.Datetime).dt.epoch("s"))
 
 
 def latest_rows(aggregates: pl.DataFrame, at: int) -> pl.DataFrame:

@@ -86,14 +86,17 @@ def test_replay_writes_every_output(baseline: tuple[Path, Any], baseline_outputs
     assert len(baseline_outputs["sqlite.token_signals"]) == signals.height
     assert aggregates["mint"].n_unique() == len(baseline_outputs["sqlite.token_aggregates"])
 
-    # token_aggregates holds each mint's latest Parquet aggregate row.
-    latest = aggregates.sort("ts").group_by("mint").last()
+    # token_aggregates holds each mint's latest Parquet aggregate row, column for column under the
+    # same names (Parquet times are Datetime, SQLite's unix seconds).
+    latest = aggregates.drop("date").with_columns(pl.col(pl.Datetime).dt.epoch("s")).sort("ts").group_by("mint").last()
     db = sqlite3.connect(out / "solflow.db")
-    stored = dict(db.execute("SELECT mint, net_flow_300s_sol FROM token_aggregates"))
-    updated = dict(db.execute("SELECT mint, updated_at FROM token_aggregates"))
+    db.row_factory = sqlite3.Row
+    stored = {row["mint"]: dict(row) for row in db.execute("SELECT * FROM token_aggregates")}
     db.close()
-    for mint, ts, net_flow in latest.select("mint", "ts", "net_flow_300s_sol").rows():
-        assert updated[mint] == ts and stored[mint] == pytest.approx(net_flow)
+    for row in latest.iter_rows(named=True):
+        in_sqlite = stored[row["mint"]]
+        assert in_sqlite.pop("first_ts") <= row["ts"]
+        assert in_sqlite == pytest.approx(row)
 
 
 def test_end_of_input_brings_every_trade_into_the_aggregates(
@@ -106,11 +109,11 @@ def test_end_of_input_brings_every_trade_into_the_aggregates(
     traded = {mint: (last, count) for mint, last, count in db.execute(
         "SELECT mint, max(block_time), count(*) FROM trades GROUP BY mint")}  # fmt: skip
     current = {mint: (last, total) for mint, last, total in db.execute(
-        "SELECT mint, last_trade_timestamp, trades_total FROM token_aggregates")}  # fmt: skip
+        "SELECT mint, last_trade_ts, trades_total FROM token_aggregates")}  # fmt: skip
     db.close()
     assert current == traded
     history = pl.scan_parquet(out / "aggregates", hive_partitioning=True).collect()
-    newest = history.sort("ts").group_by("mint").last()
+    newest = history.sort("ts").group_by("mint").last().with_columns(pl.col("last_trade_ts").dt.epoch("s"))
     assert {
         mint: (last, total) for mint, last, total in newest.select("mint", "last_trade_ts", "trades_total").rows()
     } == traded
@@ -151,7 +154,12 @@ def _simulated_trades(capture: Path) -> set[tuple]:
 def test_trades_are_exactly_the_simulated_ones(capture: Path, baseline: tuple[Path, Any]) -> None:
     out, _ = baseline
     expected = _simulated_trades(capture)
-    parquet = pl.scan_parquet(out / "trades", hive_partitioning=True).select(TRADE_FIELDS).collect()
+    parquet = (
+        pl.scan_parquet(out / "trades", hive_partitioning=True)
+        .select(TRADE_FIELDS)
+        .with_columns(pl.col("block_time").dt.epoch("s"))
+        .collect()
+    )
     db = sqlite3.connect(out / "solflow.db")
     stored = db.execute(f"SELECT {', '.join(TRADE_FIELDS)} FROM trades").fetchall()
     db.close()

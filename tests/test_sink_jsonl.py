@@ -17,9 +17,11 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 
 from sinks.jsonl import LEGACY_FIELDS, LINE_FIELDS, LegacyJsonlSink, legacy_line
+from sinks.schema import TRADE_COLUMNS
 from solflow.domain.programs import BY_NAME, PROGRAM_NAMES, WSOL_MINT
-from solflow.domain.trade import TRADE_FIELDS, TradeEvent
+from solflow.domain.trade import TradeEvent
 
+TRADE_NAMES = [name for name, _ in TRADE_COLUMNS]
 USDC_MINT = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 MIB = 1024 * 1024
 
@@ -118,9 +120,10 @@ def test_line_has_the_eleven_legacy_keys_first_then_every_trade_field(fixtures_d
         record = json.loads(line)
         assert tuple(record) == LINE_FIELDS
         assert LINE_FIELDS[:11] == LEGACY_FIELDS
-        assert set(TRADE_FIELDS) <= set(record)
-        for name in TRADE_FIELDS:
+        assert set(TRADE_NAMES) <= set(record)
+        for name in TRADE_NAMES:  # the fields and the decimal-adjusted amounts, named as in SQLite and Parquet
             assert record[name] == getattr(trade, name), name
+        assert record["quote_amount"] == trade.quote_amount_raw / 10**trade.quote_decimals
         assert record["timestamp"] == trade.block_time
         assert record["program_name"] == BY_NAME[trade.program].legacy_name
         assert record["action"] == trade.direction.upper()
@@ -157,6 +160,7 @@ def reference_line(t: TradeEvent) -> str:
         else disc.get((t.program, t.direction), "bddb7fd34ee661ee"),
     }
     record.update((k, v) for k, v in t.to_dict().items() if k not in record)
+    record.update(quote_amount=t.quote_amount, fee_amount=t.fee_amount)
     return json.dumps(record, separators=(",", ":")) + "\n"
 
 
@@ -190,7 +194,7 @@ def test_exact_line_for_a_sol_quoted_buy() -> None:
         '"trader":"USER","fee_payer":"PAYER","quote_mint":"So11111111111111111111111111111111111111112",'
         '"token_amount_raw":1000000000000,"quote_amount_raw":1500000000,"quote_decimals":9,'
         '"fee_amount_raw":15000000,"outer_ix_index":3,"inner_ix_index":null,"via":null,'
-        '"pool":"POOL","is_dca":false,"decode_source":"log_event"}\n'
+        '"pool":"POOL","is_dca":false,"decode_source":"log_event","quote_amount":1.5,"fee_amount":0.015}\n'
     )
 
 
@@ -200,6 +204,7 @@ def test_non_sol_quote_unknown_decimals_and_balance_fallback() -> None:
     record = json.loads(legacy_line(usdc))
     assert record["sol_amount"] is None
     assert record["quote_amount_raw"] == base.quote_amount_raw and record["quote_mint"] == USDC_MINT
+    assert record["quote_amount"] == base.quote_amount_raw / 10**6
     assert record["program_name"] == "BonkSwap"
 
     no_decimals = TradeEvent(**{**base.to_dict(), "token_decimals": None, "block_time": None})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from solflow.settings import DEFAULT_WINDOWS
 
 DAY = 86_400
 T0 = 1_761_004_800  # 2025-10-21 00:00:00 UTC
+TRADE_NAMES = [name for name, _ in TRADE_COLUMNS]
 
 
 def b58(seed: str, size: int = 32) -> str:
@@ -103,8 +104,18 @@ def write(root: Path, dataset: str, values: list[Any], resume: int | None = None
     return state
 
 
-def scan(root: Path, dataset: str) -> pl.DataFrame:
+def read(root: Path, dataset: str) -> pl.DataFrame:
     return pl.scan_parquet(root / dataset, hive_partitioning=True).collect()
+
+
+def scan(root: Path, dataset: str) -> pl.DataFrame:
+    """The dataset's rows with their times (stored as Datetime) in unix seconds, as the producers made them."""
+    return read(root, dataset).with_columns(pl.col(pl.Datetime).dt.epoch("s"))
+
+
+def record(t: TradeEvent) -> dict[str, Any]:
+    """A trade as its Parquet row: the fields and the decimal-adjusted amounts."""
+    return {name: getattr(t, name) for name in TRADE_NAMES}
 
 
 def files(root: Path) -> list[str]:
@@ -121,13 +132,15 @@ def test_trades_round_trip_with_exact_values_dtypes_and_dates(tmp_path: Path) ->
     trades.append(trade(42, block_time=T0 + 3 * DAY + 5))
     write(tmp_path, "trades", trades)
 
-    frame = scan(tmp_path, "trades")
+    frame = read(tmp_path, "trades")
     assert frame.schema == pl.Schema({**polars_schema(TRADE_COLUMNS), "date": pl.Date()})
-    assert [name for name, _ in TRADE_COLUMNS] == list(TRADE_FIELDS)
-    stored = frame.sort("slot").to_dicts()
-    for record, t in zip(stored, trades, strict=True):
-        day = record.pop("date")
-        assert record == t.to_dict()
+    assert frame.schema["block_time"] == pl.Datetime("ms", "UTC") and frame.schema["slot"] == pl.Int64()
+    assert [*TRADE_FIELDS, "token_amount", "quote_amount", "fee_amount"] == TRADE_NAMES
+    assert frame.sort("slot").get_column("block_time")[0] == datetime.fromtimestamp(trades[0].block_time, UTC)
+    stored = scan(tmp_path, "trades").sort("slot").to_dicts()
+    for row, t in zip(stored, trades, strict=True):
+        day = row.pop("date")
+        assert row == record(t)
         assert day == (None if t.block_time is None else date(1970, 1, 1) + timedelta(days=t.block_time // DAY))
     dirs = sorted(p.name for p in (tmp_path / "trades").iterdir())
     assert dirs == ["date=2025-10-21", "date=2025-10-24", f"date={NULL_DATE}"]
@@ -150,14 +163,16 @@ def test_fixture_trades_round_trip(fixtures_dir: Path, tmp_path: Path) -> None:
     write(tmp_path, "trades", trades)
     stored = scan(tmp_path, "trades").drop("date").to_dicts()
     key = lambda d: (d["signature"], d["outer_ix_index"], d["inner_ix_index"] or -1)  # noqa: E731
-    assert sorted(stored, key=key) == sorted((t.to_dict() for t in trades), key=key)
+    assert sorted(stored, key=key) == sorted(map(record, trades), key=key)
 
 
 def test_aggregates_round_trip_across_days(tmp_path: Path) -> None:
     rows = [aggregate_row(i, T0 - 600 + 60 * i) for i in range(30)]  # crosses midnight
     write(tmp_path, "aggregates", [aggregate_batch(rows[:7]), aggregate_batch(rows[7:])])
+    assert read(tmp_path, "aggregates").schema == pl.Schema(
+        {**polars_schema(aggregate_columns(DEFAULT_WINDOWS)), "date": pl.Date()}
+    )
     frame = scan(tmp_path, "aggregates")
-    assert frame.schema == pl.Schema({**polars_schema(aggregate_columns(DEFAULT_WINDOWS)), "date": pl.Date()})
     assert frame.sort("ts").drop("date").to_dicts() == rows
     assert frame.get_column("avg_trade_size_300s_sol").null_count() > 0
     names = files(tmp_path / "aggregates")
@@ -167,8 +182,8 @@ def test_aggregates_round_trip_across_days(tmp_path: Path) -> None:
 def test_signals_round_trip_with_details_as_json(tmp_path: Path) -> None:
     rows = [signal_row(i, T0 + 5 * i) for i in range(6)]
     write(tmp_path, "signals", rows)
+    assert read(tmp_path, "signals").drop("date").schema == polars_schema(SIGNAL_COLUMNS)
     frame = scan(tmp_path, "signals").sort("ts")
-    assert frame.drop("date").schema == polars_schema(SIGNAL_COLUMNS)
     stored = frame.drop("date").to_dicts()
     for record, row in zip(stored, rows, strict=True):
         assert json.loads(record.pop("details")) == row["details"]
@@ -181,13 +196,14 @@ def test_duckdb_reads_the_dataset(tmp_path: Path) -> None:
     write(tmp_path, "trades", trades[10:])  # a second part, from a second run
     query = (
         "SELECT count(*), sum(quote_amount_raw), max(token_amount_raw), typeof(max(token_amount_raw)), "
-        "typeof(any_value(date)), count(DISTINCT date) "
+        "typeof(any_value(date)), count(DISTINCT date), typeof(any_value(block_time)), min(epoch(block_time)) "
         f"FROM read_parquet('{tmp_path}/trades/**/*.parquet', hive_partitioning = true)"
     )
     with duckdb.connect() as con:
-        count, quote_sum, token_max, token_type, date_type, days = con.execute(query).fetchall()[0]
+        count, quote_sum, token_max, token_type, date_type, days, time_type, first = con.execute(query).fetchall()[0]
     assert (count, quote_sum, token_max) == (26, sum(t.quote_amount_raw for t in trades), 2**64 - 1)
     assert (token_type, date_type, days) == ("UBIGINT", "DATE", 1)
+    assert (time_type, first) == ("TIMESTAMP WITH TIME ZONE", trades[0].block_time)
 
 
 # ---------------------------------------------------------------- parts
@@ -223,7 +239,7 @@ def test_resume_deletes_parts_written_after_the_snapshot(tmp_path: Path) -> None
     leftover = tmp_path / "trades" / "date=2025-10-21" / ".part-000-0000000009.parquet.tmp"
     leftover.write_bytes(b"half a part")
     other = tmp_path / "trades" / "date=2025-10-21" / "part-001-0000000007.parquet"
-    pl.DataFrame([trade(999).to_dict()], schema=polars_schema(TRADE_COLUMNS)).write_parquet(other)
+    pl.DataFrame({"slot": [999]}).write_parquet(other)
     del part
 
     resumed = sink.build_part("out", "part-000", snapshot)
@@ -235,7 +251,7 @@ def test_resume_deletes_parts_written_after_the_snapshot(tmp_path: Path) -> None
         resumed.write_batch(trades[start : start + 11])
     resumed.close()
     other.unlink()
-    assert scan(tmp_path, "trades").sort("slot").drop("date").to_dicts() == [t.to_dict() for t in trades]
+    assert scan(tmp_path, "trades").sort("slot").drop("date").to_dicts() == list(map(record, trades))
 
 
 def test_rows_of_another_shape_or_type_are_rejected(tmp_path: Path) -> None:
@@ -288,7 +304,7 @@ def test_abort_and_resume_in_run_main_leaves_each_row_once(tmp_path: Path) -> No
         )
     assert len(seen) > len(trades), "the resumed run should have replayed uncommitted trades"
     stored = scan(tmp_path / "out", "trades").sort("slot").drop("date").to_dicts()
-    assert stored == [t.to_dict() for t in trades]
+    assert stored == list(map(record, trades))
 
 
 def test_four_workers_write_the_same_rows_as_one(tmp_path: Path) -> None:

@@ -14,21 +14,14 @@ import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSource, cluster_main
 
-from sinks.schema import RowShapeError, aggregate_columns, row_packer
-from sinks.sqlite import SCHEMA_VERSION, NotASolflowDatabase, SqliteSink, open_db
+from sinks.schema import SIGNAL_COLUMNS, TRADE_COLUMNS, RowShapeError, aggregate_columns, row_packer
+from sinks.sqlite import _MIGRATIONS, SCHEMA_VERSION, NotASolflowDatabase, SqliteSink, open_db
 from solflow.domain.programs import BY_NAME, WSOL_MINT
 from solflow.domain.stream import Gap
-from solflow.domain.trade import TRADE_FIELDS, TradeEvent
+from solflow.domain.trade import TradeEvent
 from solflow.settings import DEFAULT_WINDOWS
 
-ORIGINAL_AGGREGATE_COLUMNS = (
-    ["mint", "source_program", "last_trade_timestamp"]
-    + [f"net_flow_{w}s_sol" for w in (60, 300, 900, 3600, 7200, 14400)]
-    + [f"{side}_count_{w}s" for w in (60, 300, 900) for side in ("buy", "sell")]
-    + ["unique_wallets_300s", "bot_trades_300s", "bot_wallets_300s", "avg_trade_size_300s_sol", "volume_300s_sol"]
-    + [f"dca_buys_{w}s" for w in (60, 300, 900, 3600, 14400)]
-    + ["updated_at", "created_at"]
-)
+TRADE_NAMES = [name for name, _ in TRADE_COLUMNS]
 
 
 def b58(seed: str, size: int = 32) -> str:
@@ -68,7 +61,7 @@ def trade(i: int, **changes: Any) -> TradeEvent:
 def aggregate_row(mint: str, ts: int, scale: float, windows=DEFAULT_WINDOWS) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for n, (name, kind) in enumerate(aggregate_columns(windows)):
-        row[name] = {"str": f"{name}-{ts}", "int": ts + n, "float": scale * (n + 1) / 8}[kind]
+        row[name] = {"str": f"{name}-{ts}", "int": ts + n, "time": ts + n, "float": scale * (n + 1) / 8}[kind]
     row.update(mint=mint, ts=ts, last_trade_ts=ts - 3, programs="pumpfun,pumpswap", trades_total=int(scale * 10))
     return row
 
@@ -116,18 +109,57 @@ def test_schema_version_wal_and_columns(tmp_path: Path) -> None:
     db = tmp_path / "solflow.db"
     write(db, [])
     write(db, [])  # a second start applies nothing twice
-    assert rows(db, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    assert rows(db, "SELECT version FROM schema_version") == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
     assert rows(db, "PRAGMA journal_mode") == [("wal",)]
-    assert columns(db, "trades") == list(TRADE_FIELDS)
-    aggregate_cols = columns(db, "token_aggregates")
-    assert set(ORIGINAL_AGGREGATE_COLUMNS) <= set(aggregate_cols)
-    assert {name for name, _ in aggregate_columns(DEFAULT_WINDOWS)} - {"ts", "last_trade_ts", "programs"} <= set(
-        aggregate_cols
-    )
-    assert "state" in columns(db, "token_signals") and "details_json" in columns(db, "token_signals")
+    # One name per quantity: the Parquet datasets' names, plus what only SQLite keeps.
+    assert columns(db, "trades") == TRADE_NAMES
+    assert set(columns(db, "token_aggregates")) == {name for name, _ in aggregate_columns(DEFAULT_WINDOWS)} | {
+        "first_ts"
+    }
+    assert set(columns(db, "token_signals")) == {name for name, _ in SIGNAL_COLUMNS} | {"id"}
     assert columns(db, "gaps") == list(Gap._fields)
     indexes = {r[0] for r in rows(db, "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"trades_identity", "trades_mint_time", "trades_program_time", "token_signals_identity"} <= indexes
+
+
+def test_a_version_1_database_takes_the_one_names_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "solflow.db"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL)")
+    version, description, statements = _MIGRATIONS[0]
+    for statement in statements:
+        old.execute(statement)
+    old.execute("INSERT INTO schema_version VALUES (?, ?)", (version, description))
+    usdc = trade(
+        1, quote_mint="EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", quote_decimals=6, token_amount_raw=2**64 - 1
+    )
+    for t in (trade(0), usdc):
+        values = [str(v) if isinstance(v, int) and v > 2**63 - 1 else v for v in t.to_dict().values()]
+        old.execute(f"INSERT INTO trades ({', '.join(t.to_dict())}) VALUES ({', '.join('?' * len(values))})", values)
+    old.execute(
+        "INSERT INTO token_aggregates (mint, source_program, last_trade_timestamp, net_flow_300s_sol, volume_300s_sol,"
+        " trades_total, updated_at, created_at) VALUES ('MINT', 'pumpfun', 97, 1.5, 2.5, 3, 100, 90)"
+    )
+    old.execute(
+        "INSERT INTO token_signals (mint, signal_type, window_seconds, severity, score, details_json, created_at,"
+        " state, ts) VALUES ('MINT', 'BREAKOUT', 60, 4, 0.7, '{}', 100, 'on', 100)"
+    )
+    old.commit()
+    old.close()
+
+    write(path, [])
+    assert rows(path, "SELECT max(version) FROM schema_version") == [(SCHEMA_VERSION,)]
+    assert columns(path, "trades") == TRADE_NAMES
+    stored = rows(path, "SELECT token_amount, quote_amount, fee_amount FROM trades ORDER BY slot")
+    assert stored == [(t.token_amount, t.quote_amount, t.fee_amount) for t in (trade(0), usdc)]
+    assert stored[1][1] == usdc.quote_amount_raw / 10**6  # the USDC amount in USDC, not in SOL
+    assert rows(path, "SELECT mint, programs, last_trade_ts, net_flow_300s_sol, trades_total, ts, first_ts"
+                      " FROM token_aggregates") == [("MINT", "pumpfun", 97, 1.5, 3, 100, 90)]  # fmt: skip
+    assert "volume_300s_sol" not in columns(path, "token_aggregates")
+    assert rows(path, "SELECT mint, details, state, ts FROM token_signals") == [("MINT", "{}", "on", 100)]
+    assert set(columns(path, "token_signals")) == {name for name, _ in SIGNAL_COLUMNS} | {"id"}
+    write(path, [aggregates(aggregate_row("MINT", 105, 2.0))])  # the renamed table takes new rows
+    assert rows(path, "SELECT ts, first_ts FROM token_aggregates") == [(105, 90)]
 
 
 def test_new_windows_add_columns_and_keep_rows(tmp_path: Path) -> None:
@@ -135,9 +167,7 @@ def test_new_windows_add_columns_and_keep_rows(tmp_path: Path) -> None:
     write(db, [aggregates(aggregate_row("MINT", 100, 1.0))])
     write(db, [aggregates(aggregate_row("MINT", 105, 2.0, windows=(60, 600)), windows=(60, 600))], windows=(60, 600))
     assert {"net_flow_600s_sol", "unique_buyers_600s"} <= set(columns(db, "token_aggregates"))
-    assert rows(db, "SELECT updated_at, created_at, net_flow_600s_sol IS NOT NULL FROM token_aggregates") == [
-        (105, 100, 1)
-    ]
+    assert rows(db, "SELECT ts, first_ts, net_flow_600s_sol IS NOT NULL FROM token_aggregates") == [(105, 100, 1)]
 
 
 # ---------------------------------------------------------------- trades
@@ -150,8 +180,9 @@ def test_trades_upsert_is_idempotent_and_exact(tmp_path: Path) -> None:
     items = [("trade", t) for t in trades]
     write(db, items)
     write(db, items[::-1])  # a replay, in another order
-    stored = rows(db, f"SELECT {', '.join(TRADE_FIELDS)} FROM trades ORDER BY slot")
-    assert stored == [tuple(int(v) if type(v) is bool else v for v in t.to_dict().values()) for t in trades]
+    stored = rows(db, f"SELECT {', '.join(TRADE_NAMES)} FROM trades ORDER BY slot")
+    expected = [tuple(getattr(t, name) for name in TRADE_NAMES) for t in trades]
+    assert stored == [tuple(int(v) if type(v) is bool else v for v in row) for row in expected]
 
     corrected = trade(5, fee_amount_raw=1)
     write(db, [("trade", corrected)])
@@ -175,19 +206,14 @@ def test_u64_amounts_beyond_sqlite_integers_are_kept_exactly(tmp_path: Path) -> 
 # ---------------------------------------------------------------- aggregates
 
 
-def test_token_aggregates_map_columns_and_never_move_back(tmp_path: Path) -> None:
+def test_token_aggregates_keep_the_newest_row_and_the_first_tick(tmp_path: Path) -> None:
     db = tmp_path / "solflow.db"
     first, newer = aggregate_row("MINT", 100, 1.0), aggregate_row("MINT", 105, 2.0)
     write(db, [aggregates(first), aggregates(newer)])
     write(db, [aggregates(first)])  # a replayed older row must not win
     with open_db(db) as reader:
         stored = dict(reader.execute("SELECT * FROM token_aggregates").fetchone())
-    assert stored["updated_at"] == 105 and stored["created_at"] == 100
-    assert stored["source_program"] == "pumpfun,pumpswap"
-    assert stored["last_trade_timestamp"] == 102 and stored["trades_total"] == 20
-    assert stored["volume_300s_sol"] == newer["buy_volume_300s_sol"] + newer["sell_volume_300s_sol"]
-    for name, _ in aggregate_columns(DEFAULT_WINDOWS)[5:]:
-        assert stored[name] == newer[name], name
+    assert stored == {**newer, "first_ts": 100}
 
     write(db, [aggregates(newer)])  # the same row again: no change
     with open_db(db) as reader:
@@ -215,11 +241,11 @@ def test_signals_are_written_once_per_transition(tmp_path: Path) -> None:
     items = [("signal", signal("MINT", 100, "on")), ("signal", signal("MINT", 160, "off"))]
     write(db, items)
     write(db, items)
-    stored = rows(db, "SELECT signal_type, window_seconds, severity, score, details_json, created_at, state, ts, "
-                      "sent_to_discord FROM token_signals ORDER BY ts")  # fmt: skip
+    stored = rows(db, "SELECT signal_type, window_seconds, severity, score, details, state, ts FROM token_signals"
+                      " ORDER BY ts")  # fmt: skip
     assert stored == [
-        ("BREAKOUT", 60, 4, 0.71, '{"net_flow_60s":7.25,"unique_wallets":6,"buy_ratio":0.83}', 100, "on", 100, 0),
-        ("BREAKOUT", 60, None, None, "{}", 160, "off", 160, 0),
+        ("BREAKOUT", 60, 4, 0.71, '{"net_flow_60s":7.25,"unique_wallets":6,"buy_ratio":0.83}', "on", 100),
+        ("BREAKOUT", 60, None, None, "{}", "off", 160),
     ]
     assert json.loads(stored[0][4])["unique_wallets"] == 6
 
@@ -292,5 +318,5 @@ def test_one_writer_at_four_workers(tmp_path: Path) -> None:
     cluster_main(flow(), [], 0, worker_count_per_proc=4)  # a full replay changes nothing
     assert rows(db, "SELECT count(*) FROM trades") == [(300,)]
     assert rows(db, "SELECT count(*) FROM gaps") == [(5,)]
-    latest = rows(db, "SELECT mint, updated_at FROM token_aggregates ORDER BY mint")
+    latest = rows(db, "SELECT mint, ts FROM token_aggregates ORDER BY mint")
     assert latest == [(f"M{m}", 100 + 5 * (81 + m)) for m in range(9)]

@@ -4,7 +4,9 @@
 directory listing, no file is opened). ``scan(dataset, after, through)`` is a Polars lazy scan with
 hive partitioning; a time range becomes a predicate on the partition ``date`` (whole days are
 skipped without being opened) and on the row's own time column (row groups are skipped by their
-statistics), so a query over the last minutes of a long run reads only the last files.
+statistics), so a query over the last minutes of a long run reads only the last files. The
+datasets store times as ``Datetime(ms, UTC)``; scans hand them on as unix seconds, as the SQLite
+tables and JSONL lines have them, so the analysis works in one unit.
 
 Every failure to read -- missing directory or dataset, a damaged Parquet file -- is an
 ``AnalysisError`` naming the path.
@@ -20,13 +22,24 @@ from pathlib import Path
 import polars as pl
 
 from sinks.parquet import NULL_DATE, polars_schema
-from sinks.schema import SIGNAL_COLUMNS, TRADE_COLUMNS
+from sinks.schema import AGGREGATE_KEY_COLUMNS, SIGNAL_COLUMNS, TRADE_COLUMNS, Column
 
 __all__ = ["AnalysisError", "Outputs"]
 
 SECONDS_PER_DAY = 86_400
 TIME_COLUMNS = {"trades": "block_time", "aggregates": "ts", "signals": "ts"}
 _FIXED_SCHEMAS = {"trades": polars_schema(TRADE_COLUMNS), "signals": polars_schema(SIGNAL_COLUMNS)}
+
+
+def _times(columns: tuple[Column, ...]) -> list[pl.Expr]:
+    return [pl.col(name).dt.epoch("s") for name, kind in columns if kind == "time"]
+
+
+_AS_SECONDS = {
+    "trades": _times(TRADE_COLUMNS),
+    "aggregates": _times(AGGREGATE_KEY_COLUMNS),
+    "signals": _times(SIGNAL_COLUMNS),
+}
 _WINDOW_COLUMN = re.compile(r"^net_flow_(\d+)s_sol$")
 _PARTITION = "date"
 # Finished parts only: a crashed writer can leave hidden ``.part-….parquet.tmp`` files behind.
@@ -62,16 +75,17 @@ class Outputs:
         self._ticks: list[int] | None = None
 
     def scan(self, dataset: str, after: int | None = None, through: int | None = None) -> pl.LazyFrame:
-        """``dataset`` rows, lazily; with bounds, only rows whose time is in ``(after, through]``."""
+        """``dataset`` rows, lazily, times in unix seconds; with bounds, only rows whose time is in
+        ``(after, through]``."""
         if not self._written[dataset]:  # no part written yet: an empty frame of the dataset's columns
-            return pl.LazyFrame(schema=_FIXED_SCHEMAS[dataset])
+            return pl.LazyFrame(schema=_FIXED_SCHEMAS[dataset]).with_columns(_AS_SECONDS[dataset])
         frame = _scan(self.root / dataset)
         time = pl.col(TIME_COLUMNS[dataset])
         if after is not None:
-            frame = frame.filter(pl.col(_PARTITION) >= _day_of(after + 1), time > after)
+            frame = frame.filter(pl.col(_PARTITION) >= _day_of(after + 1), time > _datetime(after))
         if through is not None:
-            frame = frame.filter(pl.col(_PARTITION) <= _day_of(through), time <= through)
-        return frame
+            frame = frame.filter(pl.col(_PARTITION) <= _day_of(through), time <= _datetime(through))
+        return frame.with_columns(_AS_SECONDS[dataset])
 
     def collect(self, dataset: str, query: pl.LazyFrame) -> pl.DataFrame:
         """Run a query over ``dataset``, turning read failures into an ``AnalysisError``."""
@@ -163,6 +177,10 @@ def _day_partitions(directory: Path) -> list[date]:
             except ValueError:
                 raise AnalysisError(f"{partition} is not a date partition (expected date=YYYY-MM-DD)") from None
     return sorted(days)
+
+
+def _datetime(time: int) -> datetime:
+    return datetime.fromtimestamp(time, tz=UTC)
 
 
 def _day_of(time: int) -> date:

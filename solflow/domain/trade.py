@@ -2,6 +2,8 @@
 
 Amounts are integers in raw units. ``quote_amount_raw`` is what the trader paid on a buy (fees
 included) or received on a sell (fees deducted); ``fee_amount_raw`` is the trade's total quote fee.
+``token_amount``, ``quote_amount`` and ``fee_amount`` are the same amounts scaled by their own mint's
+decimals (floats, for reading; the raw integers stay exact), None when the decimals are unknown.
 ``block_time`` is chain time (unix seconds): the block's time where known, else the event's own
 timestamp, else None -- never the local clock.
 """
@@ -47,6 +49,18 @@ class TradeEvent:
         inner = -1 if self.inner_ix_index is None else self.inner_ix_index
         return (self.signature, self.outer_ix_index, inner)
 
+    @property
+    def token_amount(self) -> float | None:
+        return _scaled(self.token_amount_raw, self.token_decimals)
+
+    @property
+    def quote_amount(self) -> float | None:
+        return _scaled(self.quote_amount_raw, self.quote_decimals)
+
+    @property
+    def fee_amount(self) -> float | None:
+        return _scaled(self.fee_amount_raw, self.quote_decimals)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -58,3 +72,8 @@ class TradeEvent:
 
 TRADE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(TradeEvent))
 _field_values = attrgetter(*TRADE_FIELDS)
+
+
+def _scaled(raw: int | None, decimals: int | None) -> float | None:
+    # int / int is correctly rounded in Python, also above 2**53 where float(raw) would round first.
+    return None if raw is None or decimals is None else raw / 10**decimals

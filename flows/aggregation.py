@@ -27,10 +27,24 @@ from typing_extensions import override
 from flows.decoding import ShardClock
 from sinks.schema import aggregate_columns, row_packer
 from solflow.domain.aggregate import AggregationConfig, Row, ShardAggregator
+from solflow.domain.signals import SignalConfig
 from solflow.domain.trade import TradeEvent
+from solflow.settings import Settings, SettingsError
 
 ShardOutput = tuple[str, Any]  # ("aggregates", [row tuple]), ("signal", row dict) or ("mints", int)
 ShardState = tuple[bytes, int]  # (ShardAggregator snapshot, mint runs not yet reported)
+
+
+def aggregation_config(settings: Settings) -> AggregationConfig:
+    """The domain's configuration from the settings; a combination it refuses is a ``SettingsError``."""
+    try:
+        return AggregationConfig(
+            windows=tuple(settings.windows),
+            cadence_s=settings.cadence_s,
+            signals=SignalConfig.with_overrides(settings.signal_overrides),
+        )
+    except ValueError as exc:
+        raise SettingsError(f"SOLFLOW_WINDOWS, SOLFLOW_CADENCE_S or SOLFLOW_SIGNALS: {exc}") from None
 
 
 class ShardLogic(StatefulLogic[TradeEvent | ShardClock, ShardOutput, ShardState]):

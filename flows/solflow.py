@@ -33,7 +33,7 @@ from typing import Any, cast
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 
-from flows.aggregation import ShardOutput, shard_logic_builder
+from flows.aggregation import ShardOutput, aggregation_config, shard_logic_builder
 from flows.decoding import RUN_KEY, DecodeStep, ShardClock
 from flows.errors import install_excepthook
 from flows.run_stats import Outputs, RunItem, RunRow, count_rows, run_stats_builder
@@ -41,7 +41,6 @@ from flows.summary import SummarySink
 from sinks.jsonl import LegacyJsonlSink
 from sinks.parquet import ParquetDatasetSink
 from sinks.sqlite import SqliteSink
-from solflow.domain.aggregate import AggregationConfig
 from solflow.domain.stream import Gap
 from solflow.domain.trade import TradeEvent
 from solflow.settings import Settings, SettingsError
@@ -83,7 +82,7 @@ def build_flow(settings: Settings) -> Dataflow:
     if settings.pipeline:
         trades_sink = ParquetDatasetSink(out, "trades", settings.windows, partitions=settings.programs)
         op.output("parquet_trades", program_trades, trades_sink)
-        config = _aggregation_config(settings)
+        config = aggregation_config(settings)
         shard_out = op.stateful("aggregate", shard_items, shard_logic_builder(config, list(partition_programs)))
         aggregates = op.filter_map("aggregate_rows", shard_out, _payload_of("aggregates"))
         signals = op.filter_map("signal_rows", shard_out, _payload_of("signal"))
@@ -101,13 +100,6 @@ def build_flow(settings: Settings) -> Dataflow:
         sqlite = SqliteSink(out / DB_NAME, settings.windows)
         op.output("sqlite", op.merge("sqlite_items", *sqlite_items), sqlite)
     return flow
-
-
-def _aggregation_config(settings: Settings) -> AggregationConfig:
-    try:
-        return AggregationConfig.from_settings(settings)
-    except ValueError as exc:
-        raise SettingsError(f"SOLFLOW_WINDOWS, SOLFLOW_CADENCE_S or SOLFLOW_SIGNALS: {exc}") from None
 
 
 def _is_shard_item(item: tuple[str, object]) -> bool:

@@ -1,18 +1,16 @@
-"""SolFlow domain layer: trades, decoding, rolling windows and signals.
+"""SolFlow: everything beyond the design card's ``flows``, ``sources``, ``sinks`` and ``protos``.
 
-Plain functions and small classes with no Bytewax and no I/O, so tests call them directly.
+``solflow.domain`` (records, decoding, windows, signals; no Bytewax, no I/O), ``solflow.settings``,
+``solflow.cli`` (the ``solflow`` command), ``solflow.server`` (the replay gRPC server),
+``solflow.analysis``, ``solflow.simulator`` and ``solflow.bench``.
 """
 
-import warnings
 
-from google.protobuf.internal import api_implementation
+def version() -> str:
+    """The installed distribution's version ("unknown" in a source tree that was never installed)."""
+    from importlib import metadata  # here, not at the top: it loads email, sockets and threads
 
-PROTOBUF_BACKEND = api_implementation.Type()
-
-if PROTOBUF_BACKEND != "upb":
-    warnings.warn(
-        f"protobuf is using the {PROTOBUF_BACKEND!r} backend, not 'upb': decoding will be ~100x slower. "
-        "Install a protobuf wheel with the upb backend and unset PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION.",
-        RuntimeWarning,
-        stacklevel=2,
-    )
+    try:
+        return metadata.version("solflow")
+    except metadata.PackageNotFoundError:
+        return "unknown"

@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from solflow.domain.programs import PROGRAM_NAMES
+from solflow.domain.windows import DEFAULT_WINDOWS
 
-DEFAULT_WINDOWS = (60, 300, 900, 3600, 7200, 14400)
 COMMITMENTS = ("processed", "confirmed", "finalized")
 DEFAULT_REPLAY = Path("data/sample.capture")
 DEFAULT_OUT = Path("out")

@@ -13,6 +13,7 @@ from dataclasses import replace
 import pytest
 from test_windows import _BASE, SOL, aggregates, dca_buy, make_trade
 
+from flows.aggregation import aggregation_config
 from sinks.schema import aggregate_columns as sink_aggregate_columns
 from solflow.domain.aggregate import AggregationConfig, ShardAggregator
 from solflow.domain.trade import TradeEvent
@@ -204,7 +205,7 @@ def test_restore_keeps_counters_and_checks_the_configuration():
 
 def test_configuration_from_settings_and_its_checks():
     settings = Settings.from_env({"SOLFLOW_WINDOWS": "600,60,300", "SOLFLOW_CADENCE_S": "10"})
-    config = AggregationConfig.from_settings(settings)
+    config = aggregation_config(settings)
     assert config.windows == (60, 300, 600) and config.cadence_s == 10
     aggregator = ShardAggregator(config, ["p"])
     aggregator.add_trade(make_trade(1001))

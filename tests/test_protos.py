@@ -36,13 +36,13 @@ def test_upb_backend_is_active_and_no_warning_on_import() -> None:
     assert api_implementation.Type() == "upb"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        import solflow  # noqa: F401
+        import protos  # noqa: F401
 
 
 def test_pure_python_backend_gives_a_clear_warning(repo_root: Path) -> None:
     env = {"PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python", "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
-        [sys.executable, "-W", "always", "-c", "import solflow"], cwd=repo_root, env=env, capture_output=True, text=True
+        [sys.executable, "-W", "always", "-c", "import protos"], cwd=repo_root, env=env, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
     assert "'python' backend, not 'upb'" in result.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from test_windows import SOL, dca_buy, make_trade, run
 
+from flows.aggregation import aggregation_config
 from solflow.domain.aggregate import AggregationConfig, ShardAggregator
 from solflow.domain.programs import JUPITER_DCA, LAUNCHLAB, MOONSHOT, PUMPFUN, PUMPSWAP
 from solflow.domain.signals import DcaInputs, Hit, SignalConfig, evaluate, transitions
@@ -208,7 +209,7 @@ def test_overrides_by_dotted_name():
     assert "BREAKOUT" in fired(row(nf60=5.0, buys60=4, sells60=1, wallets=5), config=config)
     assert "DCA_CONVICTION" not in fired(row(), dca=DcaInputs(10, 1, 4), config=config)
     settings = Settings.from_env({"SOLFLOW_SIGNALS": "surge.min_volume_ratio=2.5"})
-    assert AggregationConfig.from_settings(settings).signals.surge_min_volume_ratio == 2.5
+    assert aggregation_config(settings).signals.surge_min_volume_ratio == 2.5
 
 
 def test_unknown_override_names_are_rejected_by_name():

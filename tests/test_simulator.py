@@ -480,11 +480,12 @@ def test_sample_is_a_few_minutes_of_all_five_programs(sample, repo_root):
 def test_sample_makes_the_signals_fire(sample):
     """Decoded and aggregated by the project's own code, the sample lights BREAKOUT, SURGE, FOCUSED and
     DCA_CONVICTION on at least two mints each, and has DCA fills on mints that trade on spot venues."""
-    from solflow.domain.aggregate import AggregationConfig, ShardAggregator
+    from flows.aggregation import aggregation_config
+    from solflow.domain.aggregate import ShardAggregator
     from solflow.settings import Settings
 
     decoder = TransactionDecoder()
-    aggregator = ShardAggregator(AggregationConfig.from_settings(Settings()), ["sample"])
+    aggregator = ShardAggregator(aggregation_config(Settings()), ["sample"])
     rows = []
     waiting = []
     fills, spot = set(), set()

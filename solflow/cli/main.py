@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from solflow import version
+
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "capture": ("solflow.cli.capture", "import, inspect and record capture files"),
@@ -31,6 +33,7 @@ class CliError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="solflow", description="SolFlow: Solana DEX trade pipeline tools")
+    parser.add_argument("--version", action="version", version=f"solflow {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     wanted = sys.argv[1] if len(sys.argv) > 1 else None
     for name, (module, help_text) in COMMANDS.items():

@@ -33,8 +33,14 @@ from typing import Any
 from solflow.domain.programs import JUPITER_DCA, LAUNCHLAB, MOONSHOT, PUMPSWAP, WSOL_MINT
 from solflow.domain.signals import SignalConfig, evaluate, transitions
 from solflow.domain.trade import TradeEvent
-from solflow.domain.windows import KIND_DCA_BUY, KIND_OTHER, KIND_SPOT_BUY, MintWindows, WindowLayout
-from solflow.settings import DEFAULT_WINDOWS, Settings
+from solflow.domain.windows import (
+    DEFAULT_WINDOWS,
+    KIND_DCA_BUY,
+    KIND_OTHER,
+    KIND_SPOT_BUY,
+    MintWindows,
+    WindowLayout,
+)
 
 Row = tuple[str, dict[str, Any]]  # ("aggregate" | "signal", row)
 
@@ -51,14 +57,6 @@ class AggregationConfig:
 
     def __post_init__(self) -> None:
         self.layout()  # validates windows and cadence
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> AggregationConfig:
-        return cls(
-            windows=tuple(settings.windows),
-            cadence_s=settings.cadence_s,
-            signals=SignalConfig.with_overrides(settings.signal_overrides),
-        )
 
     def layout(self) -> WindowLayout:
         return WindowLayout(self.windows, self.cadence_s, int(self.signals.dca_conviction_match_window_s))

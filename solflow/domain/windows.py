@@ -60,6 +60,7 @@ from typing import Any
 from solflow.domain.bots import BOT_HORIZON_S, MAX_TRADES, is_bot
 from solflow.domain.signals import DcaInputs
 
+DEFAULT_WINDOWS = (60, 300, 900, 3600, 7200, 14400)  # the original system's windows, seconds
 LAMPORTS_PER_SOL = 1_000_000_000
 REQUIRED_WINDOWS = (60, 300)  # the signals read the 60 s and 300 s columns
 

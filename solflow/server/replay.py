@@ -21,12 +21,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from importlib import metadata
 
 import grpc
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+import solflow
 from protos import geyser_pb2
 from solflow.server.chain import KIND_BLOCK_META, KIND_SLOT, KIND_TRANSACTION, Chain, publish_time, published_count
 from solflow.server.filters import FilterError, FilterSet
@@ -273,7 +273,7 @@ class ReplayServer:
         version = {
             "version": {
                 "package": "solflow-replay-server",
-                "version": _solflow_version(),
+                "version": solflow.version(),
                 "proto": PROTO_VERSION,
                 "solana": "capture replay",
                 "git": "",
@@ -549,13 +549,6 @@ def _already_serialized(message: bytes) -> bytes:
 
 def _serialize(message: Message) -> bytes:
     return message.SerializeToString()
-
-
-def _solflow_version() -> str:
-    try:
-        return metadata.version("solflow")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _load_chain(

@@ -1,20 +1,30 @@
-"""One clear line instead of a traceback when a run stops on bad input or configuration.
+"""One clear line instead of a traceback when a run stops on bad input, configuration or a signal.
+
+Errors a source meets mid-run are not raised inside the dataflow (``solflow.run_control``): the run
+drains and, on the way out, ``report_at_exit`` prints the error's own message (which names the
+file, endpoint or setting) as one line and exits 1. A run stopped by SIGTERM exits 0 (a service's
+normal stop) and by SIGINT 130, after one line saying the outputs were flushed.
 
 Bytewax re-raises an error from a source or sink wrapped in ``BytewaxRuntimeError`` chains. When
 the chain holds one of SolFlow's user-facing errors -- a bad capture file, a refused or misdirected
-Geyser connection, a bad setting -- the hook prints that error's own message (which names the file,
-endpoint or variable) as one line and exits 1. So does a recovery directory holding the state of a
-partition this flow does not have (Bytewax then stops before reading anything). A run stopped by
-SIGINT/SIGTERM says so in one line. Anything else is a bug and keeps its traceback.
+Geyser connection, a bad setting -- the hook prints that error's own message as one line and exits
+1. So does a recovery directory holding the state of a partition this flow does not have (Bytewax
+then stops before reading anything). A run aborted by a second signal says so in one line.
+Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import atexit
+import logging
+import os
 import re
+import signal
 import sys
 from collections.abc import Iterator
 from types import TracebackType
 
+from solflow import run_control
 from solflow.settings import SettingsError
 from sources.capture import CaptureError
 from sources.geyser_client import GeyserError
@@ -22,6 +32,7 @@ from sources.geyser_client import GeyserError
 _USER_ERRORS: tuple[type[BaseException], ...] = (CaptureError, GeyserError, SettingsError)
 # How Bytewax 0.21 reports resume state for a partition or key the flow no longer lists.
 _UNKNOWN_RECOVERED_KEY = re.compile(r"Key StateKey\(\"(?P<key>[^\"]*)\"\) is not in this worker's routing map")
+_reported: list[bool] = []
 
 
 def _stale_recovery(exc: BaseException | None) -> str | None:
@@ -56,17 +67,46 @@ def _chain(exc: BaseException | None) -> Iterator[BaseException]:
         exc = exc.__cause__ or exc.__context__
 
 
+def _say(line: str) -> None:
+    _reported.append(True)
+    sys.stdout.flush()
+    print(line, file=sys.stderr, flush=True)
+
+
 def install_excepthook() -> None:
     fallback = sys.excepthook
 
     def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         if _interrupted(exc):
-            print("solflow: stopped by a signal; outputs were flushed and closed", file=sys.stderr, flush=True)
+            _say("solflow: aborted by a second signal; the outputs may lack the last moments")
             return
-        found = _user_error(exc) or _stale_recovery(exc)
+        found = run_control.failure() or _user_error(exc) or _stale_recovery(exc)
         if found is None:
             fallback(kind, exc, tb)
             return
-        print(f"solflow: error: {found}", file=sys.stderr, flush=True)
+        _say(f"solflow: error: {found}")
 
     sys.excepthook = hook
+
+
+def report_at_exit() -> None:
+    """Once the dataflow has drained: the error that stopped it (exit 1) or the signal (0 / 130)."""
+
+    def report() -> None:
+        if _reported:
+            return
+        error, signum = run_control.failure(), run_control.stop_signal()
+        if error is not None:
+            _say(f"solflow: error: {error}")
+            status = 1
+        elif signum is not None:
+            name = signal.Signals(signum).name
+            _say(f"solflow: stopped by {name}; outputs were flushed and closed")
+            status = 0 if signum == signal.SIGTERM else 128 + signum
+        else:
+            return
+        if status:
+            logging.shutdown()
+            os._exit(status)  # the interpreter would exit 0: Bytewax returned normally
+
+    atexit.register(report)

@@ -28,7 +28,7 @@ from typing_extensions import override
 from flows.decoding import RUN_KEY, DecodeReport
 from solflow.domain.decode import DecodeStats
 from solflow.domain.decode.stats import UNATTRIBUTED
-from solflow.domain.stream import Gap
+from solflow.domain.stream import MALFORMED_UPDATE, Gap, SourceStopped
 
 PROCESS_STARTED = time.monotonic()
 EMIT_EVERY_S = 0.5
@@ -44,7 +44,7 @@ class RowCount(NamedTuple):
     mints: int
 
 
-RunItem = DecodeReport | Gap | RowCount  # what reaches the "run" key
+RunItem = DecodeReport | Gap | RowCount | SourceStopped  # what reaches the "run" key
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,11 @@ def count_rows(batch: list[tuple[str, tuple[str, Any]]]) -> list[tuple[str, RowC
 
 
 class RunTotals:
-    """Counters of the whole run; plain attributes, so it pickles small."""
+    """Counters of the whole run; plain attributes, so it pickles small. Attributes added since a
+    recovery snapshot may have been taken have class defaults, so older snapshots still load."""
+
+    stopped: str | None = None  # why a partition ended before its input: "signal" or "error"
+    invalid_messages = 0
 
     def __init__(self, programs: tuple[str, ...]) -> None:
         self.transactions_by_partition: dict[str, int] = {}
@@ -98,6 +102,11 @@ class RunTotals:
             self.gaps += 1
             if item.reason == "buffer_full" and item.count:
                 self.dropped += item.count
+            elif item.reason == MALFORMED_UPDATE and item.count:
+                self.invalid_messages += item.count
+        elif type(item) is SourceStopped:
+            if self.stopped != "error":
+                self.stopped = item.reason
         elif type(item) is RowCount:
             self.aggregate_rows += item.aggregates
             self.signal_rows += item.signals
@@ -105,7 +114,9 @@ class RunTotals:
         else:
             raise TypeError(f"unexpected run-stats item {type(item).__name__}: {item!r}")
 
-    def as_row(self, outputs: Outputs, elapsed_s: float, transactions_this_run: int, finished: bool) -> RunRow:
+    def as_row(self, outputs: Outputs, elapsed_s: float, transactions_this_run: int, at_end: bool) -> RunRow:
+        """``at_end``: every partition's input ended (or was stopped); ``end`` then says how: ``finished``
+        (nothing missing), ``incomplete`` (gaps recorded) or ``stopped`` (a signal or an error)."""
         decode = self.decode
         trades_by_program = {
             name: counters.trades for name, counters in sorted(decode.programs.items()) if name != UNATTRIBUTED
@@ -134,13 +145,22 @@ class RunTotals:
             "decode_disagreements": decode.total("cross_check_disagreements"),
             "decode_errors": decode.total("errors"),
             "dropped": self.dropped,
+            "invalid_messages": self.invalid_messages,
             "gaps": self.gaps,
             "mints": self.mints,
             "rows_written": rows,
             "elapsed_s": round(elapsed_s, 3),
             "tx_per_s": round(transactions_this_run / elapsed_s, 1) if elapsed_s > 0 else 0.0,
-            "finished": int(finished),
+            "end": self._end(at_end),
+            "finished": int(at_end and self._end(at_end) == "finished"),
         }
+
+    def _end(self, at_end: bool) -> str:
+        if not at_end:
+            return "running"
+        if self.stopped is not None:
+            return "stopped"
+        return "incomplete" if self.gaps else "finished"
 
 
 class RunStatsLogic(StatefulLogic[RunItem, RunRow, bytes]):
@@ -157,19 +177,19 @@ class RunStatsLogic(StatefulLogic[RunItem, RunRow, bytes]):
         if now - self._emitted_at < EMIT_EVERY_S:
             return (), StatefulLogic.RETAIN
         self._emitted_at = now
-        return [self._row(now, finished=False)], StatefulLogic.RETAIN
+        return [self._row(now, at_end=False)], StatefulLogic.RETAIN
 
     @override
     def on_eof(self) -> tuple[Iterable[RunRow], bool]:
-        return [self._row(time.monotonic(), finished=True)], StatefulLogic.RETAIN
+        return [self._row(time.monotonic(), at_end=True)], StatefulLogic.RETAIN
 
     @override
     def snapshot(self) -> bytes:
         return pickle.dumps(self._totals, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def _row(self, now: float, finished: bool) -> RunRow:
+    def _row(self, now: float, at_end: bool) -> RunRow:
         transactions_this_run = self._totals.transactions - self._resumed_transactions
-        return self._totals.as_row(self._outputs, now - PROCESS_STARTED, transactions_this_run, finished)
+        return self._totals.as_row(self._outputs, now - PROCESS_STARTED, transactions_this_run, at_end)
 
 
 def run_stats_builder(programs: tuple[str, ...], outputs: Outputs) -> Callable[[bytes | None], RunStatsLogic]:

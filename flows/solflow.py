@@ -24,8 +24,8 @@ All SQLite writes go through one ``SqliteSink`` (one partition: a single writer 
 
 from __future__ import annotations
 
-import signal
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -35,15 +35,17 @@ from bytewax.dataflow import Dataflow, Stream
 
 from flows.aggregation import ShardOutput, aggregation_config, shard_logic_builder
 from flows.decoding import RUN_KEY, DecodeStep, ShardClock
-from flows.errors import install_excepthook
+from flows.errors import install_excepthook, report_at_exit
 from flows.run_stats import Outputs, RunItem, RunRow, count_rows, run_stats_builder
 from flows.summary import SummarySink
 from sinks.jsonl import LegacyJsonlSink
 from sinks.parquet import ParquetDatasetSink
 from sinks.sqlite import SqliteSink
+from solflow import run_control
 from solflow.domain.stream import Gap
 from solflow.domain.trade import TradeEvent
 from solflow.settings import Settings, SettingsError
+from sources.capture import CaptureError, check_capture
 from sources.yellowstone import YellowstoneSource, subscriptions
 
 DB_NAME = "solflow.db"
@@ -149,21 +151,45 @@ def _show_progress(settings: Settings) -> bool:
 
 
 def _flow_from_environment() -> Dataflow:
-    """The flow ``python -m bytewax.run`` runs: a bad variable is one line on stderr, exit 2."""
+    """The flow ``python -m bytewax.run`` runs. Everything that can be checked before the dataflow
+    starts is checked here, so a mistake is one line on stderr and no Bytewax output: a bad variable
+    or output directory exits 2, a capture that is not whole exits 1."""
     try:
         settings = Settings.from_env()
-        if settings.geyser_url is None and not Path(settings.replay_path).is_file():
-            raise SettingsError(
-                f"SOLFLOW_REPLAY={str(settings.replay_path)!r}: no such capture file"
-                " (set GEYSER_URL to stream live, or SOLFLOW_REPLAY to a capture)"
-            )
-        return build_flow(settings)
+        if settings.geyser_url is None:
+            if not Path(settings.replay_path).is_file():
+                raise SettingsError(
+                    f"SOLFLOW_REPLAY={str(settings.replay_path)!r}: no such capture file"
+                    " (set GEYSER_URL to stream live, or SOLFLOW_REPLAY to a capture)"
+                )
+            check_capture(settings.replay_path)
+        flow = build_flow(settings)
+        _check_out_dir(settings.out_dir)
+        return flow
     except SettingsError as exc:
         print(f"solflow: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    except CaptureError as exc:
+        print(f"solflow: error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
-# SIGTERM (docker stop, systemd, kill) then stops like Ctrl-C: sinks flush and close.
-signal.signal(signal.SIGTERM, signal.default_int_handler)
+def _check_out_dir(out: Path) -> None:
+    where = f"SOLFLOW_OUT={str(out)!r}"
+    if out.exists() and not out.is_dir():
+        raise SettingsError(f"{where}: is a file, not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingsError(f"{where}: cannot create the directory ({exc.strerror or exc})") from None
+    try:
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise SettingsError(f"{where}: cannot write there ({exc.strerror or exc})") from None
+
+
+run_control.install_signal_handlers()
 install_excepthook()
+report_at_exit()
 flow = _flow_from_environment()

@@ -23,12 +23,13 @@ def format_summary(row: RunRow) -> str:
     """One line: what was read, decoded, lost and written, and how fast."""
     by_program = ", ".join(f"{name} {n}" for name, n in row["trades_by_program"].items() if n) or "none"
     written = ", ".join(f"{name} {n}" for name, n in row["rows_written"].items() if n) or "none"
-    state = "finished" if row["finished"] else "stopped"
+    state = "stopped" if row["end"] == "running" else row["end"]
     return (
         f"solflow run {state}: {row['transactions']} transactions, {row['trades']} trades ({by_program});"
         f" decode: {row['decode_fallbacks']} fallbacks, {row['decode_disagreements']} disagreements,"
         f" {row['decode_errors']} errors, {row['failed_transactions']} failed transactions skipped;"
-        f" {row['dropped']} dropped, {row['gaps']} gaps; {row['mints']} mints; rows written: {written};"
+        f" {row['dropped']} dropped, {row['invalid_messages']} invalid messages, {row['gaps']} gaps;"
+        f" {row['mints']} mints; rows written: {written};"
         f" {row['elapsed_s']:.1f} s, {row['tx_per_s']:.0f} tx/s"
     )
 

@@ -395,6 +395,15 @@ class CaptureReader:
         self.close()
 
 
+def check_capture(path: str | os.PathLike[str]) -> int:
+    """Read the whole file once, checking its framing, checksums and end marker (a few ms per MB);
+    returns the record count, or raises the ``CaptureError`` a replay would meet midway."""
+    with CaptureReader(path) as reader:
+        for _ in reader:
+            pass
+        return reader.count
+
+
 def iter_updates(path: str | os.PathLike[str]) -> Iterator[geyser_pb2.SubscribeUpdate]:
     """Yield every update of a capture, parsed; a record that is not a ``SubscribeUpdate`` is a ``CaptureError``."""
     parse = geyser_pb2.SubscribeUpdate.FromString

@@ -17,6 +17,7 @@ from typing import Any
 
 from protos import geyser_pb2
 from solflow.domain.programs import Program
+from solflow.domain.stream import MALFORMED_UPDATE, Gap
 from sources.capture_demux import join_pass, leave_pass
 from sources.metrics import PartitionMetrics
 
@@ -59,7 +60,7 @@ class CaptureFeed:
             taken = self._take_paced(max_items)
         else:
             taken = [queue.popleft() for _ in range(min(len(queue), max_items))]
-        self._count()
+        self._count(taken)
         return taken
 
     def _take_paced(self, max_items: int) -> list[Any]:
@@ -71,6 +72,14 @@ class CaptureFeed:
             if type(update) is _UPDATE_TYPE and update.HasField("block_meta") and not self._is_due(update.block_meta):
                 break
             taken.append(queue.popleft())
+        return taken
+
+    def drain(self) -> list[Any]:
+        """What this partition's share of the pass already holds; nothing more is read."""
+        taken = list(self._queue)
+        self._queue.clear()
+        self._count(taken)
+        self.close()
         return taken
 
     def close(self) -> None:
@@ -93,8 +102,9 @@ class CaptureFeed:
         self.wake_at = datetime.now(UTC) + timedelta(seconds=due - now)
         return False
 
-    def _count(self) -> None:
-        """Bring the partition's metrics up to what the shared pass routed to it."""
+    def _count(self, taken: list[Any]) -> None:
+        """Bring the partition's metrics up to what the shared pass routed to it; records that were
+        not ``SubscribeUpdate``s become a ``Gap`` in ``taken``."""
         subscriber = self._subscriber
         now = (subscriber.transactions, subscriber.block_metas, subscriber.slots, subscriber.malformed)
         if now != self._reported:
@@ -104,4 +114,8 @@ class CaptureFeed:
             ):
                 if count != reported:
                     counter.inc(count - reported)
+            malformed = now[3] - self._reported[3]
+            if malformed:
+                newest = subscriber.newest_slot if subscriber.newest_slot >= 0 else None
+                taken.append(Gap(subscriber.name, None, None, malformed, MALFORMED_UPDATE, newest))
             self._reported = now

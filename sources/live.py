@@ -21,7 +21,7 @@ from typing import Any
 import grpc
 
 from solflow.domain.programs import Program
-from solflow.domain.stream import Gap
+from solflow.domain.stream import MALFORMED_UPDATE, Gap
 from solflow.settings import Settings
 from sources.buffer import DropLedger, UpdateBuffer
 from sources.geyser_client import (
@@ -119,6 +119,11 @@ class LiveFeed:
             first, last, count = dropped
             items.append(Gap(self._partition, first, last, count, "buffer_full", self.newest_slot))
         return items
+
+    def drain(self) -> list[Any]:
+        """Stop reading; everything received so far."""
+        self.close()
+        return self.take(len(self._buffer))
 
     def close(self) -> None:
         self._stop.set()
@@ -220,6 +225,8 @@ class LiveFeed:
                 update.size,
                 update.problem,
             )
+            newest = self.newest_slot if self.newest_slot >= 0 else None
+            self._buffer.put_control(Gap(self._partition, None, None, 1, MALFORMED_UPDATE, newest))
             return
         kind = update.WhichOneof("update_oneof")
         self._metrics.received(kind).inc()

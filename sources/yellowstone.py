@@ -28,8 +28,9 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
 from protos import geyser_pb2
+from solflow import run_control
 from solflow.domain.programs import BY_NAME, Program
-from solflow.domain.stream import Gap, SlotClock, TxUpdate
+from solflow.domain.stream import Gap, SlotClock, SourceStopped, TxUpdate
 from solflow.settings import Settings
 from sources.capture_feed import CaptureFeed
 from sources.geyser_client import COMMITMENT_LEVELS
@@ -40,7 +41,7 @@ from sources.worker_thread import keep_thread_state
 
 log = logging.getLogger(__name__)
 
-SourceItem = TxUpdate | SlotClock | Gap
+SourceItem = TxUpdate | SlotClock | Gap | SourceStopped
 SINGLE_PARTITION = "all"
 MAX_UPDATES_PER_BATCH = 256  # small batches keep the parsed messages in cache
 IDLE_POLL = timedelta(milliseconds=10)
@@ -83,6 +84,10 @@ class _Feed(Protocol):
 
     def take(self, max_items: int) -> list[Any]: ...
 
+    def drain(self) -> list[Any]:
+        """Stop reading and hand over what was already received."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -121,7 +126,6 @@ class _YellowstonePartition(StatefulSourcePartition[SourceItem, int | None]):
                 settings.replay_path, name, subscription.programs, settings.replay_speed, self._metrics
             )
         self._ended = False
-        self._error: Exception | None = None
         self._wake: datetime | None = None
         self._duplicates_reported = 0
         self._dead_reported = 0
@@ -134,11 +138,10 @@ class _YellowstonePartition(StatefulSourcePartition[SourceItem, int | None]):
 
     @override
     def next_batch(self) -> Iterable[SourceItem]:
-        if self._error is not None:
-            raise self._error
         if self._ended:
             raise StopIteration()
-        items = self._feed.take(MAX_UPDATES_PER_BATCH)
+        stopping = run_control.stop_requested()
+        items = self._feed.drain() if stopping else self._feed.take(MAX_UPDATES_PER_BATCH)
         out: list[Any] = []
         push = self._assembler.push
         updates = 0
@@ -151,13 +154,18 @@ class _YellowstonePartition(StatefulSourcePartition[SourceItem, int | None]):
                 self._metrics.gap(item.reason)
             elif type(item) is EndOfStream:
                 if item.error is not None:
-                    self._error = item.error
+                    run_control.fail(item.error)  # reported once the dataflow has drained
+                    stopping = True
                 else:
-                    self._assembler.finish(out)
                     self._ended = True
+        if stopping or self._ended:
+            # Everything received is handed on, held slots included (as complete as they will get).
+            self._assembler.finish(out)
+            self._ended = True
         self._account(updates)
-        if self._error is not None and not out:
-            raise self._error
+        if stopping:
+            reason = "signal" if run_control.failure() is None else "error"
+            out.append(SourceStopped(self._name, reason, self._handed_slot))
         if self._ended and not out:
             raise StopIteration()
         if items:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from solflow import run_control
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -28,3 +30,11 @@ def fixtures_dir() -> Path:
     if found is None:
         pytest.skip("mainnet fixtures not found: set SOLFLOW_FIXTURES or check out ../shared/fixtures")
     return found
+
+
+@pytest.fixture(autouse=True)
+def fresh_run_control():
+    """A source that failed stops every later source in its process: each test starts afresh."""
+    run_control.reset()
+    yield
+    run_control.reset()

@@ -13,6 +13,7 @@ import sys
 import termios
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_flow_support import REPO_ROOT, RUN_TIMEOUT_S, flow_command, flow_env, run_flow, sample_capture, summary_lines
@@ -75,14 +76,50 @@ def test_missing_capture_is_one_line(tmp_path: Path) -> None:
     ]
 
 
-def test_truncated_capture_is_one_error_line_without_traceback(tmp_path: Path, capture: Path) -> None:
-    truncated = tmp_path / "truncated.capture"
-    truncated.write_bytes(capture.read_bytes()[: capture.stat().st_size // 2])
-    result = run_flow(flow_env(tmp_path / "out", truncated))
+def _flipped(capture: Path, at: float) -> bytes:
+    data = bytearray(capture.read_bytes())
+    data[int(len(data) * at)] ^= 0xFF
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda capture: capture.read_bytes()[: capture.stat().st_size // 2], "truncated capture"),
+        (lambda capture: _flipped(capture, 0.6), "corrupt zstd stream"),
+        (lambda capture: b"SOLFLOWCAQ" + capture.read_bytes()[10:], "not a SolFlow capture"),
+    ],
+    ids=["truncated", "bit-flip", "bad-magic"],
+)
+def test_a_damaged_capture_is_one_line_before_anything_runs(
+    tmp_path: Path, capture: Path, damage: Any, problem: str
+) -> None:
+    damaged = tmp_path / "damaged.capture"
+    damaged.write_bytes(damage(capture))
+    started = time.monotonic()
+    result = run_flow(flow_env(tmp_path / "out", damaged))
+    assert time.monotonic() - started < 10
     assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("solflow: error:")]
-    assert len(errors) == 1 and str(truncated) in errors[0] and "truncated" in errors[0], result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"solflow: error: {damaged}: {problem}"), line
+    assert result.stdout == "" and not (tmp_path / "out").exists(), "nothing ran"
+
+
+@pytest.mark.parametrize(
+    ("out", "problem"),
+    [
+        ("a-file", "is a file, not a directory"),
+        ("a-file/out", "cannot create the directory"),
+        ("/proc", "cannot write"),
+    ],
+)
+def test_an_unusable_output_directory_is_one_line(tmp_path: Path, capture: Path, out: str, problem: str) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    where = tmp_path / out
+    result = run_flow(flow_env(where, capture))
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"solflow: configuration error: SOLFLOW_OUT={str(where)!r}: {problem}"), line
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

@@ -27,8 +27,9 @@ from test_source_support import (
 )
 
 from protos import geyser_pb2
+from solflow import run_control
 from solflow.domain.programs import PROGRAM_NAMES, PUMPFUN, PUMPSWAP
-from solflow.domain.stream import Gap, TxUpdate
+from solflow.domain.stream import Gap, SourceStopped, TxUpdate
 from solflow.server.replay import ReplayServer
 from sources.geyser_client import BLOCKS_META_FILTER, GeyserError
 from sources.yellowstone import YellowstoneSource
@@ -175,53 +176,42 @@ def test_a_wrong_token_is_one_clear_error_that_never_shows_a_token(caplog):
     chain = make_chain(5, programs=[PUMPSWAP])
     server = ReplayServer(chain.updates, x_token=right)
     port = server.start()
+    refused: list = []
     try:
         with caplog.at_level(logging.DEBUG):
-            with pytest.raises(Exception) as raised:
-                FlowThread(source_flow(settings_for(url(port), programs=("pumpswap",), x_token=wrong), [])).join()
+            FlowThread(source_flow(settings_for(url(port), programs=("pumpswap",), x_token=wrong), refused)).join()
+            error = run_control.failure()
+            run_control.reset()
         accepted: list = []
         FlowThread(source_flow(settings_for(url(port), programs=("pumpswap",), x_token=right), accepted)).join()
     finally:
         server.stop()
-    errors = []
-    error: BaseException | None = raised.value
-    while error is not None:
-        errors.append(error)
-        error = error.__cause__ or error.__context__
-    geyser = [e for e in errors if isinstance(e, GeyserError)]
-    assert len(geyser) == 1
-    message = str(geyser[0])
+    # The source stops the run instead of raising inside the dataflow (a Rust panic banner).
+    assert refused == [SourceStopped("pumpswap", "error", None)]
+    assert isinstance(error, GeyserError)
+    message = str(error)
     assert "UNAUTHENTICATED" in message and url(port) in message and "X_TOKEN" in message
-    for text in [*(str(e) for e in errors), caplog.text]:
+    for text in (message, caplog.text):
         assert right not in text and wrong not in text
     assert sorted(delivered_txs(accepted)) == chain.expected_for(["pumpswap"])
 
 
-def test_a_wrong_token_in_a_bytewax_run_exits_nonzero_without_printing_the_token(tmp_path, repo_root):
+def test_a_wrong_token_in_a_bytewax_run_is_one_line_without_the_token(tmp_path, repo_root):
     right, wrong = "right-token-0b7e51", "wrong-token-c3d9f2"
-    flow_file = tmp_path / "token_flow.py"
-    flow_file.write_text(
-        "from bytewax import operators as op\n"
-        "from bytewax.connectors.stdio import StdOutSink\n"
-        "from bytewax.dataflow import Dataflow\n"
-        "from solflow.settings import Settings\n"
-        "from sources.yellowstone import YellowstoneSource\n"
-        "flow = Dataflow('token_flow')\n"
-        "op.output('out', op.input('in', flow, YellowstoneSource(Settings.from_env())), StdOutSink())\n"
-    )
     server = ReplayServer(make_chain(3, programs=[PUMPSWAP]).updates, x_token=right)
     port = server.start()
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("SOLFLOW_")},
         "GEYSER_URL": url(port),
         "X_TOKEN": wrong,
         "SOLFLOW_PROGRAMS": "pumpswap",
+        "SOLFLOW_OUT": str(tmp_path / "out"),
         "RUST_BACKTRACE": "0",
         "NO_COLOR": "1",
     }
     try:
         run = subprocess.run(
-            [sys.executable, "-m", "bytewax.run", str(flow_file)],
+            [sys.executable, "-m", "bytewax.run", "flows.solflow"],
             cwd=repo_root,
             env=env,
             capture_output=True,
@@ -230,8 +220,11 @@ def test_a_wrong_token_in_a_bytewax_run_exits_nonzero_without_printing_the_token
         )
     finally:
         server.stop()
-    assert run.returncode != 0
-    assert "UNAUTHENTICATED" in run.stderr and "X_TOKEN" in run.stderr
+    assert run.returncode == 1
+    [line] = run.stderr.splitlines()
+    assert line.startswith("solflow: error: partition pumpswap: Yellowstone endpoint")
+    assert "UNAUTHENTICATED" in line and "X_TOKEN" in line
+    assert run.stdout.startswith("solflow run stopped: 0 transactions")
     for stream in (run.stdout, run.stderr):
         assert right not in stream and wrong not in stream
 

@@ -23,8 +23,9 @@ from test_source_support import (
 )
 
 from protos import geyser_pb2
+from solflow import run_control
 from solflow.domain.programs import PROGRAM_NAMES, PUMPFUN, PUMPSWAP
-from solflow.domain.stream import SlotClock, TxUpdate
+from solflow.domain.stream import MALFORMED_UPDATE, Gap, SlotClock, SourceStopped, TxUpdate
 from sources.capture import CaptureError
 from sources.capture_demux import update_field
 from sources.yellowstone import YellowstoneSource
@@ -114,11 +115,12 @@ def test_corrupt_capture_fails_with_the_file_named_after_delivering_what_was_rea
     path = chain.write(tmp_path / "cut.capture", compression=None)
     path.write_bytes(path.read_bytes()[:-200])  # cut inside the last slot
     out: list = []
-    with pytest.raises(Exception) as raised:
-        run_main(source_flow(settings_for(replay_path=path, programs=("pumpswap",)), out))
-    errors = [e for e in causes(raised.value) if isinstance(e, CaptureError)]
-    assert errors and str(path) in str(errors[0]) and "truncated" in str(errors[0])
+    run_main(source_flow(settings_for(replay_path=path, programs=("pumpswap",)), out))
+    # The run drains instead of raising inside the dataflow; the error is reported at exit.
+    error = run_control.failure()
+    assert isinstance(error, CaptureError) and str(path) in str(error) and "truncated" in str(error)
     assert delivered_txs(out)  # complete slots before the damage came through
+    assert out[-1] == SourceStopped("pumpswap", "error", max(c.slot for c in clocks(out)))
 
 
 def test_a_malformed_record_is_skipped_counted_and_the_rest_delivered(tmp_path: Path):
@@ -136,6 +138,8 @@ def test_a_malformed_record_is_skipped_counted_and_the_rest_delivered(tmp_path: 
     run_main(source_flow(settings_for(replay_path=path, programs=("pumpswap",)), out))
     assert sorted(delivered_txs(out)) == chain.expected_for(["pumpswap"])
     assert metric("solflow_source_malformed_updates_total", partition="pumpswap") == before + 1
+    [gap] = [item for item in out if type(item) is Gap]
+    assert (gap.partition, gap.count, gap.reason) == ("pumpswap", 1, MALFORMED_UPDATE)
 
 
 def test_replay_speed_paces_block_metas_by_block_time(tmp_path: Path):

@@ -23,6 +23,9 @@ class SlotClock(NamedTuple):
     block_time: int | None
 
 
+MALFORMED_UPDATE = "malformed_update"  # a message that is not a SubscribeUpdate: skipped, counted, a gap
+
+
 class Gap(NamedTuple):
     """Updates a partition could not deliver: dropped on a full buffer, or lost to a replay window."""
 
@@ -32,5 +35,13 @@ class Gap(NamedTuple):
     # Updates dropped; None when unknown (slots skipped on OUT_OF_RANGE). The field shadows tuple.count,
     # which nothing calls on a Gap.
     count: int | None  # type: ignore[assignment]
-    reason: str  # "buffer_full" | "out_of_range" | "replay_unsupported"
+    reason: str  # "buffer_full" | "out_of_range" | "replay_unsupported" | "replay_ended" | MALFORMED_UPDATE | ...
     detected_at_slot: int | None
+
+
+class SourceStopped(NamedTuple):
+    """A partition ended before its input did: a stop was requested (a signal) or a source failed."""
+
+    partition: str
+    reason: str  # "signal" | "error"
+    last_slot: int | None  # the last slot it handed on

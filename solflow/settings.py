@@ -188,6 +188,7 @@ class Settings:
     buffer_size: int = _env("SOLFLOW_BUFFER", _positive_int, 10_000)
     overflow: str = _env("SOLFLOW_OVERFLOW", _choice(("drop", "block")), "drop")
     grpc_compression: str | None = _env("SOLFLOW_GRPC_COMPRESSION", _compression)  # None | gzip
+    grpc_max_message_mb: int = _env("SOLFLOW_GRPC_MAX_MESSAGE_MB", _positive_int, 64)
     stall_timeout_s: float = _env("SOLFLOW_STALL_TIMEOUT_S", _positive_float, 30.0)
     backoff_initial_s: float = _env("SOLFLOW_BACKOFF_INITIAL_S", _positive_float, 0.5)
     backoff_max_s: float = _env("SOLFLOW_BACKOFF_MAX_S", _positive_float, 30.0)

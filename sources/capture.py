@@ -59,7 +59,7 @@ class CaptureHeader:
     compression: str | None  # "zstd" | "gzip" | None
 
 
-def _varint(value: int) -> bytes:
+def encode_varint(value: int) -> bytes:
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
@@ -119,7 +119,7 @@ class CaptureWriter:
         if size > MAX_RECORD_BYTES:
             raise ValueError(f"update of {size} bytes exceeds the capture limit of {MAX_RECORD_BYTES} bytes")
         pending = self._pending
-        pending += _varint(size)
+        pending += encode_varint(size)
         pending += payload
         self.count += 1
         if len(pending) >= _CHUNK:
@@ -142,7 +142,7 @@ class CaptureWriter:
             return
         self._open = False
         try:
-            self._pending += b"\x00" + _varint(self.count)
+            self._pending += b"\x00" + encode_varint(self.count)
             self._flush()
             self._file.flush()
             os.fsync(self._file.fileno())

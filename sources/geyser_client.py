@@ -79,9 +79,11 @@ def parse_endpoint(url: str) -> Endpoint:
         raise GeyserError(f"GEYSER_URL {exc}") from None
 
 
-def channel_options(compression: str | None = None) -> list[tuple[str, int]]:
+def channel_options(
+    compression: str | None = None, max_receive_bytes: int = MAX_RECEIVE_BYTES
+) -> list[tuple[str, int]]:
     return [
-        ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
+        ("grpc.max_receive_message_length", max_receive_bytes),
         ("grpc.compression_enabled_algorithms_bitset", _IDENTITY_AND_GZIP if compression == "gzip" else _IDENTITY_ONLY),
         ("grpc.keepalive_time_ms", _KEEPALIVE_TIME_MS),
         ("grpc.keepalive_timeout_ms", _KEEPALIVE_TIMEOUT_MS),
@@ -101,8 +103,10 @@ def system_root_certificates() -> bytes | None:
     return None
 
 
-def open_channel(endpoint: Endpoint, compression: str | None = None) -> grpc.Channel:
-    options = channel_options(compression)
+def open_channel(
+    endpoint: Endpoint, compression: str | None = None, max_receive_bytes: int = MAX_RECEIVE_BYTES
+) -> grpc.Channel:
+    options = channel_options(compression, max_receive_bytes)
     if endpoint.secure:
         credentials = grpc.ssl_channel_credentials(root_certificates=system_root_certificates())
         return grpc.secure_channel(endpoint.target, credentials, options=options)
@@ -185,6 +189,11 @@ class RequestStream:
 def is_fatal(code: grpc.StatusCode) -> bool:
     """Statuses that retrying cannot fix (bad token, bad filter, missing method); see reference §9."""
     return code in _FATAL_CODES
+
+
+def is_oversized(code: grpc.StatusCode | None, details: str | None) -> bool:
+    """grpcio refused a message over the channel's receive limit."""
+    return code == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in (details or "")
 
 
 def replay_gap_reason(code: grpc.StatusCode, details: str | None) -> str | None:

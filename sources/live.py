@@ -2,10 +2,13 @@
 
 The thread only receives, answers server pings and offers each update to a bounded buffer; all
 slot assembly happens in ``next_batch``. It reconnects on any retryable failure with exponential
-backoff and jitter, resubscribing from its ``ResumePoint`` so the replayed overlap (deduplicated
+backoff and jitter -- back to the initial delay once a connection delivered data, so brief blips
+never add up -- resubscribing from its ``ResumePoint`` so the replayed overlap (deduplicated
 downstream) covers the outage. A watchdog cancels a call on which nothing, not even a ping,
-arrived for ``stall_timeout_s``. A refused replay becomes a ``Gap`` and streaming continues at the
-head; a fatal status ends the feed with a ``GeyserError`` that ``next_batch`` raises.
+arrived for ``stall_timeout_s``. A refused replay (``OUT_OF_RANGE``, replay unsupported, or a
+resumed stream the server simply ends) becomes a ``Gap`` and streaming continues at the head. An
+update over the receive limit skips its slot (a ``Gap``) and resubscribes after it. A fatal status
+ends the feed with a ``GeyserError``, which stops the run.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from sources.geyser_client import (
     RequestStream,
     describe_status,
     is_fatal,
+    is_oversized,
     open_channel,
     ping_request,
     replay_gap_reason,
@@ -41,7 +45,6 @@ from sources.slots import ResumePoint
 
 log = logging.getLogger(__name__)
 
-HEALTHY_CONNECTION_S = 60.0  # a connection that delivered for this long resets the backoff
 DROP_WARNING_EVERY = 1_000
 
 
@@ -72,6 +75,7 @@ class LiveFeed:
         self._endpoint = settings.endpoint
         self._x_token = settings.x_token
         self._compression = settings.grpc_compression
+        self._max_receive_mb = settings.grpc_max_message_mb
         self._commitment = settings.commitment
         self._stall_timeout_s = settings.stall_timeout_s
         self._backoff_initial_s = settings.backoff_initial_s
@@ -86,6 +90,8 @@ class LiveFeed:
         self.newest_slot = -1
         self._resume = ResumePoint(start_slot)
         self._replay_supported = True
+        self._last_data: tuple[int, bool] | None = None  # (slot, was block meta) of this connection's last update
+        self._skipped_slot: int | None = None  # the slot given up for an oversized update
         self._lost_since: tuple[int, str] | None = None  # (from_slot, reason) of a refused replay
         self._ping_id = 0
         self._stop = threading.Event()
@@ -149,10 +155,10 @@ class LiveFeed:
     def _read_with_reconnects(self) -> None:
         failures = 0
         while not self._stop.is_set():
-            ended, healthy = self._read_one_connection()
+            ended, delivered = self._read_one_connection()
             if ended or self._stop.is_set():
                 return
-            failures = 0 if healthy else failures
+            failures = 0 if delivered else failures
             delay = backoff_delay(failures, self._backoff_initial_s, self._backoff_max_s)
             failures += 1
             self._metrics.reconnects.inc()
@@ -170,31 +176,74 @@ class LiveFeed:
         return resume
 
     def _read_one_connection(self) -> tuple[bool, bool]:
-        """One subscription until it ends: ``(clean end of data, was healthy)``; raises if fatal."""
+        """One subscription until it ends: ``(clean end of data, delivered data)``; raises if fatal."""
         from_slot = self._next_from_slot()
-        channel = open_channel(self._endpoint, self._compression)
+        channel = open_channel(self._endpoint, self._compression, self._max_receive_mb << 20)
         requests = RequestStream(subscribe_request(self._programs, self._commitment, from_slot))
         call = subscribe(channel, requests, self._x_token)
         self._stalled = False
         self._last_activity = monotonic()
         self._call = call
-        first_data_at: float | None = None
+        self._last_data = None
         try:
             for update in call:
                 self._last_activity = monotonic()
-                if first_data_at is None:
-                    first_data_at = self._last_activity
                 self._on_update(update, requests)
-            return True, False
+            if from_slot is not None and self._last_data is None:
+                # A server that cannot replay may just end the stream: that is a refusal too.
+                self._refused(from_slot, "replay_ended", "ended the stream")
+                return False, False
+            if self._lost_since is not None:  # the stream ended before showing where the head was
+                first, reason = self._lost_since
+                self._buffer.put_control(Gap(self._partition, first, None, None, reason, self._newest_or_none()))
+            return True, self._last_data is not None
         except grpc.RpcError as error:
             if not self._stop.is_set():
                 self._on_stream_error(error, from_slot)
-            return False, first_data_at is not None and monotonic() - first_data_at >= HEALTHY_CONNECTION_S
+            return False, self._last_data is not None
         finally:
             self._call = None
             requests.close()
             call.cancel()
             channel.close()
+
+    def _newest_or_none(self) -> int | None:
+        return self.newest_slot if self.newest_slot >= 0 else None
+
+    def _refused(self, from_slot: int, reason: str, what: str) -> None:
+        log.warning(
+            "partition %s: Yellowstone endpoint %s %s instead of replaying from slot %d; continuing at the head",
+            self._partition,
+            self._endpoint.display,
+            what,
+            from_slot,
+        )
+        self._lost_since = (from_slot, reason)
+        self._replay_supported = reason != "replay_unsupported"
+
+    def _skip_oversized(self, from_slot: int | None) -> None:
+        """Give up the slot whose update is over the receive limit and resubscribe after it."""
+        if self._last_data is not None:
+            slot, complete = self._last_data
+            skipped = slot + 1 if complete else slot
+        elif from_slot is not None:
+            skipped = from_slot
+        else:
+            skipped = self.newest_slot + 1
+        if self._skipped_slot is not None and skipped <= self._skipped_slot:
+            skipped = self._skipped_slot + 1  # that slot was not it: the next one is
+        self._skipped_slot = skipped
+        log.warning(
+            "partition %s: an update of slot %d is over the gRPC receive limit of %d MiB"
+            " (SOLFLOW_GRPC_MAX_MESSAGE_MB raises it); the slot is skipped and recorded as a gap",
+            self._partition,
+            skipped,
+            self._max_receive_mb,
+        )
+        self._resume.skip_to(skipped + 1)
+        self._buffer.put_control(
+            Gap(self._partition, skipped, skipped, None, "oversized_update", self._newest_or_none())
+        )
 
     def _on_stream_error(self, error: grpc.RpcError, from_slot: int | None) -> None:
         code = error.code()
@@ -203,11 +252,12 @@ class LiveFeed:
         if self._stalled:
             log.warning("%s sent nothing for %.1f s (not even a ping); reconnecting", where, self._stall_timeout_s)
             return
+        if is_oversized(code, error.details()):
+            self._skip_oversized(from_slot)
+            return
         reason = replay_gap_reason(code, error.details()) if from_slot is not None else None
         if reason is not None and from_slot is not None:
-            log.warning("%s refused replay from slot %d: %s; continuing at the head", where, from_slot, status)
-            self._lost_since = (from_slot, reason)
-            self._replay_supported = reason != "replay_unsupported"
+            self._refused(from_slot, reason, f"refused ({status})")
             return
         if is_fatal(code):
             token_refused = code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
@@ -234,14 +284,17 @@ class LiveFeed:
             slot = update.transaction.slot
             self._note_slot(slot)
             self._resume.saw_transaction(slot)
+            self._last_data = (slot, False)
         elif kind == "block_meta":
             slot = update.block_meta.slot
             self._note_slot(slot)
             self._resume.saw_block_meta(slot)
+            self._last_data = (slot, True)
         elif kind == "slot":
             slot = update.slot.slot
             self._note_slot(slot)
             self._resume.saw_slot(slot)
+            self._last_data = (slot, False)
         else:
             if kind == "ping":
                 self._ping_id += 1

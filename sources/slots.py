@@ -205,6 +205,13 @@ class ResumePoint:
         if self._start_slot is not None and self._start_slot < slot:
             self._start_slot = None
 
+    def skip_to(self, slot: int) -> None:
+        """Resume at ``slot`` whatever was seen before it (the slots before it are given up)."""
+        self._open = {s for s in self._open if s >= slot}
+        self._complete = None
+        self._start_slot = slot
+        self._newest = -1
+
     @property
     def from_slot(self) -> int | None:
         if self._open:

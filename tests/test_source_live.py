@@ -344,3 +344,54 @@ def test_partitions_spread_over_workers_each_read_their_own_subscription_once(mo
     assert sorted(name for r in spy.subscriptions for name in r.transactions) == sorted(PROGRAM_NAMES)
     for name in PROGRAM_NAMES:
         exactly_once(out, name, chain.expected_for([name]))
+
+
+def test_six_brief_cuts_each_resume_within_five_seconds_at_the_initial_backoff():
+    chain = make_chain(3000, txs_per_program=1, programs=[PUMPSWAP])  # ~4 updates a slot
+    server = ReplayServer(chain.updates, rate=400.0, replay_window_slots=1000, ping_interval_s=0.5)
+    port = server.start()
+    # The defaults users run with: 0.5 s initial delay doubling up to 30 s.
+    settings = settings_for(url(port), programs=("pumpswap",), backoff_initial_s=0.5, backoff_max_s=30.0)
+    part = YellowstoneSource(settings).build_part("yellowstone", "pumpswap", None)
+    resumed_after: list[float] = []
+    try:
+        items = poll(part, lambda items: len(delivered_txs(items)) >= 10)
+        for _ in range(6):
+            wait_for(lambda: server.subscriber_count == 1, what="a subscription to cut")
+            head = server.head_slot
+            assert server.cut() == 1 and head is not None
+            cut_at = time.monotonic()
+            # Data from the new connection: slots the server published after the cut.
+            items += poll(part, lambda new, head=head: any(slot > head for slot, _ in delivered_txs(new)), timeout=30)
+            resumed_after.append(time.monotonic() - cut_at)
+    finally:
+        part.close()
+        server.stop()
+    assert max(resumed_after) < 5, f"data flowed again after {resumed_after} s"
+    got = delivered_txs(items)
+    assert len(got) == len(set(got)), "the overlap replayed after each cut is delivered once"
+    assert not gaps(items)
+
+
+def test_an_update_over_the_receive_limit_skips_its_slot_as_a_gap_and_streaming_goes_on():
+    chain = make_chain(60, txs_per_program=2, programs=[PUMPSWAP])
+    big_slot = FIRST_SLOT + 20
+    server = ReplayServer(chain.updates, rate=400.0, oversized_slots=[big_slot], oversized_bytes=2 << 20)
+    port = server.start()
+    settings = settings_for(
+        url(port), programs=("pumpswap",), grpc_max_message_mb=1, backoff_initial_s=0.5, backoff_max_s=30.0
+    )
+    part = YellowstoneSource(settings).build_part("yellowstone", "pumpswap", None)
+    started = time.monotonic()
+    try:
+        items = poll(part, lambda items: any(c.slot == chain.slots[-1] for c in clocks(items)), timeout=60)
+    finally:
+        part.close()
+        server.stop()
+    assert time.monotonic() - started < 60
+    [gap] = gaps(items)
+    assert (gap.first_slot, gap.last_slot, gap.reason) == (big_slot, big_slot, "oversized_update")
+    got = set(delivered_txs(items))
+    expected = set(chain.expected_for(["pumpswap"]))
+    assert got <= expected
+    assert {slot for slot, _ in expected - got} == {big_slot}, "only the oversized update's slot is missing"

@@ -6,6 +6,12 @@ The capture is the chain. With ``rate`` (updates/s) a head position advances wit
 updates wait behind it is cut with ``INTERNAL "lagged to send an update"``. Without ``rate`` the
 whole capture is out at once and each stream pulls it at its client's pace (it never lags).
 The server runs its own event loop in a background thread, so callers use plain method calls.
+
+Faults a client must survive, for tests and ``solflow bench soak``: ``cut()`` ends every open stream
+with ``UNAVAILABLE`` while the server keeps serving; ``replay_refusal`` makes a ``from_slot`` request
+fail with ``OUT_OF_RANGE`` (``"out_of_range"``) or end at once with status OK (``"end"``), as a
+server whose replay store moved on; ``oversized_slots`` pads the first transaction of those slots
+to ``oversized_bytes``, past a client's receive limit.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import solflow
 from protos import geyser_pb2
 from solflow.server.chain import KIND_BLOCK_META, KIND_SLOT, KIND_TRANSACTION, Chain, publish_time, published_count
 from solflow.server.filters import FilterError, FilterSet
+from sources.capture import encode_varint
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +78,8 @@ class ReplayServer:
         replay_window_slots: int = 150,
         max_queue: int = 100_000,
         clock_start: float | None = None,
+        oversized_slots: Iterable[int] = (),
+        oversized_bytes: int = 65 << 20,
     ):
         if rate is not None and not rate > 0:
             raise ValueError("rate must be a positive number of updates per second")
@@ -88,6 +97,9 @@ class ReplayServer:
         self.ping_interval_s = ping_interval_s
         self.replay_window_slots = replay_window_slots
         self.max_queue = max_queue
+        self.replay_refusal: str | None = None  # None | "out_of_range" | "end"
+        self.oversized_bytes = oversized_bytes
+        self._oversized_at = _first_transactions(self.chain, frozenset(oversized_slots))
         self._x_token = x_token
         self._clock_start = clock_start
         self._pulled = 0  # furthest position any unpaced looping stream reached
@@ -138,10 +150,37 @@ class ReplayServer:
         """Test hook: undo ``stall()``."""
         self._call_in_loop(self._flowing.set)
 
+    def start_clock(self, at: float) -> None:
+        """Start the paced chain at Unix time ``at`` (a server built with a far ``clock_start``
+        holds every stream until this, so clients that subscribe one by one all see the first slot)."""
+
+        def restart() -> None:
+            self._clock_start = at
+            for stream in self._streams:
+                stream.wake()
+
+        self._call_in_loop(restart)
+
+    def cut(self) -> int:
+        """End every open stream with ``UNAVAILABLE`` (a dropped connection); returns how many."""
+        streams = [stream for stream in list(self._streams) if not stream.ended]
+
+        def cut_all() -> None:
+            for stream in streams:
+                stream.abort(grpc.StatusCode.UNAVAILABLE, "stream cut by the server")
+
+        self._call_in_loop(cut_all)
+        return len(streams)
+
     @property
     def subscriber_count(self) -> int:
         """Open subscriptions: a cut stream stops counting even before its status reaches the client."""
         return sum(1 for stream in list(self._streams) if not stream.ended)
+
+    @property
+    def head_slot(self) -> int | None:
+        """The highest slot published so far."""
+        return self.chain.highest_slot(self._published())
 
     @property
     def clock_start(self) -> float | None:
@@ -332,6 +371,9 @@ class _Stream:
             self._context.set_code(self._status[0])
             self._context.set_details(self._status[1])
 
+    def wake(self) -> None:
+        self._wake.set()
+
     def abort(self, code: grpc.StatusCode, details: str) -> None:
         """End the call with an error status, dropping whatever is still queued."""
         if self._status is not None:
@@ -385,6 +427,13 @@ class _Stream:
         published = server._published()
         if from_slot is not None:
             window = server.replay_window_slots
+            if server.replay_refusal == "out_of_range":
+                self.abort(grpc.StatusCode.OUT_OF_RANGE, f"broadcast from {from_slot} is not available")
+                return False
+            if server.replay_refusal == "end":
+                self.ended = True
+                self._queue.put_nowait(None)
+                return False
             if window == 0:
                 self.abort(grpc.StatusCode.INTERNAL, "from_slot is not supported")
                 return False
@@ -472,7 +521,7 @@ class _Stream:
                 if filters.transactions:
                     names = filters.transaction_names(facts)
                     if names:
-                        out.append(self._prefix(names) + chain.body(index) + created_at)
+                        out.append(self._prefix(names) + self._transaction_body(index) + created_at)
                 if filters.transactions_status:
                     names = filters.status_names(facts)
                     if names:
@@ -490,6 +539,14 @@ class _Stream:
     def _current_filters(self) -> FilterSet:
         assert self._filters is not None, "producing waits for the first request's filters"
         return self._filters
+
+    def _transaction_body(self, index: int) -> bytes:
+        body = self._chain.body(index)
+        if index not in self._server._oversized_at:
+            return body
+        # An unknown length-delimited field (number 2047): parsers skip it, receive limits do not.
+        padding = max(0, self._server.oversized_bytes - len(body))
+        return body + encode_varint((2047 << 3) | 2) + encode_varint(padding) + bytes(padding)
 
     def _prefix(self, names: tuple[str, ...]) -> bytes:
         prefix = self._prefixes.get(names)
@@ -524,6 +581,15 @@ async def _first_of(*waits: Awaitable[object]) -> None:
     finally:
         for task in tasks:
             task.cancel()
+
+
+def _first_transactions(chain: Chain, slots: frozenset[int]) -> frozenset[int]:
+    """Chain positions of the first transaction of each of ``slots`` (first pass of the chain)."""
+    first: dict[int, int] = {}
+    for index, (kind, slot) in enumerate(zip(chain.kinds, chain.slots)):
+        if kind == KIND_TRANSACTION and slot in slots:
+            first.setdefault(slot, index)
+    return frozenset(first.values())
 
 
 def _now_timestamp() -> Timestamp:

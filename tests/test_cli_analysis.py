@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,10 +27,13 @@ ENV = {
     if k not in ("GEYSER_URL", "X_TOKEN") and (not k.startswith("SOLFLOW_") or k == "SOLFLOW_REPLAY")
 }
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+COLOUR = re.compile(r"\x1b\[(?:\d+;)*(?:3[0-8]|9[0-7])(?:;\d+)*m")  # an SGR foreground colour
 
 
-def solflow(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, env=ENV, cwd=cwd, timeout=120)
+def solflow(*args: str | Path, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *map(str, args)], capture_output=True, text=True, env={**ENV, **env}, cwd=cwd, timeout=120
+    )
 
 
 def solflow_json(*args: str | Path) -> Any:
@@ -196,13 +200,50 @@ def test_top_at_an_earlier_time(out: Path, window: int, by: str, limit: int, at_
 
 def test_top_table_lists_the_leaders(out: Path) -> None:
     leaders = expected_top(out, 300, "net_flow", 3, read(out, "aggregates").get_column("ts").max())
-    result = solflow("top", "--out", out, "--limit", "3")
+    result = solflow("top", "--out", out, "--limit", "3", "--wide")
     assert result.returncode == 0 and result.stderr == ""
     assert "Top mints by net flow in 5 min" in result.stdout
-    for header in ("net flow SOL", "buys", "sells", "wallets", "bots", "DCA buys", "last trade", "active signals"):
+    for header in ("net SOL", "buys", "sells", "bought SOL", "sold SOL", "wallets", "bots", "DCA", "last trade"):
         assert header in result.stdout
     positions = [result.stdout.index(row["mint"]) for row in leaders]
     assert positions == sorted(positions)
+    narrow = solflow("top", "--out", out, "--limit", "3")
+    positions = [narrow.stdout.index(f"{row['mint'][:4]}…{row['mint'][-4:]}") for row in leaders]
+    assert positions == sorted(positions) and "bought SOL" not in narrow.stdout
+
+
+def test_tables_fit_80_columns_and_wide_shows_everything(out: Path) -> None:
+    mint = busiest_mint(out)
+    commands = [("top",), ("top", "--window", "14400", "--limit", "50"), ("signals", "--since", "0"), ("trace", mint)]
+    for command in commands:
+        narrow = solflow(*command, "--out", out)
+        assert narrow.returncode == 0 and narrow.stderr == "", narrow.stderr
+        widths = [len(line) for line in narrow.stdout.splitlines()]
+        assert max(widths) <= 80, (command, max(widths))
+        wide = solflow(*command, "--out", out, "--wide")
+        assert max(len(line) for line in wide.stdout.splitlines()) > 80, command
+    signature = read(out, "trades").filter(pl.col("mint") == mint).sort("block_time").get_column("signature")[-1]
+    assert signature in solflow("trace", mint, "--out", out, "--wide").stdout
+
+
+def test_commands_read_solflow_out_unless_out_is_given(out: Path, tmp_path: Path) -> None:
+    expected = solflow_json("top", "--out", out)
+    from_env = solflow("top", "--json", cwd=tmp_path, SOLFLOW_OUT=str(out))
+    assert from_env.returncode == 0, from_env.stderr
+    assert json.loads(from_env.stdout) == expected
+    overridden = solflow("top", "--json", "--out", out, cwd=tmp_path, SOLFLOW_OUT=str(tmp_path / "elsewhere"))
+    assert json.loads(overridden.stdout) == expected
+    missing = solflow("signals", cwd=tmp_path, SOLFLOW_OUT=str(tmp_path / "elsewhere"))
+    assert str(tmp_path / "elsewhere") in one_error_line(missing, "signals")
+
+
+def test_no_color_turns_colours_off(out: Path) -> None:
+    coloured = solflow("signals", "--out", out, "--since", "0", FORCE_COLOR="1")
+    assert COLOUR.search(coloured.stdout), "a forced terminal shows signal states in colour"
+    plain = solflow("signals", "--out", out, "--since", "0", FORCE_COLOR="1", NO_COLOR="1")
+    assert plain.returncode == 0 and "FOC" in plain.stdout
+    assert not COLOUR.search(plain.stdout)
+    assert not COLOUR.search(solflow("signals", "--out", out, "--since", "0").stdout)  # piped: no colour
 
 
 # ---------------------------------------------------------------- trace
@@ -216,7 +257,7 @@ def test_trace_json_has_every_trade_row_and_signal_of_the_mint(out: Path) -> Non
 def test_trace_table_shows_trades_history_and_signals(out: Path) -> None:
     mint = busiest_mint(out)
     trades = read(out, "trades").filter(pl.col("mint") == mint).sort("block_time", "slot", "tx_index")
-    result = solflow("trace", mint, "--out", out, "--limit", "2")
+    result = solflow("trace", mint, "--out", out, "--limit", "2", "--wide")
     assert result.returncode == 0 and result.stderr == ""
     assert f"mint {mint}" in result.stdout
     assert f"{trades.height} trades" in result.stdout

@@ -1,18 +1,23 @@
 """Terminal tables (rich) of the analysis results; ``--json`` prints the results' ``as_json`` instead.
 
-SOL amounts of aggregate rows are shown to 4 decimals; a trade's token and quote amounts exactly,
-from their raw integers and decimals. Times are UTC. A column a window does not have (bot ratings
-beyond 300 s) shows "–".
+Each table fits 80 columns: addresses shortened to ``Abcd…wxyz``, signal types to three letters (a
+legend says which), times without a date the title or summary gives, a trade's amounts to a few
+decimals, secondary columns left out. ``wide=True`` (``--wide``) shows every column in full: whole
+addresses, dates, a trade's token and quote amounts exactly (from their raw integers and decimals).
+SOL amounts of aggregate rows are shown to 4 decimals. Times are UTC. A column a window does not
+have (bot ratings beyond 300 s) shows "–".
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, cast
 
 import polars as pl
-from rich.console import Group, JustifyMethod
+from rich import box
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -23,63 +28,77 @@ from solflow.analysis.top import TopMints
 from solflow.analysis.trace import MintTrace
 from solflow.domain.programs import WSOL_MINT
 
-__all__ = ["exact_amount", "recent_table", "signals_table", "top_table", "trace_view"]
+__all__ = ["exact_amount", "recent_table", "short", "signals_table", "top_table", "trace_view"]
 
 _MISSING = "–"
+_SIGNAL_CODES = {"BREAKOUT": "BRK", "FOCUSED": "FOC", "SURGE": "SRG", "BOT_DROPOFF": "BOT", "DCA_CONVICTION": "DCA"}
+_NARROW_HISTORY_WINDOWS = 3  # net flow columns of the window history table without --wide
+_NARROW_AMOUNT_PLACES = 4  # decimals of a trade's amounts without --wide
 
 
-def top_table(result: TopMints) -> Table:
+def top_table(result: TopMints, wide: bool = False) -> Table:
     window = format_window(result.window)
-    table = Table(
-        title=f"Top mints by {result.by.replace('_', ' ')} in {window} at {format_utc(result.at)} UTC",
+    table = _table(
+        f"Top mints by {result.by.replace('_', ' ')} in {window} at {format_utc(result.at)} UTC",
         caption=None if result.rows.height else "no mint traded in this window at this time",
     )
     table.add_column("#", justify="right")
     table.add_column("mint", no_wrap=True)
-    for header in ("net flow SOL", "buys", "sells", "bought SOL", "sold SOL", "wallets", "bots", "DCA buys"):
+    headers = ["net SOL", "buys", "sells", *(["bought SOL", "sold SOL"] if wide else []), "wallets", "bots", "DCA"]
+    for header in headers:
         table.add_column(header, justify="right")
-    table.add_column("last trade (UTC)")
-    table.add_column("active signals")
+    table.add_column("last trade" if wide else "last (UTC)", no_wrap=True)
+    table.add_column("active signals" if wide else "signals")
     for rank, row in enumerate(result.rows.iter_rows(named=True), start=1):
+        volumes = [_sol(row["buy_volume_sol"]), _sol(row["sell_volume_sol"])] if wide else []
         table.add_row(
             str(rank),
-            row["mint"],
+            short(row["mint"], wide),
             _sol(row["net_flow_sol"], signed=True),
             _count(row["buy_count"]),
             _count(row["sell_count"]),
-            _sol(row["buy_volume_sol"]),
-            _sol(row["sell_volume_sol"]),
+            *volumes,
             _count(row["unique_wallets"]),
             _count(row["bot_wallets"]),
             _count(row["dca_buys"]),
-            _time(row["last_trade_ts"]),
-            ", ".join(row["active_signals"]),
+            _time(row["last_trade_ts"], wide),
+            _signal_names(row["active_signals"], wide),
         )
+    if not wide and result.rows.height:
+        table.caption = _signal_legend()
     return table
 
 
-def trace_view(trace: MintTrace, limit: int) -> Group:
+def trace_view(trace: MintTrace, limit: int, wide: bool = False) -> Group:
     """Summary line, then the latest ``limit`` trades and window rows (0: all), then every signal."""
     trades, history = trace.trades, trace.history
     return Group(
         Text(_trace_summary(trace)),
-        _trades_table(_latest(trades, limit), trades.height),
-        _history_table(_latest(history, limit), history.height, trace.windows),
-        signals_table(trace.signals, title=f"Signals ({trace.signals.height})"),
+        _trades_table(_latest(trades, limit), trades.height, wide),
+        _history_table(_latest(history, limit), history.height, trace.windows, wide),
+        signals_table(trace.signals, title=f"Signals ({trace.signals.height})", wide=True, with_mint=wide),
     )
 
 
-def signals_table(signals: pl.DataFrame, title: str) -> Table:
-    table = Table(title=title, caption=None if signals.height else "none")
-    for header in ("time (UTC)", "state", "signal", "mint", "severity", "score", "details"):
-        justify: JustifyMethod = "right" if header in ("severity", "score") else "left"
-        table.add_column(header, no_wrap=header == "mint", justify=justify)
+def signals_table(signals: pl.DataFrame, title: str, wide: bool = False, with_mint: bool = True) -> Table:
+    """Signal transitions; ``wide=False`` shortens the mint and the signal type (a legend follows)."""
+    caption = "none" if not signals.height else None if wide else _signal_legend()
+    table = _table(title, caption=caption)
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("state")
+    table.add_column("signal", no_wrap=True)
+    if with_mint:
+        table.add_column("mint", no_wrap=True)
+    table.add_column("sev", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("details")
     for row in signals.iter_rows(named=True):
+        mint = [short(row["mint"], wide)] if with_mint else []
         table.add_row(
-            _time(row["ts"]),
+            _time(row["ts"], wide=True),
             Text(row["state"], style="bold green" if row["state"] == "on" else "dim"),
-            row["signal_type"],
-            row["mint"],
+            _signal_names([row["signal_type"]], wide),
+            *mint,
             _count(row["severity"]),
             _MISSING if row["score"] is None else f"{row['score']:.3f}",
             Text(_details(row["details"])),
@@ -87,10 +106,11 @@ def signals_table(signals: pl.DataFrame, title: str) -> Table:
     return table
 
 
-def recent_table(result: RecentSignals) -> Table:
+def recent_table(result: RecentSignals, wide: bool = False) -> Table:
     return signals_table(
         result.rows,
         title=f"Signals since {format_utc(result.since)} UTC (data up to {format_utc(result.latest_tick)} UTC)",
+        wide=wide,
     )
 
 
@@ -105,6 +125,25 @@ def exact_amount(raw: int | None, decimals: int | None) -> str:
     return f"{whole:,}.{digits}" if digits else f"{whole:,}"
 
 
+def short(address: str | None, wide: bool = False) -> str:
+    """A base58 address as ``Abcd…wxyz`` (in full with ``wide``), enough to tell rows apart."""
+    if address is None:
+        return _MISSING
+    return address if wide or len(address) <= 11 else f"{address[:4]}…{address[-4:]}"
+
+
+def _table(title: str, caption: str | None) -> Table:
+    return Table(
+        title=title,
+        caption=caption,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        title_justify="left",
+        caption_justify="left",
+    )
+
+
 def _trace_summary(trace: MintTrace) -> str:
     trades = trace.trades
     lines = [f"mint {trace.mint}"]
@@ -116,45 +155,51 @@ def _trace_summary(trace: MintTrace) -> str:
         sold = cast("int", sol.filter(pl.col("direction") == "sell").get_column("quote_amount_raw").sum())
         times = trades.get_column("block_time").drop_nulls()
         first, last = cast("int | None", times.min()), cast("int | None", times.max())
-        span = f", {_time(first)} – {_time(last)} UTC" if times.len() else ""
-        lines.append(
-            f"{trades.height} trades ({buys} buys, {trades.height - buys} sells) on {programs}{span};"
-            f" SOL bought {exact_amount(bought, 9)}, sold {exact_amount(sold, 9)}"
-        )
+        lines.append(f"{trades.height} trades ({buys} buys, {trades.height - buys} sells) on {programs}")
+        if times.len():
+            lines.append(f"from {_time(first, True)} to {_time(last, True)} UTC")
+        lines.append(f"SOL bought {exact_amount(bought, 9)}, sold {exact_amount(sold, 9)}")
     lines.append(f"{trace.history.height} window rows, {trace.signals.height} signal changes")
     return "\n".join(lines)
 
 
-def _trades_table(trades: pl.DataFrame, total: int) -> Table:
-    table = Table(title=_shown("Trades", trades.height, total))
-    for header in ("time (UTC)", "program", "side", "trader", "tokens", "quote", "signature"):
-        table.add_column(header, justify="right" if header in ("tokens", "quote") else "left")
+def _trades_table(trades: pl.DataFrame, total: int, wide: bool) -> Table:
+    table = _table(_shown("Trades", trades.height, total), caption=None)
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("program", no_wrap=True)
+    table.add_column("side")
+    table.add_column("trader", no_wrap=True)
+    table.add_column("tokens", justify="right")
+    table.add_column("quote", justify="right", no_wrap=True)
+    table.add_column("signature", no_wrap=True)
     for row in trades.iter_rows(named=True):
-        quote = "SOL" if row["quote_mint"] == WSOL_MINT else row["quote_mint"][:4] + "…"
+        quote = "SOL" if row["quote_mint"] == WSOL_MINT else short(row["quote_mint"], wide)
         table.add_row(
-            _time(row["block_time"]),
+            _time(row["block_time"], wide),
             row["program"] + (" (DCA)" if row["is_dca"] else ""),
             Text(row["direction"], style="green" if row["direction"] == "buy" else "red"),
-            row["trader"],
-            exact_amount(row["token_amount_raw"], row["token_decimals"]),
-            f"{exact_amount(row['quote_amount_raw'], row['quote_decimals'])} {quote}",
-            row["signature"],
+            short(row["trader"], wide),
+            _amount(row["token_amount_raw"], row["token_decimals"], wide),
+            f"{_amount(row['quote_amount_raw'], row['quote_decimals'], wide)} {quote}",
+            short(row["signature"], wide),
         )
     return table
 
 
-def _history_table(history: pl.DataFrame, total: int, windows: Iterable[int]) -> Table:
+def _history_table(history: pl.DataFrame, total: int, windows: Iterable[int], wide: bool) -> Table:
     windows = tuple(windows)
-    table = Table(title=_shown("Window history", history.height, total))
-    table.add_column("tick (UTC)")
-    for w in windows:
-        table.add_column(f"net flow {format_window(w)}", justify="right")
-    for w in windows:
+    flow_windows = windows if wide else windows[:_NARROW_HISTORY_WINDOWS]
+    count_windows = windows if wide else windows[:1]
+    table = _table(_shown("Window history", history.height, total), caption=None)
+    table.add_column("tick (UTC)", no_wrap=True)
+    for w in flow_windows:
+        table.add_column(f"net {format_window(w)}", justify="right")
+    for w in count_windows:
         table.add_column(f"buys/sells {format_window(w)}", justify="right")
     for row in history.iter_rows(named=True):
-        flows = [_sol(row[f"net_flow_{w}s_sol"], signed=True) for w in windows]
-        counts = [f"{row[f'buy_count_{w}s']}/{row[f'sell_count_{w}s']}" for w in windows]
-        table.add_row(_time(row["ts"]), *flows, *counts)
+        flows = [_sol(row[f"net_flow_{w}s_sol"], signed=True) for w in flow_windows]
+        counts = [f"{row[f'buy_count_{w}s']}/{row[f'sell_count_{w}s']}" for w in count_windows]
+        table.add_row(_time(row["ts"], wide), *flows, *counts)
     return table
 
 
@@ -171,6 +216,23 @@ def _details(details: str | None) -> str:
     return ", ".join(f"{key}={value}" for key, value in decoded.items())
 
 
+def _signal_names(types: list[str], wide: bool) -> str:
+    return ", ".join(types) if wide else " ".join(_SIGNAL_CODES.get(t, t) for t in types)
+
+
+def _signal_legend() -> str:
+    return " ".join(f"{code}={name}" for name, code in _SIGNAL_CODES.items())
+
+
+def _amount(raw: int | None, decimals: int | None, wide: bool) -> str:
+    """Exact with ``wide``; else rounded to a few decimals (to the unit above a million)."""
+    if wide or raw is None or decimals is None:
+        return exact_amount(raw, decimals)
+    value = Decimal(raw).scaleb(-decimals)
+    places = 0 if value >= 1_000_000 else _NARROW_AMOUNT_PLACES
+    return f"{value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN):,}"
+
+
 def _sol(value: float | None, signed: bool = False) -> str:
     if value is None:
         return _MISSING
@@ -181,5 +243,8 @@ def _count(value: int | None) -> str:
     return _MISSING if value is None else f"{value:,}"
 
 
-def _time(ts: int | None) -> str:
-    return _MISSING if ts is None else format_utc(ts)
+def _time(ts: int | None, wide: bool) -> str:
+    """Date and time in UTC; the time of day alone in narrow tables, whose title gives the date."""
+    if ts is None:
+        return _MISSING
+    return format_utc(ts) if wide else format_utc(ts)[11:]

@@ -1,29 +1,29 @@
 """``solflow top|trace|signals|plot``: offline analysis of a flow's outputs directory.
 
-Each command reads ``--out`` (default ``./out``, the flow's ``SOLFLOW_OUT``) through ``solflow.analysis``
-and prints a table, or with ``--json`` one JSON document on stdout. Every user error -- missing
-outputs, unknown mint or window, a bad time or number -- is one line on stderr and exit 2.
+Each command reads ``--out`` (default: ``SOLFLOW_OUT``, as the flow writes, else ``./out``) through
+``solflow.analysis`` and prints a table that fits 80 columns (``--wide``: every column in full), or
+with ``--json`` one JSON document on stdout. Every user error -- missing outputs, unknown mint or
+window, a bad time or number -- is one line on stderr and exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from solflow.analysis import RANKINGS, AnalysisError, plot_mint, recent_signals, top_mints, trace_mint
 from solflow.analysis.times import parse_time
 from solflow.cli.main import CliError
+from solflow.cli.output import add_listing_arguments, add_out_argument, outputs_dir, print_json, print_table
 
 _TIME_HELP = "unix seconds or ISO-8601 (UTC unless an offset is given)"
 
 
 def add_top_arguments(parser: argparse.ArgumentParser) -> None:
-    _add_common(parser)
+    add_out_argument(parser)
+    add_listing_arguments(parser)
     parser.add_argument("--window", default="300", metavar="SECONDS", help="window to rank in (default 300)")
     parser.add_argument(
         "--by", default="net_flow", metavar="|".join(RANKINGS), help="ranking metric (default net_flow)"
@@ -33,7 +33,8 @@ def add_top_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_trace_arguments(parser: argparse.ArgumentParser) -> None:
-    _add_common(parser)
+    add_out_argument(parser)
+    add_listing_arguments(parser)
     parser.add_argument("mint", metavar="MINT", help="token mint address")
     parser.add_argument(
         "--limit",
@@ -44,7 +45,8 @@ def add_trace_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_signals_arguments(parser: argparse.ArgumentParser) -> None:
-    _add_common(parser)
+    add_out_argument(parser)
+    add_listing_arguments(parser)
     parser.add_argument(
         "--since",
         metavar="TIME",
@@ -53,7 +55,8 @@ def add_signals_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_plot_arguments(parser: argparse.ArgumentParser) -> None:
-    _add_common(parser)
+    add_out_argument(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of a sentence")
     parser.add_argument("mint", metavar="MINT", help="token mint address")
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="FILE.png", help="PNG file to write")
     parser.add_argument(
@@ -75,54 +78,47 @@ def _user_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argp
 @_user_errors
 def run_top(args: argparse.Namespace) -> int:
     result = top_mints(
-        args.out,
+        outputs_dir(args),
         window=_whole(args.window, "--window", minimum=1),
         by=args.by,
         limit=_whole(args.limit, "--limit", minimum=1),
         at=None if args.at is None else parse_time(args.at),
     )
     if args.json:
-        return _print_json(result.as_json())
+        return print_json(result.as_json())
     from solflow.analysis.render import top_table
 
-    return _print_table(top_table(result))
+    return print_table(top_table(result, args.wide), args.wide)
 
 
 @_user_errors
 def run_trace(args: argparse.Namespace) -> int:
     limit = _whole(args.limit, "--limit", minimum=0)
-    result = trace_mint(args.out, args.mint)
+    result = trace_mint(outputs_dir(args), args.mint)
     if args.json:
-        return _print_json(result.as_json())
+        return print_json(result.as_json())
     from solflow.analysis.render import trace_view
 
-    return _print_table(trace_view(result, limit))
+    return print_table(trace_view(result, limit, args.wide), args.wide)
 
 
 @_user_errors
 def run_signals(args: argparse.Namespace) -> int:
-    result = recent_signals(args.out, since=None if args.since is None else parse_time(args.since))
+    result = recent_signals(outputs_dir(args), since=None if args.since is None else parse_time(args.since))
     if args.json:
-        return _print_json(result.as_json())
+        return print_json(result.as_json())
     from solflow.analysis.render import recent_table
 
-    return _print_table(recent_table(result))
+    return print_table(recent_table(result, args.wide), args.wide)
 
 
 @_user_errors
 def run_plot(args: argparse.Namespace) -> int:
-    result = plot_mint(args.out, args.mint, args.output, window=_whole(args.window, "--window", minimum=1))
+    result = plot_mint(outputs_dir(args), args.mint, args.output, window=_whole(args.window, "--window", minimum=1))
     if args.json:
-        return _print_json(result.as_json())
+        return print_json(result.as_json())
     print(f"wrote {result.path}: {result.rows} window rows, {result.signals} signal changes of {result.mint}")
     return 0
-
-
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--out", type=Path, default=Path("out"), metavar="DIR", help="the flow's outputs, SOLFLOW_OUT (default ./out)"
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
 
 
 def _whole(text: str, option: str, minimum: int) -> int:
@@ -133,19 +129,3 @@ def _whole(text: str, option: str, minimum: int) -> int:
     if value < minimum:
         raise CliError(f"{option} must be at least {minimum}, got {value}")
     return value
-
-
-def _print_json(document: dict[str, Any]) -> int:
-    json.dump(document, sys.stdout, separators=(",", ":"), allow_nan=False)
-    sys.stdout.write("\n")
-    return 0
-
-
-def _print_table(renderable: Any) -> int:
-    from rich.console import Console
-
-    console = Console()
-    if not console.is_terminal:  # piped: whole lines (mints, signatures) rather than 80 columns
-        console = Console(width=240)
-    console.print(renderable)
-    return 0

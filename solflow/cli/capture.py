@@ -8,7 +8,6 @@ its transactions, as a Yellowstone stream would. ``info`` reads the whole captur
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 
 from protos import geyser_pb2
 from solflow.cli.main import CliError
+from solflow.cli.output import add_listing_arguments, print_json, print_table
 from solflow.domain.programs import PROGRAMS
 from sources.capture import CaptureError, CaptureReader, CaptureWriter, iter_updates
 from sources.rpc_json import RpcJsonError, load_rpc_file, rpc_to_updates
@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     info = sub.add_parser("info", help="counts, slot range, programs and header of a capture")
     info.add_argument("capture", type=Path)
-    info.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_listing_arguments(info)
 
     record = sub.add_parser("record", help="record a live Yellowstone stream into a capture")
     record.add_argument("--url", help="Yellowstone endpoint, http(s)://host:port (default: GEYSER_URL)")
@@ -135,12 +135,11 @@ def summarize(path: Path) -> dict[str, Any]:
 def _info(args: argparse.Namespace) -> int:
     summary = summarize(args.capture)
     if args.json:
-        print(json.dumps(summary))
-        return 0
-    from rich.console import Console
+        return print_json(summary)
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=f"capture {summary['path']}", show_header=False, title_justify="left")
+    table = Table(title=f"capture {summary['path']}", show_header=False, title_justify="left", box=box.SIMPLE)
     table.add_column("field", style="bold")
     table.add_column("value", justify="right")
     for key, value in summary["header"].items():
@@ -158,8 +157,7 @@ def _info(args: argparse.Namespace) -> int:
         table.add_row(f"program {name}", f"{count:,} transactions")
     if not summary["programs"]:
         table.add_row("programs", "no tracked program seen")
-    Console(soft_wrap=True).print(table)
-    return 0
+    return print_table(table, args.wide)
 
 
 def _record(args: argparse.Namespace) -> int:

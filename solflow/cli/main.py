@@ -2,7 +2,8 @@
 
 Each subcommand lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``;
 modules are imported only when their command runs. A user error (``CliError``, ``SettingsError``,
-``OSError``) prints one line on stderr and exits 2 -- never a traceback.
+``OSError``) prints one line on stderr and exits 2 -- never a traceback. The exit statuses
+(``solflow.cli.output.EXIT_STATUSES``) close every ``--help``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib
 import sys
 
 from solflow import version
+from solflow.cli.output import EXIT_STATUSES
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -32,12 +34,23 @@ class CliError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="solflow", description="SolFlow: Solana DEX trade pipeline tools")
+    parser = argparse.ArgumentParser(
+        prog="solflow",
+        description="SolFlow: Solana DEX trade pipeline tools",
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"solflow {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     wanted = sys.argv[1] if len(sys.argv) > 1 else None
     for name, (module, help_text) in COMMANDS.items():
-        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EXIT_STATUSES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         if name == wanted:
             mod = importlib.import_module(module)
             add = getattr(mod, f"add_{name}_arguments", None) or mod.add_arguments

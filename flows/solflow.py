@@ -44,6 +44,7 @@ from sinks.sqlite import SqliteSink
 from solflow import run_control
 from solflow.domain.stream import Gap
 from solflow.domain.trade import TradeEvent
+from solflow.logs import configure_logging
 from solflow.settings import Settings, SettingsError
 from sources.capture import CaptureError, check_capture
 from sources.yellowstone import YellowstoneSource, subscriptions
@@ -156,6 +157,7 @@ def _flow_from_environment() -> Dataflow:
     or output directory exits 2, a capture that is not whole exits 1."""
     try:
         settings = Settings.from_env()
+        configure_logging(settings)
         if settings.geyser_url is None:
             if not Path(settings.replay_path).is_file():
                 raise SettingsError(

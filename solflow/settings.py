@@ -207,6 +207,9 @@ class Settings:
     agg_shards: int = _env("SOLFLOW_AGG_SHARDS", _positive_int, 16)
     signal_overrides: Mapping[str, float] = _env("SOLFLOW_SIGNALS", _signal_overrides, {})
     progress: str = _env("SOLFLOW_PROGRESS", _choice(("auto", "on", "off")), "auto")
+    # Logging
+    log_format: str = _env("SOLFLOW_LOG_FORMAT", _choice(("text", "json"), lower=True), "text")
+    log_level: str = _env("SOLFLOW_LOG_LEVEL", _choice(("debug", "info", "warning", "error"), lower=True), "info")
 
     def __post_init__(self) -> None:
         if self.backoff_initial_s > self.backoff_max_s:

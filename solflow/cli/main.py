@@ -59,6 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging() -> None:
+    """Logging as the settings say; with a bad setting, Python's default until a command that reads
+    the settings reports it (a command that needs none still runs)."""
+    from solflow.logs import configure_logging
+    from solflow.settings import Settings, SettingsError
+
+    try:
+        configure_logging(Settings.from_env())
+    except SettingsError:
+        pass
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     from solflow.settings import SettingsError
     from sources.capture import CaptureError
@@ -68,11 +80,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
-
     if argv is not None:
         sys.argv = ["solflow", *argv]
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:])
+    _configure_logging()
     try:
         return int(args._run(args) or 0)
     except _user_errors() as exc:

@@ -28,10 +28,10 @@ from solflow.analysis.top import TopMints
 from solflow.analysis.trace import MintTrace
 from solflow.domain.programs import WSOL_MINT
 
-__all__ = ["exact_amount", "recent_table", "short", "signals_table", "top_table", "trace_view"]
+__all__ = ["SIGNAL_CODES", "exact_amount", "recent_table", "short", "signals_table", "top_table", "trace_view"]
 
 _MISSING = "–"
-_SIGNAL_CODES = {"BREAKOUT": "BRK", "FOCUSED": "FOC", "SURGE": "SRG", "BOT_DROPOFF": "BOT", "DCA_CONVICTION": "DCA"}
+SIGNAL_CODES = {"BREAKOUT": "BRK", "FOCUSED": "FOC", "SURGE": "SRG", "BOT_DROPOFF": "BOT", "DCA_CONVICTION": "DCA"}
 _NARROW_HISTORY_WINDOWS = 3  # net flow columns of the window history table without --wide
 _NARROW_AMOUNT_PLACES = 4  # decimals of a trade's amounts without --wide
 
@@ -217,11 +217,11 @@ def _details(details: str | None) -> str:
 
 
 def _signal_names(types: list[str], wide: bool) -> str:
-    return ", ".join(types) if wide else " ".join(_SIGNAL_CODES.get(t, t) for t in types)
+    return ", ".join(types) if wide else " ".join(SIGNAL_CODES.get(t, t) for t in types)
 
 
 def _signal_legend() -> str:
-    return " ".join(f"{code}={name}" for name, code in _SIGNAL_CODES.items())
+    return " ".join(f"{code}={name}" for name, code in SIGNAL_CODES.items())
 
 
 def _amount(raw: int | None, decimals: int | None, wide: bool) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,12 @@ def add_top_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--limit", default="20", metavar="N", help="mints to show (default 20)")
     parser.add_argument("--at", metavar="TIME", help=f"event time to look at, {_TIME_HELP} (default: the latest tick)")
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="live: the dashboard's ranking from OUT/solflow.db, redrawn after every commit until Ctrl-C"
+        " (with --json: one JSON document per change)",
+    )
 
 
 def add_trace_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,6 +84,8 @@ def _user_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argp
 
 @_user_errors
 def run_top(args: argparse.Namespace) -> int:
+    if args.watch:
+        return _watch_top(args)
     result = top_mints(
         outputs_dir(args),
         window=_whole(args.window, "--window", minimum=1),
@@ -119,6 +128,29 @@ def run_plot(args: argparse.Namespace) -> int:
         return print_json(result.as_json())
     print(f"wrote {result.path}: {result.rows} window rows, {result.signals} signal changes of {result.mint}")
     return 0
+
+
+def _watch_top(args: argparse.Namespace) -> int:
+    """``top --watch``: the live view ranks on the current state in SQLite, so by net flow in a
+    window the dashboard shows, or by buys or wallets in 5 minutes."""
+    from rich.console import Console
+
+    from solflow.dashboard.terminal import watch
+    from solflow.dashboard.view import FLOW_WINDOWS, Query
+    from solflow.dashboard.watch import PipelineWatcher
+
+    if args.at is not None:
+        raise CliError("--at looks at the past; --watch follows the present: use one of them")
+    window = _whole(args.window, "--window", minimum=1)
+    sorts = {("net_flow", w): f"nf_{w}" for w in FLOW_WINDOWS} | {("buys", 300): "buys", ("wallets", 300): "wallets"}
+    if (args.by, window) not in sorts:
+        windows = ", ".join(str(w) for w in FLOW_WINDOWS)
+        raise CliError(f"--watch ranks by net_flow in {windows} s, or by buys or wallets in 300 s")
+    query = Query(sort=sorts[args.by, window], limit=_whole(args.limit, "--limit", minimum=1))
+    out = outputs_dir(args)
+    watcher = PipelineWatcher(out / "solflow.db", out=out)
+    ranked_by = f"{args.by.replace('_', ' ')} in {window} s"
+    return watch(watcher, query, ranked_by, json_lines=args.json, wide=args.wide, console=Console(), stream=sys.stdout)
 
 
 def _whole(text: str, option: str, minimum: int) -> int:

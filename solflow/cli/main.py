@@ -21,10 +21,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("solflow.cli.serve", "serve a capture as a Yellowstone gRPC endpoint"),
     "simulate": ("solflow.cli.simulate", "write a simulated market capture"),
     "decode": ("solflow.cli.decode", "print the trades of RPC JSON transactions or captures"),
-    "top": ("solflow.cli.analysis", "leading mints from the Parquet outputs"),
+    "top": ("solflow.cli.analysis", "leading mints from the Parquet outputs (--watch: live, from solflow.db)"),
     "trace": ("solflow.cli.analysis", "one mint's trades, windows and signals"),
     "signals": ("solflow.cli.analysis", "recent signals"),
     "plot": ("solflow.cli.analysis", "PNG of one mint's flows and signals"),
+    "dashboard": ("solflow.cli.dashboard", "live web page of the flow (pushed on every commit)"),
+    "block": ("solflow.cli.control", "block a mint: hidden from the live views (control.db)"),
+    "unblock": ("solflow.cli.control", "lift a block"),
+    "blocklist": ("solflow.cli.control", "the blocked mints"),
+    "follow": ("solflow.cli.control", "follow a mint: pinned first in the live views"),
+    "unfollow": ("solflow.cli.control", "stop following a mint"),
+    "followed": ("solflow.cli.control", "the followed mints"),
     "bench": ("solflow.bench.__main__", "measure throughput ratios"),
 }
 

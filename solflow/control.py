@@ -25,8 +25,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -53,29 +52,29 @@ __all__ = [
 CONTROL_DB = "control.db"
 ClockSource = Literal["chain", "wall"]
 
-_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
-    (
-        1,
-        "mint_blocklist, followed_mints",
-        (
-            """CREATE TABLE mint_blocklist (
-                mint TEXT PRIMARY KEY,
-                reason TEXT,
-                blocked_by TEXT NOT NULL,    -- 'cli' or 'dashboard'
-                created_at INTEGER NOT NULL, -- chain time the block was made (unix s)
-                expires_at INTEGER,          -- chain time it ends; NULL: until unblocked
-                clock TEXT NOT NULL CHECK (clock IN ('chain', 'wall'))  -- where created_at came from
-            )""",
-            "CREATE INDEX mint_blocklist_created ON mint_blocklist(created_at)",
-            """CREATE TABLE followed_mints (
-                mint TEXT PRIMARY KEY,
-                followed_by TEXT NOT NULL,
-                created_at INTEGER NOT NULL,
-                clock TEXT NOT NULL CHECK (clock IN ('chain', 'wall'))
-            )""",
-        ),
-    ),
-)
+SCHEMA_VERSION = 1  # PRAGMA user_version of a store this module wrote
+_SCHEMA = """
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS mint_blocklist (
+    mint TEXT PRIMARY KEY,
+    reason TEXT,
+    blocked_by TEXT NOT NULL,    -- 'cli' or 'dashboard'
+    created_at INTEGER NOT NULL, -- chain time the block was made (unix s)
+    expires_at INTEGER,          -- chain time it ends; NULL: until unblocked
+    clock TEXT NOT NULL CHECK (clock IN ('chain', 'wall'))  -- where created_at came from
+);
+CREATE INDEX IF NOT EXISTS mint_blocklist_created ON mint_blocklist(created_at);
+CREATE TABLE IF NOT EXISTS followed_mints (
+    mint TEXT PRIMARY KEY,
+    followed_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    clock TEXT NOT NULL CHECK (clock IN ('chain', 'wall'))
+);
+PRAGMA user_version = 1;
+COMMIT;
+"""
+_BLOCK_COLUMNS = "mint, reason, blocked_by, created_at, expires_at, clock"
+_FOLLOW_COLUMNS = "mint, followed_by, created_at, clock"
 
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
@@ -220,8 +219,8 @@ class ControlStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
-            _migrate(self._db)
-        except sqlite3.DatabaseError as exc:
+            _create(self._db)
+        except (sqlite3.DatabaseError, ControlError) as exc:
             raise ControlError(f"{self.path} is not a usable control store: {exc}") from None
 
     def __enter__(self) -> ControlStore:
@@ -238,45 +237,35 @@ class ControlStore:
     ) -> Block:
         """Block ``mint`` from ``at`` for ``duration_s`` seconds of chain time (``None``: until unblocked);
         blocking a blocked mint replaces its block."""
-        block = Block(
-            mint=check_mint(mint),
-            reason=reason or None,
-            blocked_by=blocked_by,
-            created_at=at.time,
-            expires_at=None if duration_s is None else at.time + duration_s,
-            clock=at.source,
-        )
-        with _transaction(self._db):
-            self._db.execute(
-                "INSERT OR REPLACE INTO mint_blocklist (mint, reason, blocked_by, created_at, expires_at, clock)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (block.mint, block.reason, block.blocked_by, block.created_at, block.expires_at, block.clock),
-            )
-        return block
+        expires_at = None if duration_s is None else at.time + duration_s
+        row = self._db.execute(
+            f"INSERT OR REPLACE INTO mint_blocklist ({_BLOCK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+            f" RETURNING {_BLOCK_COLUMNS}",
+            (check_mint(mint), reason or None, blocked_by, at.time, expires_at, at.source),
+        ).fetchone()
+        return Block(*row)
 
     def unblock(self, mint: str) -> Block | None:
         """Lift the block on ``mint``; the block that was lifted, or ``None`` if there was none."""
-        with _transaction(self._db):
-            block = _load_blocks(self._db).blocks.get(mint.strip())
-            self._db.execute("DELETE FROM mint_blocklist WHERE mint = ?", (mint.strip(),))
-        return block
+        row = self._db.execute(
+            f"DELETE FROM mint_blocklist WHERE mint = ? RETURNING {_BLOCK_COLUMNS}", (mint.strip(),)
+        ).fetchone()
+        return None if row is None else Block(*row)
 
     def follow(self, mint: str, *, at: Clock, followed_by: str = "cli") -> Follow:
         """Follow ``mint`` (pinned first in the live views); following a followed mint keeps its first time."""
-        checked = check_mint(mint)
-        with _transaction(self._db):
-            self._db.execute(
-                "INSERT INTO followed_mints (mint, followed_by, created_at, clock) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT(mint) DO NOTHING",
-                (checked, followed_by, at.time, at.source),
-            )
-            return _load_follows(self._db)[checked]
+        row = self._db.execute(
+            f"INSERT INTO followed_mints ({_FOLLOW_COLUMNS}) VALUES (?, ?, ?, ?)"
+            f" ON CONFLICT(mint) DO UPDATE SET mint = mint RETURNING {_FOLLOW_COLUMNS}",
+            (check_mint(mint), followed_by, at.time, at.source),
+        ).fetchone()
+        return Follow(*row)
 
     def unfollow(self, mint: str) -> Follow | None:
-        with _transaction(self._db):
-            follow = _load_follows(self._db).get(mint.strip())
-            self._db.execute("DELETE FROM followed_mints WHERE mint = ?", (mint.strip(),))
-        return follow
+        row = self._db.execute(
+            f"DELETE FROM followed_mints WHERE mint = ? RETURNING {_FOLLOW_COLUMNS}", (mint.strip(),)
+        ).fetchone()
+        return None if row is None else Follow(*row)
 
     def blocklist(self) -> Blocklist:
         return _load_blocks(self._db)
@@ -346,26 +335,13 @@ class ControlReader:
         self._db, self._inode, self._version = None, None, None
 
 
-@contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    with _transaction(db):
-        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL)")
-        applied = {version for (version,) in db.execute("SELECT version FROM schema_version")}
-        for version, description, statements in _MIGRATIONS:
-            if version not in applied:
-                for statement in statements:
-                    db.execute(statement)
-                db.execute("INSERT INTO schema_version VALUES (?, ?)", (version, description))
+def _create(db: sqlite3.Connection) -> None:
+    """Create the tables (each write is then one statement: SQLite makes it atomic)."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version > SCHEMA_VERSION:
+        raise ControlError(f"it was written by a newer SolFlow (schema {version}; this one knows {SCHEMA_VERSION})")
+    if version < SCHEMA_VERSION:
+        db.executescript(_SCHEMA)
 
 
 def _load_blocks(db: sqlite3.Connection) -> Blocklist:
@@ -376,5 +352,5 @@ def _load_blocks(db: sqlite3.Connection) -> Blocklist:
 
 
 def _load_follows(db: sqlite3.Connection) -> dict[str, Follow]:
-    rows = db.execute("SELECT mint, followed_by, created_at, clock FROM followed_mints ORDER BY mint")
+    rows = db.execute(f"SELECT {_FOLLOW_COLUMNS} FROM followed_mints ORDER BY mint")
     return {row[0]: Follow(*row) for row in rows}

@@ -210,6 +210,13 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "bad" / "control.db").write_text("not a database, just text that is long enough to look like one" * 20)
     line = one_error_line(solflow("block", MINT, "--out", tmp_path / "bad"), "block")
     assert "is not a usable control store" in line
+    (tmp_path / "newer").mkdir()
+    newer = sqlite3.connect(tmp_path / "newer" / "control.db")
+    newer.execute("PRAGMA user_version = 99")
+    newer.close()
+    assert "written by a newer SolFlow" in one_error_line(
+        solflow("blocklist", "--out", tmp_path / "newer"), "blocklist"
+    )
 
 
 def test_the_flow_database_is_only_read(fresh_out: Path) -> None:

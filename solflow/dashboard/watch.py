@@ -151,8 +151,8 @@ class PipelineWatcher:
     def _seed_history(self, chain_time: int) -> None:
         """The sparklines' past from the Parquet aggregate history, when the outputs have one."""
         self._seeded = True
-        if self.out is None or not (self.out / "aggregates").is_dir():
-            return
+        if self.out is None or not any((self.out / "aggregates").glob("date=*/*.parquet")):
+            return  # no history yet: a flow that has just started
         from solflow.analysis.outputs import AnalysisError, Outputs
 
         try:

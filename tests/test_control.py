@@ -168,7 +168,10 @@ def test_block_commands(fresh_out: Path) -> None:
     assert by_mint[OTHER]["expires_at"] is None
 
     table = solflow("blocklist", "--out", fresh_out)
-    assert table.returncode == 0 and MINT in table.stdout and "active" in table.stdout and "rug pull" in table.stdout
+    assert table.returncode == 0 and "active" in table.stdout and "rug pull" in table.stdout
+    assert f"{MINT[:4]}…{MINT[-4:]}" in table.stdout and max(map(len, table.stdout.splitlines())) <= 80
+    wide = solflow("blocklist", "--wide", "--out", fresh_out)
+    assert wide.returncode == 0 and MINT in wide.stdout
 
     # Blocking again replaces the block; unblocking twice is an error the second time.
     solflow("block", MINT, "--reason", "changed my mind", "--out", fresh_out)
@@ -198,6 +201,8 @@ def test_follow_commands(fresh_out: Path) -> None:
     solflow("follow", MINT, "--out", fresh_out)  # following twice keeps one entry
     [follow] = json.loads(solflow("followed", "--json", "--out", fresh_out).stdout)["followed"]
     assert follow == {"mint": MINT, "followed_by": "cli", "created_at": chain_time(fresh_out), "clock": "chain"}
+    table = solflow("followed", "--out", fresh_out).stdout
+    assert f"{MINT[:4]}…{MINT[-4:]}" in table and "chain" in table and max(map(len, table.splitlines())) <= 80
     assert solflow("unfollow", MINT, "--out", fresh_out).returncode == 0
     assert "is not followed" in one_error_line(solflow("unfollow", MINT, "--out", fresh_out), "unfollow")
 

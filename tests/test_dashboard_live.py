@@ -17,6 +17,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -176,6 +177,28 @@ def test_stream_pushes_a_snapshot_within_two_seconds_of_each_commit(live: Live) 
         if pushed is None or pushed - seen_at > PUSH_WITHIN_S:
             late.append((chain_time, None if pushed is None else round(pushed - seen_at, 2)))
     assert samples and not late, f"commits not pushed within {PUSH_WITHIN_S} s: {late}"
+
+
+def test_bad_starts_are_one_line(tmp_path: Path) -> None:
+    def start(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, "dashboard", *args], capture_output=True, text=True, env=cli_env(), timeout=60)
+
+    (tmp_path / "notes.db").write_text("these are notes, not a database " * 50)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        for args, reason in (
+            (("--out", str(tmp_path), "--db", str(tmp_path / "x.db")), "give --out DIR or --db PATH, not both"),
+            (("--db", str(tmp_path / "notes.db"), "--port", "0"), "is not a SQLite database"),
+            (("--out", str(tmp_path), "--port", str(taken.getsockname()[1])), "cannot listen on 127.0.0.1:"),
+        ):
+            done = start(*args)
+            assert done.returncode == 2 and done.stdout == "", (args, done.stdout, done.stderr)
+            [line] = done.stderr.strip().splitlines()
+            assert line.startswith("solflow dashboard: error: ") and reason in line, line
+    finally:
+        taken.close()
 
 
 # ---------------------------------------------------------------- the page in Chromium

@@ -447,4 +447,5 @@ def test_sigterm_stops_the_dashboard_with_exit_status_0(live: Live) -> None:
         assert live.dashboard.wait(timeout=10) == 0
     finally:
         stream.close()
-    assert "Traceback" not in (live.dashboard.stderr.read() if live.dashboard.stderr else "")
+    stderr = live.dashboard.stderr.read() if live.dashboard.stderr else ""
+    assert "Traceback" not in stderr, stderr

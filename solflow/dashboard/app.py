@@ -28,6 +28,7 @@ Blocks and follows go to the control store (``solflow.control``); ``solflow.db``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -66,8 +67,8 @@ class Hub:
         self.watcher = watcher
         self.poll_interval_s = poll_interval_s
         self.clients = 0
-        # Bound to the server's event loop on first use.
-        self._changed = asyncio.Condition()
+        # Set, and replaced by a fresh one, whenever a poll found a change: a broadcast to every stream.
+        self._changed = asyncio.Event()
         self._poke = asyncio.Event()
         self._closed = False
         self._cache: tuple[int, dict[Query, dict[str, Any]]] = (-1, {})
@@ -94,40 +95,35 @@ class Hub:
     async def poll(self) -> None:
         """Look at the databases now."""
         if await asyncio.get_running_loop().run_in_executor(self._thread, self.watcher.poll):
-            async with self._changed:
-                self._changed.notify_all()
+            self._notify()
 
     async def _poll_until_closed(self) -> None:
         while not self._closed:
             self._poke.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._poke.wait(), self.poll_interval_s)
-            except TimeoutError:
-                pass
             await self.poll()
 
     def close(self) -> None:
         """End every stream (safe to call from a signal handler)."""
         self._closed = True
         if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._wake_all()))
+            self._loop.call_soon_threadsafe(self._wake_all)
 
-    async def _wake_all(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+    def _wake_all(self) -> None:
+        self._notify()
         self._poke.set()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     async def wait(self, seen: int, timeout: float) -> int | None:
         """The generation once it is past ``seen`` (or the timeout passed); ``None`` once closed."""
-        if self._closed:
-            return None
-        async with self._changed:
-            try:
-                await asyncio.wait_for(
-                    self._changed.wait_for(lambda: self._closed or self.watcher.generation > seen), timeout
-                )
-            except TimeoutError:
-                pass
+        changed = self._changed  # taken before the check: a change after it sets this one
+        if not self._closed and self.watcher.generation <= seen:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout)
         return None if self._closed else self.watcher.generation
 
     async def tokens(self, query: Query) -> dict[str, Any]:

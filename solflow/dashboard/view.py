@@ -124,6 +124,10 @@ SORTS: dict[str, str] = {
     "score": "score",
 }
 
+_QUERY_PARAMETERS = frozenset(
+    ("sort", "order", "program", "q", "dca", "hide_graduated", "min_nf300", "limit", "offset")
+)
+
 # Optional columns, by the name ``columns`` reports them under
 _OPTIONAL = ("name", "symbol", "created_ts", "graduated", "price_sol", "market_cap_sol", "bonding_progress", "score")
 
@@ -165,17 +169,7 @@ class Query:
     def from_params(cls, params: Mapping[str, str]) -> Query:
         """From URL parameters: ``sort``, ``order`` (asc|desc), ``program`` (comma list), ``q``,
         ``dca`` and ``hide_graduated`` (1|0), ``min_nf300``, ``limit`` (1-500), ``offset``."""
-        unknown = set(params) - {
-            "sort",
-            "order",
-            "program",
-            "q",
-            "dca",
-            "hide_graduated",
-            "min_nf300",
-            "limit",
-            "offset",
-        }
+        unknown = set(params) - _QUERY_PARAMETERS
         if unknown:
             raise ViewError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
         sort = params.get("sort", DEFAULT_SORT)
@@ -238,11 +232,15 @@ class Schema:
         }
 
     def field_sql(self, name: str) -> str | None:
+        """The column a token-table field reads, as ``alias.column``; ``None`` if the database lacks it."""
         alias, candidates = _FIELDS[name]
         column = self.first(_ALIASED[alias], candidates)
-        if column is None or (alias == "s" and self.first("token_signal_summary", _SUMMARY_KEYS) is None):
-            return None
-        return f"{alias}.{column}"
+        return None if column is None or self.join_key(alias) is None else f"{alias}.{column}"
+
+    def join_key(self, alias: str) -> str | None:
+        """The column a table joins ``token_aggregates`` on (``None``: it cannot be joined)."""
+        keys = {"a": ("mint",), "m": ("mint",), "s": _SUMMARY_KEYS}[alias]
+        return self.first(_ALIASED[alias], keys)
 
     def dca_columns(self) -> tuple[str, str] | None:
         time = self.first("dca_activity_buckets", _DCA_TIMES)
@@ -266,6 +264,7 @@ class FlowHistory:
     def __init__(self) -> None:
         self._points: dict[str, dict[int, tuple[int, float]]] = {}  # mint -> step -> (ts, value)
         self._seen_ts: int | None = None  # the latest tick read from the database
+        self._pruned_at: int | None = None  # the first step kept by the latest pruning
         self._lock = threading.Lock()
 
     def add(self, rows: Iterable[tuple[str, int, float | None]]) -> None:
@@ -303,6 +302,9 @@ class FlowHistory:
 
     def _prune(self, chain_time: int) -> None:
         first_step = chain_time // SPARK_STEP_S - SPARK_POINTS + 1
+        if first_step == self._pruned_at:  # once per step, not once per commit
+            return
+        self._pruned_at = first_step
         with self._lock:
             for mint in list(self._points):
                 steps = self._points[mint]
@@ -371,11 +373,10 @@ def read_token(db: sqlite3.Connection | None, control: Control, mint: str, out: 
     if db is None:
         raise UnknownMint(f"mint {mint} is not in the database (there is no database yet)")
     schema, chain_time = _schema_and_time(db)
-    aggregate = _row(db, schema, "token_aggregates", "mint", mint)
-    metadata = _row(db, schema, "token_metadata", "mint", mint)
+    aggregate = _row(db, schema, "token_aggregates", schema.join_key("a"), mint)
+    metadata = _row(db, schema, "token_metadata", schema.join_key("m"), mint)
     if aggregate is None and metadata is None:
         raise UnknownMint(f"mint {mint} is not in the database")
-    summary_key = schema.first("token_signal_summary", _SUMMARY_KEYS)
     block = control.blocklist.blocks.get(mint)
     return {
         "mint": mint,
@@ -383,7 +384,7 @@ def read_token(db: sqlite3.Connection | None, control: Control, mint: str, out: 
         "metadata": metadata,
         "aggregate": aggregate,
         "windows": _windows(aggregate, schema.windows()) if aggregate else [],
-        "summary": _row(db, schema, "token_signal_summary", summary_key, mint) if summary_key else None,
+        "summary": _row(db, schema, "token_signal_summary", schema.join_key("s"), mint),
         "signals": _mint_signals(db, schema, mint),
         **_trades(db, schema, mint, out, chain_time),
         "spark": history.series(mint, chain_time) if history is not None and chain_time is not None else [],
@@ -433,12 +434,11 @@ def _token_select(
 ) -> tuple[str, dict[str, Any]]:
     """``WITH v AS (...)``: the listed mints with every field, before the user's filters."""
     fields = [f"{schema.field_sql(name) or 'NULL'} AS {name}" for name in _FIELDS]
-    joins = []
-    if "token_metadata" in schema.tables and "mint" in schema.tables["token_metadata"]:
-        joins.append("LEFT JOIN token_metadata m ON m.mint = a.mint")
-    summary_key = schema.first("token_signal_summary", _SUMMARY_KEYS)
-    if summary_key:
-        joins.append(f"LEFT JOIN token_signal_summary s ON s.{summary_key} = a.mint")
+    joins = [
+        f"LEFT JOIN {_ALIASED[alias]} {alias} ON {alias}.{key} = a.mint"
+        for alias in ("m", "s")
+        if (key := schema.join_key(alias)) is not None
+    ]
     traded = " + ".join(
         f"coalesce(a.buy_count_{w}s, 0) + coalesce(a.sell_count_{w}s, 0)"
         for w in schema.windows()

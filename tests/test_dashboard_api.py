@@ -295,6 +295,15 @@ def test_a_block_made_elsewhere_is_seen_at_once(client: TestClient, out: Path) -
     wait_until(lambda: get(client, "/api/tokens", limit=1)["tokens"][0]["mint"] != top, 5, "the block to be seen")
 
 
+def test_a_block_survives_a_restart(out: Path) -> None:
+    top = listed_mints(out)[0][0]
+    with TestClient(create_app(out / "solflow.db", out=out)) as client:
+        post(client, "/api/block", {"mint": top})
+    with TestClient(create_app(out / "solflow.db", out=out)) as client:
+        answer = get(client, "/api/tokens", limit=500)
+    assert top not in [t["mint"] for t in answer["tokens"]] and answer["counts"]["blocked"] == 1
+
+
 def test_waiting_until_the_database_appears(out: Path, tmp_path: Path) -> None:
     later = tmp_path / "later"
     later.mkdir()

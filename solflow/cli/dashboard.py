@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     host, port = sock.getsockname()[:2]
     print(f"dashboard: http://{f'[{host}]' if ':' in host else host}:{port}/", flush=True)
     print(f"reading {db_path} (read-only); blocks and follows go to {db_path.parent / 'control.db'}", flush=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+    # log_config=None: uvicorn's records go to the process's logging (solflow.logs), not its own handlers.
+    config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
     server = _Server(config, on_exit=app.state.hub.close)
     server.run(sockets=[sock])
     return 0

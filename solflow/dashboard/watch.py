@@ -14,9 +14,9 @@ as the time of the latest commit.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
-import sys
 import threading
 import time
 from pathlib import Path
@@ -29,6 +29,7 @@ from solflow.dashboard.view import SPARK_POINTS, SPARK_STEP_S, Control, FlowHist
 __all__ = ["STALE_AFTER_S", "PipelineWatcher", "Status"]
 
 STALE_AFTER_S = 30.0
+_log = logging.getLogger(__name__)
 Status = Literal["waiting", "live", "stale"]
 
 
@@ -63,7 +64,7 @@ class PipelineWatcher:
             try:
                 changed |= self.control.refresh()
             except ControlError as exc:
-                print(f"dashboard: {exc}", file=sys.stderr)
+                _log.warning("%s", exc)
             status = self._current_status()
             if status != self._status:
                 self._status, changed = status, True
@@ -162,7 +163,7 @@ class PipelineWatcher:
             )
             rows = outputs.collect("aggregates", query).rows()
         except AnalysisError as exc:
-            print(f"dashboard: sparklines start empty: {exc}", file=sys.stderr)
+            _log.warning("sparklines start empty: %s", exc)
             return
         self.history.add(rows)
 

@@ -51,7 +51,7 @@ from solflow.control import (
     parse_duration,
     pipeline_clock,
 )
-from solflow.dashboard.view import Query, UnknownMint, ViewError, read_signals, read_token, read_tokens
+from solflow.dashboard.view import Control, Query, UnknownMint, ViewError, read_signals, read_token, read_tokens
 from solflow.dashboard.watch import PipelineWatcher
 
 __all__ = ["Hub", "create_app"]
@@ -138,19 +138,9 @@ class Hub:
         self._cache[1][query] = answer
         return answer
 
-    async def read(self, reader: Callable[[Any, Any], dict[str, Any]]) -> dict[str, Any]:
+    async def read(self, reader: Callable[[Any, Control], dict[str, Any]]) -> dict[str, Any]:
         """``reader(db, control)`` on a fresh read-only connection, in a worker thread."""
-        watcher = self.watcher
-
-        def run() -> dict[str, Any]:
-            db = watcher.connect()
-            try:
-                return reader(db, watcher.control_state())
-            finally:
-                if db is not None:
-                    db.close()
-
-        return await to_thread.run_sync(run)
+        return await to_thread.run_sync(self.watcher.read, reader)
 
 
 def create_app(db_path: Path, out: Path | None = None, *, poll_interval_s: float = 0.25) -> Starlette:

@@ -109,22 +109,12 @@ def _each_change(
     sent: Any = None
     while not stop.is_set():
         if watcher.poll():
-            answer = watcher.meta() | {"chain_time": None} | _read(watcher, query) | {"offset": query.offset}
+            answer = watcher.meta() | watcher.read(lambda db, control: read_tokens(db, control, query, watcher.history))
             content = {k: v for k, v in answer.items() if k not in ("lag_s", "last_commit_age_s")}
             if content != sent:
                 sent = content
                 show(answer)
         stop.wait(POLL_INTERVAL_S)
-
-
-def _read(watcher: PipelineWatcher, query: Query) -> dict[str, Any]:
-    db = watcher.connect()
-    if db is None:
-        return {}
-    try:
-        return read_tokens(db, watcher.control_state(), query, watcher.history)
-    finally:
-        db.close()
 
 
 def _print_line(answer: dict[str, Any], stream: TextIO) -> None:

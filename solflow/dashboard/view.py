@@ -319,8 +319,8 @@ class FlowHistory:
 def read_tokens(
     db: sqlite3.Connection | None, control: Control, query: Query, history: FlowHistory | None = None
 ) -> dict[str, Any]:
-    """The token table: ``chain_time``, ``counts``, ``columns``, ``windows`` and ``tokens`` (one
-    dict per mint, in order); with no database yet (``None``), an empty one."""
+    """The token table: ``chain_time``, ``counts``, ``columns``, ``windows``, ``offset``, ``limit``
+    and ``tokens`` (one dict per mint, in order); with no database yet (``None``), an empty one."""
     schema, chain_time = _schema_and_time(db)
     answer: dict[str, Any] = {
         "chain_time": chain_time,
@@ -328,6 +328,8 @@ def read_tokens(
         "windows": [w for w in FLOW_WINDOWS if w in schema.windows()],
         "counts": {"active": 0, "matching": 0, "blocked": len(control.blocked_at(chain_time)),
                    "followed": len(control.followed), "signals_1h": 0},
+        "offset": query.offset,
+        "limit": query.limit,
         "tokens": [],
     }  # fmt: skip
     if db is None or chain_time is None or "token_aggregates" not in schema.tables:

@@ -19,6 +19,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -72,14 +73,20 @@ class PipelineWatcher:
                 self.generation += 1
             return changed
 
-    def connect(self) -> sqlite3.Connection | None:
-        """A new read-only connection for one view (``None`` while waiting); the caller closes it."""
-        if self._status == "waiting":
-            return None
+    def read(self, reader: Callable[[sqlite3.Connection | None, Control], dict[str, Any]]) -> dict[str, Any]:
+        """``reader(db, control)`` on a new read-only connection of its own (``db`` is ``None``
+        while waiting), so views can be read in any thread while ``poll`` goes on."""
+        db = None
+        if self._status != "waiting":
+            try:
+                db = open_db(self.db_path)
+            except (OSError, NotASolflowDatabase, sqlite3.DatabaseError):
+                pass  # replaced or removed since the poll: read as waiting until the next one
         try:
-            return open_db(self.db_path)
-        except (OSError, NotASolflowDatabase, sqlite3.DatabaseError):
-            return None
+            return reader(db, self.control_state())
+        finally:
+            if db is not None:
+                db.close()
 
     @property
     def chain_time(self) -> int | None:

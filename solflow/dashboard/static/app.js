@@ -177,6 +177,9 @@ function render(snap) {
     updateRow(tr, token, snap.chain_time);
     if (body.children[index] !== tr) body.insertBefore(tr, body.children[index] || null);
   });
+  const more = (counts.matching ?? 0) - (snap.offset ?? 0) - tokens.length;
+  $("more").hidden = more <= 0;
+  $("more").textContent = `${more} more mints match: narrow the filters or sort by another column`;
   const empty = $("empty");
   empty.hidden = tokens.length > 0;
   empty.textContent = snap.status === "waiting" ? `waiting for data… ${snap.problem || ""}` : "no mint matches";
@@ -318,6 +321,11 @@ $("token-rows").addEventListener("click", async (event) => {
   } catch (error) {
     setStatus(latest ? latest.status : "waiting", String(error.message || error));
   }
+});
+
+$("token-rows").addEventListener("keydown", (event) => {
+  const tr = event.target.closest("tr[data-mint]");
+  if (tr && event.key === "Enter" && event.target === tr) openDetail(tr.dataset.mint);
 });
 
 document.querySelector("thead").addEventListener("click", (event) => {

@@ -40,13 +40,17 @@ existing database applies only the missing ones, and adds columns for newly conf
 Migration 2 renames a version-1 database's columns to the names above and fills the decimal-adjusted
 trade amounts of the rows already there.
 Pragmas: ``journal_mode=WAL`` (readers never block the writer), ``synchronous=NORMAL``, a 20 MiB cache.
+Another process holding the write lock (a long analysis write) is waited out: each attempt waits
+``BUSY_TIMEOUT_MS`` inside SQLite, then the commit is retried with backoff (tenacity) for as long as
+it takes, with a warning on every retry; pending rows are kept until a commit succeeds.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from operator import attrgetter
 from pathlib import Path
@@ -54,6 +58,7 @@ from time import monotonic
 from typing import Any
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
 from typing_extensions import override
 
 from sinks.schema import (
@@ -78,7 +83,11 @@ Item = tuple[str, Any]  # (kind, payload)
 _PARTITIONS = ("sqlite-0", "sqlite-1")
 _WRITER = "sqlite-1"
 
+log = logging.getLogger(__name__)
+
 FLUSH_ITEMS = 20_000  # pending items that force a commit
+BUSY_TIMEOUT_MS = 1_000  # SQLite's own wait for the write lock, per attempt
+LOCK_RETRY_MAX_S = 2.0  # longest pause between attempts while another process holds the lock
 FLUSH_INTERVAL_S = 1.0  # while items keep arriving, none waits longer than this for its commit
 
 _MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
@@ -245,13 +254,14 @@ class SqliteSink(FixedPartitionedSink[Item, None]):
 class _SqlitePartition(StatefulSinkPartition[Item, None]):
     def __init__(self, path: Path, windows: tuple[int, ...]):
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
         self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        self._while_locked(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute("PRAGMA cache_size=-20000")  # 20 MiB as the original: index pages stay cached
         self._db.execute("PRAGMA temp_store=MEMORY")
-        _migrate(self._db, windows)
+        self._while_locked(lambda: _migrate(self._db, windows))
         self._pending = _Pending(windows)
         self._first_pending_at = 0.0
 
@@ -283,9 +293,38 @@ class _SqlitePartition(StatefulSinkPartition[Item, None]):
         self._db.close()
 
     def _commit(self) -> None:
-        if self._pending.items:
-            with _transaction(self._db):
-                self._pending.write(self._db)
+        pending = self._pending
+        if pending.items:
+
+            def write() -> None:
+                with _transaction(self._db):
+                    pending.write(self._db)
+
+            self._while_locked(write)
+            pending.clear()
+
+    def _while_locked(self, action: Callable[[], object]) -> None:
+        """Run ``action``, retrying with backoff for as long as another process holds the write lock
+        (a long analysis write, a backup): the dataflow waits, nothing is lost, a warning says why."""
+        for attempt in Retrying(
+            retry=retry_if_exception(_is_locked),
+            wait=wait_exponential(multiplier=0.1, max=LOCK_RETRY_MAX_S),
+            before_sleep=self._warn_locked,
+            reraise=True,
+        ):
+            with attempt:
+                action()
+
+    def _warn_locked(self, state: RetryCallState) -> None:
+        log.warning(
+            "%s is locked by another writer; waiting (%.0f s so far), the rows are written once it is free",
+            self._path,
+            state.seconds_since_start or 0.0,
+        )
+
+
+def _is_locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and ("locked" in str(error) or "busy" in str(error))
 
 
 def open_db(path: Path) -> sqlite3.Connection:
@@ -429,6 +468,8 @@ class _AggregateRows:
 
     def write(self, db: sqlite3.Connection) -> None:
         db.executemany(self._sql, [(*row, first_ts) for row, first_ts in self._newest.values()])
+
+    def clear(self) -> None:
         self._newest.clear()
 
 
@@ -506,7 +547,7 @@ class _Pending:
         self.items += sum(len(v) for k, v in grouped.items() if k != "aggregates") + sum(map(len, aggregates))
 
     def write(self, db: sqlite3.Connection) -> None:
-        """Execute everything pending (inside the caller's transaction) and start afresh."""
+        """Execute everything pending (inside the caller's transaction); ``clear`` once it committed."""
         if self._trades:
             _write_trades(db, self._trades)
         self._aggregates.write(db)
@@ -516,5 +557,8 @@ class _Pending:
             db.executemany(_GAP_INSERT, self._gaps)  # a Gap is a tuple in column order
         if self._stats:
             db.executemany(_STATS_UPSERT, self._stats.items())
+
+    def clear(self) -> None:
+        self._aggregates.clear()
         self._trades, self._signals, self._gaps, self._stats = [], [], [], {}
         self.items = 0

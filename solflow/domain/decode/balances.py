@@ -2,7 +2,8 @@
 
 Token changes are summed per (owner, mint) over the pre (negative) and post (positive) balances, so
 an account that appears only before (closed) or only after (created) counts, and list positions
-never matter. Amounts are the raw integer strings. Reading balance entries is the costly part of a
+never matter. Amounts are the raw integer strings; an amount beyond u64 or decimals outside 0-18
+are a ``DecodeError``. Reading balance entries is the costly part of a
 decode, so callers name the mints (and owners) they need and only those entries are read.
 """
 
@@ -14,6 +15,10 @@ from typing import Any
 from solflow.domain.decode.errors import DecodeError
 
 TOKEN_2022_PROGRAM = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
+# SPL mints store decimals in a u8, and no real mint uses more than 18; anything else is corrupt
+# input (and 10**decimals of a huge value would never finish computing).
+MAX_DECIMALS = 18
+U64_MAX = 2**64 - 1
 
 
 class TokenBalances:
@@ -31,15 +36,23 @@ class TokenBalances:
                     continue
                 if mint not in first_entry:
                     first_entry[mint] = balance
-                    decimals[mint] = balance.ui_token_amount.decimals
+                    places = balance.ui_token_amount.decimals
+                    if not 0 <= places <= MAX_DECIMALS:
+                        raise DecodeError(
+                            f"token balance of {mint} claims {places} decimals (expected 0-{MAX_DECIMALS})"
+                        )
+                    decimals[mint] = places
                 owner = balance.owner
                 if owners is not None and owner not in owners:
                     continue
                 text = balance.ui_token_amount.amount
                 if not text.isdigit():
                     raise DecodeError(f"token balance amount {text!r} of {mint} is not a non-negative integer")
+                amount = int(text)
+                if amount > U64_MAX:
+                    raise DecodeError(f"token balance amount of {mint} is {len(text)} digits, beyond u64")
                 key = (owner, mint)
-                deltas[key] = deltas.get(key, 0) + sign * int(text)
+                deltas[key] = deltas.get(key, 0) + sign * amount
         self.deltas = deltas  # (owner, mint) -> net change; present = the owner held an account of the mint
         self.decimals = decimals
         self._first_entry = first_entry

@@ -6,6 +6,7 @@ summary and ``run_stats`` say matches what is on disk.
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import subprocess
 import time
@@ -88,9 +89,12 @@ def trade_key(row: tuple) -> tuple:
     return (row[0], row[16], row[17])  # signature, outer_ix_index, inner_ix_index
 
 
-def assert_written_once_or_in_a_gap(out: Path, baseline: dict[str, Any]) -> list[tuple]:
+def assert_written_once_or_in_a_gap(
+    out: Path, baseline: dict[str, Any], up_to_last_written_slot: bool = False
+) -> list[tuple]:
     """Every served trade is on disk exactly once (SQLite and JSONL) or in a slot range of a ``gaps``
-    row of its partition; returns the gaps rows."""
+    row of its partition; returns the gaps rows. A stopped run was served up to the last slot each
+    partition wrote."""
     written = read_outputs(out)
     jsonl = [
         json.loads(line) for name, data in written.items() if name.startswith("jsonl.") for line in data.splitlines()
@@ -100,10 +104,15 @@ def assert_written_once_or_in_a_gap(out: Path, baseline: dict[str, Any]) -> list
     sqlite_keys = {trade_key(row) for row in written["sqlite.trades"]}
     assert set(jsonl_keys) == sqlite_keys
     gap_rows = written["sqlite.gaps"]
+    last_slot: dict[str, int] = {}
+    for row in written["sqlite.trades"]:
+        last_slot[row[4]] = max(last_slot.get(row[4], 0), row[1])
     for row in baseline["sqlite.trades"]:
         if trade_key(row) in sqlite_keys:
             continue
         program, slot = row[4], row[1]
+        if up_to_last_written_slot and slot > last_slot.get(program, 0):
+            continue
         assert any(g[0] in (program, "all") and g[1] <= slot and (g[2] is None or slot <= g[2]) for g in gap_rows), (
             f"trade {trade_key(row)} of {program} slot {slot} neither written nor in a gap"
         )
@@ -198,3 +207,80 @@ def test_absurd_decimals_or_amounts_are_counted_decode_errors_and_never_hang(
         # the events' exact amounts stand; the decimals of the damaged balances are unknown
         [row] = [row for key, row in written.items() if key[0] == by_program[program] and row[4] == program]
         assert row[12] is None
+
+
+def test_live_runs_time_untimed_trades_from_the_chain_so_every_run_is_identical(tmp_path: Path, capture: Path) -> None:
+    # Every third slot's block meta carries no block time: its trades must be timed from the chain.
+    untimed = tmp_path / "untimed.capture"
+    with CaptureReader(capture) as reader, CaptureWriter(untimed, source="test") as writer:
+        for raw in reader:
+            update = geyser_pb2.SubscribeUpdate.FromString(raw)
+            if update.HasField("block_meta") and update.block_meta.slot % 3 == 0:
+                update.block_meta.ClearField("block_time")
+                raw = update.SerializeToString()
+            writer.write(raw)
+    outputs = []
+    for run, (rate, workers) in enumerate([(None, "1"), (900.0, "2"), (2500.0, "1")]):
+        out = tmp_path / f"run{run}"
+        server = ReplayServer(untimed, rate=rate, clock_start=None if rate is None else time.time() + 3600)
+        server.start()
+        try:
+            env = flow_env(out, untimed, GEYSER_URL=f"http://127.0.0.1:{server.port}", SOLFLOW_LEGACY="both")
+            proc = start_flow(env, "-w", workers, log=tmp_path / f"run{run}.log")
+            if rate is not None:
+                begin_when_subscribed(server, proc)
+            assert proc.wait(timeout=RUN_TIMEOUT_S) == 0, (tmp_path / f"run{run}.log").read_text()
+        finally:
+            server.stop()
+        written = read_outputs(out)
+        assert all(row[3] is not None for row in written["sqlite.trades"]), "every trade has a chain time"
+        outputs.append({name: rows for name, rows in written.items() if not name.startswith("jsonl.")})
+    assert outputs[1] == outputs[0] and outputs[2] == outputs[0]
+
+
+def test_cut_refused_resume_lock_and_sigterm_in_one_live_run_lose_nothing_silently(
+    tmp_path: Path, capture: Path, baseline: dict[str, Any]
+) -> None:
+    total = len(baseline["sqlite.trades"])
+    server = served_paced(capture, rate=400.0)
+    env = flow_env(tmp_path, capture, GEYSER_URL=f"http://127.0.0.1:{server.port}", SOLFLOW_LEGACY="both")
+    log = tmp_path / "run.log"
+    proc = start_flow(env, log=log)
+
+    def progress(share: float) -> None:
+        wait_until(lambda: jsonl_lines(tmp_path) >= total * share or proc.poll() is not None, RUN_TIMEOUT_S, "progress")
+        assert proc.poll() is None, log.read_text()
+
+    try:
+        begin_when_subscribed(server, proc)
+        progress(0.15)
+        assert server.cut() == 5  # a plain cut: resumed from the last slot, nothing lost
+        progress(0.3)
+        server.replay_refusal = "end"
+        assert server.cut() == 5  # the server comes back without the missed slots
+        progress(0.4)
+        analysis = sqlite3.connect(tmp_path / "solflow.db", isolation_level=None)
+        analysis.execute("BEGIN IMMEDIATE")  # a long analysis write holds the lock
+        time.sleep(4)
+        analysis.execute("ROLLBACK")
+        analysis.close()
+        progress(0.6)
+        server.stall()  # what was sent reaches the client before the stop
+        time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        assert proc.wait(timeout=RUN_TIMEOUT_S) == 0, log.read_text()
+        assert time.monotonic() - signalled < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        server.stop()
+    text = log.read_text()
+    assert text.endswith("solflow: stopped by SIGTERM; outputs were flushed and closed\n")
+    assert "is locked by another writer" in text and "Traceback" not in text and "panicked" not in text
+    gap_rows = assert_written_once_or_in_a_gap(tmp_path, baseline, up_to_last_written_slot=True)
+    assert {g[4] for g in gap_rows} == {"replay_ended"}
+    stats = run_stats(tmp_path)
+    assert (stats["end"], stats["gaps"]) == ("stopped", len(gap_rows))
+    written = read_outputs(tmp_path)
+    assert stats["trades"] == len(written["sqlite.trades"]) == stats["rows_written.jsonl"]

@@ -372,7 +372,9 @@ class _Stream:
             self._context.set_details(self._status[1])
 
     def wake(self) -> None:
-        self._wake.set()
+        """Recompute what is due (the clock moved); a stream still waiting for its filters stays asleep."""
+        if self._filters is not None:
+            self._wake.set()
 
     def abort(self, code: grpc.StatusCode, details: str) -> None:
         """End the call with an error status, dropping whatever is still queued."""

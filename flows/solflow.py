@@ -24,9 +24,12 @@ All SQLite writes go through one ``SqliteSink`` (one partition: a single writer 
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -156,7 +159,7 @@ def _flow_from_environment() -> Dataflow:
     starts is checked here, so a mistake is one line on stderr and no Bytewax output: a bad variable
     or output directory exits 2, a capture that is not whole exits 1."""
     try:
-        settings = Settings.from_env()
+        settings = _per_process(Settings.from_env(), _process_id(sys.argv[1:]))
         configure_logging(settings)
         if settings.geyser_url is None:
             if not Path(settings.replay_path).is_file():
@@ -174,6 +177,25 @@ def _flow_from_environment() -> Dataflow:
     except CaptureError as exc:
         print(f"solflow: error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def _process_id(argv: list[str]) -> int:
+    """The process id ``bytewax.run`` was given: ``-i``/``--process-id``, else Bytewax's own
+    ``BYTEWAX_PROCESS_ID`` (read as bytewax.run reads it), else 0 (a single process)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("-i", "--process-id", type=int, default=os.environ.get("BYTEWAX_PROCESS_ID", 0))
+    return int(parser.parse_known_args(argv)[0].process_id)
+
+
+def _per_process(settings: Settings, process_id: int) -> Settings:
+    """Settings of one process of a multi-process run: its metrics port is SOLFLOW_METRICS_PORT +
+    the process id, so every process of a host serves its own."""
+    if settings.metrics_port is None or process_id == 0:
+        return settings
+    port = settings.metrics_port + process_id
+    if port > 65535:
+        raise SettingsError(f"SOLFLOW_METRICS_PORT={settings.metrics_port} + process id {process_id} is past 65535")
+    return replace(settings, metrics_port=port)
 
 
 def _check_out_dir(out: Path) -> None:

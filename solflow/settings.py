@@ -8,6 +8,7 @@ raises ``SettingsError``: one line naming the variable and what is wrong with it
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -128,6 +129,13 @@ def _port(raw: str) -> int:
     return value
 
 
+def _ip_address(raw: str) -> str:
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        raise ValueError("must be an IP address to listen on, e.g. 127.0.0.1, 0.0.0.0 or ::") from None
+
+
 def _on_off(raw: str) -> bool:
     value = raw.lower()
     if value in ("on", "true", "1", "yes"):
@@ -195,6 +203,7 @@ class Settings:
     replay_path: Path = _env("SOLFLOW_REPLAY", Path, DEFAULT_REPLAY)
     replay_speed: float = _env("SOLFLOW_REPLAY_SPEED", _non_negative_float, 0.0)  # 0 = as fast as possible
     metrics_port: int | None = _env("SOLFLOW_METRICS_PORT", _port)
+    metrics_addr: str = _env("SOLFLOW_METRICS_ADDR", _ip_address, "127.0.0.1")
     # Outputs
     out_dir: Path = _env("SOLFLOW_OUT", Path, DEFAULT_OUT)
     pipeline: bool = _env("SOLFLOW_PIPELINE", _on_off, True)

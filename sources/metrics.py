@@ -1,16 +1,27 @@
 """Prometheus metrics of the Yellowstone source, labelled by partition, and their HTTP endpoint.
 
 The metrics live in the default ``prometheus_client`` registry, so ``bytewax.run``'s own API
-endpoint shows them too; ``serve_metrics`` additionally serves them on ``SOLFLOW_METRICS_PORT``
-(127.0.0.1), started at most once per process whatever the number of workers.
+endpoint shows them too; ``serve_metrics`` additionally serves them on ``SOLFLOW_METRICS_ADDR``
+(default 127.0.0.1) and ``SOLFLOW_METRICS_PORT`` (plus the process id in a multi-process run, see
+``flows.solflow``), started at most once per process whatever the number of workers:
+
+* ``/metrics`` (and any other path, as ``prometheus_client`` does): the registry;
+* ``/healthz``: ``200 ok`` while the run goes on, ``503`` with the reason once it is stopping (a
+  signal, or a source that cannot go on), so a supervisor can tell a draining run from a live one.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
+from http.server import ThreadingHTTPServer
+from urllib.parse import urlsplit
 
-from prometheus_client import Counter, Gauge, start_http_server
+from prometheus_client import Counter, Gauge
+from prometheus_client.exposition import MetricsHandler
+
+from solflow import run_control
 
 log = logging.getLogger(__name__)
 
@@ -79,20 +90,55 @@ class PartitionMetrics:
         GAPS.labels(self.partition, reason).inc()
 
 
-def serve_metrics(port: int) -> int | None:
-    """Serve the registry on 127.0.0.1:``port``, at most once per process; returns the port this
-    process serves on (the first one asked for), or ``None`` if it could not bind.
+def serve_metrics(port: int, addr: str = "127.0.0.1") -> int | None:
+    """Serve the registry and ``/healthz`` on ``addr``:``port``, at most once per process; returns the
+    port this process serves on (the first one asked for), or ``None`` if it could not bind.
 
-    A port already taken (another SolFlow process on this host) is logged once, not fatal.
+    A port already taken (another program on this host) is logged once, not fatal.
     """
     global _server_port, _server_up
     with _server_lock:
         if _server_port is None:
             _server_port = port
+            shown = f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
             try:
-                start_http_server(port, addr="127.0.0.1")
-                _server_up = True
-                log.info("metrics served on http://127.0.0.1:%d/metrics", port)
+                server = (_Server6 if ":" in addr else _Server)((addr, port), _Handler)
             except OSError as exc:
-                log.warning("metrics not served on 127.0.0.1:%d: %s", port, exc.strerror or exc)
+                log.warning("metrics not served on %s: %s", shown, exc.strerror or exc)
+            else:
+                threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+                _server_up = True
+                log.info("metrics served on http://%s/metrics (health: /healthz)", shown)
         return _server_port if _server_up else None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class _Handler(MetricsHandler):
+    def do_GET(self) -> None:
+        if urlsplit(self.path).path != "/healthz":
+            super().do_GET()
+            return
+        reason = _stopping_because()
+        body = b"ok\n" if reason is None else f"stopping: {reason}\n".encode()
+        self.send_response(200 if reason is None else 503)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _stopping_because() -> str | None:
+    if not run_control.stop_requested():
+        return None
+    failure = run_control.failure()
+    if failure is not None:
+        return str(failure)
+    signum = run_control.stop_signal()
+    return f"signal {signum}" if signum is not None else "stop requested"

@@ -106,7 +106,7 @@ class YellowstoneSource(FixedPartitionedSource[SourceItem, int | None]):
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _YellowstonePartition:
         if self._settings.metrics_port is not None:
-            serve_metrics(self._settings.metrics_port)
+            serve_metrics(self._settings.metrics_port, self._settings.metrics_addr)
         return _YellowstonePartition(self._settings, self._subscriptions[for_part], resume_state)
 
 

@@ -140,7 +140,10 @@ def legacy_line(trade: TradeEvent) -> str:
         f'"quote_decimals":{_json(t.quote_decimals)},"fee_amount_raw":{_json(t.fee_amount_raw)},'
         f'"outer_ix_index":{t.outer_ix_index},"inner_ix_index":{_json(t.inner_ix_index)},'
         f'"via":{_json(t.via)},"pool":{_json(t.pool)},"is_dca":{"true" if t.is_dca else "false"},'
-        f'"decode_source":{_q(t.decode_source)},"quote_amount":{_json(t.quote_amount)},"fee_amount":{_json(t.fee_amount)}}}\n'
+        f'"decode_source":{_q(t.decode_source)},"quote_amount":{_json(t.quote_amount)},'
+        f'"fee_amount":{_json(t.fee_amount)},"virtual_base_reserves":{_json(t.virtual_base_reserves)},'
+        f'"virtual_quote_reserves":{_json(t.virtual_quote_reserves)},'
+        f'"real_base_reserves":{_json(t.real_base_reserves)},"real_quote_reserves":{_json(t.real_quote_reserves)}}}\n'
     )
 
 

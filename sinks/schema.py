@@ -59,6 +59,11 @@ TRADE_COLUMNS: tuple[Column, ...] = (
     ("token_amount", "float"),
     ("quote_amount", "float"),
     ("fee_amount", "float"),
+    # The pool's or curve's reserves after the trade, raw units (null where the event has none).
+    ("virtual_base_reserves", "u64"),
+    ("virtual_quote_reserves", "u64"),
+    ("real_base_reserves", "u64"),
+    ("real_quote_reserves", "u64"),
 )
 
 AGGREGATE_KEY_COLUMNS: tuple[Column, ...] = (
@@ -127,6 +132,12 @@ MEANINGS: dict[str, str] = {
     "pool": "the pool, bonding curve or DCA account traded against",
     "is_dca": "a Jupiter DCA fill",
     "decode_source": "what the amounts were read from: cpi_event, log_event or balance_delta",
+    "virtual_base_reserves": "a bonding curve's virtual token reserves after the trade, raw units: it prices at"
+    " `virtual_quote_reserves / virtual_base_reserves`; null for pools and where the event has none",
+    "virtual_quote_reserves": "a bonding curve's virtual quote reserves after the trade, raw units of `quote_mint`",
+    "real_base_reserves": "tokens the curve still has for sale, or the pool holds, after the trade (raw units)",
+    "real_quote_reserves": "quote the curve has raised, or the pool holds, after the trade (raw units of"
+    " `quote_mint`)",
     # aggregates (one row per changed mint per tick)
     "ts": "the event-time tick the row describes (a multiple of the cadence)",
     "last_trade_ts": "block time of the mint's latest trade counted so far",

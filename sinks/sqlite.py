@@ -215,6 +215,14 @@ _MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE INDEX token_signals_type ON token_signals(signal_type, ts DESC)",
         ),
     ),
+    (
+        3,
+        "trades: the pool's or curve's reserves after the trade",
+        tuple(  # u64, stored as token_amount_raw is
+            f"ALTER TABLE trades ADD COLUMN {name}"
+            for name in ("virtual_base_reserves", "virtual_quote_reserves", "real_base_reserves", "real_quote_reserves")
+        ),
+    ),
 )
 SCHEMA_VERSION = _MIGRATIONS[-1][0]
 

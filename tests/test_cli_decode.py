@@ -1,5 +1,6 @@
 """``solflow decode`` as users run it: a subprocess over the real RPC fixtures and over capture files
-written by ``sources.capture``, with unreadable files mixed in among good ones."""
+written by ``sources.capture``, with unreadable files mixed in among good ones, and over fixtures whose
+events were changed the way newer program versions change them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import base58
 import pytest
 
 from solflow.domain.trade import TRADE_FIELDS
@@ -43,6 +45,16 @@ def lines(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines()]
 
 
+SUMMARY = "solflow decode: 29 transactions, 28 trades, 12 lifecycle records; 0 unknown events, 0 events with"
+LIFECYCLE_KINDS = {
+    "create": "token_created",
+    "create_pool": "pool_created",
+    "migrate": "migrated",
+    "dca_open": "dca_opened",
+    "dca_close": "dca_closed",
+}
+
+
 @pytest.fixture(scope="module")
 def rpc_paths(fixtures_dir: Path) -> list[Path]:
     return sorted((fixtures_dir / "rpc").glob("*/*.json"))
@@ -57,7 +69,9 @@ def oracle(fixtures_dir: Path) -> dict[tuple[str, int, int | None], dict[str, An
 def test_prints_every_trade_of_the_rpc_fixtures(repo_root, rpc_paths, oracle):
     result = solflow_decode(repo_root, *rpc_paths)
     assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
+    (summary,) = result.stderr.splitlines()  # nothing unknown, no trailing bytes: only the summary
+    assert summary.startswith(SUMMARY)
+    assert summary.endswith("event-vs-balance mismatches 0 of 28 cross-checked trades (0.00%)")
     trades = lines(result.stdout)
     assert all(set(trade) == {"kind", *TRADE_FIELDS} and trade["kind"] == "trade" for trade in trades)
     expected_trades = {key: row for key, row in oracle.items() if row["kind"] == "trade"}
@@ -69,28 +83,30 @@ def test_prints_every_trade_of_the_rpc_fixtures(repo_root, rpc_paths, oracle):
             assert printed[key]["block_time"] == row["block_time"]
 
 
-def test_all_adds_the_non_trade_events(repo_root, rpc_paths, oracle):
-    result = solflow_decode(repo_root, "--all", *rpc_paths)
+@pytest.mark.parametrize("kind", ["lifecycle", "all"])
+def test_kind_selects_lifecycle_records_and_trades(repo_root, rpc_paths, oracle, kind):
+    result = solflow_decode(repo_root, "--kind", kind, *rpc_paths)
     assert result.returncode == 0, result.stderr
-    events = [line for line in lines(result.stdout) if line["kind"] != "trade"]
+    printed = lines(result.stdout)
+    records = [line for line in printed if line["kind"] != "trade"]
+    assert len(printed) - len(records) == (28 if kind == "all" else 0)
     expected = {key: row for key, row in oracle.items() if row["kind"] != "trade"}
-    assert len(events) == len(expected) + 3  # blind files: a DCA open, a DCA close, a LaunchLab create
-    for event in events:
-        row = expected.get((event["signature"], event["outer_ix_index"], event["inner_ix_index"]))
-        if row is not None:
-            assert (event["kind"], event["trader"], event["mint"], event["details"]) == (
-                row["kind"],
-                row["trader"],
-                row["mint"],
-                row["details"],
-            )
+    assert len(records) == len(expected) + 3  # blind files: a DCA open, a DCA close, a LaunchLab create
+    for record in records:
+        row = expected.get((record["signature"], record["outer_ix_index"], record["inner_ix_index"]))
+        if row is None:
+            continue
+        assert record["kind"] == LIFECYCLE_KINDS[row["kind"]]
+        assert record["program"] == row["program"]
+        mint = record.get("mint", record.get("base_mint"))
+        assert mint == row["mint"] or row["mint"] is None
 
 
 def test_program_filter(repo_root, fixtures_dir):
     (migration,) = (fixtures_dir / "rpc" / "pumpswap").glob("2ffHb9AX*")
     result = solflow_decode(repo_root, "--all", "--program", "pumpfun", migration)
     assert result.returncode == 0, result.stderr
-    assert [(line["kind"], line["program"]) for line in lines(result.stdout)] == [("migrate", "pumpfun")]
+    assert [(line["kind"], line["program"]) for line in lines(result.stdout)] == [("migrated", "pumpfun")]
 
 
 def test_unreadable_files_cost_one_line_each_and_the_rest_is_decoded(repo_root, fixtures_dir, tmp_path):
@@ -105,7 +121,7 @@ def test_unreadable_files_cost_one_line_each_and_the_rest_is_decoded(repo_root, 
     assert result.returncode == 1
     assert [line["signature"][:8] for line in lines(result.stdout)] == ["JBnrBbgq"] * 4 + ["5UWcde33"]
     errors = result.stderr.splitlines()
-    assert len(errors) == 3
+    assert len(errors) == 4 and errors[3].startswith("solflow decode: 2 transactions, 5 trades")
     assert errors[0].startswith(f"solflow decode: {not_json}: not valid JSON")
     assert errors[1] == f"solflow decode: {missing}: cannot read file: No such file or directory"
     assert errors[2].startswith(f"solflow decode: {rpc_error}: ") and "slot skipped" in errors[2]
@@ -153,6 +169,51 @@ def test_corrupt_capture_is_reported_after_what_it_could_read(repo_root, fixture
     (moonshot,) = (fixtures_dir / "rpc" / "moonshot").glob("*.json")
     result = solflow_decode(repo_root, cut, moonshot)
     assert result.returncode == 1
-    (error,) = result.stderr.splitlines()
-    assert error.startswith(f"solflow decode: {cut}: ")
+    error, summary = result.stderr.splitlines()
+    assert error.startswith(f"solflow decode: {cut}: ") and summary.startswith("solflow decode: ")
     assert lines(result.stdout)[-1]["signature"].startswith("5UWcde33")
+
+
+def changed_events(source: Path, target: Path, change) -> None:
+    """A copy of an RPC fixture whose self-CPI event instructions went through ``change(bytes) -> bytes``."""
+    document = json.loads(source.read_text())
+    result = document.get("result", document)
+    result = result[0] if isinstance(result, list) else result
+    for group in result["meta"]["innerInstructions"]:
+        for ix in group["instructions"]:
+            data = base58.b58decode(ix["data"])
+            if data.startswith(bytes.fromhex("e445a52e51cb9a1d")):
+                ix["data"] = base58.b58encode(change(data)).decode()
+    logs = result["meta"]["logMessages"]
+    result["meta"]["logMessages"] = [line for line in logs if not line.startswith("Program data: ")]
+    target.write_text(json.dumps(document))
+
+
+def test_grown_and_unknown_events_are_reported_per_transaction(repo_root, fixtures_dir, oracle, tmp_path):
+    (buy,) = (fixtures_dir / "rpc" / "pumpswap").glob("59GXCxvQ*")
+    grown = tmp_path / "grown.json"
+    changed_events(buy, grown, lambda data: data + bytes(range(24)))  # a newer version appended 24 bytes
+    unknown = tmp_path / "unknown.json"
+    changed_events(buy, unknown, lambda data: data[:8] + bytes(8) + data[16:])  # an event no layout knows
+    result = solflow_decode(repo_root, grown, unknown)
+    assert result.returncode == 0, result.stderr
+    first, second = lines(result.stdout)
+    row = oracle[(first["signature"], first["outer_ix_index"], first["inner_ix_index"])]
+    # the grown event still decodes exactly; the unknown one leaves only the balance changes
+    assert (first["quote_amount_raw"], first["fee_amount_raw"], first["decode_source"]) == (
+        row["quote_amount_raw"],
+        row["fee_amount_raw"],
+        "cpi_event",
+    )
+    assert second["decode_source"] == "balance_delta" and second["fee_amount_raw"] is None
+    signature = first["signature"]
+    trailing, unknown_line, summary = result.stderr.splitlines()
+    assert trailing == (
+        f"solflow decode: {signature}: pumpswap BuyEvent at instruction 4, inner 4 has 24 unknown trailing bytes"
+        " (384 bytes): decoded the known layout"
+    )
+    assert unknown_line == (
+        f"solflow decode: {signature}: unknown pumpswap event 0000000000000000 (360 bytes) at instruction 4, inner 4"
+    )
+    assert "1 unknown events, 1 events with unknown trailing bytes" in summary
+    assert summary.endswith("event-vs-balance mismatches 0 of 1 cross-checked trades (0.00%)")

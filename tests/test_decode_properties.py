@@ -61,7 +61,7 @@ def bases(fixtures_dir: Path) -> dict[str, Base]:
 
 def decode(info: Any, base: Base) -> tuple[list, dict[str, dict[str, int]], TransactionDecoder]:
     decoder = TransactionDecoder()
-    events = decoder.decode_events(info, base.slot, base.block_time)
+    events = decoder.decode_all(info, base.slot, base.block_time)
     return events, decoder.stats.as_dict(), decoder
 
 
@@ -259,7 +259,7 @@ def test_mutated_protobuf_bytes(bases, name, flips):
     except ProtobufDecodeError:
         assume(False)
     decoder = TransactionDecoder()
-    events = decoder.decode_events(info, base.slot, base.block_time)
+    events = decoder.decode_all(info, base.slot, base.block_time)
     assert all(isinstance(e, TradeEvent) or e.kind for e in events)
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from solders.pubkey import Pubkey
 
-from solflow.domain.decode import ProgramEvent, TransactionDecoder
+from solflow.domain.decode import TransactionDecoder
+from solflow.domain.lifecycle import LifecycleEvent
 from solflow.domain.programs import BY_ID, PROGRAM_NAMES, WSOL_MINT
 from solflow.simulator import KINDS, build_transaction, simulate
 from sources.capture import CaptureReader, iter_updates
@@ -138,8 +139,8 @@ def test_stream_mixes_what_real_traffic_has(transactions):
         "cpi_event",
         "log_event",
         "balance_delta",
-        "create",
-        "dca_open",
+        "token_created",
+        "dca_opened",
     ):
         assert seen[what] > 0, f"the stream has no {what}"
     trades = sum(len(u.expected) for u in transactions)
@@ -328,8 +329,8 @@ def test_decoder_returns_exactly_the_expected_trades_of_each_kind(program, kind)
     for trade in simulated.expected:
         trade.block_time = block_time
     assert trades == [t.to_dict() for t in simulated.expected]
-    events = decoder.decode_events(info, simulated.update.transaction.slot, block_time)
-    assert sorted(e.kind for e in events if isinstance(e, ProgramEvent)) == sorted(simulated.events)
+    events = decoder.decode_all(info, simulated.update.transaction.slot, block_time)
+    assert sorted(e.kind for e in events if isinstance(e, LifecycleEvent)) == sorted(simulated.events)
     if kind.startswith("failed"):
         assert info.meta.HasField("err") and trades == []
     elif kind.startswith(("unknown_event", "truncated_log")):

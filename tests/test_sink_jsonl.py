@@ -183,7 +183,7 @@ def test_exact_line_for_a_sol_quoted_buy() -> None:
         mint="MINT", quote_mint=WSOL_MINT, token_amount_raw=1_000_000_000_000, token_decimals=6,
         quote_amount_raw=1_500_000_000, quote_decimals=9, fee_amount_raw=15_000_000,
         outer_ix_index=3, inner_ix_index=None, via=None, pool="POOL", is_dca=False,
-        decode_source="log_event",
+        decode_source="log_event", real_base_reserves=90_000_000_000_000, real_quote_reserves=85_000_000_000,
     )  # fmt: skip
     assert legacy_line(trade) == (
         '{"timestamp":1732700000,"signature":"SIG",'
@@ -194,7 +194,9 @@ def test_exact_line_for_a_sol_quoted_buy() -> None:
         '"trader":"USER","fee_payer":"PAYER","quote_mint":"So11111111111111111111111111111111111111112",'
         '"token_amount_raw":1000000000000,"quote_amount_raw":1500000000,"quote_decimals":9,'
         '"fee_amount_raw":15000000,"outer_ix_index":3,"inner_ix_index":null,"via":null,'
-        '"pool":"POOL","is_dca":false,"decode_source":"log_event","quote_amount":1.5,"fee_amount":0.015}\n'
+        '"pool":"POOL","is_dca":false,"decode_source":"log_event","quote_amount":1.5,"fee_amount":0.015,'
+        '"virtual_base_reserves":null,"virtual_quote_reserves":null,"real_base_reserves":90000000000000,'
+        '"real_quote_reserves":85000000000}\n'
     )
 
 

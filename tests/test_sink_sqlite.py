@@ -22,6 +22,7 @@ from solflow.domain.trade import TradeEvent
 from solflow.settings import DEFAULT_WINDOWS
 
 TRADE_NAMES = [name for name, _ in TRADE_COLUMNS]
+RESERVES = ("virtual_base_reserves", "virtual_quote_reserves", "real_base_reserves", "real_quote_reserves")
 
 
 def b58(seed: str, size: int = 32) -> str:
@@ -53,6 +54,8 @@ def trade(i: int, **changes: Any) -> TradeEvent:
         pool=b58(f"pool{i % 6}"),
         is_dca=program == "jupiter_dca",
         decode_source="log_event" if program == "moonshot" else "cpi_event",
+        real_base_reserves=None if program in ("moonshot", "jupiter_dca") else 700_000_000_000 - i,
+        real_quote_reserves=None if program in ("moonshot", "jupiter_dca") else 80_000_000_000 + i,
     )
     values.update(changes)
     return TradeEvent(**values)
@@ -134,8 +137,9 @@ def test_a_version_1_database_takes_the_one_names_and_keeps_its_rows(tmp_path: P
         1, quote_mint="EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", quote_decimals=6, token_amount_raw=2**64 - 1
     )
     for t in (trade(0), usdc):
-        values = [str(v) if isinstance(v, int) and v > 2**63 - 1 else v for v in t.to_dict().values()]
-        old.execute(f"INSERT INTO trades ({', '.join(t.to_dict())}) VALUES ({', '.join('?' * len(values))})", values)
+        fields = {k: v for k, v in t.to_dict().items() if k not in RESERVES}  # what version 1 had
+        values = [str(v) if isinstance(v, int) and v > 2**63 - 1 else v for v in fields.values()]
+        old.execute(f"INSERT INTO trades ({', '.join(fields)}) VALUES ({', '.join('?' * len(values))})", values)
     old.execute(
         "INSERT INTO token_aggregates (mint, source_program, last_trade_timestamp, net_flow_300s_sol, volume_300s_sol,"
         " trades_total, updated_at, created_at) VALUES ('MINT', 'pumpfun', 97, 1.5, 2.5, 3, 100, 90)"
@@ -160,6 +164,19 @@ def test_a_version_1_database_takes_the_one_names_and_keeps_its_rows(tmp_path: P
     assert set(columns(path, "token_signals")) == {name for name, _ in SIGNAL_COLUMNS} | {"id"}
     write(path, [aggregates(aggregate_row("MINT", 105, 2.0))])  # the renamed table takes new rows
     assert rows(path, "SELECT ts, first_ts FROM token_aggregates") == [(105, 90)]
+
+
+def test_a_version_2_database_gains_the_reserve_columns_and_keeps_its_trades(tmp_path: Path) -> None:
+    path = tmp_path / "solflow.db"
+    write(path, [("trade", trade(0, slot=7))])
+    with sqlite3.connect(path) as db:  # back to what schema version 2 wrote
+        for name in RESERVES:
+            db.execute(f"ALTER TABLE trades DROP COLUMN {name}")
+        db.execute("DELETE FROM schema_version WHERE version > 2")
+    write(path, [("trade", trade(2, slot=8, real_base_reserves=2**64 - 1, real_quote_reserves=5))])
+    assert columns(path, "trades") == TRADE_NAMES
+    stored = rows(path, "SELECT slot, real_base_reserves, real_quote_reserves FROM trades ORDER BY slot")
+    assert stored == [(7, None, None), (8, str(2**64 - 1), 5)]  # u64 beyond SQLite's range: exact text
 
 
 def test_new_windows_add_columns_and_keep_rows(tmp_path: Path) -> None:

@@ -1,10 +1,15 @@
-"""``solflow decode PATH...``: print the trades in RPC JSON transactions and capture files, one JSON line each.
+"""``solflow decode PATH...``: print the trades and lifecycle records in RPC JSON transactions and capture
+files, one JSON line each, and report what the decoder could not fully read.
 
 A path is a capture when it starts with the capture magic, RPC JSON (``json``/``jsonParsed``; a bare
 result, ``{"result": ...}`` or an array) otherwise. Capture transactions get their slot's block time
-from the block meta that follows them. Each line is a TradeEvent's fields plus ``"kind": "trade"``;
-``--all`` adds the non-trade events (``create``, ``create_pool``, ``migrate``, ``dca_open``,
-``dca_close``). A file that cannot be read costs one stderr line naming it; the others are still
+from the block meta that follows them. ``--kind`` picks what is printed: ``trades`` (a TradeEvent's
+fields plus ``"kind": "trade"``), ``lifecycle`` (token_created, curve_completed, migrated,
+pool_created, liquidity_deposit / liquidity_withdraw, dca_opened / dca_closed) or ``all``.
+
+stderr gets one line per event no layout knows and per event longer than its newest known layout
+(a newer program version: the known prefix was decoded), then a summary with the event-vs-balance
+mismatch rate. A file that cannot be read costs one stderr line naming it; the others are still
 decoded and the exit status is 1.
 """
 
@@ -12,68 +17,153 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from solflow.domain.decode import ProgramEvent, TransactionDecoder, event_dict
+from solflow.domain.decode import Record, TransactionDecoder, TransactionReport
 from solflow.domain.programs import PROGRAM_NAMES
 from solflow.domain.trade import TradeEvent
 from sources.capture import MAGIC, CaptureError, iter_updates
 from sources.rpc_json import RpcJsonError, load_rpc_file, rpc_to_updates
 
-Event = TradeEvent | ProgramEvent
 _REMEMBERED_SLOTS = 4096  # block times kept for transactions that arrive after their slot's block meta
+KINDS = ("trades", "lifecycle", "all")
+Inspect = Callable[[Any, int, "int | None"], TransactionReport]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="RPC JSON files and/or .capture files")
     parser.add_argument(
-        "--all", action="store_true", help="also print non-trade events (creates, pools, migrations, DCA)"
+        "--kind",
+        choices=KINDS,
+        default="trades",
+        help="what to print: trades (default), lifecycle records (creations, completions, migrations, "
+        "pools, liquidity, DCA orders) or all",
     )
+    parser.add_argument("--all", action="store_const", const="all", dest="kind", help="same as --kind all")
     parser.add_argument(
         "--program",
         action="append",
         choices=PROGRAM_NAMES,
         dest="programs",
-        help="only this program's events (repeatable; default: all five)",
+        help="only this program's records (repeatable; default: all five)",
     )
+
+
+class _Tally:
+    """What the run found, for the summary line."""
+
+    def __init__(self) -> None:
+        self.transactions = 0
+        self.trades = 0
+        self.lifecycle = 0
+        self.unknown_events = 0
+        self.trailing = 0
+        self.cross_checked = 0
+        self.disagreements = 0
+
+    def add(self, report: TransactionReport) -> None:
+        self.transactions += 1
+        for record in report.records:
+            if type(record) is TradeEvent:
+                self.trades += 1
+            else:
+                self.lifecycle += 1
+        self.unknown_events += len(report.unknown_events)
+        self.trailing += len(report.trailing)
+        self.cross_checked += report.cross_checked
+        self.disagreements += report.disagreements
+
+    def summary(self) -> str:
+        rate = self.disagreements / self.cross_checked if self.cross_checked else 0.0
+        return (
+            f"solflow decode: {self.transactions} transactions, {self.trades} trades, {self.lifecycle} lifecycle"
+            f" records; {self.unknown_events} unknown events, {self.trailing} events with unknown trailing bytes;"
+            f" event-vs-balance mismatches {self.disagreements} of {self.cross_checked} cross-checked trades"
+            f" ({rate:.2%})"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
     decoder = TransactionDecoder(args.programs or PROGRAM_NAMES)
-    out = sys.stdout
+    wanted = _filter(args.kind)
+    out, err = sys.stdout, sys.stderr
+    tally = _Tally()
     unreadable = 0
-    for path in args.paths:
-        try:
-            for event in _decode_path(decoder, path, args.all):
-                _print(event, out)
-        except OSError as exc:
-            unreadable += 1
-            print(f"solflow decode: {path}: cannot read file: {exc.strerror or exc}", file=sys.stderr)
-        except (RpcJsonError, CaptureError) as exc:  # their messages start with the path
-            unreadable += 1
-            print(f"solflow decode: {exc}", file=sys.stderr)
-    out.flush()
+    try:
+        for path in args.paths:
+            try:
+                for report in _inspect_path(decoder.inspect, path):
+                    tally.add(report)
+                    for record in report.records:
+                        if wanted(record):
+                            _print(record, out)
+                    _notices(report, err)
+            except BrokenPipeError:
+                raise
+            except OSError as exc:
+                unreadable += 1
+                print(f"solflow decode: {path}: cannot read file: {exc.strerror or exc}", file=err)
+            except (RpcJsonError, CaptureError) as exc:  # their messages start with the path
+                unreadable += 1
+                print(f"solflow decode: {exc}", file=err)
+        out.flush()
+    except BrokenPipeError:  # the reader stopped early (`| head`): nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        return 0
     errors = decoder.stats.total("errors")
     if errors:
         print(
             f"solflow decode: {errors} malformed transaction part(s) skipped; last: {decoder.recent_errors[-1]}",
-            file=sys.stderr,
+            file=err,
         )
+    print(tally.summary(), file=err)
     return 1 if unreadable else 0
 
 
-def _print(event: Event, out: TextIO) -> None:
-    out.write(json.dumps(event_dict(event), separators=(", ", ": ")))
+def _filter(kind: str) -> Callable[[Record], bool]:
+    if kind == "trades":
+        return lambda record: type(record) is TradeEvent
+    if kind == "lifecycle":
+        return lambda record: type(record) is not TradeEvent
+    return lambda record: True
+
+
+def _print(record: Record, out: TextIO) -> None:
+    line = {"kind": "trade", **record.to_dict()} if type(record) is TradeEvent else record.to_dict()
+    out.write(json.dumps(line, separators=(", ", ": ")))
     out.write("\n")
 
 
-def _decode_path(decoder: TransactionDecoder, path: Path, with_events: bool) -> Iterator[Event]:
-    decode = decoder.decode_events if with_events else decoder.decode
+def _notices(report: TransactionReport, err: TextIO) -> None:
+    """One line per event the decoder could not fully read, naming the transaction and the event."""
+    if not (report.unknown_events or report.trailing):
+        return
+    where = report.signature or "transaction"
+    for unknown in report.unknown_events:
+        print(
+            f"solflow decode: {where}: unknown {unknown.program} event {unknown.discriminator}"
+            f" ({unknown.size} bytes) at {_position(unknown.outer_ix_index, unknown.inner_ix_index)}",
+            file=err,
+        )
+    for note in report.trailing:
+        print(
+            f"solflow decode: {where}: {note.program} {note.event} at {_position(note.outer_ix_index, note.inner_ix_index)}"
+            f" has {note.trailing} unknown trailing bytes ({note.size} bytes): decoded the known layout",
+            file=err,
+        )
+
+
+def _position(outer: int, inner: int | None) -> str:
+    return f"instruction {outer}" if inner is None else f"instruction {outer}, inner {inner}"
+
+
+def _inspect_path(inspect: Inspect, path: Path) -> Iterator[TransactionReport]:
     if _is_capture(path):
-        yield from _decode_capture(decode, path)
+        yield from _inspect_capture(inspect, path)
         return
     for result in load_rpc_file(path):
         updates = rpc_to_updates(result)
@@ -86,7 +176,7 @@ def _decode_path(decoder: TransactionDecoder, path: Path, with_events: bool) -> 
             ),
             None,
         )
-        yield from decode(transaction.transaction, transaction.slot, block_time)
+        yield inspect(transaction.transaction, transaction.slot, block_time)
 
 
 def _is_capture(path: Path) -> bool:
@@ -94,7 +184,7 @@ def _is_capture(path: Path) -> bool:
         return file.read(len(MAGIC)) == MAGIC
 
 
-def _decode_capture(decode: Any, path: Path) -> Iterator[Event]:
+def _inspect_capture(inspect: Inspect, path: Path) -> Iterator[TransactionReport]:
     """Transactions wait for their slot's block meta (it follows them) to learn the block time."""
     waiting: dict[int, list[Any]] = {}
     block_times: dict[int, int | None] = {}
@@ -103,7 +193,7 @@ def _decode_capture(decode: Any, path: Path) -> Iterator[Event]:
         if kind == "transaction":
             slot = update.transaction.slot
             if slot in block_times:
-                yield from decode(update.transaction.transaction, slot, block_times[slot])
+                yield inspect(update.transaction.transaction, slot, block_times[slot])
             else:
                 waiting.setdefault(slot, []).append(update.transaction.transaction)
         elif kind == "block_meta":
@@ -113,7 +203,7 @@ def _decode_capture(decode: Any, path: Path) -> Iterator[Event]:
             if len(block_times) > _REMEMBERED_SLOTS:
                 del block_times[next(iter(block_times))]
             for info in waiting.pop(meta.slot, ()):
-                yield from decode(info, meta.slot, block_time)
+                yield inspect(info, meta.slot, block_time)
     for slot, infos in sorted(waiting.items()):  # no block meta in the capture: time unknown
         for info in infos:
-            yield from decode(info, slot, None)
+            yield inspect(info, slot, None)

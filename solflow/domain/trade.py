@@ -5,7 +5,9 @@ included) or received on a sell (fees deducted); ``fee_amount_raw`` is the trade
 ``token_amount``, ``quote_amount`` and ``fee_amount`` are the same amounts scaled by their own mint's
 decimals (floats, for reading; the raw integers stay exact), None when the decimals are unknown.
 ``block_time`` is chain time (unix seconds): the block's time where known, else the event's own
-timestamp, else None -- never the local clock.
+timestamp, else None -- never the local clock. The reserves are the pool's or curve's after the trade,
+as its event reports them (base = the traded token, quote = what it is priced in; None where the
+event does not carry them), which price and curve progress are computed from.
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ class TradeEvent:
     pool: str | None
     is_dca: bool
     decode_source: DecodeSource
+    virtual_base_reserves: int | None = None
+    virtual_quote_reserves: int | None = None
+    real_base_reserves: int | None = None
+    real_quote_reserves: int | None = None
 
     @property
     def key(self) -> tuple[str, int, int]:

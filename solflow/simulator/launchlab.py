@@ -293,6 +293,15 @@ def trade(
             pool=pool.key if known else None,
             is_dca=False,
             decode_source="cpi_event" if known else "balance_delta",
+            # as the decoder reports them: pricing reserves, and tokens still for sale
+            reserves=(
+                VIRTUAL_BASE - new_real_base,
+                pool.virtual_quote + new_real_quote,
+                TOTAL_BASE_SELL - new_real_base,
+                new_real_quote,
+            )
+            if known
+            else (None,) * 4,
         )
     )
 

@@ -221,7 +221,7 @@ def launch_pumpfun(market: Market, *, token_2022: bool | None = None, usdc: bool
         pumpfun.create(b, curve, creator, f"{symbol} coin", symbol)
         pumpfun.trade(b, curve, creator, is_buy=True, token_amount=pumpfun.tokens_for(b, curve, spend))
 
-    built = market.transaction(creator, "pumpfun.create", body, co_signers=(asset.mint,), events=("create",))
+    built = market.transaction(creator, "pumpfun.create", body, co_signers=(asset.mint,), events=("token_created",))
     market.add_listing(listing)
     market.track_holder(listing, creator)
     return built
@@ -248,7 +248,7 @@ def launch_launchlab(
         launchlab.initialize(b, pool, creator, f"{symbol} bonk", symbol, legacy_layout)
         launchlab.trade(b, pool, creator, is_buy=True, amount_in=spend, legacy_layout=legacy_layout)
 
-    built = market.transaction(creator, "launchlab.create", body, co_signers=(asset.mint,), events=("create",))
+    built = market.transaction(creator, "launchlab.create", body, co_signers=(asset.mint,), events=("token_created",))
     market.add_listing(listing)
     market.track_holder(listing, creator)
     return built
@@ -290,7 +290,7 @@ def migrate(market: Market, listing: Listing) -> SimulatedUpdate:
         market.migration_authority,
         "pumpfun.migrate",
         lambda b: pumpfun.migrate(b, curve, pool, market.migration_authority),
-        events=("create_pool", "migrate"),
+        events=("pool_created", "migrated"),
     )
     if built.events:  # the migration went through
         curve.migrated = True

@@ -47,7 +47,7 @@ class SimulatedUpdate:
     `raw` is the serialized `SubscribeUpdate`; `update` parses it on first use. `expected` lists the
     trades a correct decoder finds in a transaction update (as `TradeEvent`s, in decoder order),
     `kind` says what the simulator built ("pumpfun.buy", "jupiter_dca.fill", "block_meta", "slot", …)
-    and `events` the non-trade events the transaction carries (create, migrate, dca_open, …).
+    and `events` the lifecycle records it carries, by kind (token_created, migrated, dca_opened, …).
     """
 
     __slots__ = ("raw", "expected", "kind", "events", "_update")

@@ -45,7 +45,7 @@ def new_order(
 
 def open_order(market: Market, dca: jupiter_dca.Dca) -> SimulatedUpdate:
     return market.transaction(
-        dca.user, "jupiter_dca.open", lambda b: jupiter_dca.open_dca(b, dca), events=("dca_open",)
+        dca.user, "jupiter_dca.open", lambda b: jupiter_dca.open_dca(b, dca), events=("dca_opened",)
     )
 
 
@@ -64,7 +64,7 @@ def fill(market: Market, dca: jupiter_dca.Dca, outcome: Outcome | None = None) -
 
 def close(market: Market, dca: jupiter_dca.Dca) -> SimulatedUpdate:
     return market.transaction(
-        dca.user, "jupiter_dca.close", lambda b: jupiter_dca.close_dca(b, dca), events=("dca_close",)
+        dca.user, "jupiter_dca.close", lambda b: jupiter_dca.close_dca(b, dca), events=("dca_closed",)
     )
 
 

@@ -279,6 +279,7 @@ def trade(
             pool=curve.key if known else None,
             is_dca=False,
             decode_source="cpi_event" if known else "balance_delta",
+            reserves=(after_base, after_quote, after_real_base, after_real_quote) if known else (None,) * 4,
         )
     )
 

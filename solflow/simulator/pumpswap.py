@@ -242,6 +242,12 @@ def swap(
             pool=pool.key,
             is_dca=False,
             decode_source="cpi_event",
+            reserves=(
+                None,
+                None,
+                base_reserve - base_amount if is_buy else base_reserve + base_amount,
+                quote_reserve + with_lp if is_buy else quote_reserve - with_lp,
+            ),
         )
         if outcome == "ok"
         else _fallback(b, pool, user, is_buy, base_amount, user_quote, outer, via)

@@ -68,6 +68,7 @@ class ExpectedTrade:
     pool: bytes | None
     is_dca: bool
     decode_source: DecodeSource
+    reserves: tuple[int | None, int | None, int | None, int | None] = (None, None, None, None)  # after the trade
 
 
 class LookupTable:
@@ -551,6 +552,10 @@ class TxBuilder:
                     pool=None if e.pool is None else b58(e.pool),
                     is_dca=e.is_dca,
                     decode_source=e.decode_source,
+                    virtual_base_reserves=e.reserves[0],
+                    virtual_quote_reserves=e.reserves[1],
+                    real_base_reserves=e.reserves[2],
+                    real_quote_reserves=e.reserves[3],
                 )
             )
         trades.sort(key=lambda trade: trade.key)

@@ -10,12 +10,12 @@ Discriminators are shared between programs (``TradeEvent``), so attribution neve
 from __future__ import annotations
 
 import binascii
-import hashlib
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from solflow.domain.decode.errors import DecodeError
 
 if TYPE_CHECKING:
+    from solflow.domain.decode.accounts import AccountKeys
     from solflow.domain.decode.context import ProgramDecoder, TxContext
 
 EVENT_IX_TAG = bytes.fromhex("e445a52e51cb9a1d")
@@ -28,15 +28,10 @@ _FAILED = " failed"
 _LOG_TRUNCATED = "Log truncated"
 
 
-def discriminator(namespace: str, name: str) -> bytes:
-    """Anchor discriminator: first 8 bytes of sha256("<namespace>:<name>") (``event``/``global``)."""
-    return hashlib.sha256(f"{namespace}:{name}".encode()).digest()[:8]
-
-
 class Invocation:
     """One execution of a tracked program: a top-level instruction (``inner_index`` None) or a CPI."""
 
-    __slots__ = ("decoder", "outer_index", "inner_index", "stack_height", "discriminator", "accounts", "events")
+    __slots__ = ("decoder", "outer_index", "inner_index", "stack_height", "data", "discriminator", "accounts", "events")
 
     def __init__(
         self,
@@ -51,6 +46,7 @@ class Invocation:
         self.outer_index = outer_index
         self.inner_index = inner_index
         self.stack_height = stack_height  # 1 = top level; 0 = not recorded (old data)
+        self.data = data
         self.discriminator = data[:8]  # the instruction's Anchor discriminator
         self.accounts = accounts
         self.events: list[EventSite] = []
@@ -183,7 +179,7 @@ def attach_log_events(tx: TxContext, invocations: list[Invocation]) -> list[Prog
     return bad_lines
 
 
-def _program_text(keys: Any, ix: Any) -> str | None:
+def _program_text(keys: AccountKeys, ix: Any) -> str | None:
     try:
         return keys.text(ix.program_id_index)
     except DecodeError:

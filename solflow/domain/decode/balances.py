@@ -60,6 +60,15 @@ class TokenBalances:
     def delta(self, owner: str, mint: str) -> int:
         return self.deltas.get((owner, mint), 0)
 
+    def issued(self, mint: str) -> int:
+        """Net change of ``mint`` over all the owners read: for a mint created in this transaction, where
+        every account of it is in the balances, its supply."""
+        return sum(delta for (_, held), delta in self.deltas.items() if held == mint)
+
+    def token_program(self, mint: str) -> str | None:
+        entry = self._first_entry.get(mint)
+        return None if entry is None else str(entry.program_id)
+
     def is_token_2022(self, mint: str) -> bool:
         entry = self._first_entry.get(mint)
         return entry is not None and entry.program_id == TOKEN_2022_PROGRAM
@@ -69,4 +78,4 @@ def lamport_delta(meta: Any, index: int) -> int:
     pre, post = meta.pre_balances, meta.post_balances
     if index >= len(pre) or index >= len(post):
         raise DecodeError(f"no lamport balance for account index {index} ({len(pre)} pre, {len(post)} post)")
-    return post[index] - pre[index]
+    return int(post[index] - pre[index])

@@ -1,14 +1,17 @@
 """TxContext: one transaction as the program decoders see it, and ProgramDecoder, the shape they share.
 
-A program decoder is a table entry: which instructions are trades (and where the fallback finds the
-trader and mints among their accounts), which events are trade events, and ``decode_event``, which
-turns one event into a TradeEvent, a ProgramEvent, or None for events SolFlow does not report.
+A program decoder is a table entry: its layout table (``solflow.domain.decode.idl``), which
+instructions are trades (and where the fallback finds the trader and mints among their accounts),
+which events are trade events, ``handlers``, which turn one event of a kind into a TradeEvent or a
+LifecycleEvent (the table's other events are only read for their length), ``decode_instruction`` for the
+lifecycle steps a program records only as an instruction, and ``trade_lifecycle`` for those a trade
+event carries along.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from solders.pubkey import Pubkey
 from solders.signature import Signature
@@ -17,12 +20,16 @@ from solflow.domain.decode.accounts import AccountKeys, pubkey_text
 from solflow.domain.decode.anchor import EventSite, Invocation
 from solflow.domain.decode.balances import TokenBalances
 from solflow.domain.decode.errors import DecodeError
-from solflow.domain.decode.events import EventKind, ProgramEvent
+from solflow.domain.decode.layout import EventLayout, ProgramLayouts
+from solflow.domain.lifecycle import LifecycleEvent, LifecycleSource
 from solflow.domain.programs import SOL_DECIMALS, WSOL_MINT, Program
-from solflow.domain.trade import Direction, TradeEvent
+from solflow.domain.trade import DecodeSource, Direction, TradeEvent
 
 SYSTEM_PROGRAM_KEY = bytes(32)  # 11111111111111111111111111111111, also pump.fun's "SOL" quote mint
 WSOL_KEY = bytes(Pubkey.from_string(WSOL_MINT))
+
+Record = TradeEvent | LifecycleEvent
+L = TypeVar("L", bound=LifecycleEvent)
 
 
 class TradeAccounts(NamedTuple):
@@ -33,11 +40,27 @@ class TradeAccounts(NamedTuple):
     quote_mint: int | None  # None: the quote is SOL
 
 
+class Trailing(NamedTuple):
+    """An event with bytes after the newest layout SolFlow knows (a newer program version)."""
+
+    program: str
+    event: str
+    outer_ix_index: int
+    inner_ix_index: int | None
+    size: int  # the event's bytes, discriminator included
+    trailing: int
+
+
 class ProgramDecoder(NamedTuple):
     program: Program
-    decode_event: Callable[[EventSite, TxContext], TradeEvent | ProgramEvent | None]
+    table: ProgramLayouts
+    handlers: Mapping[bytes, Callable[[EventSite, TxContext], Record | None]]  # event discriminator -> decoder
     trade_instructions: Mapping[bytes, TradeAccounts]  # instruction discriminator -> fallback accounts
     trade_events: frozenset[bytes]  # event discriminators that carry a trade
+    decode_instruction: Callable[[Invocation, TxContext], LifecycleEvent | None] | None = None
+    lifecycle_instructions: frozenset[bytes] = frozenset()  # what ``decode_instruction`` reads
+    # a lifecycle step a trade event also reports (LaunchLab's curve completing with a trade)
+    trade_lifecycle: Callable[[EventSite, TxContext, TradeEvent], LifecycleEvent | None] | None = None
     is_dca: bool = False
     log_events: bool = False  # events are written only as ``Program data:`` log lines
 
@@ -54,6 +77,7 @@ class TxContext:
         "block_time",
         "invocations",
         "memo",
+        "trailing",
         "_signature",
         "_balances",
     )
@@ -69,18 +93,14 @@ class TxContext:
         self.block_time = block_time
         self.invocations: list[Invocation] = []  # set by the decoder once found
         self.memo: dict[str, Any] | None = None  # results a decoder computes once for all the tx's events
+        self.trailing: list[Trailing] | None = None  # events longer than their newest known layout
         self._signature: str | None = None
         self._balances: TokenBalances | None = None
 
     @property
     def signature(self) -> str:
         if self._signature is None:
-            raw = self.info.signature or (
-                self.info.transaction.signatures[0] if self.info.transaction.signatures else b""
-            )
-            if len(raw) != 64:
-                raise DecodeError(f"transaction signature has {len(raw)} bytes, expected 64")
-            self._signature = str(Signature.from_bytes(raw))
+            self._signature = signature_text(self.info)
         return self._signature
 
     @property
@@ -104,6 +124,29 @@ class TxContext:
         top = self.keys.text(self.instructions[invocation.outer_index].program_id_index)
         return None if top == invocation.decoder.program.program_id else top
 
+    def fields(self, site: EventSite, event: EventLayout) -> tuple[Any, ...]:
+        """The event's values in its newest layout the bytes contain (``event.layout`` order, or the
+        variant's when its length picks one); bytes beyond that layout are noted in ``trailing``."""
+        values, trailing = event.read(site.data)
+        if trailing:
+            self.note_trailing(site, event.name, trailing)
+        return values
+
+    def note_trailing(self, site: EventSite, event: str, trailing: int) -> None:
+        if self.trailing is None:
+            self.trailing = []
+        invocation = site.invocation
+        self.trailing.append(
+            Trailing(
+                invocation.decoder.program.name,
+                event,
+                invocation.outer_index,
+                site.inner_ix_index,
+                len(site.data),
+                trailing,
+            )
+        )
+
     def trade(
         self,
         site: EventSite,
@@ -117,10 +160,13 @@ class TxContext:
         fee: int | None,
         pool: str | None,
         event_time: int | None = None,
+        reserves: tuple[int | None, int | None, int | None, int | None] = (None, None, None, None),
     ) -> TradeEvent:
+        """``reserves``: (virtual base, virtual quote, real base, real quote) after the trade."""
         invocation = site.invocation
         decoder = invocation.decoder
         program = decoder.program
+        source: DecodeSource = site.source  # type: ignore[assignment]
         # positional, in TradeEvent's field order (keywords cost measurably on this path)
         return TradeEvent(
             self.signature,
@@ -144,39 +190,48 @@ class TxContext:
             self.via(invocation),
             pool,
             decoder.is_dca,
-            site.source,  # type: ignore[arg-type]
+            source,
+            *reserves,
         )
 
-    def program_event(
-        self,
-        site: EventSite,
-        kind: EventKind,
-        *,
-        trader: str,
-        mint: str | None,
-        quote_mint: str | None,
-        details: dict[str, Any],
-    ) -> ProgramEvent:
+    def lifecycle(self, cls: type[L], site: EventSite, event_time: int | None = None, **fields: Any) -> L:
+        """A ``cls`` record found at ``site`` (an event, or an instruction's own site)."""
         invocation = site.invocation
         program = invocation.decoder.program
-        return ProgramEvent(
-            kind=kind,
-            program=program.name,
-            program_id=program.program_id,
+        source: LifecycleSource = site.source  # type: ignore[assignment]
+        return cls(
             signature=self.signature,
             slot=self.slot,
-            block_time=self.block_time,
+            tx_index=self.info.index,
+            block_time=self.block_time if self.block_time is not None else event_time,
+            program=program.name,
+            program_id=program.program_id,
+            fee_payer=self.fee_payer,
             outer_ix_index=invocation.outer_index,
             inner_ix_index=site.inner_ix_index,
-            trader=trader,
-            fee_payer=self.fee_payer,
-            mint=mint,
-            quote_mint=quote_mint,
             via=self.via(invocation),
-            details=details,
+            decode_source=source,
+            **fields,
         )
+
+
+def signature_text(info: Any) -> str:
+    """Base58 of the transaction's signature (the update's, else the message's first)."""
+    raw = info.signature or (info.transaction.signatures[0] if info.transaction.signatures else b"")
+    if len(raw) != 64:
+        raise DecodeError(f"transaction signature has {len(raw)} bytes, expected 64")
+    return str(Signature.from_bytes(raw))
+
+
+def instruction_site(invocation: Invocation) -> EventSite:
+    """Where a record taken from the instruction itself (no event) is found."""
+    return EventSite(invocation, b"", invocation.inner_index, "instruction")
 
 
 def quote_mint_text(raw: bytes) -> str:
     """Quote mint as output: the default key (pump.fun's 2026 "SOL") and WSOL are both WSOL's mint."""
     return WSOL_MINT if raw in (SYSTEM_PROGRAM_KEY, WSOL_KEY) else pubkey_text(raw)
+
+
+def optional_text(raw: bytes | None) -> str | None:
+    return None if raw is None else pubkey_text(raw)

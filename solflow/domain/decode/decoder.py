@@ -1,30 +1,38 @@
-"""TransactionDecoder: one Yellowstone transaction in, the tracked programs' trades (and other events) out.
+"""TransactionDecoder: one Yellowstone transaction in, the tracked programs' trades (and lifecycle records) out.
 
 Match → decode → check: find the invocations of tracked programs (precomputed program-id bytes against
 the combined account keys), attach their events (self-CPI first; ``Program data:`` logs for programs
 that only log, and for trade instructions without a self-CPI event), let each program's decoder turn
-events into TradeEvent / ProgramEvent, fall back to balance deltas for trade instructions without a
-decodable event, then fill in decimals and cross-check token amounts against balance changes.
-Malformed input never raises: it is counted in ``stats`` and the last messages are kept in
+events into TradeEvents (and, asked for, LifecycleEvents), fall back to balance deltas for trade
+instructions without a decodable event, then fill in decimals and cross-check token amounts against
+balance changes. Events are read by the program's layout table: bytes after the newest known layout
+are counted (``trailing``), never a reason to fall back; events no layout knows are counted as
+unknown. Malformed input never raises: it is counted in ``stats`` and the last messages are kept in
 ``recent_errors``.
+
+Three entry points share that path: ``decode`` (trades only, the flow's hot path), ``decode_all``
+(trades and lifecycle records, in order) and ``inspect`` (``decode_all`` plus what was unknown,
+trailing or disagreeing in that transaction, for ``solflow decode``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from solflow.domain.decode.anchor import Invocation, attach_log_events, find_invocations
 from solflow.domain.decode.balances import TokenBalances
-from solflow.domain.decode.context import ProgramDecoder, TxContext
+from solflow.domain.decode.context import ProgramDecoder, Record, Trailing, TxContext, signature_text
 from solflow.domain.decode.crosscheck import candidate_owners, cross_check
 from solflow.domain.decode.errors import DecodeError
-from solflow.domain.decode.events import ProgramEvent
 from solflow.domain.decode.fallback import balance_delta_trade
 from solflow.domain.decode.registry import DECODERS
 from solflow.domain.decode.stats import UNATTRIBUTED, DecodeStats, ProgramCounters
+from solflow.domain.lifecycle import TokenCreated
 from solflow.domain.programs import BY_NAME, PROGRAM_NAMES
 from solflow.domain.trade import TradeEvent
 
@@ -33,11 +41,36 @@ _MALFORMED = (DecodeError, ValueError, IndexError, KeyError, struct.error, Attri
 _RECENT_ERRORS = 100
 
 
+@dataclass(frozen=True, slots=True)
+class UnknownEvent:
+    """An event of a tracked program whose discriminator no layout of that program has."""
+
+    program: str
+    discriminator: str  # hex
+    outer_ix_index: int
+    inner_ix_index: int | None
+    size: int  # bytes, discriminator included
+
+
+@dataclass(slots=True)
+class TransactionReport:
+    """What ``inspect`` found in one transaction besides its records."""
+
+    signature: str | None = None  # None when the update has no valid one
+    records: list[Record] = field(default_factory=list)
+    unknown_events: list[UnknownEvent] = field(default_factory=list)
+    trailing: list[Trailing] = field(default_factory=list)
+    cross_checked: int = 0  # trades whose token amount was compared with a balance change
+    disagreements: int = 0  # ... and did not match it
+    errors: list[str] = field(default_factory=list)
+
+
 class TransactionDecoder:
     """Decodes ``SubscribeUpdateTransactionInfo`` messages for the listed programs only.
 
     >>> decoder = TransactionDecoder(["pumpfun"])
     >>> trades = decoder.decode(info, slot, block_time)  # doctest: +SKIP
+    >>> records = decoder.decode_all(info, slot, block_time)  # trades and lifecycle  # doctest: +SKIP
     """
 
     def __init__(self, programs: Iterable[str] = PROGRAM_NAMES) -> None:
@@ -49,6 +82,7 @@ class TransactionDecoder:
         self._by_key: dict[bytes, ProgramDecoder] = {BY_NAME[name].id_bytes: DECODERS[name] for name in names}
         self.stats = DecodeStats(names)
         self.recent_errors: deque[str] = deque(maxlen=_RECENT_ERRORS)
+        self._report: TransactionReport | None = None  # set while ``inspect`` runs
 
     def take_stats(self) -> DecodeStats:
         """The counters so far; counting starts again from zero."""
@@ -60,11 +94,23 @@ class TransactionDecoder:
         """Trades of the listed programs, in (outer_ix_index, inner_ix_index) order."""
         return self._decode(info, slot, block_time, False)  # type: ignore[return-value]
 
-    def decode_events(self, info: Any, slot: int, block_time: int | None) -> list[TradeEvent | ProgramEvent]:
-        """Trades and non-trade events (create, create_pool, migrate, dca_open, dca_close), in order."""
+    def decode_all(self, info: Any, slot: int, block_time: int | None) -> list[Record]:
+        """Trades and lifecycle records of the listed programs, in (outer_ix_index, inner_ix_index) order."""
         return self._decode(info, slot, block_time, True)
 
-    def _decode(self, info: Any, slot: int, block_time: int | None, with_program_events: bool) -> list:
+    def inspect(self, info: Any, slot: int, block_time: int | None) -> TransactionReport:
+        """``decode_all``'s records plus the transaction's unknown events, events with trailing bytes,
+        cross-check outcomes and errors."""
+        report = self._report = TransactionReport()
+        try:
+            report.records = self._decode(info, slot, block_time, True)
+        finally:
+            self._report = None
+        with contextlib.suppress(*_MALFORMED):
+            report.signature = signature_text(info)
+        return report
+
+    def _decode(self, info: Any, slot: int, block_time: int | None, lifecycle: bool) -> list[Record]:
         try:
             message = info.transaction.message
             meta = info.meta
@@ -95,7 +141,7 @@ class TransactionDecoder:
             return []
         try:
             tx = TxContext(info, keys, slot, block_time)
-            return self._events(tx, tracked, counters, with_program_events)
+            return self._events(tx, tracked, counters, lifecycle)
         except _MALFORMED as exc:
             for program_counters in touched:
                 self._error(program_counters, "transaction", exc)
@@ -106,8 +152,8 @@ class TransactionDecoder:
         tx: TxContext,
         tracked: dict[int, ProgramDecoder],
         counters: dict[str, ProgramCounters],
-        with_program_events: bool,
-    ) -> list:
+        lifecycle: bool,
+    ) -> list[Record]:
         invocations, orphans = find_invocations(tx.instructions, tx.groups, tracked)
         if not invocations:
             self._check_unseen(tx, tracked, counters)
@@ -119,42 +165,113 @@ class TransactionDecoder:
         if quiet:
             for decoder in attach_log_events(tx, quiet):
                 self._error(counters[decoder.program.name], tx, DecodeError("Program data: line is not base64"))
-        found: list[tuple[int, int, TradeEvent | ProgramEvent]] = []
+        found: list[tuple[int, int, Record]] = []
         from_events: list[TradeEvent] = []
         for invocation in invocations:
             decoder = invocation.decoder
             trade_events = decoder.trade_events
             traded = False
+            if lifecycle and invocation.discriminator in decoder.lifecycle_instructions:
+                self._instruction_record(invocation, tx, counters[decoder.program.name], found)
             for site in invocation.events:
-                if not with_program_events and site.data[:8] not in trade_events:
-                    continue
+                kind = site.data[:8]
+                if kind not in trade_events:
+                    if kind not in decoder.table.events:
+                        self._unknown_event(site.invocation, site.data, site.inner_ix_index, counters)
+                        continue
+                    if not lifecycle:
+                        continue
                 try:
-                    event = decoder.decode_event(site, tx)
+                    handler = decoder.handlers.get(kind)
+                    if handler is None:  # a known event SolFlow does not report: read for its length only
+                        tx.fields(site, decoder.table.events[kind])
+                        continue
+                    event = handler(site, tx)
                 except _MALFORMED as exc:
                     self._error(counters[decoder.program.name], tx, exc)
                     continue
                 if event is None:
                     continue
+                inner = site.inner_ix_index
+                position = invocation.position if inner is None else inner
                 if type(event) is TradeEvent:
                     traded = True
                     from_events.append(event)
-                elif not with_program_events:
-                    continue
-                inner = site.inner_ix_index
-                found.append((invocation.outer_index, invocation.position if inner is None else inner, event))
+                    found.append((invocation.outer_index, position, event))
+                    if lifecycle and decoder.trade_lifecycle is not None:
+                        record = decoder.trade_lifecycle(site, tx, event)
+                        if record is not None:
+                            found.append((invocation.outer_index, position, record))
+                elif lifecycle:
+                    found.append((invocation.outer_index, position, event))
             if not traded and _is_trade(invocation):
                 trade = self._fallback(invocation, tx, counters[decoder.program.name])
                 if trade is not None:
                     found.append((invocation.outer_index, invocation.position, trade))
+        if tx.trailing is not None:
+            self._count_trailing(tx.trailing)
         if not found:
             return []
         if len(found) > 1:
             found.sort(key=_position)
-        events = [item[2] for item in found]
-        trades = events if len(from_events) == len(events) else [e for e in events if type(e) is TradeEvent]
+        records = [item[2] for item in found]
+        trades = records if len(from_events) == len(records) else [r for r in records if type(r) is TradeEvent]
         if trades:
-            self._check(trades, from_events, tx, counters)
-        return events
+            self._check(trades, from_events, tx, counters)  # type: ignore[arg-type]
+        if lifecycle and len(trades) < len(records):
+            self._complete_lifecycle(records, tx, counters)
+        return records
+
+    def _instruction_record(
+        self, invocation: Invocation, tx: TxContext, counters: ProgramCounters, found: list[tuple[int, int, Record]]
+    ) -> None:
+        decode = invocation.decoder.decode_instruction
+        if decode is None:
+            return
+        try:
+            record = decode(invocation, tx)
+        except _MALFORMED as exc:
+            self._error(counters, tx, exc)
+            return
+        if record is not None:
+            found.append((invocation.outer_index, invocation.position, record))
+
+    def _unknown_event(
+        self, invocation: Invocation, data: bytes, inner: int | None, counters: dict[str, ProgramCounters]
+    ) -> None:
+        program = invocation.decoder.program.name
+        counters[program].unknown_events += 1
+        if self._report is not None:
+            self._report.unknown_events.append(
+                UnknownEvent(program, data[:8].hex(), invocation.outer_index, inner, len(data))
+            )
+
+    def _count_trailing(self, trailing: list[Trailing]) -> None:
+        for note in trailing:
+            self.stats.add_trailing(note.program, note.event, note.trailing)
+        if self._report is not None:
+            self._report.trailing.extend(trailing)
+
+    def _complete_lifecycle(self, records: list[Record], tx: TxContext, counters: dict[str, ProgramCounters]) -> None:
+        """Count the lifecycle records; fill in what a creation's event left out from the transaction's
+        token balances: every account of a mint created here is in them, so their total is its supply."""
+        balances: TokenBalances | None = None
+        for record in records:
+            if type(record) is TradeEvent:
+                continue
+            counters[record.program].lifecycle_events += 1
+            if type(record) is TokenCreated and None in (record.decimals, record.supply, record.token_program):
+                try:
+                    if balances is None:
+                        balances = TokenBalances(tx.meta)
+                    if record.decimals is None:
+                        record.decimals = balances.decimals.get(record.mint)
+                    if record.supply is None:
+                        record.supply = balances.issued(record.mint)
+                    if record.token_program is None:
+                        record.token_program = balances.token_program(record.mint)
+                except _MALFORMED as exc:
+                    self._error(counters[record.program], tx, exc)
 
     def _check_unseen(
         self, tx: TxContext, tracked: dict[int, ProgramDecoder], counters: dict[str, ProgramCounters]
@@ -210,11 +327,15 @@ class TransactionDecoder:
                 trade.quote_decimals = decimals.get(trade.quote_mint)
         if not from_events:
             return
+        report = self._report
         for trade, outcome in zip(from_events, cross_check(from_events, balances, fee_payer)):
             if outcome == "disagree":
                 counters[trade.program].cross_check_disagreements += 1
             elif outcome == "unverifiable":
                 counters[trade.program].cross_check_unverifiable += 1
+            if report is not None and outcome != "unverifiable":
+                report.cross_checked += 1
+                report.disagreements += outcome == "disagree"
 
     def _check_dangling(self, info: Any, key_count: int) -> None:
         """No tracked key is fine for an unrelated transaction, but not when an instruction refers past
@@ -244,7 +365,10 @@ class TransactionDecoder:
                 where = where.signature
             except DecodeError:
                 where = "transaction without a valid signature"
-        self.recent_errors.append(f"{where}: {exc}")
+        message = f"{where}: {exc}"
+        self.recent_errors.append(message)
+        if self._report is not None:
+            self._report.errors.append(message)
 
 
 def _position(item: tuple[int, int, Any]) -> tuple[int, int]:

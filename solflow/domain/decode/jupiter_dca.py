@@ -1,4 +1,5 @@
-"""Jupiter DCA (DCA2…): Filled → trade (``is_dca``); Opened → dca_open; Closed → dca_close.
+"""Jupiter DCA (DCA2…): Filled → trade (``is_dca``); Opened → ``dca_opened``; Closed → ``dca_closed``.
+Layouts: ``solflow.domain.decode.idl.jupiter_dca``.
 
 A fill swaps ``inAmount`` of the input mint for ``outAmount`` of the output mint (``outAmount`` is what
 the DCA account received, after the fee). Orientation: input WSOL → a buy of the output mint paid in
@@ -11,58 +12,42 @@ case on a buy) is not a quote amount, so ``fee_amount_raw`` is None and ``token_
 
 from __future__ import annotations
 
-import struct
+from collections.abc import Callable
+from typing import Any
 
 from solflow.domain.decode.accounts import pubkey_text
-from solflow.domain.decode.anchor import EventSite, discriminator
-from solflow.domain.decode.context import ProgramDecoder, TradeAccounts, TxContext, quote_mint_text
-from solflow.domain.decode.errors import DecodeError
-from solflow.domain.decode.events import ProgramEvent
+from solflow.domain.decode.anchor import EventSite
+from solflow.domain.decode.context import ProgramDecoder, Record, TradeAccounts, TxContext, quote_mint_text
+from solflow.domain.decode.idl.jupiter_dca import TABLE
+from solflow.domain.lifecycle import DcaClosed, DcaOpened
 from solflow.domain.programs import JUPITER_DCA, WSOL_MINT
 from solflow.domain.trade import TradeEvent
 
-FILLED_EVENT = discriminator("event", "Filled")
-OPENED_EVENT = discriminator("event", "Opened")
-CLOSED_EVENT = discriminator("event", "Closed")
+FILLED = TABLE.event_named("Filled")
+OPENED = TABLE.event_named("Opened")
+CLOSED = TABLE.event_named("Closed")
 
-# userKey, dcaKey, inputMint, outputMint, inAmount, outAmount, feeMint, fee
-_FILLED = struct.Struct("<32s32s32s32sQQ32sQ")
-# userKey, dcaKey, inDeposited, inputMint, outputMint, cycleFrequency, inAmountPerCycle, createdAt
-_OPENED = struct.Struct("<32s32sQ32s32sqQq")
-_CLOSED_TAIL = struct.Struct("<QQQ?")  # totalInWithdrawn, totalOutWithdrawn, unfilledAmount, userClosed
-
-_FILL_ACCOUNTS = TradeAccounts(trader=1, mint=3, quote_mint=2)  # dca, outputMint, inputMint
+_FILL_IX = TABLE.instruction_named("fulfillFlashFill")  # fulfillDlmmFill has the same accounts
+_FILL_ACCOUNTS = TradeAccounts(
+    trader=_FILL_IX.account("dca"), mint=_FILL_IX.account("outputMint"), quote_mint=_FILL_IX.account("inputMint")
+)
 TRADE_INSTRUCTIONS: dict[bytes, TradeAccounts] = {
-    discriminator("global", "fulfill_flash_fill"): _FILL_ACCOUNTS,
-    discriminator("global", "fulfill_dlmm_fill"): _FILL_ACCOUNTS,
+    TABLE.instruction_named(name).discriminator: _FILL_ACCOUNTS for name in ("fulfillFlashFill", "fulfillDlmmFill")
 }
 
 
-def decode_event(site: EventSite, tx: TxContext) -> TradeEvent | ProgramEvent | None:
-    disc = site.data[:8]
-    if disc == FILLED_EVENT:
-        return _filled(site, tx)
-    if disc == OPENED_EVENT:
-        return _opened_or_closed(site, tx, "dca_open")
-    if disc == CLOSED_EVENT:
-        return _opened_or_closed(site, tx, "dca_close")
-    return None
-
-
 def _filled(site: EventSite, tx: TxContext) -> TradeEvent:
-    if len(site.data) < 8 + _FILLED.size:
-        raise DecodeError(f"Jupiter DCA Filled event of {len(site.data)} bytes is shorter than {8 + _FILLED.size}")
-    user, dca, input_key, output_key, in_amount, out_amount, fee_key, fee = _FILLED.unpack_from(site.data, 8)
+    user, dca, input_key, output_key, in_amount, out_amount, fee_key, fee = tx.fields(site, FILLED)
     input_mint = quote_mint_text(input_key)
     output_mint = quote_mint_text(output_key)
     fee_mint = quote_mint_text(fee_key)
     if output_mint == WSOL_MINT and input_mint != WSOL_MINT:
-        direction, mint, quote_mint, token_amount, quote_amount = "sell", input_mint, output_mint, in_amount, out_amount
+        is_buy, mint, quote_mint, token_amount, quote_amount = False, input_mint, output_mint, in_amount, out_amount
     else:
-        direction, mint, quote_mint, token_amount, quote_amount = "buy", output_mint, input_mint, out_amount, in_amount
+        is_buy, mint, quote_mint, token_amount, quote_amount = True, output_mint, input_mint, out_amount, in_amount
     return tx.trade(
         site,
-        direction=direction,  # type: ignore[arg-type]
+        direction="buy" if is_buy else "sell",
         trader=pubkey_text(user),
         mint=mint,
         quote_mint=quote_mint,
@@ -73,43 +58,49 @@ def _filled(site: EventSite, tx: TxContext) -> TradeEvent:
     )
 
 
-def _opened_or_closed(site: EventSite, tx: TxContext, kind: str) -> ProgramEvent:
-    data = site.data
-    if len(data) < 8 + _OPENED.size:
-        raise DecodeError(f"Jupiter DCA {kind} event of {len(data)} bytes is shorter than {8 + _OPENED.size}")
-    user, dca, deposited, input_key, output_key, frequency, per_cycle, _ = _OPENED.unpack_from(data, 8)
-    details: dict[str, object] = {
-        "dcaKey": pubkey_text(dca),
-        "inputMint": pubkey_text(input_key),
-        "outputMint": pubkey_text(output_key),
-        "inDeposited": deposited,
-        "inAmountPerCycle": per_cycle,
-        "cycleFrequency": frequency,
+def _order(values: tuple[Any, ...]) -> dict[str, Any]:
+    user, dca, deposited, input_mint, output_mint, frequency, per_cycle, created_at = values[:8]
+    return {
+        "dca": pubkey_text(dca),
+        "user": pubkey_text(user),
+        "input_mint": pubkey_text(input_mint),
+        "output_mint": pubkey_text(output_mint),
+        "in_deposited": deposited,
+        "in_amount_per_cycle": per_cycle,
+        "cycle_frequency": frequency,
+        "created_at": created_at,
     }
-    if kind == "dca_close":
-        if len(data) < 8 + _OPENED.size + _CLOSED_TAIL.size:
-            raise DecodeError(f"Jupiter DCA Closed event of {len(data)} bytes is truncated")
-        in_withdrawn, out_withdrawn, unfilled, user_closed = _CLOSED_TAIL.unpack_from(data, 8 + _OPENED.size)
-        details.update(
-            totalInWithdrawn=in_withdrawn,
-            totalOutWithdrawn=out_withdrawn,
-            unfilledAmount=unfilled,
-            userClosed=user_closed,
-        )
-    return tx.program_event(
+
+
+def _opened(site: EventSite, tx: TxContext) -> DcaOpened:
+    return tx.lifecycle(DcaOpened, site, **_order(tx.fields(site, OPENED)))
+
+
+def _closed(site: EventSite, tx: TxContext) -> DcaClosed:
+    values = tx.fields(site, CLOSED)
+    in_withdrawn, out_withdrawn, unfilled, user_closed = values[8:12]
+    return tx.lifecycle(
+        DcaClosed,
         site,
-        kind,
-        trader=pubkey_text(user),
-        mint=None,
-        quote_mint=None,  # type: ignore[arg-type]
-        details=details,
+        **_order(values),
+        total_in_withdrawn=in_withdrawn,
+        total_out_withdrawn=out_withdrawn,
+        unfilled_amount=unfilled,
+        user_closed=user_closed,
     )
 
 
+HANDLERS: dict[bytes, Callable[[EventSite, TxContext], Record | None]] = {
+    FILLED.discriminator: _filled,
+    OPENED.discriminator: _opened,
+    CLOSED.discriminator: _closed,
+}
+
 DECODER = ProgramDecoder(
     program=JUPITER_DCA,
-    decode_event=decode_event,
+    table=TABLE,
+    handlers=HANDLERS,
     trade_instructions=TRADE_INSTRUCTIONS,
-    trade_events=frozenset({FILLED_EVENT}),
+    trade_events=frozenset({FILLED.discriminator}),
     is_dca=True,
 )

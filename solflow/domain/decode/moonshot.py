@@ -1,41 +1,48 @@
-"""Moonshot (MoonC…): TradeEvent → trade. Moonshot writes it only as a ``Program data:`` log line.
+"""Moonshot (MoonC…): TradeEvent → trade; MigrationEvent → ``migrated``; ``tokenMint`` → ``token_created``
+(it emits no event). Moonshot writes its events only as ``Program data:`` log lines. Layouts:
+``solflow.domain.decode.idl.moonshot``.
 
 ``collateralAmount`` is the curve side: a buyer pays it plus ``dexFee + helioFee``, a seller gets it
 minus them. The quote is the event's ``costToken`` (WSOL); the mint is the instruction's ``mint``
-account; the pool is the event's ``curve``.
+account; the pool is the event's ``curve``. The events carry no reserves.
 """
 
 from __future__ import annotations
 
-import struct
+from collections.abc import Callable
 
 from solflow.domain.decode.accounts import pubkey_text
-from solflow.domain.decode.anchor import EventSite, discriminator
-from solflow.domain.decode.context import ProgramDecoder, TradeAccounts, TxContext, quote_mint_text
+from solflow.domain.decode.anchor import EventSite, Invocation
+from solflow.domain.decode.context import (
+    ProgramDecoder,
+    Record,
+    TradeAccounts,
+    TxContext,
+    instruction_site,
+    quote_mint_text,
+)
 from solflow.domain.decode.errors import DecodeError
-from solflow.domain.decode.events import ProgramEvent
-from solflow.domain.programs import MOONSHOT
+from solflow.domain.decode.idl.moonshot import TABLE
+from solflow.domain.lifecycle import LifecycleEvent, Migrated, TokenCreated
+from solflow.domain.programs import MOONSHOT, WSOL_MINT
 from solflow.domain.trade import TradeEvent
 
-TRADE_EVENT = discriminator("event", "TradeEvent")
-
-# amount, collateralAmount, dexFee, helioFee, (allocation), curve, costToken, sender, type (label follows)
-_TRADE = struct.Struct("<QQQQ8x32s32s32sB")
+TRADE = TABLE.event_named("TradeEvent")
+MIGRATION = TABLE.event_named("MigrationEvent")
+_TRADE_FIELDS = TRADE.select("amount collateralAmount dexFee helioFee curve costToken sender type")
 _BUY, _SELL = 0, 1
 
-_TRADE_ACCOUNTS = TradeAccounts(trader=0, mint=6, quote_mint=None)
+_TRADE_IX = TABLE.instruction_named("buy")  # buy and sell share their accounts
+_TRADE_ACCOUNTS = TradeAccounts(trader=_TRADE_IX.account("sender"), mint=_TRADE_IX.account("mint"), quote_mint=None)
 TRADE_INSTRUCTIONS: dict[bytes, TradeAccounts] = {
-    discriminator("global", "buy"): _TRADE_ACCOUNTS,
-    discriminator("global", "sell"): _TRADE_ACCOUNTS,
+    TABLE.instruction_named(name).discriminator: _TRADE_ACCOUNTS for name in ("buy", "sell")
 }
+_TOKEN_MINT = TABLE.instruction_named("tokenMint")
+_MIGRATE = TABLE.instruction_named("migrateFunds")
 
 
-def decode_event(site: EventSite, tx: TxContext) -> TradeEvent | ProgramEvent | None:
-    if site.data[:8] != TRADE_EVENT:
-        return None
-    if len(site.data) < 8 + _TRADE.size:
-        raise DecodeError(f"Moonshot TradeEvent of {len(site.data)} bytes is shorter than {8 + _TRADE.size}")
-    amount, collateral, dex_fee, helio_fee, curve, cost_token, sender, trade_type = _TRADE.unpack_from(site.data, 8)
+def _trade(site: EventSite, tx: TxContext) -> TradeEvent:
+    amount, collateral, dex_fee, helio_fee, curve, cost_token, sender, trade_type = tx.fields(site, _TRADE_FIELDS)
     if trade_type not in (_BUY, _SELL):
         raise DecodeError(f"Moonshot TradeEvent type {trade_type} is neither Buy (0) nor Sell (1)")
     invocation = site.invocation
@@ -60,10 +67,60 @@ def decode_event(site: EventSite, tx: TxContext) -> TradeEvent | ProgramEvent | 
     )
 
 
+def _migration(site: EventSite, tx: TxContext) -> Migrated:
+    invocation = site.invocation
+    if invocation.discriminator != _MIGRATE.discriminator:
+        raise DecodeError(f"Moonshot MigrationEvent under unknown instruction {invocation.discriminator.hex()}")
+    tokens_migrated, _, collateral_migrated, fee, _ = tx.fields(site, MIGRATION)
+    return tx.lifecycle(
+        Migrated,
+        site,
+        mint=tx.account(invocation, _MIGRATE.account("mint")),
+        curve=tx.account(invocation, _MIGRATE.account("curveAccount")),
+        user=tx.account(invocation, _MIGRATE.account("backendAuthority")),
+        pool=None,  # the target (Raydium or Meteora) is created outside this transaction
+        target_program=None,
+        base_amount=tokens_migrated,
+        quote_amount=collateral_migrated,
+        fee=fee,
+        quote_mint=WSOL_MINT,
+    )
+
+
+def decode_instruction(invocation: Invocation, tx: TxContext) -> LifecycleEvent | None:
+    """``tokenMint``: a new token and its curve; its parameters are the instruction's arguments."""
+    args = _TOKEN_MINT.args
+    assert args is not None
+    (params,), _ = args.decode(invocation.data)
+    name, symbol, uri, decimals, _, amount, _, _ = params
+    return tx.lifecycle(
+        TokenCreated,
+        instruction_site(invocation),
+        mint=tx.account(invocation, _TOKEN_MINT.account("mint")),
+        name=name,
+        symbol=symbol,
+        uri=uri,
+        creator=tx.account(invocation, _TOKEN_MINT.account("sender")),
+        decimals=decimals,
+        supply=amount,
+        quote_mint=WSOL_MINT,  # the only collateral currency
+        curve=tx.account(invocation, _TOKEN_MINT.account("curveAccount")),
+        token_program=tx.account(invocation, _TOKEN_MINT.account("tokenProgram")),
+    )
+
+
+HANDLERS: dict[bytes, Callable[[EventSite, TxContext], Record | None]] = {
+    TRADE.discriminator: _trade,
+    MIGRATION.discriminator: _migration,
+}
+
 DECODER = ProgramDecoder(
     program=MOONSHOT,
-    decode_event=decode_event,
+    table=TABLE,
+    handlers=HANDLERS,
     trade_instructions=TRADE_INSTRUCTIONS,
-    trade_events=frozenset({TRADE_EVENT}),
+    trade_events=frozenset({TRADE.discriminator}),
+    decode_instruction=decode_instruction,
+    lifecycle_instructions=frozenset({_TOKEN_MINT.discriminator}),
     log_events=True,
 )

@@ -1,105 +1,143 @@
-"""Pump.fun bonding curve (6EF8…): TradeEvent → trade, CreateEvent → create, migration event → migrate.
+"""Pump.fun bonding curve (6EF8…): TradeEvent → trade; CreateEvent, CompleteEvent and the migration
+event → lifecycle records. Layouts: ``solflow.domain.decode.idl.pumpfun``.
 
-TradeEvent layouts grew at the end: 129 bytes (2024 – spring 2025, no fee fields), 258 (October 2025:
-fee recipient, fee, creator fee, volume tracking), 358+ (2026: instruction name, cashback, buyback,
-shareholders, quote mint and amount). ``sol_amount`` (or ``quote_amount`` for a non-SOL quote) is the
-pool side: a buyer pays it plus ``fee + creator_fee + cashback``; a seller gets it minus ``fee +
-creator_fee``. ``buyback_fee`` is part of ``fee``. For the 129-byte layout the fee is what the trade paid
-the instruction's fee recipient: a buy's System transfers to it; otherwise the recipient's lamport gain
-(see ``_legacy_protocol_fees``).
+``sol_amount`` (or ``quote_amount`` for a non-SOL quote) is the pool side: a buyer pays it plus
+``fee + creator_fee + cashback``, a seller gets it minus them (cashback, on cashback coins, takes
+the creator fee's place and goes to the trader's volume accumulator, not to the trader).
+``buyback_fee`` and ``holder_rewards`` are parts of ``fee``, never added to it. The layout before
+May 2025 has no fee fields: the fee is then what the trade paid the instruction's fee recipient, a
+buy's System transfers to it, otherwise the recipient's lamport gain (``_legacy_protocol_fees``).
+The event's reserves are the curve's after the trade.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
+from typing import Any
 
 from solflow.domain.decode.accounts import pubkey_text
-from solflow.domain.decode.anchor import EventSite, Invocation, discriminator
+from solflow.domain.decode.anchor import EventSite, Invocation
 from solflow.domain.decode.balances import lamport_delta
-from solflow.domain.decode.borsh import BorshReader
-from solflow.domain.decode.context import SYSTEM_PROGRAM_KEY, ProgramDecoder, TradeAccounts, TxContext, quote_mint_text
+from solflow.domain.decode.context import (
+    SYSTEM_PROGRAM_KEY,
+    ProgramDecoder,
+    Record,
+    TradeAccounts,
+    TxContext,
+    quote_mint_text,
+)
 from solflow.domain.decode.errors import DecodeError
-from solflow.domain.decode.events import ProgramEvent
+from solflow.domain.decode.idl.pumpfun import TABLE
+from solflow.domain.decode.layout import InstructionLayout
+from solflow.domain.lifecycle import CurveCompleted, Migrated, TokenCreated
 from solflow.domain.programs import PUMPFUN, WSOL_MINT
 from solflow.domain.trade import TradeEvent
 
-TRADE_EVENT = discriminator("event", "TradeEvent")
-CREATE_EVENT = discriminator("event", "CreateEvent")
-MIGRATION_EVENT = discriminator("event", "CompletePumpAmmMigrationEvent")
+TRADE = TABLE.event_named("TradeEvent")
+CREATE = TABLE.event_named("CreateEvent")
+COMPLETE = TABLE.event_named("CompleteEvent")
+MIGRATION = TABLE.event_named("CompletePumpAmmMigrationEvent")
+TRADE_EVENT = TRADE.discriminator
 
-# mint, sol_amount, token_amount, is_buy, user, timestamp, 4 reserves: the whole 129-byte layout
-_TRADE_BASE = struct.Struct("<32sQQ?32sq32x")
-# fee_recipient, fee_basis_points, fee, creator, creator_fee_basis_points, creator_fee
-_TRADE_FEES = struct.Struct("<32s8xQ32s8xQ")
-# track_volume, total_unclaimed_tokens, total_claimed_tokens, current_sol_volume, last_update_timestamp
-_VOLUME_FIELDS = 33
-_CASHBACK = struct.Struct("<x8xQ16x")  # mayhem_mode, cashback_fee_basis_points, cashback, buyback bps + fee
-_SHAREHOLDER_SIZE = 34  # address, share_bps
-_QUOTE = struct.Struct("<32sQ")  # quote_mint, quote_amount
-_MIGRATION = struct.Struct("<32s32sQQQ32sq32s")
-_CREATE_TAIL = struct.Struct("<q32x32s")  # timestamp, 4 reserves/supply, token_program
+# what a trade needs; a field the event's layout does not have yet is None
+_TRADE_FIELDS = TRADE.select(
+    "mint sol_amount token_amount is_buy user timestamp virtual_sol_reserves virtual_token_reserves "
+    "real_sol_reserves real_token_reserves fee creator_fee cashback quote_mint quote_amount "
+    "virtual_quote_reserves real_quote_reserves"
+)
+_LEGACY_FIELDS = TRADE.select("sol_amount is_buy fee")
+_C = CREATE.layout
+_CREATOR, _SUPPLY, _TOKEN_PROGRAM, _CREATE_QUOTE = (
+    _C["creator"],
+    _C["token_total_supply"],
+    _C["token_program"],
+    _C["quote_mint"],
+)
+_COMPLETE_QUOTE = COMPLETE.layout["quote_mint"]
+_MIGRATION_QUOTE = MIGRATION.layout["quote_mint"]
+
 _SYSTEM_TRANSFER = struct.Struct("<IQ")  # System program instruction kind (u32), lamports
 _SYSTEM_TRANSFER_KIND = 2
 _LEGACY_FEES_MEMO = "pumpfun.legacy_fees"
 
-_BONDING_CURVE_SOL = 3
-_FEE_RECIPIENT_SOL = 1
-_BONDING_CURVE_V2 = 10
-_FEE_RECIPIENT_V2 = 6
-_SOL_QUOTED = TradeAccounts(trader=6, mint=2, quote_mint=None)
-_TOKEN_QUOTED = TradeAccounts(trader=13, mint=1, quote_mint=2)
-TRADE_INSTRUCTIONS: dict[bytes, TradeAccounts] = {
-    discriminator("global", "buy"): _SOL_QUOTED,
-    discriminator("global", "sell"): _SOL_QUOTED,
-    discriminator("global", "buy_exact_sol_in"): _SOL_QUOTED,
-    discriminator("global", "buy_v2"): _TOKEN_QUOTED,
-    discriminator("global", "sell_v2"): _TOKEN_QUOTED,
-    discriminator("global", "buy_exact_quote_in_v2"): _TOKEN_QUOTED,
+
+class _TradeInstruction:
+    """Where a trade instruction keeps the trader, mints, curve and fee recipient."""
+
+    __slots__ = ("accounts", "curve", "fee_recipient")
+
+    def __init__(self, instruction: InstructionLayout, mint: str, quote_mint: str | None) -> None:
+        self.accounts = TradeAccounts(
+            trader=instruction.account("user"),
+            mint=instruction.account(mint),
+            quote_mint=None if quote_mint is None else instruction.account(quote_mint),
+        )
+        self.curve = instruction.account("bonding_curve")
+        self.fee_recipient = instruction.account("fee_recipient")
+
+
+_TRADES: dict[bytes, _TradeInstruction] = {
+    TABLE.instruction_named(name).discriminator: _TradeInstruction(TABLE.instruction_named(name), mint, quote)
+    for name, mint, quote in (
+        ("buy", "mint", None),
+        ("sell", "mint", None),
+        ("buy_exact_sol_in", "mint", None),
+        ("buy_v2", "base_mint", "quote_mint"),
+        ("sell_v2", "base_mint", "quote_mint"),
+        ("buy_exact_quote_in_v2", "base_mint", "quote_mint"),
+    )
+}
+TRADE_INSTRUCTIONS: dict[bytes, TradeAccounts] = {disc: ix.accounts for disc, ix in _TRADES.items()}
+_MIGRATIONS = {
+    TABLE.instruction_named(name).discriminator: TABLE.instruction_named(name).account("pump_amm")
+    for name in ("migrate", "migrate_v2")
 }
 
 
-def decode_event(site: EventSite, tx: TxContext) -> TradeEvent | ProgramEvent | None:
-    disc = site.data[:8]
-    if disc == TRADE_EVENT:
-        return _trade(site, tx)
-    if disc == CREATE_EVENT:
-        return _create(site, tx)
-    if disc == MIGRATION_EVENT:
-        return _migration(site, tx)
-    return None
-
-
 def _trade(site: EventSite, tx: TxContext) -> TradeEvent:
-    reader = BorshReader(site.data, 8)
-    mint, sol_amount, token_amount, is_buy, user, timestamp = reader.unpack(_TRADE_BASE)
+    (
+        mint,
+        sol_amount,
+        token_amount,
+        is_buy,
+        user,
+        timestamp,
+        virtual_sol,
+        virtual_token,
+        real_sol,
+        real_token,
+        fee,
+        creator_fee,
+        cashback,
+        quote_key,
+        quote_amount_field,
+        virtual_quote_field,
+        real_quote_field,
+    ) = tx.fields(site, _TRADE_FIELDS)
     invocation = site.invocation
     quote_mint = WSOL_MINT
     event_quote = sol_amount
-    cashback = 0
-    if reader.remaining:
-        _, fee, _, creator_fee = reader.unpack(_TRADE_FEES)
-        if reader.remaining:
-            reader.skip(_VOLUME_FIELDS)
-        if reader.remaining:
-            reader.string()  # ix_name
-            (cashback,) = reader.unpack(_CASHBACK)
-            reader.skip_vec(_SHAREHOLDER_SIZE)
-            quote_key, quote_amount = reader.unpack(_QUOTE)
+    virtual_quote, real_quote = virtual_sol, real_sol
+    total_fee: int | None
+    if fee is not None:
+        total_fee = fee + creator_fee + (cashback or 0)
+        if quote_key is not None:
             quote_mint = quote_mint_text(quote_key)
             if quote_mint != WSOL_MINT:
-                event_quote = quote_amount
-        fees = fee + creator_fee
-        total_fee: int | None = fees + cashback
+                event_quote = quote_amount_field
+                virtual_quote, real_quote = virtual_quote_field, real_quote_field
     else:
-        fees = total_fee = _legacy_protocol_fee(site, tx)
+        total_fee = _legacy_protocol_fee(site, tx)
     if total_fee is None:  # fee recipient unknown: the pool-side amount is all we know
-        quote_amount_raw = event_quote
+        quote_amount = event_quote
     elif is_buy:
-        quote_amount_raw = event_quote + fees + cashback
+        quote_amount = event_quote + total_fee
     else:
-        quote_amount_raw = event_quote - fees
-        if quote_amount_raw < 0:
-            raise DecodeError(f"pump.fun sell of {event_quote} pays {fees} in fees: more than it received")
+        quote_amount = event_quote - total_fee
+        if quote_amount < 0:
+            raise DecodeError(f"pump.fun sell of {event_quote} pays {total_fee} in fees: more than it received")
+    layout = _TRADES.get(invocation.discriminator)
     return tx.trade(
         site,
         direction="buy" if is_buy else "sell",
@@ -107,18 +145,12 @@ def _trade(site: EventSite, tx: TxContext) -> TradeEvent:
         mint=pubkey_text(mint),
         quote_mint=quote_mint,
         token_amount=token_amount,
-        quote_amount=quote_amount_raw,
+        quote_amount=quote_amount,
         fee=total_fee,
-        pool=_account(invocation, tx, _BONDING_CURVE_SOL, _BONDING_CURVE_V2),
+        pool=None if layout is None else tx.account(invocation, layout.curve),
         event_time=timestamp,
+        reserves=(virtual_token, virtual_quote, real_token, real_quote),
     )
-
-
-def _account(invocation: Invocation, tx: TxContext, sol_position: int, v2_position: int) -> str | None:
-    layout = TRADE_INSTRUCTIONS.get(invocation.discriminator)
-    if layout is None:
-        return None
-    return tx.account(invocation, sol_position if layout is _SOL_QUOTED else v2_position)
 
 
 def _legacy_protocol_fee(site: EventSite, tx: TxContext) -> int | None:
@@ -131,7 +163,7 @@ def _legacy_protocol_fee(site: EventSite, tx: TxContext) -> int | None:
 
 
 def _legacy_protocol_fees(tx: TxContext) -> dict[tuple[int, int | None], int | None]:
-    """Protocol fee of every 129-byte-layout trade in the transaction, keyed by event position.
+    """Protocol fee of every trade in the layout without fee fields, keyed by event position.
 
     A buy's fee is its System transfers to the fee recipient. The rest of what a recipient gained
     (sells, and buys whose transfers are not available as raw instructions) is shared among those
@@ -142,17 +174,18 @@ def _legacy_protocol_fees(tx: TxContext) -> dict[tuple[int, int | None], int | N
     for invocation in tx.invocations:
         if invocation.decoder.program is not PUMPFUN:
             continue
-        legacy = [
-            site
-            for site in invocation.events
-            if site.data[:8] == TRADE_EVENT and len(site.data) == 8 + _TRADE_BASE.size
-        ]
+        legacy = []
+        for site in invocation.events:
+            if site.data[:8] == TRADE_EVENT:
+                values, _ = _LEGACY_FIELDS.read(site.data)
+                if values[2] is None:  # no fee field: the layout before May 2025
+                    legacy.append((site, values))
         if not legacy:
             continue
         recipient = _fee_recipient(invocation)
-        for site in legacy:
+        for site, values in legacy:
             key = (invocation.outer_index, site.inner_ix_index)
-            _, sol_amount, _, is_buy, _, _ = _TRADE_BASE.unpack_from(site.data, 8)
+            sol_amount, is_buy, _ = values
             paid = _transfers_to(tx, recipient, _children(tx, invocation)) if is_buy and recipient is not None else None
             if paid is not None:
                 fees[key] = paid
@@ -177,14 +210,13 @@ def _legacy_protocol_fees(tx: TxContext) -> dict[tuple[int, int | None], int | N
 
 
 def _fee_recipient(invocation: Invocation) -> int | None:
-    layout = TRADE_INSTRUCTIONS.get(invocation.discriminator)
-    if layout is None:
+    layout = _TRADES.get(invocation.discriminator)
+    if layout is None or layout.fee_recipient >= len(invocation.accounts):
         return None
-    position = _FEE_RECIPIENT_SOL if layout is _SOL_QUOTED else _FEE_RECIPIENT_V2
-    return invocation.accounts[position] if position < len(invocation.accounts) else None
+    return invocation.accounts[layout.fee_recipient]
 
 
-def _children(tx: TxContext, invocation: Invocation) -> list:
+def _children(tx: TxContext, invocation: Invocation) -> list[Any]:
     group = tx.groups.get(invocation.outer_index, ())
     if invocation.inner_index is None:
         return list(group)
@@ -197,14 +229,14 @@ def _children(tx: TxContext, invocation: Invocation) -> list:
     return children
 
 
-def _all_instructions(tx: TxContext) -> list:
+def _all_instructions(tx: TxContext) -> list[Any]:
     everything = list(tx.instructions)
     for group in tx.groups.values():
         everything.extend(group)
     return everything
 
 
-def _transfers_to(tx: TxContext, recipient: int, instructions: list) -> int | None:
+def _transfers_to(tx: TxContext, recipient: int, instructions: list[Any]) -> int | None:
     """Lamports System-transferred to ``recipient``; None when a System instruction has no raw data
     (a jsonParsed source that only kept the node's parsed form)."""
     keys = tx.keys.raw
@@ -223,47 +255,78 @@ def _transfers_to(tx: TxContext, recipient: int, instructions: list) -> int | No
     return total
 
 
-def _create(site: EventSite, tx: TxContext) -> ProgramEvent:
-    reader = BorshReader(site.data, 8)
-    name = reader.string()
-    symbol = reader.string()
-    reader.string()  # uri
-    mint = pubkey_text(reader.pubkey())
-    details: dict[str, object] = {"name": name, "symbol": symbol, "bonding_curve": pubkey_text(reader.pubkey())}
-    user = pubkey_text(reader.pubkey())
-    details["user"] = user
-    creator: str = user
-    quote_mint = WSOL_MINT
-    if reader.remaining:
-        creator = pubkey_text(reader.pubkey())
-        details["creator"] = creator
-        if reader.remaining:
-            _, token_program = reader.unpack(_CREATE_TAIL)
-            details["token_program"] = pubkey_text(token_program)
-            if reader.remaining:
-                reader.skip(2)  # is_mayhem_mode, is_cashback_enabled
-                quote_mint = quote_mint_text(reader.pubkey())
-    return tx.program_event(site, "create", trader=creator, mint=mint, quote_mint=quote_mint, details=details)
-
-
-def _migration(site: EventSite, tx: TxContext) -> ProgramEvent:
-    reader = BorshReader(site.data, 8)
-    user, mint, mint_amount, sol_amount, migration_fee, _, _, pool = reader.unpack(_MIGRATION)
-    quote_mint = quote_mint_text(reader.pubkey()) if reader.remaining else WSOL_MINT
-    details = {
-        "pool": pubkey_text(pool),
-        "mint_amount": mint_amount,
-        "sol_amount": sol_amount,
-        "pool_migration_fee": migration_fee,
-    }
-    return tx.program_event(
-        site, "migrate", trader=pubkey_text(user), mint=pubkey_text(mint), quote_mint=quote_mint, details=details
+def _create(site: EventSite, tx: TxContext) -> TokenCreated:
+    values = tx.fields(site, CREATE)
+    name, symbol, uri, mint, bonding_curve, user = values[:6]
+    creator = values[_CREATOR]
+    token_program = values[_TOKEN_PROGRAM]
+    quote = values[_CREATE_QUOTE]
+    return tx.lifecycle(
+        TokenCreated,
+        site,
+        event_time=values[_C["timestamp"]],
+        mint=pubkey_text(mint),
+        name=name,
+        symbol=symbol,
+        uri=uri,
+        creator=pubkey_text(creator if creator is not None else user),
+        decimals=None,  # not in the event: the decoder reads it from the token balances
+        supply=values[_SUPPLY],
+        quote_mint=WSOL_MINT if quote is None else quote_mint_text(quote),
+        curve=pubkey_text(bonding_curve),
+        token_program=None if token_program is None else pubkey_text(token_program),
     )
+
+
+def _complete(site: EventSite, tx: TxContext) -> CurveCompleted:
+    values = tx.fields(site, COMPLETE)
+    user, mint, bonding_curve, timestamp = values[:4]
+    quote = values[_COMPLETE_QUOTE]
+    return tx.lifecycle(
+        CurveCompleted,
+        site,
+        event_time=timestamp,
+        mint=pubkey_text(mint),
+        curve=pubkey_text(bonding_curve),
+        user=pubkey_text(user),
+        quote_mint=WSOL_MINT if quote is None else quote_mint_text(quote),
+    )
+
+
+def _migration(site: EventSite, tx: TxContext) -> Migrated:
+    values = tx.fields(site, MIGRATION)
+    user, mint, mint_amount, sol_amount, migration_fee, bonding_curve, timestamp, pool = values[:8]
+    quote = values[_MIGRATION_QUOTE]
+    invocation = site.invocation
+    target = _MIGRATIONS.get(invocation.discriminator)
+    return tx.lifecycle(
+        Migrated,
+        site,
+        event_time=timestamp,
+        mint=pubkey_text(mint),
+        curve=pubkey_text(bonding_curve),
+        user=pubkey_text(user),
+        pool=pubkey_text(pool),
+        target_program=None if target is None else tx.account(invocation, target),
+        base_amount=mint_amount,
+        quote_amount=sol_amount,
+        fee=migration_fee,
+        quote_mint=WSOL_MINT if quote is None else quote_mint_text(quote),
+    )
+
+
+HANDLERS: dict[bytes, Callable[[EventSite, TxContext], Record | None]] = {
+    TRADE.discriminator: _trade,
+    CREATE.discriminator: _create,
+    COMPLETE.discriminator: _complete,
+    MIGRATION.discriminator: _migration,
+}
 
 
 DECODER = ProgramDecoder(
     program=PUMPFUN,
-    decode_event=decode_event,
+    table=TABLE,
+    handlers=HANDLERS,
     trade_instructions=TRADE_INSTRUCTIONS,
     trade_events=frozenset({TRADE_EVENT}),
 )

@@ -1,107 +1,176 @@
-"""PumpSwap AMM (pAMM…): BuyEvent / SellEvent → trade; CreatePoolEvent → create_pool.
+"""PumpSwap AMM (pAMM…): BuyEvent / SellEvent → trade; CreatePoolEvent, DepositEvent, WithdrawEvent →
+lifecycle records. Layouts: ``solflow.domain.decode.idl.pumpswap``.
 
 ``user_quote_amount_in`` / ``user_quote_amount_out`` are trader-side (fees included on a buy, deducted
-on a sell); the fee is ``lp_fee + protocol_fee + coin_creator_fee (+ cashback)``. Layouts grew at the
-end (312 bytes before coin creators, 360 in June 2025, 393 in October 2025, longer in 2026). The
-events carry the pool but not the mints: those are the instruction's ``base_mint`` / ``quote_mint``.
+on a sell); the fee is ``lp_fee + protocol_fee + coin_creator_fee + cashback`` (``buyback_fee`` and
+``holder_rewards`` are parts of these). The events carry the pool but not the mints: those are the
+instruction's ``base_mint`` / ``quote_mint``. Their pool reserves are from before the swap; after it
+the pool holds ``base ∓ base amount`` and ``quote ± the quote amount with the LP fee`` (protocol and
+creator fees leave the pool).
 """
 
 from __future__ import annotations
 
-import struct
+from collections.abc import Callable
 
 from solflow.domain.decode.accounts import pubkey_text
-from solflow.domain.decode.anchor import EventSite, discriminator
-from solflow.domain.decode.borsh import BorshReader
-from solflow.domain.decode.context import ProgramDecoder, TradeAccounts, TxContext, quote_mint_text
+from solflow.domain.decode.anchor import EventSite
+from solflow.domain.decode.context import ProgramDecoder, Record, TradeAccounts, TxContext, quote_mint_text
 from solflow.domain.decode.errors import DecodeError
-from solflow.domain.decode.events import ProgramEvent
+from solflow.domain.decode.idl.pumpswap import TABLE
+from solflow.domain.decode.layout import EventLayout
+from solflow.domain.lifecycle import LiquidityDeposit, LiquidityWithdraw, PoolCreated
 from solflow.domain.programs import PUMPSWAP
 from solflow.domain.trade import TradeEvent
 
-BUY_EVENT = discriminator("event", "BuyEvent")
-SELL_EVENT = discriminator("event", "SellEvent")
-CREATE_POOL_EVENT = discriminator("event", "CreatePoolEvent")
+BUY = TABLE.event_named("BuyEvent")
+SELL = TABLE.event_named("SellEvent")
+CREATE_POOL = TABLE.event_named("CreatePoolEvent")
+DEPOSIT = TABLE.event_named("DepositEvent")
+WITHDRAW = TABLE.event_named("WithdrawEvent")
 
-# timestamp, base amount, (limit, 4 reserves, pool-side quote), lp_fee, protocol_fee, user quote amount,
-# pool, user, (user base/quote accounts, protocol fee recipient and its account)
-_SWAP_BASE = struct.Struct("<qQ48x8xQ8xQ8xQ32s32s128x")
-_COIN_CREATOR_FEE = struct.Struct("<40xQ")  # coin_creator, coin_creator_fee_basis_points, coin_creator_fee
-# buy only: track_volume … last_update_timestamp (October 2025), then min_base_amount_out, then ix_name
-_BUY_EXTRA_FIELDS = (33, 8)
-_CASHBACK = struct.Struct("<8xQ")  # cashback_fee_basis_points, cashback
-_CREATE_POOL = struct.Struct("<q2x32s32s32s2xQQ41x32s96x")
 
-_TRADE_ACCOUNTS = TradeAccounts(trader=1, mint=3, quote_mint=4)
+# what a trade needs, in the same positions for both: the quote that moved in or out of the pool
+# (LP fee included) and what the user paid or received
+_SWAP_FIELDS = (
+    "timestamp {base} pool_base_token_reserves pool_quote_token_reserves lp_fee protocol_fee {pool_quote} "
+    "{user_quote} pool user coin_creator_fee cashback"
+)
+_BUY_FIELDS = BUY.select(
+    _SWAP_FIELDS.format(
+        base="base_amount_out", pool_quote="quote_amount_in_with_lp_fee", user_quote="user_quote_amount_in"
+    )
+)
+_SELL_FIELDS = SELL.select(
+    _SWAP_FIELDS.format(
+        base="base_amount_in", pool_quote="quote_amount_out_without_lp_fee", user_quote="user_quote_amount_out"
+    )
+)
+
+_TRADE_INSTRUCTIONS = [TABLE.instruction_named(name) for name in ("buy", "sell", "buy_exact_quote_in")]
 TRADE_INSTRUCTIONS: dict[bytes, TradeAccounts] = {
-    discriminator("global", "buy"): _TRADE_ACCOUNTS,
-    discriminator("global", "sell"): _TRADE_ACCOUNTS,
-    discriminator("global", "buy_exact_quote_in"): _TRADE_ACCOUNTS,
+    ix.discriminator: TradeAccounts(
+        trader=ix.account("user"), mint=ix.account("base_mint"), quote_mint=ix.account("quote_mint")
+    )
+    for ix in _TRADE_INSTRUCTIONS
+}
+_QUOTE_MINT = _TRADE_INSTRUCTIONS[0].account("quote_mint")  # the same position in all three
+_LIQUIDITY_INSTRUCTIONS = {
+    ix.discriminator: (ix.account("base_mint"), ix.account("quote_mint"))
+    for ix in (TABLE.instruction_named("deposit"), TABLE.instruction_named("withdraw"))
 }
 
 
-def decode_event(site: EventSite, tx: TxContext) -> TradeEvent | ProgramEvent | None:
-    disc = site.data[:8]
-    if disc == BUY_EVENT:
-        return _swap(site, tx, is_buy=True)
-    if disc == SELL_EVENT:
-        return _swap(site, tx, is_buy=False)
-    if disc == CREATE_POOL_EVENT:
-        return _create_pool(site, tx)
-    return None
+def _buy(site: EventSite, tx: TxContext) -> TradeEvent:
+    return _swap(site, tx, _BUY_FIELDS, is_buy=True)
 
 
-def _swap(site: EventSite, tx: TxContext, *, is_buy: bool) -> TradeEvent:
+def _sell(site: EventSite, tx: TxContext) -> TradeEvent:
+    return _swap(site, tx, _SELL_FIELDS, is_buy=False)
+
+
+def _swap(site: EventSite, tx: TxContext, fields: EventLayout, *, is_buy: bool) -> TradeEvent:
     invocation = site.invocation
-    layout = TRADE_INSTRUCTIONS.get(invocation.discriminator)
-    if layout is None:
+    accounts = TRADE_INSTRUCTIONS.get(invocation.discriminator)
+    if accounts is None:
         raise DecodeError(f"PumpSwap event under unknown instruction {invocation.discriminator.hex()}: mints unknown")
-    reader = BorshReader(site.data, 8)
-    timestamp, base_amount, lp_fee, protocol_fee, user_quote_amount, pool, user = reader.unpack(_SWAP_BASE)
-    fee = lp_fee + protocol_fee
-    if reader.remaining:
-        fee += reader.unpack(_COIN_CREATOR_FEE)[0]
+    (
+        timestamp,
+        base_amount,
+        pool_base,
+        pool_quote,
+        lp_fee,
+        protocol_fee,
+        pool_quote_change,
+        user_quote,
+        pool,
+        user,
+        creator_fee,
+        cashback,
+    ) = tx.fields(site, fields)
     if is_buy:
-        for size in _BUY_EXTRA_FIELDS:
-            if reader.remaining:
-                reader.skip(size)
-        if reader.remaining:
-            reader.string()  # ix_name
-    if reader.remaining:
-        fee += reader.unpack(_CASHBACK)[0]
+        base_after, quote_after = pool_base - base_amount, pool_quote + pool_quote_change
+    else:
+        base_after, quote_after = pool_base + base_amount, pool_quote - pool_quote_change
     return tx.trade(
         site,
         direction="buy" if is_buy else "sell",
         trader=pubkey_text(user),
-        mint=tx.account(invocation, layout.mint),
-        quote_mint=tx.account(invocation, layout.quote_mint),  # type: ignore[arg-type]
+        mint=tx.account(invocation, accounts.mint),
+        quote_mint=tx.account(invocation, _QUOTE_MINT),
         token_amount=base_amount,
-        quote_amount=user_quote_amount,
-        fee=fee,
+        quote_amount=user_quote,
+        fee=lp_fee + protocol_fee + (creator_fee or 0) + (cashback or 0),
         pool=pubkey_text(pool),
         event_time=timestamp,
+        reserves=(None, None, base_after, quote_after),
     )
 
 
-def _create_pool(site: EventSite, tx: TxContext) -> ProgramEvent:
-    reader = BorshReader(site.data, 8)
-    _, creator, base_mint, quote_mint, base_in, quote_in, pool = reader.unpack(_CREATE_POOL)
-    details: dict[str, object] = {"pool": pubkey_text(pool), "base_amount_in": base_in, "quote_amount_in": quote_in}
-    if reader.remaining:
-        details["coin_creator"] = pubkey_text(reader.pubkey())
-    return tx.program_event(
+def _create_pool(site: EventSite, tx: TxContext) -> PoolCreated:
+    values = tx.fields(site, CREATE_POOL)
+    layout = CREATE_POOL.layout
+    coin_creator = values[layout["coin_creator"]]
+    return tx.lifecycle(
+        PoolCreated,
         site,
-        "create_pool",
-        trader=pubkey_text(creator),
-        mint=pubkey_text(base_mint),
-        quote_mint=quote_mint_text(quote_mint),
-        details=details,
+        event_time=values[layout["timestamp"]],
+        pool=pubkey_text(values[layout["pool"]]),
+        base_mint=pubkey_text(values[layout["base_mint"]]),
+        quote_mint=quote_mint_text(values[layout["quote_mint"]]),
+        creator=pubkey_text(values[layout["creator"]]),
+        base_amount=values[layout["base_amount_in"]],
+        quote_amount=values[layout["quote_amount_in"]],
+        lp_mint=pubkey_text(values[layout["lp_mint"]]),
+        coin_creator=None if coin_creator is None else pubkey_text(coin_creator),
     )
 
+
+def _liquidity(
+    site: EventSite, tx: TxContext, event: EventLayout, cls: type[LiquidityDeposit] | type[LiquidityWithdraw]
+) -> LiquidityDeposit | LiquidityWithdraw:
+    invocation = site.invocation
+    mints = _LIQUIDITY_INSTRUCTIONS.get(invocation.discriminator)
+    if mints is None:
+        raise DecodeError(f"PumpSwap {event.name} under unknown instruction {invocation.discriminator.hex()}")
+    values = tx.fields(site, event)
+    layout = event.layout
+    deposit = cls is LiquidityDeposit
+    return tx.lifecycle(
+        cls,
+        site,
+        event_time=values[layout["timestamp"]],
+        pool=pubkey_text(values[layout["pool"]]),
+        user=pubkey_text(values[layout["user"]]),
+        base_mint=tx.account(invocation, mints[0]),
+        quote_mint=tx.account(invocation, mints[1]),
+        base_amount=values[layout["base_amount_in" if deposit else "base_amount_out"]],
+        quote_amount=values[layout["quote_amount_in" if deposit else "quote_amount_out"]],
+        lp_amount=values[layout["lp_token_amount_out" if deposit else "lp_token_amount_in"]],
+        lp_supply=values[layout["lp_mint_supply"]],
+    )
+
+
+def _deposit(site: EventSite, tx: TxContext) -> Record:
+    return _liquidity(site, tx, DEPOSIT, LiquidityDeposit)
+
+
+def _withdraw(site: EventSite, tx: TxContext) -> Record:
+    return _liquidity(site, tx, WITHDRAW, LiquidityWithdraw)
+
+
+HANDLERS: dict[bytes, Callable[[EventSite, TxContext], Record | None]] = {
+    BUY.discriminator: _buy,
+    SELL.discriminator: _sell,
+    CREATE_POOL.discriminator: _create_pool,
+    DEPOSIT.discriminator: _deposit,
+    WITHDRAW.discriminator: _withdraw,
+}
 
 DECODER = ProgramDecoder(
     program=PUMPSWAP,
-    decode_event=decode_event,
+    table=TABLE,
+    handlers=HANDLERS,
     trade_instructions=TRADE_INSTRUCTIONS,
-    trade_events=frozenset({BUY_EVENT, SELL_EVENT}),
+    trade_events=frozenset({BUY.discriminator, SELL.discriminator}),
 )

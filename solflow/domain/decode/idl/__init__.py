@@ -1,0 +1,1 @@
+"""The five programs' IDLs as layout tables (``solflow.domain.decode.layout``), one module per program."""

@@ -136,8 +136,7 @@ MEANINGS: dict[str, str] = {
     " `virtual_quote_reserves / virtual_base_reserves`; null for pools and where the event has none",
     "virtual_quote_reserves": "a bonding curve's virtual quote reserves after the trade, raw units of `quote_mint`",
     "real_base_reserves": "tokens the curve still has for sale, or the pool holds, after the trade (raw units)",
-    "real_quote_reserves": "quote the curve has raised, or the pool holds, after the trade (raw units of"
-    " `quote_mint`)",
+    "real_quote_reserves": "quote the curve has raised, or the pool holds, after the trade (raw units of `quote_mint`)",
     # aggregates (one row per changed mint per tick)
     "ts": "the event-time tick the row describes (a multiple of the cadence)",
     "last_trade_ts": "block time of the mint's latest trade counted so far",

@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "capture": ("solflow.cli.capture", "import, inspect and record capture files"),
     "serve": ("solflow.cli.serve", "serve a capture as a Yellowstone gRPC endpoint"),
     "simulate": ("solflow.cli.simulate", "write a simulated market capture"),
-    "decode": ("solflow.cli.decode", "print the trades of RPC JSON transactions or captures"),
+    "decode": ("solflow.cli.decode", "print the trades and lifecycle records of RPC JSON transactions or captures"),
     "top": ("solflow.cli.analysis", "leading mints from the Parquet outputs (--watch: live, from solflow.db)"),
     "trace": ("solflow.cli.analysis", "one mint's trades, windows and signals"),
     "signals": ("solflow.cli.analysis", "recent signals"),

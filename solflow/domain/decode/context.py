@@ -228,9 +228,10 @@ def instruction_site(invocation: Invocation) -> EventSite:
     return EventSite(invocation, b"", invocation.inner_index, "instruction")
 
 
-def quote_mint_text(raw: bytes) -> str:
-    """Quote mint as output: the default key (pump.fun's 2026 "SOL") and WSOL are both WSOL's mint."""
-    return WSOL_MINT if raw in (SYSTEM_PROGRAM_KEY, WSOL_KEY) else pubkey_text(raw)
+def quote_mint_text(raw: bytes | None) -> str:
+    """Quote mint as output: the default key (pump.fun's 2026 "SOL"), WSOL, and none at all (a layout
+    from before non-SOL quotes) are all WSOL's mint."""
+    return WSOL_MINT if raw is None or raw in (SYSTEM_PROGRAM_KEY, WSOL_KEY) else pubkey_text(raw)
 
 
 def optional_text(raw: bytes | None) -> str | None:

@@ -272,7 +272,7 @@ def _create(site: EventSite, tx: TxContext) -> TokenCreated:
         creator=pubkey_text(creator if creator is not None else user),
         decimals=None,  # not in the event: the decoder reads it from the token balances
         supply=values[_SUPPLY],
-        quote_mint=WSOL_MINT if quote is None else quote_mint_text(quote),
+        quote_mint=quote_mint_text(quote),
         curve=pubkey_text(bonding_curve),
         token_program=None if token_program is None else pubkey_text(token_program),
     )
@@ -289,7 +289,7 @@ def _complete(site: EventSite, tx: TxContext) -> CurveCompleted:
         mint=pubkey_text(mint),
         curve=pubkey_text(bonding_curve),
         user=pubkey_text(user),
-        quote_mint=WSOL_MINT if quote is None else quote_mint_text(quote),
+        quote_mint=quote_mint_text(quote),
     )
 
 
@@ -311,7 +311,7 @@ def _migration(site: EventSite, tx: TxContext) -> Migrated:
         base_amount=mint_amount,
         quote_amount=sol_amount,
         fee=migration_fee,
-        quote_mint=WSOL_MINT if quote is None else quote_mint_text(quote),
+        quote_mint=quote_mint_text(quote),
     )
 
 

@@ -1,0 +1,360 @@
+"""Token state on real mainnet transactions: names, supply, price, market cap, bonding progress and
+graduation from the decoded trades and lifecycle records (``solflow.domain.tokens``), each checked
+against the numbers in the transaction's own events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from solflow.domain.decode import TransactionDecoder
+from solflow.domain.lifecycle import CurveCompleted, LifecycleEvent, Migrated, TokenCreated
+from solflow.domain.pricing import (
+    PUMPFUN_TOKENS_FOR_SALE,
+    USDC_MINT,
+    curve_progress,
+    launchlab_tokens_for_sale,
+    trade_price,
+)
+from solflow.domain.programs import WSOL_MINT
+from solflow.domain.token_accounts import TokenAccountFacts
+from solflow.domain.tokens import (
+    SolUsdPoint,
+    TokenBook,
+    TokenConfig,
+    is_token_lifecycle,
+    sol_usd_point,
+    token_trade,
+)
+from solflow.domain.trade import TradeEvent
+from sources.rpc_json import load_rpc_file, rpc_to_updates
+
+
+def records(fixtures_dir: Path, program: str, prefix: str) -> list[Any]:
+    """Trades and lifecycle records of one fixture transaction, in chain order."""
+    (path,) = sorted((fixtures_dir / "rpc" / program).glob(f"{prefix}*.json"))
+    decoder = TransactionDecoder()
+    out: list[Any] = []
+    for tx in load_rpc_file(path):
+        updates = rpc_to_updates(tx)
+        block_time = next((u.block_meta.block_time.timestamp for u in updates[1:] if u.HasField("block_meta")), None)
+        out += decoder.decode_all(updates[0].transaction.transaction, updates[0].transaction.slot, block_time)
+    return out
+
+
+def book_of(items: Iterable[Any], config: TokenConfig | None = None) -> tuple[TokenBook, int]:
+    """A book fed with these records and finished; (book, its last tick)."""
+    book = TokenBook(config or TokenConfig())
+    last = 0
+    for item in items:
+        if type(item) is TradeEvent:
+            book.add(token_trade(item))
+            last = max(last, item.block_time or 0)
+        elif is_token_lifecycle(item):
+            book.add(item)
+            last = max(last, item.block_time or 0)
+    book.finish(-(-last // book.config.tick_s) * book.config.tick_s)
+    return book, book.last_tick
+
+
+def exact(quote: int, base: int, quote_decimals: int, token_decimals: int) -> float:
+    """quote / base in whole units, rounded once (the float nearest the exact ratio)."""
+    return float(Fraction(quote, 10**quote_decimals) / Fraction(base, 10**token_decimals))
+
+
+def only(items: Sequence[Any], kind: type) -> Any:
+    (found,) = [item for item in items if type(item) is kind]
+    return found
+
+
+def test_pumpfun_create_and_buy_give_names_supply_price_and_market_cap(fixtures_dir):
+    items = records(fixtures_dir, "pumpfun", "2RoRJxat")
+    created, trade = only(items, TokenCreated), only(items, TradeEvent)
+    book, _ = book_of(items)
+    meta = book.metadata(created.mint)
+    assert (meta.name, meta.symbol, meta.decimals, meta.supply) == ("The Ass Statue", "TAS", 6, 10**15)
+    assert (meta.launch_program, meta.curve, meta.creator) == ("pumpfun", created.curve, created.creator)
+    assert (meta.created_slot, meta.created_ts, meta.graduated) == (created.slot, created.block_time, False)
+    enrichment = book.enrichment(created.mint)
+    # the event's virtual reserves after the buy: 32.962962962 SOL / 976,550,561.855907 tokens
+    assert (trade.virtual_quote_reserves, trade.virtual_base_reserves) == (32_962_962_962, 976_550_561_855_907)
+    assert enrichment.price == exact(32_962_962_962, 976_550_561_855_907, 9, 6)
+    assert enrichment.price_sol == enrichment.price
+    assert enrichment.quote_mint == WSOL_MINT
+    assert enrichment.market_cap_sol == enrichment.price * 1_000_000_000
+    assert enrichment.price_usd is None and enrichment.market_cap_usd is None  # no SOL/USD rate known
+    sold = PUMPFUN_TOKENS_FOR_SALE - trade.real_base_reserves
+    assert enrichment.bonding_progress == pytest.approx(sold / PUMPFUN_TOKENS_FOR_SALE, rel=1e-12)
+    assert 0 < enrichment.bonding_progress < 0.13  # a 3 SOL first buy
+
+
+def test_migration_sets_graduated_and_full_progress(fixtures_dir):
+    items = records(fixtures_dir, "pumpswap", "2ffHb9AX")
+    migrated = only(items, Migrated)
+    swap = only(items, TradeEvent)
+    book, _ = book_of(items)
+    meta = book.metadata(migrated.mint)
+    assert meta.graduated is True
+    assert (meta.migrated_slot, meta.migrated_ts, meta.pool) == (migrated.slot, migrated.block_time, migrated.pool)
+    assert meta.launch_program == "pumpfun"
+    enrichment = book.enrichment(migrated.mint)
+    assert enrichment.bonding_progress == 1.0
+    # after graduation the price is the PumpSwap pool's: its reserves after the buy
+    assert enrichment.price == exact(swap.real_quote_reserves, swap.real_base_reserves, 9, 6)
+
+
+def test_completed_curve_has_progress_one():
+    trade = _trade(program="pumpfun", virtual_base=279_900_000_000_000, virtual_quote=115_005_359_057, real_base=0)
+    assert curve_progress("pumpfun", 0, trade.virtual_base_reserves, None, 6) == 1.0
+    book = TokenBook(TokenConfig())
+    book.add(token_trade(_trade(program="pumpfun", real_base=400_000_000_000_000, time=100)))
+    book.advance(100)
+    assert 0.49 < book.enrichment("M1nt").bonding_progress < 0.5
+    book.add(_completed("M1nt", time=103))
+    book.advance(105)
+    assert book.enrichment("M1nt").bonding_progress == 1.0
+    assert book.metadata("M1nt").graduated is False  # graduated only on migration
+
+
+def test_launchlab_price_and_progress_from_its_events(fixtures_dir):
+    items = records(fixtures_dir, "launchlab", "mqSGNwKK")  # PenguX: a curve that sells 800,000,000
+    created, trade = only(items, TokenCreated), only(items, TradeEvent)
+    book, _ = book_of(items)
+    enrichment = book.enrichment(created.mint)
+    assert enrichment.price == exact(trade.virtual_quote_reserves, trade.virtual_base_reserves, 9, 6)
+    virtual_only = trade.virtual_base_reserves - trade.real_base_reserves
+    assert launchlab_tokens_for_sale(virtual_only, created.supply) == 800_000_000_000_000
+    sold = trade.token_amount_raw  # the creation's first buy
+    assert enrichment.bonding_progress == pytest.approx(sold / 800_000_000_000_000, rel=1e-12)
+    assert book.metadata(created.mint).name == "PenguX"
+
+
+def test_launchlab_standard_curve_sells_793_1_million(fixtures_dir):
+    trade = only(records(fixtures_dir, "launchlab", "5LzhiGZB"), TradeEvent)
+    virtual_only = trade.virtual_base_reserves - trade.real_base_reserves
+    assert launchlab_tokens_for_sale(virtual_only, 10**15) == pytest.approx(793_100_000_000_000, rel=1e-9)
+
+
+def test_pumpswap_price_from_pool_reserves(fixtures_dir):
+    trade = only(records(fixtures_dir, "pumpswap", "3QvhUBMp"), TradeEvent)
+    book, _ = book_of([trade])
+    enrichment = book.enrichment(trade.mint)
+    assert enrichment.price == exact(trade.real_quote_reserves, trade.real_base_reserves, 9, 6)
+    assert enrichment.bonding_progress is None  # an AMM has no curve
+    meta = book.metadata(trade.mint)
+    assert (meta.pool, meta.launch_program, meta.graduated, meta.name) == (trade.pool, None, None, None)
+    assert enrichment.market_cap is None  # a mint created before the run: supply unknown without RPC
+
+
+def test_moonshot_price_from_amounts(fixtures_dir):
+    trade = only(records(fixtures_dir, "moonshot", "5UWcde33"), TradeEvent)
+    assert trade.virtual_base_reserves is None and trade.real_base_reserves is None
+    expected = exact(trade.quote_amount_raw, trade.token_amount_raw, 9, trade.token_decimals)
+    assert trade_price(trade) == expected
+    book, _ = book_of([trade])
+    assert book.metadata(trade.mint).launch_program == "moonshot"
+    assert book.enrichment(trade.mint).bonding_progress is None
+
+
+def test_usdc_quoted_curve_stays_in_usdc_until_a_rate_is_known(fixtures_dir):
+    trade = only(records(fixtures_dir, "pumpfun", "2m5nWLnD"), TradeEvent)
+    assert trade.quote_mint == USDC_MINT
+    book, _ = book_of([trade])
+    enrichment = book.enrichment(trade.mint)
+    usdc_price = exact(trade.virtual_quote_reserves, trade.virtual_base_reserves, 6, 6)
+    assert (enrichment.quote_mint, enrichment.price, enrichment.price_usd) == (USDC_MINT, usdc_price, usdc_price)
+    assert enrichment.price_sol is None
+    fixed, _ = book_of([trade], TokenConfig(sol_usd=200.0))
+    assert fixed.enrichment(trade.mint).price_sol == usdc_price / 200.0
+    assert fixed.enrichment(trade.mint).market_cap_sol == pytest.approx(usdc_price / 200.0 * 1_000_000_000, rel=1e-15)
+
+
+def test_sol_usd_from_the_streams_own_trades():
+    usdc_for_sol = _trade(
+        program="jupiter_dca",
+        mint=USDC_MINT,
+        quote_mint=WSOL_MINT,
+        token_amount=150_000_000,
+        quote_amount=1_000_000_000,
+    )
+    point = sol_usd_point(usdc_for_sol)
+    assert isinstance(point, SolUsdPoint) and point.sol_usd == 150.0  # 150 USDC for 1 SOL
+    sol_for_usdc = _trade(
+        program="jupiter_dca",
+        mint=WSOL_MINT,
+        quote_mint=USDC_MINT,
+        token_amount=2_000_000_000,
+        quote_amount=300_000_000,
+    )
+    sol_for_usdc.token_decimals, sol_for_usdc.quote_decimals = 9, 6
+    assert sol_usd_point(sol_for_usdc).sol_usd == 150.0
+    book = TokenBook(TokenConfig(sol_usd_from_stream=True))
+    book.add(token_trade(_trade(time=10)))
+    book.advance(10)
+    assert book.enrichment("M1nt").price_usd is None  # no rate yet: null, never 0
+    book.add(point._replace(time=12))
+    book.advance(15)
+    enrichment = book.enrichment("M1nt")
+    assert enrichment.price_usd == enrichment.price_sol * 150.0
+
+
+def test_price_change_compares_with_the_price_a_window_earlier():
+    book = TokenBook(TokenConfig())
+    book.add(token_trade(_trade(time=1000, virtual_quote=30_000_000_000)))
+    book.add(token_trade(_trade(time=1200, virtual_quote=33_000_000_000)))
+    book.add(token_trade(_trade(time=1310, virtual_quote=36_000_000_000)))
+    book.advance(1310)
+    enrichment = book.enrichment("M1nt")
+    assert enrichment.price_change_300s == pytest.approx(36 / 30 - 1)  # vs the price at 1010: the trade at 1000
+    assert enrichment.price_change_3600s is None  # nothing an hour earlier
+    book.advance(1505)
+    assert book.enrichment("M1nt").price_change_300s == pytest.approx(36 / 33 - 1)
+
+
+def test_changes_apply_at_their_tick_whatever_the_arrival_order():
+    created = _created("M1nt", time=100)
+    first = token_trade(_trade(time=100, outer=3))
+    later = token_trade(_trade(time=107, outer=1, virtual_quote=40_000_000_000))
+    outputs = []
+    for order in ([created, first, later], [later, first, created]):
+        book = TokenBook(TokenConfig())
+        for fact in order:
+            book.add(fact)
+        book.advance(110)
+        outputs.append((book.take_metadata_rows(), book.enrichment("M1nt")))
+    assert outputs[0] == outputs[1]
+    rows = outputs[0][0]
+    assert [row["ts"] for row in rows] == [100]  # one row: the creation's tick; the later trade changed no metadata
+    assert rows[0]["name"] == "Test"
+
+
+def test_rpc_answers_apply_at_a_fixed_event_time():
+    asked: list[list[str]] = []
+
+    def resolve(mints):
+        asked.append(list(mints))
+        return {
+            m: TokenAccountFacts(m, slot=999, name="Rpc Name", symbol="RPC", decimals=6, supply=5 * 10**14)
+            for m in mints
+        }
+
+    book = TokenBook(TokenConfig(rpc=True))
+    book.add(token_trade(_trade(program="pumpswap", time=100)))
+    assert book.take_lookups() == ["M1nt"]  # asked for at once
+    book.advance(125, resolve)
+    assert asked == [] and book.metadata("M1nt").name is None  # due 30 s after first seen
+    book.advance(130, resolve)
+    assert asked == [["M1nt"]]
+    meta = book.metadata("M1nt")
+    assert (meta.name, meta.supply, meta.rpc_slot, meta.ts) == ("Rpc Name", 5 * 10**14, 999, 130)
+    assert book.enrichment("M1nt").market_cap is not None
+    created = TokenBook(TokenConfig(rpc=True))
+    created.add(_created("M2nt", time=100))
+    assert created.take_lookups() == []  # a creation says everything
+
+
+def test_finish_applies_lookups_whose_time_never_came():
+    book = TokenBook(TokenConfig(rpc=True))
+    book.add(token_trade(_trade(program="pumpswap", time=100)))
+    book.advance(100)
+    book.finish(105, lambda mints: {m: TokenAccountFacts(m, slot=1, symbol="X") for m in mints})
+    assert book.metadata("M1nt").symbol == "X"
+    assert book.take_metadata_rows()[-1]["ts"] == 105
+
+
+def test_dca_minutes_count_buys_and_sol_volume():
+    book = TokenBook(TokenConfig())
+    for time, amount in ((61, 1_000_000_000), (100, 500_000_000), (125, 2_000_000_000)):
+        book.add(token_trade(_trade(program="jupiter_dca", time=time, quote_amount=amount, is_dca=True)))
+    book.add(token_trade(_trade(program="jupiter_dca", time=70, direction="sell", is_dca=True)))
+    book.advance(130)
+    assert book.take_dca_rows() == [
+        {"mint": "M1nt", "minute": 60, "buy_count": 2, "buy_volume_sol": 1.5},
+        {"mint": "M1nt", "minute": 120, "buy_count": 1, "buy_volume_sol": 2.0},
+    ]
+
+
+def _trade(
+    *,
+    mint: str = "M1nt",
+    program: str = "pumpfun",
+    quote_mint: str = WSOL_MINT,
+    time: int = 100,
+    outer: int = 2,
+    direction: str = "buy",
+    token_amount: int = 1_000_000,
+    quote_amount: int = 1_000,
+    virtual_base: int | None = 1_000_000_000_000_000,
+    virtual_quote: int | None = 30_000_000_000,
+    real_base: int | None = 700_000_000_000_000,
+    is_dca: bool = False,
+) -> TradeEvent:
+    reserves = program in ("pumpfun", "launchlab")
+    return TradeEvent(
+        signature="sig",
+        slot=time * 2,
+        tx_index=0,
+        block_time=time,
+        program=program,
+        program_id="x",
+        direction=direction,  # type: ignore[arg-type]
+        trader="t",
+        fee_payer="t",
+        mint=mint,
+        quote_mint=quote_mint,
+        token_amount_raw=token_amount,
+        token_decimals=6,
+        quote_amount_raw=quote_amount,
+        quote_decimals=9 if quote_mint == WSOL_MINT else 6,
+        fee_amount_raw=None,
+        outer_ix_index=outer,
+        inner_ix_index=None,
+        via=None,
+        pool="P00l",
+        is_dca=is_dca,
+        decode_source="cpi_event",
+        virtual_base_reserves=virtual_base if reserves else None,
+        virtual_quote_reserves=virtual_quote if reserves else None,
+        real_base_reserves=real_base if reserves else None,
+        real_quote_reserves=1 if reserves else None,
+    )
+
+
+def _where(time: int, outer: int = 1) -> dict[str, Any]:
+    return dict(
+        signature="sig",
+        slot=time * 2,
+        tx_index=0,
+        block_time=time,
+        program="pumpfun",
+        program_id="x",
+        fee_payer="t",
+        outer_ix_index=outer,
+        inner_ix_index=None,
+        via=None,
+        decode_source="cpi_event",
+    )
+
+
+def _created(mint: str, time: int) -> LifecycleEvent:
+    return TokenCreated(
+        **_where(time),
+        mint=mint,
+        name="Test",
+        symbol="TST",
+        uri="u",
+        creator="c",
+        decimals=6,
+        supply=10**15,
+        quote_mint=WSOL_MINT,
+        curve="P00l",
+        token_program=None,
+    )
+
+
+def _completed(mint: str, time: int) -> LifecycleEvent:
+    return CurveCompleted(**_where(time), mint=mint, curve="P00l", user="u", quote_mint=WSOL_MINT)

@@ -454,6 +454,10 @@ def test_loop_repeats_the_capture_with_slots_moving_forward(serve, subscribe):
     assert [m.block_height.block_height for m in metas] == [s + 1000 for s in range(10, 19)]
     # block times 5, 5, 6 (+1_760_000_000) span 2 s, so each cycle moves them 2 s on
     assert [m.block_time.timestamp - 1_760_000_000 for m in metas] == [5, 5, 6, 7, 7, 8, 9, 9, 10]
+    # each repetition's transactions are new ones: a chain never holds a signature twice
+    infos = [u.transaction.transaction for u in received if u.HasField("transaction")]
+    assert len({info.signature for info in infos}) == len(infos)
+    assert all(info.transaction.signatures[0] == info.signature for info in infos)
 
 
 # --------------------------------------------------------------------------------- pacing

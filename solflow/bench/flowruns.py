@@ -37,7 +37,7 @@ class FlowRun:
 def run_flow(mode: str, capture: Path, workdir: Path) -> FlowRun:
     """One run of ``mode`` (``flow``, ``flow_w4`` or ``flow_2proc``) writing into ``workdir``."""
     out = workdir / "out"
-    env = _flow_env(capture, out)
+    env = flow_env(capture, out)
     command = [sys.executable, "-m", "bytewax.run", "flows.solflow", *MODES[mode]]
     if mode == "flow_2proc":
         addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(2))
@@ -63,7 +63,7 @@ def run_flow(mode: str, capture: Path, workdir: Path) -> FlowRun:
     raise BenchError(f"{mode} run printed no summary line: {_tail(texts[0])}")
 
 
-def _flow_env(capture: Path, out: Path) -> dict[str, str]:
+def flow_env(capture: Path, out: Path) -> dict[str, str]:
     """The caller's environment without SolFlow/Bytewax settings, so every run uses the defaults."""
     env = {
         name: value

@@ -15,7 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=10000, help="port to listen on; 0 picks a free one (default 10000)")
     parser.add_argument("--x-token", help="require this x-token metadata on every call")
     parser.add_argument("--rate", type=float, help="publish N updates per second (default: the whole capture at once)")
-    parser.add_argument("--loop", action="store_true", help="repeat the capture with slots shifted forward")
+    parser.add_argument(
+        "--loop", action="store_true", help="repeat the capture, slots shifted forward and signatures made new"
+    )
     parser.add_argument(
         "--ping-interval", type=float, default=10.0, metavar="S", help="seconds between stream pings (default 10)"
     )

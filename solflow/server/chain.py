@@ -150,6 +150,10 @@ class Chain:
         kind = update.WhichOneof("update_oneof")
         if kind == KIND_TRANSACTION:
             update.transaction.slot += slots
+            info = update.transaction.transaction
+            info.signature = looped_signature(info.signature, cycle)
+            if info.transaction.signatures:
+                info.transaction.signatures[0] = info.signature
         elif kind == "transaction_status":
             update.transaction_status.slot += slots
         elif kind == KIND_SLOT:
@@ -166,6 +170,14 @@ class Chain:
             if meta.HasField("block_time"):
                 meta.block_time.timestamp += cycle * self._spans.block_times
         return update.SerializeToString()
+
+
+def looped_signature(signature: bytes, cycle: int) -> bytes:
+    """A transaction's signature in the ``cycle``-th repetition of a looping chain: a chain never
+    holds one signature twice, so each repetition's transactions are new ones."""
+    if cycle == 0 or len(signature) < 4:
+        return signature
+    return signature[:-4] + (int.from_bytes(signature[-4:], "big") ^ cycle).to_bytes(4, "big")
 
 
 def published_count(now: float, clock_start: float, rate: float) -> int:

@@ -1,38 +1,48 @@
 """The aggregation step: one ``ShardAggregator`` per shard key inside a Bytewax ``StatefulLogic``.
 
-A shard receives its mints' trades and every partition's ``ShardClock`` ticks (in per-partition
-order, see ``flows.decoding``) and emits ``(kind, payload)`` pairs: ``("aggregates", rows)`` -- every
-aggregate row of the ticks one clock passed, as value tuples in ``sinks.schema.aggregate_columns``
-order --, ``("signal", row)`` for each signal row, and ``("mints", n)`` -- how many mints started a
-window run since the last such report (the run summary's mint count). Aggregate rows travel as one
-batch of tuples because there are several per trade: one item per clock instead of one per row,
-and a tuple list pickles about 7 times faster than as many dicts when it crosses processes. Event
-time only advances through the clocks, so the output does not depend on worker count, batch sizes
-or restarts.
+A shard receives ``ShardInput`` items (its mints' trades of one source batch, then the clocks of
+the partitions that batch moved on; see ``flows.decoding``) and emits ``(kind, payload)`` pairs:
+
+* ``("aggregates", RowBlock)`` -- the history rows of the ticks an item's clocks passed;
+* ``("current", RowBlock)`` -- current state for ``token_aggregates``: the final rows of mints whose
+  windows emptied, as they happen, and the latest state of every other changed mint at most every
+  ``CURRENT_EVERY_S`` seconds of wall time and at end of input. Only *when* the state is refreshed
+  depends on the wall clock; each row is the mint's state at its latest change, stamped with that
+  tick, so the table at the end of a run does not depend on it;
+* ``("signal", row)`` -- each signal on/off row;
+* ``("mints", n)`` -- how many mints started a window run since the last report (the summary's count).
+
+Event time only advances through the clocks, so the history and signals do not depend on worker
+count, batch sizes or restarts.
+
+Snapshots: Bytewax asks every stateful step for a snapshot at each epoch end, with or without
+recovery; without ``-r`` nobody keeps it, so the shard answers ``None`` and costs nothing. With
+``-r`` the snapshot is the pickled aggregator and the mints counter.
 
 Shards are never discarded, not even when ``is_empty``: there are only ``SOLFLOW_AGG_SHARDS`` of
-them, an empty one is a few hundred bytes, and it holds every partition's clock -- a rebuilt shard
-would know no clock until each partition crossed another tick, and at end of input it could not
-emit its last ticks at all, so its rows would depend on how items interleaved.
+them, an empty one is small, and it holds every partition's clock -- a rebuilt shard would know no
+clock until each partition crossed another tick, and at end of input it could not process its
+last ticks at all, so its rows would depend on how items interleaved.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
-from flows.decoding import ShardClock
-from sinks.schema import aggregate_columns, row_packer
-from solflow.domain.aggregate import AggregationConfig, Row, ShardAggregator
+from flows.decoding import ShardInput
+from solflow.domain.aggregate import AggregationConfig, Emitted, ShardAggregator
 from solflow.domain.signals import SignalConfig
-from solflow.domain.trade import TradeEvent
 from solflow.settings import Settings, SettingsError
 
-ShardOutput = tuple[str, Any]  # ("aggregates", [row tuple]), ("signal", row dict) or ("mints", int)
-ShardState = tuple[bytes, int]  # (ShardAggregator snapshot, mint runs not yet reported)
+ShardOutput = tuple[str, Any]  # ("aggregates" | "current", RowBlock), ("signal", row dict), ("mints", int)
+ShardState = tuple[bytes, int] | None  # (ShardAggregator snapshot, mints counted so far); None without -r
+
+CURRENT_EVERY_S = 1.0
 
 
 def aggregation_config(settings: Settings) -> AggregationConfig:
@@ -40,59 +50,88 @@ def aggregation_config(settings: Settings) -> AggregationConfig:
     try:
         return AggregationConfig(
             windows=tuple(settings.windows),
-            cadence_s=settings.cadence_s,
+            tick_s=settings.agg_tick_s,
             signals=SignalConfig.with_overrides(settings.signal_overrides),
         )
     except ValueError as exc:
-        raise SettingsError(f"SOLFLOW_WINDOWS, SOLFLOW_CADENCE_S or SOLFLOW_SIGNALS: {exc}") from None
+        raise SettingsError(f"SOLFLOW_WINDOWS, SOLFLOW_AGG_TICK or SOLFLOW_SIGNALS: {exc}") from None
 
 
-class ShardLogic(StatefulLogic[TradeEvent | ShardClock, ShardOutput, ShardState]):
-    def __init__(self, config: AggregationConfig, partitions: Sequence[str], resume: ShardState | None):
+class ShardLogic(StatefulLogic[ShardInput, ShardOutput, ShardState]):
+    def __init__(self, config: AggregationConfig, partitions: Sequence[str], recovery: bool, resume: ShardState | None):
         if resume is None:
             self._aggregator = ShardAggregator(config, partitions)
-            self._new_mints = 0
+            self._mints_reported = 0
         else:
-            snapshot, self._new_mints = resume
+            snapshot, self._mints_reported = resume
             self._aggregator = ShardAggregator.restore(config, snapshot, partitions)
-        self._pack = row_packer(aggregate_columns(config.windows), "aggregate")
+        self._recovery = recovery
+        self._refresh_at: datetime | None = None
 
     @override
-    def on_item(self, value: TradeEvent | ShardClock) -> tuple[Iterable[ShardOutput], bool]:
+    def on_item(self, value: ShardInput) -> tuple[Iterable[ShardOutput], bool]:
         aggregator = self._aggregator
-        if isinstance(value, ShardClock):
-            return self._outputs(aggregator.advance(value.partition, value.block_time)), StatefulLogic.RETAIN
-        mints = len(aggregator)
-        aggregator.add_trade(value)
-        self._new_mints += len(aggregator) - mints
-        return (), StatefulLogic.RETAIN
+        add = aggregator.add_record
+        for record in value.records:
+            add(record)
+        outputs: list[ShardOutput] = []
+        for clock in value.clocks:
+            self._collect(aggregator.advance(clock.partition, clock.block_time), outputs)
+        self._count_mints(outputs)
+        if self._refresh_at is None and len(aggregator):
+            self._refresh_at = datetime.now(UTC) + timedelta(seconds=CURRENT_EVERY_S)
+        return outputs, StatefulLogic.RETAIN
+
+    @override
+    def notify_at(self) -> datetime | None:
+        return self._refresh_at
+
+    @override
+    def on_notify(self) -> tuple[Iterable[ShardOutput], bool]:
+        self._refresh_at = None
+        current = self._aggregator.current_rows()
+        return ([("current", current)] if current is not None else []), StatefulLogic.RETAIN
 
     @override
     def on_eof(self) -> tuple[Iterable[ShardOutput], bool]:
-        return self._outputs(self._aggregator.finish()), StatefulLogic.RETAIN
+        outputs: list[ShardOutput] = []
+        self._collect(self._aggregator.finish(), outputs)
+        self._count_mints(outputs)
+        current = self._aggregator.current_rows()
+        if current is not None:
+            outputs.append(("current", current))
+        self._refresh_at = None
+        return outputs, StatefulLogic.RETAIN
 
     @override
     def snapshot(self) -> ShardState:
-        return self._aggregator.snapshot(), self._new_mints
+        if not self._recovery:
+            return None
+        return self._aggregator.snapshot(), self._mints_reported
 
-    def _outputs(self, rows: list[Row]) -> list[ShardOutput]:
-        outputs: list[ShardOutput] = []
-        if rows:
-            pack = self._pack
-            outputs.append(("aggregates", [pack(row) for kind, row in rows if kind == "aggregate"]))
-            outputs += (row for row in rows if row[0] == "signal")
-        if self._new_mints:
-            outputs.append(("mints", self._new_mints))
-            self._new_mints = 0
-        return outputs
+    @staticmethod
+    def _collect(emitted: Emitted, outputs: list[ShardOutput]) -> None:
+        history = emitted.history_block()
+        if history is not None:
+            outputs.append(("aggregates", history))
+        finals = emitted.finals_block()
+        if finals is not None:
+            outputs.append(("current", finals))
+        outputs += (("signal", row) for row in emitted.signals)
+
+    def _count_mints(self, outputs: list[ShardOutput]) -> None:
+        runs = self._aggregator.new_runs
+        if runs != self._mints_reported:
+            outputs.append(("mints", runs - self._mints_reported))
+            self._mints_reported = runs
 
 
 def shard_logic_builder(
-    config: AggregationConfig, partitions: Sequence[str]
+    config: AggregationConfig, partitions: Sequence[str], recovery: bool
 ) -> Callable[[ShardState | None], ShardLogic]:
     """The ``op.stateful`` builder: a fresh shard, or one restored from its snapshot."""
 
     def build(resume: ShardState | None) -> ShardLogic:
-        return ShardLogic(config, partitions, resume)
+        return ShardLogic(config, partitions, recovery, resume)
 
     return build

@@ -1,4 +1,4 @@
-"""Decoding on the reading worker: source items become shard-keyed trades and clock ticks.
+"""Decoding on the reading worker: source items become trades, shard inputs and run reports.
 
 This runs as one ``flat_map_batch`` step right after the source, before any exchange, so protobuf
 messages never leave the worker that read them and never need pickling. Each source partition
@@ -7,14 +7,19 @@ seen by two partitions is never counted twice.
 
 Out of the step come ``(key, value)`` pairs:
 
-* ``(shard_key, TradeEvent)`` -- every decoded trade, keyed by the shard of its mint;
-* ``(shard_key, ShardClock)`` -- a partition's event time, sent to every shard at the end of a
-  batch in which that partition's ``SlotClock`` entered a new cadence tick (one item per shard per
-  partition and batch at most; a replay batch spans several ticks, and every clock item is one
-  stateful call per shard -- and a pickled item for every shard in another process);
+* ``(program, TradeEvent)`` -- every decoded trade, for the trade sinks (keyed by program, so the
+  JSONL and Parquet trade partitions of that name are written on the worker that read it);
+* ``(shard_key, ShardInput)`` -- per aggregation shard and batch, the batch's trades of the shard's
+  mints as window records, then the event time of every partition whose ``SlotClock`` entered a new
+  tick in the batch. Every shard gets the clocks, so each one takes its watermark from all
+  partitions; one item per shard and batch keeps the stateful calls (and the pickled items between
+  processes) few whatever the number of trades;
 * ``(RUN_KEY, Gap)``, ``(RUN_KEY, SourceStopped)`` and ``(RUN_KEY, DecodeReport)`` -- what the run
-  summary and the ``gaps`` table need. A report carries the counters of one batch, so counters roll back together with the source
-  position under recovery.
+  summary and the ``gaps`` table need. A report carries the counters of one batch, so counters roll
+  back together with the source position under recovery.
+
+A slot that comes without block time has its trades held until the whole slot is through, then
+timed from the chain (``_PartitionDecoding.slot_time``).
 
 Within one partition the order of trades and clocks is kept all the way to the shards, which is
 what lets the aggregation watermark (the minimum over partitions) never see a trade late.
@@ -24,13 +29,15 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Mapping
+from typing import NamedTuple
 
 from flows.metrics import record_decode
+from solflow.domain.aggregate import trade_record
 from solflow.domain.decode import DecodeStats, TransactionDecoder
 from solflow.domain.stream import Gap, SlotClock, SourceStopped, TxUpdate
 from solflow.domain.trade import TradeEvent
+from solflow.domain.windows import IncomingRecord
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,13 @@ class ShardClock(NamedTuple):
 
     partition: str
     block_time: int
+
+
+class ShardInput(NamedTuple):
+    """One batch's share of a shard: its trades (window records), then partition clocks."""
+
+    records: list[IncomingRecord]
+    clocks: tuple[ShardClock, ...]
 
 
 class DecodeReport(NamedTuple):
@@ -109,20 +123,25 @@ class DecodeStep:
     """The ``flat_map_batch`` mapper. One instance per process; each partition's state is touched
     only by the worker that owns the partition."""
 
-    def __init__(self, programs: Mapping[str, tuple[str, ...]], shards: int, cadence_s: int, clocks: bool):
-        """``programs``: each source partition's program names (what its decoder may emit)."""
+    def __init__(
+        self, programs: Mapping[str, tuple[str, ...]], shards: int, tick_s: int, trades: bool, aggregation: bool
+    ):
+        """``programs``: each source partition's program names (what its decoder may emit);
+        ``trades``: emit trades for the trade sinks; ``aggregation``: emit shard inputs."""
         self._programs = programs
         self._keys = shard_keys(shards)
-        self._cadence_s = cadence_s
-        self._clocks = clocks
+        self._tick_s = tick_s
+        self._trades = trades
+        self._aggregation = aggregation
         self._partitions: dict[str, _PartitionDecoding] = {}
 
     def __call__(self, batch: Iterable[TxUpdate | SlotClock | Gap | SourceStopped]) -> list[tuple[str, object]]:
         out: list[tuple[str, object]] = []
         append = out.append
         keys = self._keys
-        n_keys = len(keys)
-        crc32 = zlib.crc32
+        aggregation = self._aggregation
+        shard_records: list[list[IncomingRecord]] = [[] for _ in keys] if aggregation else []
+        emit = self._emitter(append, shard_records)
         touched: dict[str, _PartitionDecoding] = {}
         for item in batch:
             # `type(item) is` in each test lets the type checker narrow `item` (and is the fastest test).
@@ -132,27 +151,27 @@ class DecodeStep:
                 trades = part.decoder.decode(item.info, item.slot, item.block_time)
                 if item.block_time is None:  # timed once the whole slot is through
                     if part.held_slot is not None and part.held_slot != item.slot:
-                        self._release_held(part, None, append)
+                        self._release_held(part, None, emit)
                     part.held_slot = item.slot
                     part.held += trades
                     continue
                 if part.held_slot is not None:
-                    self._release_held(part, None, append)
+                    self._release_held(part, None, emit)
                 for trade in trades:
-                    append((keys[crc32(trade.mint.encode()) % n_keys], trade))
+                    emit(trade)
             elif type(item) is SlotClock:
                 part = touched.get(item.partition) or self._touch(item.partition, touched)
                 part.slots += 1
                 time: int | None = item.block_time
                 if part.held_slot is not None:
                     same_slot = part.held_slot == item.slot
-                    exact = self._release_held(part, time if same_slot else None, append)
+                    exact = self._release_held(part, time if same_slot else None, emit)
                     if same_slot and time is None:
                         time = exact
                 if item.block_time is not None:
                     part.anchor = (item.slot, item.block_time)
-                if self._clocks and time is not None:
-                    tick = time // self._cadence_s
+                if aggregation and time is not None:
+                    tick = time // self._tick_s
                     if part.last_tick is None or tick > part.last_tick:
                         part.last_tick = tick
                         part.clock = time
@@ -160,26 +179,49 @@ class DecodeStep:
                 append((RUN_KEY, item))
             else:
                 raise TypeError(f"unexpected source item {type(item).__name__}: {item!r}")
+        clocks = []
         for name, part in touched.items():
             if part.held_slot is not None:
-                self._release_held(part, None, append)
+                self._release_held(part, None, emit)
             if part.clock is not None:  # after the batch's trades: they are all at or before it
-                clock = ShardClock(name, part.clock)
-                out.extend((key, clock) for key in keys)
+                clocks.append(ShardClock(name, part.clock))
                 part.clock = None
             append((RUN_KEY, part.report(name)))
+        if aggregation:
+            shard_clocks = tuple(clocks)
+            for key, records in zip(keys, shard_records):
+                if records or shard_clocks:
+                    append((key, ShardInput(records, shard_clocks)))
         return out
 
-    def _release_held(self, part: _PartitionDecoding, known: int | None, append: Any) -> int | None:
+    def _emitter(
+        self, append: Callable[[tuple[str, object]], None], shard_records: list[list[IncomingRecord]]
+    ) -> Callable[[TradeEvent], None]:
+        """What happens to each trade: keyed by program for the trade sinks, and a record for its
+        mint's shard."""
+        keys_count = len(self._keys)
+        crc32 = zlib.crc32
+        with_trades, aggregation = self._trades, self._aggregation
+
+        def emit(trade: TradeEvent) -> None:
+            if with_trades:
+                append((trade.program, trade))
+            if aggregation:
+                shard_records[crc32(trade.mint.encode()) % keys_count].append(trade_record(trade))
+
+        return emit
+
+    def _release_held(
+        self, part: _PartitionDecoding, known: int | None, emit: Callable[[TradeEvent], None]
+    ) -> int | None:
         """Time and hand on the held slot's trades; returns the slot's exact time, if it has one."""
         slot = part.held_slot
         assert slot is not None
         time, exact = part.slot_time(slot, known)
-        keys = self._keys
         for trade in part.held:
             if trade.block_time is None:
                 trade.block_time = time
-            append((keys[zlib.crc32(trade.mint.encode()) % len(keys)], trade))
+            emit(trade)
         part.held_slot = None
         part.held = []
         return time if exact else None

@@ -37,9 +37,11 @@ RunRow = dict[str, Any]
 
 
 class RowCount(NamedTuple):
-    """What one batch of aggregation output carried: rows, and mints that started a window run."""
+    """What one batch of aggregation output carried: history rows, current-state rows (how many
+    depends on how often the state was refreshed), signal rows, and mints that started a window run."""
 
     aggregates: int
+    current: int
     signals: int
     mints: int
 
@@ -59,15 +61,17 @@ class Outputs:
 
 def count_rows(batch: list[tuple[str, tuple[str, Any]]]) -> list[tuple[str, RowCount]]:
     """``flat_map_batch`` mapper over the aggregation output: one small count per batch."""
-    aggregates = signals = mints = 0
+    aggregates = current = signals = mints = 0
     for _key, (kind, payload) in batch:
         if kind == "aggregates":
             aggregates += len(payload)
+        elif kind == "current":
+            current += len(payload)
         elif kind == "signal":
             signals += 1
         else:
             mints += payload
-    return [(RUN_KEY, RowCount(aggregates, signals, mints))]
+    return [(RUN_KEY, RowCount(aggregates, current, signals, mints))]
 
 
 class RunTotals:
@@ -84,6 +88,7 @@ class RunTotals:
         self.gaps = 0
         self.dropped = 0
         self.aggregate_rows = 0
+        self.current_rows = 0
         self.signal_rows = 0
         self.mints = 0
 
@@ -109,6 +114,7 @@ class RunTotals:
                 self.stopped = item.reason
         elif type(item) is RowCount:
             self.aggregate_rows += item.aggregates
+            self.current_rows += item.current
             self.signal_rows += item.signals
             self.mints += item.mints
         else:
@@ -123,11 +129,12 @@ class RunTotals:
         }
         trades = sum(trades_by_program.values())
         aggregates = self.aggregate_rows if outputs.pipeline else 0
+        current = self.current_rows if outputs.pipeline else 0
         signals = self.signal_rows if outputs.pipeline else 0
         rows = {
             "jsonl": trades if outputs.jsonl else 0,
             "sqlite_trades": trades if outputs.sqlite_trades else 0,
-            "sqlite_token_aggregates": aggregates,
+            "sqlite_token_aggregates": current,
             "sqlite_token_signals": signals,
             "sqlite_gaps": self.gaps if outputs.sqlite else 0,
             "parquet_trades": trades if outputs.pipeline else 0,

@@ -8,13 +8,13 @@ from environment variables (``solflow.settings``); with no ``GEYSER_URL`` the fl
 Graph (each branch only when its setting enables it)::
 
     geyser source ─ decode (flat_map_batch on the reading worker, before any exchange)
-      ├─ (shard key, trade | shard clock)
-      │    ├─ trades ─┬─ legacy JSONL <out>/streams/<program>/events.jsonl   SOLFLOW_LEGACY jsonl|both
-      │    │          ├─ SQLite trades                                        SOLFLOW_LEGACY sqlite|both
-      │    │          └─ Parquet <out>/trades/ (a partition per program)      SOLFLOW_PIPELINE on
-      │    └─ aggregate (stateful, one key per mint shard)                    SOLFLOW_PIPELINE on
-      │         ├─ aggregate rows ─ Parquet <out>/aggregates/ + SQLite token_aggregates (a batch per clock)
-      │         ├─ signal rows    ─ Parquet <out>/signals/    + SQLite token_signals
+      ├─ (program, trade) ─┬─ legacy JSONL <out>/streams/<program>/events.jsonl   SOLFLOW_LEGACY jsonl|both
+      │                    ├─ SQLite trades                                        SOLFLOW_LEGACY sqlite|both
+      │                    └─ Parquet <out>/trades/ (a partition per program)      SOLFLOW_PIPELINE on
+      ├─ (shard key, trades + clocks of a batch) ─ aggregate (stateful, one key per mint shard)
+      │         ├─ history rows  ─ Parquet <out>/aggregates/
+      │         ├─ current state ─ SQLite token_aggregates
+      │         ├─ signal rows   ─ Parquet <out>/signals/ + SQLite token_signals
       │         └─ row and mint counts ──┐
       └─ ("run", gap | decode report) ───┴─ run_stats (stateful, one key) ─ SQLite run_stats + summary
            └─ gaps ─ SQLite gaps
@@ -37,7 +37,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 
 from flows.aggregation import ShardOutput, aggregation_config, shard_logic_builder
-from flows.decoding import RUN_KEY, DecodeStep, ShardClock
+from flows.decoding import DecodeStep, ShardInput
 from flows.errors import install_excepthook, report_at_exit
 from flows.run_stats import Outputs, RunItem, RunRow, count_rows, run_stats_builder
 from flows.summary import SummarySink
@@ -55,9 +55,10 @@ from sources.yellowstone import YellowstoneSource, subscriptions
 DB_NAME = "solflow.db"
 
 
-def build_flow(settings: Settings) -> Dataflow:
+def build_flow(settings: Settings, recovery: bool = True) -> Dataflow:
     """The whole pipeline for ``settings``; building it opens nothing (connections and files open
-    in the source and sink partitions)."""
+    in the source and sink partitions). ``recovery``: the run keeps snapshots (``-r``); without
+    it, steps skip the work of snapshotting."""
     out = settings.out_dir
     outputs = Outputs(
         jsonl=settings.legacy_jsonl,
@@ -68,32 +69,38 @@ def build_flow(settings: Settings) -> Dataflow:
     partition_programs = {sub.name: tuple(p.name for p in sub.programs) for sub in subscriptions(settings)}
     flow = Dataflow("solflow")
     items = op.input("geyser", flow, YellowstoneSource(settings))
-    decode = DecodeStep(partition_programs, settings.agg_shards, settings.cadence_s, clocks=settings.pipeline)
-    routed = op.branch("route", op.flat_map_batch("decode", items, decode), _is_shard_item)
-    # The casts name what the branch and filter predicates let through (Bytewax streams cannot narrow).
-    shard_items = cast("Stream[tuple[str, TradeEvent | ShardClock]]", routed.trues)
-    run_items = cast("Stream[tuple[str, RunItem]]", routed.falses)
-    trades = cast("Stream[tuple[str, TradeEvent]]", op.filter("trades", shard_items, _is_trade))
-    if settings.legacy_jsonl or settings.pipeline:
-        # Keyed by program, a trade is written by the worker that read it (sink partitions are named
-        # after the programs, and Bytewax places them with the source partitions of those names).
-        program_trades = op.map("by_program", trades, _by_program)
+    with_trades = settings.legacy_jsonl or settings.legacy_sqlite or settings.pipeline
+    decode = DecodeStep(
+        partition_programs, settings.agg_shards, settings.agg_tick_s, trades=with_trades, aggregation=settings.pipeline
+    )
+    decoded = op.flat_map_batch("decode", items, decode)
+    # The casts name what the branch predicates let through (Bytewax streams cannot narrow).
+    routed = op.branch("route_trades", decoded, _is_trade)
+    # Keyed by program, a trade is written by the worker that read it (sink partitions are named
+    # after the programs, and Bytewax places them with the source partitions of those names).
+    trades = cast("Stream[tuple[str, TradeEvent]]", routed.trues)
+    rest = op.branch("route_shards", routed.falses, _is_shard_input)
+    shard_items = cast("Stream[tuple[str, ShardInput]]", rest.trues)
+    run_items = cast("Stream[tuple[str, RunItem]]", rest.falses)
 
     sqlite_items: list[Stream[tuple[str, tuple[str, object]]]] = []
     if settings.legacy_jsonl:
         jsonl = LegacyJsonlSink(out, settings.output_max_size_mb, settings.output_max_rotations, settings.programs)
-        op.output("legacy_jsonl", program_trades, jsonl)
+        op.output("legacy_jsonl", trades, jsonl)
     if settings.legacy_sqlite:
         sqlite_items.append(op.map("trade_rows", trades, _sqlite_trade))
     if settings.pipeline:
-        trades_sink = ParquetDatasetSink(out, "trades", settings.windows, partitions=settings.programs)
-        op.output("parquet_trades", program_trades, trades_sink)
+        trades_sink = ParquetDatasetSink(out, "trades", settings.windows, settings.programs, recovery)
+        op.output("parquet_trades", trades, trades_sink)
         config = aggregation_config(settings)
-        shard_out = op.stateful("aggregate", shard_items, shard_logic_builder(config, list(partition_programs)))
+        builder = shard_logic_builder(config, list(partition_programs), recovery)
+        shard_out = op.stateful("aggregate", shard_items, builder)
         aggregates = op.filter_map("aggregate_rows", shard_out, _payload_of("aggregates"))
         signals = op.filter_map("signal_rows", shard_out, _payload_of("signal"))
-        op.output("parquet_aggregates", aggregates, ParquetDatasetSink(out, "aggregates", settings.windows))
-        op.output("parquet_signals", signals, ParquetDatasetSink(out, "signals", settings.windows))
+        op.output(
+            "parquet_aggregates", aggregates, ParquetDatasetSink(out, "aggregates", settings.windows, 1, recovery)
+        )
+        op.output("parquet_signals", signals, ParquetDatasetSink(out, "signals", settings.windows, 1, recovery))
         sqlite_items.append(op.filter("table_rows", shard_out, _is_table_row))
         run_items = op.merge("run_items", run_items, op.flat_map_batch("count_rows", shard_out, count_rows))
 
@@ -108,17 +115,12 @@ def build_flow(settings: Settings) -> Dataflow:
     return flow
 
 
-def _is_shard_item(item: tuple[str, object]) -> bool:
-    return item[0] != RUN_KEY
-
-
-def _is_trade(item: tuple[str, TradeEvent | ShardClock]) -> bool:
+def _is_trade(item: tuple[str, object]) -> bool:
     return type(item[1]) is TradeEvent
 
 
-def _by_program(item: tuple[str, TradeEvent]) -> tuple[str, TradeEvent]:
-    trade = item[1]
-    return trade.program, trade
+def _is_shard_input(item: tuple[str, object]) -> bool:
+    return type(item[1]) is ShardInput
 
 
 def _sqlite_trade(item: tuple[str, TradeEvent]) -> tuple[str, tuple[str, TradeEvent]]:
@@ -135,7 +137,7 @@ def _payload_of(wanted: str) -> Callable[[tuple[str, ShardOutput]], tuple[str, A
 
 
 def _is_table_row(item: tuple[str, ShardOutput]) -> bool:
-    return item[1][0] != "mints"
+    return item[1][0] in ("current", "signal")
 
 
 def _sqlite_gap(item: tuple[str, RunItem]) -> tuple[str, tuple[str, Gap]] | None:
@@ -154,6 +156,14 @@ def _show_progress(settings: Settings) -> bool:
     return settings.progress == "on"
 
 
+def _recovery_requested(argv: list[str]) -> bool:
+    """Whether ``bytewax.run`` was given a recovery directory: ``-r``/``--recovery-directory``, else
+    Bytewax's own ``BYTEWAX_RECOVERY_DIRECTORY`` (read as bytewax.run reads it)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("-r", "--recovery-directory", default=os.environ.get("BYTEWAX_RECOVERY_DIRECTORY"))
+    return bool(parser.parse_known_args(argv)[0].recovery_directory)
+
+
 def _flow_from_environment() -> Dataflow:
     """The flow ``python -m bytewax.run`` runs. Everything that can be checked before the dataflow
     starts is checked here, so a mistake is one line on stderr and no Bytewax output: a bad variable
@@ -168,7 +178,7 @@ def _flow_from_environment() -> Dataflow:
                     " (set GEYSER_URL to stream live, or SOLFLOW_REPLAY to a capture)"
                 )
             check_capture(settings.replay_path)
-        flow = build_flow(settings)
+        flow = build_flow(settings, recovery=_recovery_requested(sys.argv[1:]))
         _check_out_dir(settings.out_dir)
         return flow
     except SettingsError as exc:

@@ -1,4 +1,5 @@
-"""Parquet dataset sink: hive-partitioned ``trades``, ``aggregates`` and ``signals`` datasets via Polars.
+"""Parquet dataset sink: hive-partitioned ``trades``, ``aggregates`` and ``signals`` datasets, a file per
+partition and hour of event time.
 
 Layout::
 
@@ -19,55 +20,78 @@ Schema (fixed dtypes, see ``sinks.schema`` for the column lists; every column nu
   the rest String.
 * ``aggregates``: ``mint`` String, ``ts`` / ``last_trade_ts`` Datetime, ``programs`` String,
   ``trades_total`` Int64, then per configured window the metrics of ``WINDOW_METRIC_COLUMNS`` (SOL
-  amounts Float64, counts Int64). Columns follow the windows: keep one window configuration per
-  output directory.
+  amounts Float64, counts Int64). Columns follow the windows: one window configuration per output
+  directory. The files record the tick the rows were computed with (``TICK_KEY``).
 * ``signals``: ``SIGNAL_COLUMNS``; ``details`` is the details dict as compact JSON text.
 
 Times (``block_time``, ``ts``, ``last_trade_ts``) are ``Datetime(ms, UTC)``: the rows carry unix
-seconds, converted as a part is written. ``slot`` stays the chain's integer.
+seconds, converted as they are written. ``slot`` stays the chain's integer.
 
 A row whose keys (of a row tuple: whose length) differ from the schema raises ``RowShapeError``; a
-value of the wrong type fails the part's construction, naming the column. Nothing is dropped or
+value of the wrong type fails the batch's conversion, naming the column. Nothing is dropped or
 coerced silently.
 
-Why a ``FixedPartitionedSink`` and not a per-worker ``DynamicSink``: a dynamic sink has no snapshot,
-so after a crash it cannot tell which parts hold rows that recovery will replay -- the replay would
-duplicate them. Here each partition numbers its parts and the snapshot is the next sequence number:
-rows are buffered and written as a part every ``rows_per_part`` rows and at every snapshot (epoch
-end) and close, to a temporary name then renamed, so a part is either complete or absent. A resumed
-partition deletes its parts numbered at or after the snapshot (and any temporary leftovers), then
-rewrites the replayed rows -- after ``kill -9`` and ``-r`` the dataset holds the same rows as an
-uninterrupted run. A partition's state follows it to whichever worker owns it, so this holds at any
-``-w`` and across processes. Without ``-r`` a run continues the numbering after the parts already
-there, appending to the dataset; a crash before the first snapshot can therefore repeat up to one
-epoch of rows. Items are ``(key, value)``.
+Files sized for analytics: each partition streams the rows of an hour of event time into one file,
+a row group at a time (``row_group_rows``), written under a hidden temporary name and renamed when
+the hour is done -- once the partition sees rows two hours later (so rows of the previous hour from
+a lagging shard still find their file) -- and at close. A reader sees complete files only; the
+current hour appears when it is done (SQLite ``token_aggregates`` has the live state). At mainnet
+rates that is one file per partition and hour, a few hundred MiB for the largest trade partitions.
+Rows that come for an hour already written make another file, merged with it.
+
+Exactly once under recovery (``recovery=True``, Bytewax ``-r``): a ``FixedPartitionedSink`` whose
+snapshot is the next file sequence number. Every snapshot finishes the open files, so everything
+before it is in complete files numbered below the snapshot; a resumed partition deletes its files
+numbered at or after it (and temporary leftovers), and the replay writes those rows again -- after
+``kill -9`` and ``-r`` the dataset holds the same rows as an uninterrupted run, at any ``-w`` and
+across processes (a partition's state follows it to whichever worker owns it). The files of an hour
+written at each snapshot are merged into one when the hour is done; a merged file remembers which
+file each of its row groups came from, so a resume cuts exactly the snapshot's later rows out of it
+(``sinks.parquet_files``). Without recovery the sink does nothing at snapshots. Items are
+``(key, value)``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
-from functools import partial
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from typing_extensions import override
 
-from sinks.schema import SIGNAL_COLUMNS, TRADE_COLUMNS, Column, aggregate_columns, check_row_lengths, row_packer
-from solflow.settings import DEFAULT_WINDOWS
+from sinks.parquet_files import (
+    COMPRESSION,
+    DATASETS,
+    TIME_COLUMNS,
+    OutputsLock,
+    commit,
+    cut_after,
+    finish_merges,
+    first_hour,
+    merge,
+    next_sequence,
+    part_files,
+)
+from sinks.schema import SIGNAL_COLUMNS, TRADE_COLUMNS, Column, RowShapeError, aggregate_columns, row_packer
+from solflow.domain.windows import RowBlock
+from solflow.settings import DEFAULT_TICK_S, DEFAULT_WINDOWS
 
-__all__ = ["DATASETS", "ParquetDatasetSink", "polars_schema"]
+__all__ = ["DATASETS", "NULL_DATE", "TICK_KEY", "ParquetDatasetSink", "arrow_schema", "polars_schema"]
 
-DATASETS = ("trades", "aggregates", "signals")
 NULL_DATE = "__HIVE_DEFAULT_PARTITION__"
+ROW_GROUP_ROWS = 65_536
+TICK_KEY = b"solflow.tick_s"  # metadata of the aggregates files: the tick their rows were computed with
 
-_DTYPES: dict[str, pl.DataType] = {
+_POLARS: dict[str, pl.DataType] = {
     "str": pl.String(),
     "int": pl.Int64(),
     "u64": pl.UInt64(),
@@ -75,29 +99,39 @@ _DTYPES: dict[str, pl.DataType] = {
     "bool": pl.Boolean(),
     "time": pl.Datetime("ms", "UTC"),
 }
+_ARROW: dict[str, pa.DataType] = {
+    "str": pa.string(),
+    "int": pa.int64(),
+    "u64": pa.uint64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "time": pa.timestamp("ms", tz="UTC"),
+}
 _MS_PER_S = 1000
 _EPOCH = date(1970, 1, 1)
 _SECONDS_PER_DAY = 86_400
-_DAY_COLUMN = "__day"
+_SECONDS_PER_HOUR = 3_600
+_MS_PER_HOUR = _SECONDS_PER_HOUR * 1000
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def polars_schema(columns: Iterable[Column]) -> pl.Schema:
     """The Polars schema of these ``sinks.schema`` columns, as written to Parquet."""
-    return pl.Schema({name: _DTYPES[kind] for name, kind in columns})
+    return pl.Schema({name: _POLARS[kind] for name, kind in columns})
 
 
-def _row_schema(columns: Iterable[Column]) -> pl.Schema:
-    """The schema of the rows as the producers make them: times are unix seconds."""
-    return pl.Schema({name: pl.Int64() if kind == "time" else _DTYPES[kind] for name, kind in columns})
+def arrow_schema(columns: Iterable[Column]) -> pa.Schema:
+    """The Arrow schema of these ``sinks.schema`` columns (what the files hold)."""
+    return pa.schema([(name, _ARROW[kind]) for name, kind in columns])
 
 
 class ParquetDatasetSink(FixedPartitionedSink[Any, int]):
-    """Items ``(key, row)`` → ``<root>/<dataset>/date=…/part-….parquet``.
+    """Items ``(key, value)`` → ``<root>/<dataset>/date=…/<partition>-….parquet``.
 
-    ``dataset`` is ``"trades"`` (values are ``TradeEvent``), ``"aggregates"`` (values are lists of
-    aggregate row tuples in ``aggregate_columns(windows)`` order, see ``row_packer``) or ``"signals"``
-    (signal row dicts).
+    ``dataset`` is ``"trades"`` (values are ``TradeEvent``), ``"aggregates"`` (``RowBlock``s of
+    aggregate rows, computed with ``windows`` and ``tick_s``, which the files record) or
+    ``"signals"`` (signal row dicts). ``recovery``: the run keeps snapshots (``-r``), so every
+    snapshot must leave complete files.
 
     ``partitions`` is a count (``part-000`` ...; keys spread by ``zlib.adler32``) or the item keys
     themselves, one partition named after each (an item with another key is an error). Bytewax
@@ -112,8 +146,10 @@ class ParquetDatasetSink(FixedPartitionedSink[Any, int]):
         root: Path,
         dataset: str,
         windows: Iterable[int] = DEFAULT_WINDOWS,
-        rows_per_part: int = 100_000,
         partitions: int | Iterable[str] = 1,
+        recovery: bool = True,
+        row_group_rows: int = ROW_GROUP_ROWS,
+        tick_s: int = DEFAULT_TICK_S,
     ):
         if dataset not in DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
@@ -123,11 +159,12 @@ class ParquetDatasetSink(FixedPartitionedSink[Any, int]):
         else:
             names = sorted(set(partitions))
             self._index = {name: i for i, name in enumerate(names)}
-        if rows_per_part < 1 or not names:
-            raise ValueError("rows_per_part and partitions must be positive")
+        if row_group_rows < 1 or not names:
+            raise ValueError("row_group_rows and partitions must be positive")
         self._dir = Path(root) / dataset
-        self._shape = _shape(dataset, tuple(windows))
-        self._rows_per_part = rows_per_part
+        self._shape = _shape(dataset, tuple(windows), tick_s)
+        self._recovery = recovery
+        self._row_group_rows = row_group_rows
         self._parts = names
 
     @override
@@ -147,123 +184,215 @@ class ParquetDatasetSink(FixedPartitionedSink[Any, int]):
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _ParquetPartition:
-        return _ParquetPartition(self._dir, for_part, self._shape, self._rows_per_part, resume_state)
+        return _ParquetPartition(self._dir, for_part, self._shape, self._recovery, self._row_group_rows, resume_state)
 
 
 class _Shape:
-    """What a dataset's parts look like and how a batch of items becomes row tuples in column order."""
+    """What a dataset's files look like and how a batch of items becomes an Arrow table."""
 
-    def __init__(self, columns: tuple[Column, ...], time_column: str, rows_of: Callable[[list[Any]], Iterable[tuple]]):
-        self.schema = _row_schema(columns)
+    def __init__(self, schema: pa.Schema, time_column: str, table_of: Callable[[list[Any]], pa.Table]):
+        self.schema = schema
         self.time_column = time_column
-        self.rows_of = rows_of
-        self.to_datetime = [
-            (pl.col(name) * _MS_PER_S).cast(_DTYPES["time"]) for name, kind in columns if kind == "time"
-        ]
+        self.table_of = table_of
 
 
-def _shape(dataset: str, windows: tuple[int, ...]) -> _Shape:
+def _shape(dataset: str, windows: tuple[int, ...], tick_s: int) -> _Shape:
     if dataset == "trades":
-        return _Shape(TRADE_COLUMNS, "block_time", partial(map, attrgetter(*(name for name, _ in TRADE_COLUMNS))))
+        return _Shape(arrow_schema(TRADE_COLUMNS), TIME_COLUMNS[dataset], _trades_table(TRADE_COLUMNS))
     if dataset == "aggregates":
-        return _Shape(aggregate_columns(windows), "ts", _batched_rows(aggregate_columns(windows)))
-    return _Shape(SIGNAL_COLUMNS, "ts", partial(map, _signal_row()))
+        schema = arrow_schema(aggregate_columns(windows)).with_metadata({TICK_KEY: str(tick_s).encode()})
+        return _Shape(schema, TIME_COLUMNS[dataset], _aggregates_table(schema, windows))
+    return _Shape(arrow_schema(SIGNAL_COLUMNS), TIME_COLUMNS[dataset], _signals_table())
 
 
-def _batched_rows(columns: tuple[Column, ...]) -> Callable[[list[list[tuple]]], list[tuple]]:
-    def rows_of(batches: list[list[tuple]]) -> list[tuple]:
-        rows = [row for batch in batches for row in batch]
-        check_row_lengths(rows, columns, "aggregate")
-        return rows
+def _table(schema: pa.Schema, columns: Sequence[Any], what: str) -> pa.Table:
+    """Columns of Python values in schema order as a table; times are unix seconds."""
+    arrays = []
+    for field, values in zip(schema, columns):
+        try:
+            if pa.types.is_timestamp(field.type):
+                arrays.append(_times(pa.array(values, type=pa.int64()), field.type))
+            else:
+                arrays.append(pa.array(values, type=field.type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError) as exc:
+            raise RowShapeError(f"{what} column {field.name!r} holds a value that is not {field.type}: {exc}") from None
+    return pa.Table.from_arrays(arrays, schema=schema)
 
-    return rows_of
+
+def _times(seconds: pa.Array, kind: pa.DataType) -> pa.Array:
+    return pc.multiply(seconds, _MS_PER_S).cast(kind)
 
 
-def _signal_row() -> Callable[[Mapping[str, Any]], tuple]:
+def _trades_table(columns: tuple[Column, ...]) -> Callable[[list[Any]], pa.Table]:
+    schema = arrow_schema(columns)
+    getters = [attrgetter(name) for name, _ in columns]
+
+    def table_of(trades: list[Any]) -> pa.Table:
+        return _table(schema, [list(map(get, trades)) for get in getters], "trade")
+
+    return table_of
+
+
+def _aggregates_table(schema: pa.Schema, windows: tuple[int, ...]) -> Callable[[list[Any]], pa.Table]:
+    def table_of(blocks: list[Any]) -> pa.Table:
+        for block in blocks:
+            if type(block) is not RowBlock:
+                raise RowShapeError(f"aggregate rows come as RowBlock batches, got {type(block).__name__}")
+            if not block.fits(windows):
+                raise RowShapeError(f"aggregate rows were computed for other windows than {windows}")
+        values = RowBlock.concat(blocks).columns(windows)
+        arrays = []
+        for field in schema:
+            column, nulls = values[field.name]
+            if pa.types.is_timestamp(field.type):
+                arrays.append(_times(pa.array(column, type=pa.int64(), mask=nulls), field.type))
+            elif isinstance(column, np.ndarray):
+                arrays.append(pa.array(column, type=field.type, mask=nulls))
+            else:
+                arrays.append(pa.array(column, type=field.type))
+        return pa.Table.from_arrays(arrays, schema=schema)
+
+    return table_of
+
+
+def _signals_table() -> Callable[[list[Any]], pa.Table]:
+    schema = arrow_schema(SIGNAL_COLUMNS)
     pack = row_packer(SIGNAL_COLUMNS, "signal")
     details_at = [name for name, _ in SIGNAL_COLUMNS].index("details")
 
-    def to_row(row: Mapping[str, Any]) -> tuple:
-        values = pack(row)
-        return values[:details_at] + (_encode(values[details_at]),) + values[details_at + 1 :]
+    def table_of(rows: list[Any]) -> pa.Table:
+        columns = [list(values) for values in zip(*map(pack, rows))] or [[] for _ in SIGNAL_COLUMNS]
+        columns[details_at] = [_encode(details) for details in columns[details_at]]
+        return _table(schema, columns, "signal")
 
-    return to_row
+    return table_of
 
 
-_PART_NAME = re.compile(r"^(?P<part>.+)-(?P<seq>\d{10})\.parquet$")
+class _HourFile:
+    """The open file of one hour: row groups appended as rows arrive, renamed when finished."""
+
+    def __init__(self, seq: int, path: Path, schema: pa.Schema):
+        self.seq = seq
+        self.path = path
+        self.staging = path.with_name(f".{path.name}.tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.writer = pq.ParquetWriter(self.staging, schema, compression=COMPRESSION)
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+
+    def append(self, table: pa.Table, row_group_rows: int) -> None:
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
+        if self.pending_rows >= row_group_rows:
+            self._flush()
+
+    def finish(self) -> None:
+        self._flush()
+        self.writer.close()
+        commit(self.staging, self.path)
+
+    def _flush(self) -> None:
+        if self.pending_rows:
+            self.writer.write_table(pa.concat_tables(self.pending), row_group_size=self.pending_rows)
+        self.pending, self.pending_rows = [], 0
 
 
 class _ParquetPartition(StatefulSinkPartition[Any, int]):
-    def __init__(self, directory: Path, name: str, shape: _Shape, rows_per_part: int, resume_state: int | None):
+    def __init__(
+        self,
+        directory: Path,
+        name: str,
+        shape: _Shape,
+        recovery: bool,
+        row_group_rows: int,
+        resume_state: int | None,
+    ):
         self._dir = directory
         self._name = name
         self._shape = shape
-        self._rows_per_part = rows_per_part
-        self._rows: list[tuple] = []
+        self._recovery = recovery
+        self._row_group_rows = row_group_rows
+        self._open: dict[int | None, _HourFile] = {}  # hour (since the epoch; None: no time) -> file
+        self._written: dict[int | None, list[tuple[int, Path]]] = {}  # finished files by hour
+        self._latest_hour: int | None = None
         self._dir.mkdir(parents=True, exist_ok=True)
+        self._lock = OutputsLock(directory.parent, exclusive=False)
         for leftover in self._dir.glob(f"date=*/.{name}-*.tmp"):
             leftover.unlink()
-        written = self._written_parts()
+        finish_merges(self._dir, name)
+        written = part_files(self._dir, name)
         if resume_state is None:
-            self._next_seq = max((seq for seq, _ in written), default=-1) + 1
+            self._next_seq = next_sequence(written)
         else:
             self._next_seq = resume_state
-            for seq, path in written:
-                if seq >= resume_state:  # written after the snapshot: the replay writes these rows again
-                    path.unlink()
+            cut_after(written, resume_state)
+        for seq, path in part_files(self._dir, name):  # an hour this run adds rows to is merged whole
+            self._written.setdefault(first_hour(path, shape.time_column), []).append((seq, path))
 
     @override
     def write_batch(self, values: list[Any]) -> None:
-        self._rows.extend(self._shape.rows_of(values))
-        if len(self._rows) >= self._rows_per_part:
-            self._write_part()
+        table = self._shape.table_of(values)
+        if not table.num_rows:
+            return
+        for hour, rows in _by_hour(table, self._shape.time_column):
+            file = self._open.get(hour)
+            if file is None:
+                file = self._open[hour] = self._new_file(hour)
+            file.append(rows, self._row_group_rows)
+            if hour is not None and (self._latest_hour is None or hour > self._latest_hour):
+                self._latest_hour = hour
+        self._finish(self._done_hours(self._open))
 
     @override
     def snapshot(self) -> int:
-        if self._rows:
-            self._write_part()
+        if self._recovery:
+            self._finish(list(self._open))
         return self._next_seq
 
     @override
     def close(self) -> None:
-        if self._rows:
-            self._write_part()
+        self._finish(list(self._open), all_done=True)
+        self._lock.release()
 
-    def _written_parts(self) -> list[tuple[int, Path]]:
-        """(sequence number, path) of this partition's parts; one part may span several days."""
-        found = []
-        for path in self._dir.glob(f"date=*/{self._name}-*.parquet"):
-            match = _PART_NAME.match(path.name)
-            if match and match["part"] == self._name:
-                found.append((int(match["seq"]), path))
-        return found
-
-    def _write_part(self) -> None:
-        schema = self._shape.schema
-        frame = pl.DataFrame(dict(zip(schema.names(), zip(*self._rows))), schema=schema)
-        self._rows = []
-        days = frame.get_column(self._shape.time_column) // _SECONDS_PER_DAY
-        frame = frame.with_columns(self._shape.to_datetime)
-        if days.n_unique() == 1:
-            groups = [(days[0], frame)]
-        else:
-            keyed = frame.with_columns(days.alias(_DAY_COLUMN))
-            by_day = keyed.partition_by(_DAY_COLUMN, as_dict=True, include_key=False)
-            groups = [(key[0], part) for key, part in by_day.items()]
-        file_name = f"{self._name}-{self._next_seq:010d}.parquet"
-        for day, rows in groups:
-            day_dir = self._dir / f"date={NULL_DATE if day is None else (_EPOCH + timedelta(days=day)).isoformat()}"
-            day_dir.mkdir(exist_ok=True)
-            staging = day_dir / f".{file_name}.tmp"
-            rows.write_parquet(staging)
-            _fsync(staging)
-            os.replace(staging, day_dir / file_name)
+    def _new_file(self, hour: int | None) -> _HourFile:
+        seq = self._next_seq
         self._next_seq += 1
+        return _HourFile(seq, _day_directory(self._dir, hour) / f"{self._name}-{seq:010d}.parquet", self._shape.schema)
+
+    def _done_hours(self, hours: Iterable[int | None]) -> list[int | None]:
+        """Hours no more rows are expected for: two hours before the latest one seen."""
+        latest = self._latest_hour
+        return [h for h in hours if h is not None and latest is not None and h < latest - 1]
+
+    def _finish(self, hours: list[int | None], all_done: bool = False) -> None:
+        """Finish the open files of ``hours``, then merge every done hour written in several files."""
+        for hour in hours:
+            file = self._open.pop(hour)
+            file.finish()
+            self._written.setdefault(hour, []).append((file.seq, file.path))
+        for hour in list(self._written) if all_done else self._done_hours(self._written):
+            files = self._written[hour]
+            if len(files) > 1:
+                self._written[hour] = [(files[0][0], merge(files))]
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _day_directory(dataset_dir: Path, hour: int | None) -> Path:
+    """The ``date=`` partition of an hour (hours since the epoch; None for rows without a time)."""
+    if hour is None:
+        return dataset_dir / f"date={NULL_DATE}"
+    day = _EPOCH + timedelta(days=hour * _SECONDS_PER_HOUR // _SECONDS_PER_DAY)
+    return dataset_dir / f"date={day.isoformat()}"
+
+
+def _by_hour(table: pa.Table, time_column: str) -> list[tuple[int | None, pa.Table]]:
+    """The table's rows grouped by hour of event time (usually one group), rows kept in order."""
+    times = table.column(time_column)
+    if times.null_count == len(times):
+        return [(None, table)]
+    hours = pc.divide(times.cast(pa.int64()), _MS_PER_HOUR)  # integer division of the ms
+    if times.null_count == 0 and pc.min(hours).as_py() == pc.max(hours).as_py():
+        return [(hours[0].as_py(), table)]
+    groups: dict[int | None, list[int]] = {}
+    for row, key in enumerate(hours.to_pylist()):
+        groups.setdefault(key, []).append(row)
+    return [(key, table.take(rows)) for key, rows in groups.items()]

@@ -137,12 +137,13 @@ MEANINGS: dict[str, str] = {
     "virtual_quote_reserves": "a bonding curve's virtual quote reserves after the trade, raw units of `quote_mint`",
     "real_base_reserves": "tokens the curve still has for sale, or the pool holds, after the trade (raw units)",
     "real_quote_reserves": "quote the curve has raised, or the pool holds, after the trade (raw units of `quote_mint`)",
-    # aggregates (one row per changed mint per tick)
-    "ts": "the event-time tick the row describes (a multiple of the cadence)",
+    # aggregates (history: a row per mint and tick with a trade, and a final row; SQLite: current state)
+    "ts": "the event-time tick the row describes (a multiple of SOLFLOW_AGG_TICK); in token_aggregates the"
+    " tick of the mint's latest change",
     "last_trade_ts": "block time of the mint's latest trade counted so far",
     "programs": "sorted program names with a trade in the longest window, comma-joined",
     "trades_total": "trades counted since the mint's windows were last all empty",
-    "first_ts": "tick of the mint's first row in this database",
+    "first_ts": "tick at which the mint's first window run in this database began",
     "net_flow_{w}s_sol": "SOL bought minus SOL sold in the window (SOL-quoted trades)",
     "buy_count_{w}s": "buys in the window, any quote",
     "sell_count_{w}s": "sells in the window, any quote",
@@ -223,14 +224,6 @@ def row_packer(columns: Sequence[Column], what: str) -> Callable[[Mapping[str, A
         return values
 
     return pack
-
-
-def check_row_lengths(rows: Iterable[tuple], columns: Sequence[Column], what: str) -> None:
-    """Raise ``RowShapeError`` for a row tuple that has not one value per column."""
-    size = len(columns)
-    for row in rows:
-        if len(row) != size:
-            raise RowShapeError(f"{what} row has {len(row)} values, expected {size} ({columns[0][0]}, ...)")
 
 
 class RowShapeError(ValueError):

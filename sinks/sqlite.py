@@ -13,9 +13,8 @@ kind         payload      table and write
 ``trade``    TradeEvent   ``trades``: ``sinks.schema.TRADE_COLUMNS``; upsert on (signature,
                           outer_ix_index, inner_ix_index) -- a NULL inner index counts as one
                           value -- so a replay rewrites the same rows
-``aggregates`` row tuples ``token_aggregates``: one row per mint, the current state; upsert on
-             (a list)     ``mint`` unless the stored row is newer (``ts`` never moves back);
-                          tuples in ``sinks.schema.aggregate_columns`` order
+``current``  RowBlock     ``token_aggregates``: one row per mint, the current state; upsert on
+                          ``mint`` unless the stored row is newer (``ts`` never moves back)
 ``signal``   row dict     ``token_signals``: ``sinks.schema.SIGNAL_COLUMNS`` and a row ``id``;
                           one row per (mint, signal_type, ts, state), repeats ignored
 ``gap``      Gap          ``gaps``: one row per distinct gap, repeats ignored
@@ -24,7 +23,7 @@ kind         payload      table and write
 ============ ============ ==================================================================
 
 Columns have the names the Parquet datasets use (``sinks.schema``; ``docs/schema.md``). Beyond them,
-``token_aggregates.first_ts`` is the tick of the mint's first row. The original system's names map
+``token_aggregates.first_ts`` is the tick at which the mint's first window run began. The original system's names map
 as: ``source_program`` -> ``programs``, ``last_trade_timestamp`` -> ``last_trade_ts``,
 ``updated_at`` -> ``ts``, ``created_at`` -> ``first_ts``, ``token_signals.details_json`` ->
 ``details`` (its ``created_at`` was ``ts``); its ``volume_300s_sol`` is
@@ -64,12 +63,13 @@ from typing_extensions import override
 from sinks.schema import (
     SIGNAL_COLUMNS,
     TRADE_COLUMNS,
+    RowShapeError,
     aggregate_columns,
     check_row_keys,
-    check_row_lengths,
     window_metric_columns,
 )
 from solflow.domain.stream import Gap
+from solflow.domain.windows import RowBlock
 from solflow.settings import DEFAULT_WINDOWS
 
 __all__ = ["SCHEMA_VERSION", "NotASolflowDatabase", "SqliteSink", "open_db", "table_columns"]
@@ -437,48 +437,67 @@ def _u64_as_text(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 class _AggregateRows:
-    """Aggregate row tuples (``sinks.schema.aggregate_columns`` order) waiting for ``token_aggregates``.
+    """Current-state rows (``RowBlock``s) waiting for ``token_aggregates``.
 
     The table keeps one row per mint, so only each mint's newest row is kept (the last of equals,
-    as sequential upserts would leave it) together with the ``ts`` of the first one, its
-    ``first_ts`` should this upsert insert the mint.
+    as sequential upserts would leave it), with the earliest ``first_ts`` of its rows -- the start
+    of the mint's first window run in the batch -- should this upsert insert the mint (later runs
+    keep the first one).
     """
 
     def __init__(self, windows: tuple[int, ...]):
-        self._columns = aggregate_columns(windows)
-        names = [name for name, _ in self._columns]
-        self._mint_at, self._ts_at = names.index("mint"), names.index("ts")
-        columns = [*names, "first_ts"]
-        updated = [c for c in names if c != "mint"]
+        self._windows = windows
+        self._names = [name for name, _ in aggregate_columns(windows)]
+        columns = [*self._names, "first_ts"]
+        updated = [c for c in self._names if c != "mint"]
         self._sql = (
             f"INSERT INTO token_aggregates ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
             " ON CONFLICT(mint) DO UPDATE SET "
             + ", ".join(f"{c} = excluded.{c}" for c in updated)
             + " WHERE excluded.ts >= token_aggregates.ts"
         )
-        self._newest: dict[str, tuple[tuple, int]] = {}  # mint -> (row, first ts)
+        self._blocks: list[RowBlock] = []
 
-    def check(self, batches: list[list[tuple]]) -> None:
-        for batch in batches:
-            check_row_lengths(batch, self._columns, "aggregate")
+    def check(self, blocks: list[Any]) -> None:
+        for block in blocks:
+            if type(block) is not RowBlock:
+                raise RowShapeError(f"aggregate rows come as RowBlock batches, got {type(block).__name__}")
+            if not block.fits(self._windows):
+                raise RowShapeError(f"aggregate rows were computed for other windows than {self._windows}")
 
-    def add(self, batches: list[list[tuple]]) -> None:
+    def add(self, blocks: list[RowBlock]) -> None:
         """Keep checked rows."""
-        newest, mint_at, ts_at = self._newest, self._mint_at, self._ts_at
-        for batch in batches:
-            for row in batch:
-                mint, ts = row[mint_at], row[ts_at]
-                seen = newest.get(mint)
-                if seen is None:
-                    newest[mint] = (row, ts)
-                elif ts >= seen[0][ts_at]:
-                    newest[mint] = (row, seen[1])
+        self._blocks += blocks
 
     def write(self, db: sqlite3.Connection) -> None:
-        db.executemany(self._sql, [(*row, first_ts) for row, first_ts in self._newest.values()])
+        if not self._blocks:
+            return
+        block = RowBlock.concat(self._blocks)
+        self._blocks = [block]  # kept until the commit succeeded (a retry writes it again)
+        ts, first = block.ts.tolist(), block.first_ts.tolist()
+        newest: dict[str, int] = {}
+        first_ts: dict[str, int] = {}
+        for row, mint in enumerate(block.mints):
+            seen = newest.get(mint)
+            if seen is None or ts[row] >= ts[seen]:
+                newest[mint] = row
+            first_ts[mint] = min(first_ts.get(mint, first[row]), first[row])
+        rows = block.take(list(newest.values()))
+        columns = rows.columns(self._windows)
+        lists = [_as_list(columns[name]) for name in self._names]
+        lists.append([first_ts[mint] for mint in rows.mints])
+        db.executemany(self._sql, zip(*lists))
 
     def clear(self) -> None:
-        self._newest.clear()
+        self._blocks = []
+
+
+def _as_list(column: tuple[Any, Any]) -> list[Any]:
+    values, nulls = column
+    as_list = values if isinstance(values, list) else values.tolist()
+    if nulls is None:
+        return as_list
+    return [None if null else value for value, null in zip(as_list, nulls.tolist())]
 
 
 # ---------------------------------------------------------------- signals, gaps, stats
@@ -525,7 +544,7 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------- pending writes
 
-_KINDS = frozenset(("trade", "aggregates", "signal", "gap", "stats"))
+_KINDS = frozenset(("trade", "current", "signal", "gap", "stats"))
 
 
 class _Pending:
@@ -544,7 +563,7 @@ class _Pending:
         rejects its whole batch and nothing of it is written."""
         trades = [_trade_row(t) for t in grouped.get("trade", ())]
         signals = [_signal_params(s) for s in grouped.get("signal", ())]
-        aggregates = grouped.get("aggregates", [])
+        aggregates = grouped.get("current", [])
         self._aggregates.check(aggregates)
         self._aggregates.add(aggregates)
         self._trades += trades
@@ -552,7 +571,7 @@ class _Pending:
         self._gaps += grouped.get("gap", ())
         for counters in grouped.get("stats", ()):
             _flatten("", counters, self._stats)
-        self.items += sum(len(v) for k, v in grouped.items() if k != "aggregates") + sum(map(len, aggregates))
+        self.items += sum(len(v) for k, v in grouped.items() if k != "current") + sum(map(len, aggregates))
 
     def write(self, db: sqlite3.Connection) -> None:
         """Execute everything pending (inside the caller's transaction); ``clear`` once it committed."""

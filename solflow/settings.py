@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from solflow.domain.programs import PROGRAM_NAMES
-from solflow.domain.windows import DEFAULT_WINDOWS
+from solflow.domain.windows import DEFAULT_TICK_S, DEFAULT_WINDOWS
 
 COMMITMENTS = ("processed", "confirmed", "finalized")
 DEFAULT_REPLAY = Path("data/sample.capture")
@@ -212,7 +212,7 @@ class Settings:
     output_max_rotations: int = _env("OUTPUT_MAX_ROTATIONS", _positive_int, 10)
     # Aggregation
     windows: tuple[int, ...] = _env("SOLFLOW_WINDOWS", _windows, DEFAULT_WINDOWS)
-    cadence_s: int = _env("SOLFLOW_CADENCE_S", _positive_int, 5)
+    agg_tick_s: int = _env("SOLFLOW_AGG_TICK", _positive_int, DEFAULT_TICK_S)
     agg_shards: int = _env("SOLFLOW_AGG_SHARDS", _positive_int, 16)
     signal_overrides: Mapping[str, float] = _env("SOLFLOW_SIGNALS", _signal_overrides, {})
     progress: str = _env("SOLFLOW_PROGRESS", _choice(("auto", "on", "off")), "auto")

@@ -42,7 +42,7 @@ from test_flow_support import (
 
 from solflow.bench.flowruns import free_ports
 from solflow.cli.simulate import add_arguments as add_simulate_arguments
-from solflow.domain.programs import PROGRAM_NAMES
+from solflow.domain.programs import PROGRAM_NAMES, WSOL_MINT
 from solflow.domain.trade import TRADE_FIELDS
 from solflow.server.replay import ReplayServer
 from solflow.simulator import simulate
@@ -86,17 +86,34 @@ def test_replay_writes_every_output(baseline: tuple[Path, Any], baseline_outputs
     assert len(baseline_outputs["sqlite.token_signals"]) == signals.height
     assert aggregates["mint"].n_unique() == len(baseline_outputs["sqlite.token_aggregates"])
 
-    # token_aggregates holds each mint's latest Parquet aggregate row, column for column under the
-    # same names (Parquet times are Datetime, SQLite's unix seconds).
-    latest = aggregates.drop("date").with_columns(pl.col(pl.Datetime).dt.epoch("s")).sort("ts").group_by("mint").last()
+    # The history has a row per mint and tick with a trade (and a final row once a mint's windows
+    # empty, which no mint of the sample does); token_aggregates holds each mint's state at the end
+    # of the replay, decays included, stamped with the tick of its latest change. (Parquet times are
+    # Datetime, SQLite's unix seconds.)
+    trades = trades.with_columns(pl.col("block_time").dt.epoch("s"))
+    aggregates = aggregates.with_columns(pl.col(pl.Datetime).dt.epoch("s"))
+    assert aggregates.height <= trades.height + aggregates["mint"].n_unique()
+    traded_ticks = trades.select("mint", ((pl.col("block_time") + 4) // 5 * 5).alias("ts")).unique()
+    assert aggregates.select("mint", "ts").sort("mint", "ts").equals(traded_ticks.sort("mint", "ts"))
+    latest = dict(aggregates.group_by("mint").agg(pl.col("ts").max()).rows())
     db = sqlite3.connect(out / "solflow.db")
-    db.row_factory = sqlite3.Row
-    stored = {row["mint"]: dict(row) for row in db.execute("SELECT * FROM token_aggregates")}
+    current = {row[0]: row[1:] for row in db.execute(
+        "SELECT mint, ts, buy_count_60s, sell_count_300s, net_flow_900s_sol, first_ts FROM token_aggregates")}  # fmt: skip
     db.close()
-    for row in latest.iter_rows(named=True):
-        in_sqlite = stored[row["mint"]]
-        assert in_sqlite.pop("first_ts") <= row["ts"]
-        assert in_sqlite == pytest.approx(row)
+    assert current.keys() == latest.keys()
+    decayed = 0
+    first_trade = dict(trades.group_by("mint").agg(pl.col("block_time").min()).rows())
+    for mint, (ts, buys_60s, sells_300s, net_flow_900s, first_ts) in current.items():
+        assert ts >= latest[mint] and first_ts == -(-first_trade[mint] // 5) * 5
+        decayed += ts > latest[mint]
+        mine = trades.filter(pl.col("mint") == mint, pl.col("block_time") <= ts)
+        inside = {w: mine.filter(pl.col("block_time") > ts - w) for w in (60, 300, 900)}
+        assert buys_60s == inside[60].filter(pl.col("direction") == "buy").height
+        assert sells_300s == inside[300].filter(pl.col("direction") == "sell").height
+        signed = pl.when(pl.col("direction") == "buy").then(1).otherwise(-1) * pl.col("quote_amount_raw").cast(pl.Int64)
+        in_sol = inside[900].filter(pl.col("quote_mint") == WSOL_MINT)
+        assert net_flow_900s == pytest.approx(in_sol.select(signed.sum()).item() / 1e9)
+    assert decayed > 10
 
 
 def test_end_of_input_brings_every_trade_into_the_aggregates(

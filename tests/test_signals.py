@@ -4,7 +4,7 @@ the expected event time through the shard aggregator (mirroring the original's b
 from __future__ import annotations
 
 import pytest
-from test_windows import SOL, dca_buy, make_trade, run
+from test_windows import SOL, dca_buy, make_trade, run, step
 
 from flows.aggregation import aggregation_config
 from solflow.domain.aggregate import AggregationConfig, ShardAggregator
@@ -303,7 +303,7 @@ def test_active_signals_survive_a_snapshot():
     aggregator = ShardAggregator(AggregationConfig(), ["p"])
     for trade in trades:
         aggregator.add_trade(trade)
-    first = aggregator.advance("p", 1030)
+    first = step(aggregator, "p", 1000, 1030)
     assert signal_events(first, "BREAKOUT") == [("on", 1010)]
     restored = ShardAggregator.restore(AggregationConfig(), aggregator.snapshot())
-    assert first + restored.advance("p", 2000) == whole
+    assert first + step(restored, "p", 1030, 2000) == whole

@@ -487,7 +487,7 @@ def test_sample_makes_the_signals_fire(sample):
 
     decoder = TransactionDecoder()
     aggregator = ShardAggregator(aggregation_config(Settings()), ["sample"])
-    rows = []
+    signals = []
     waiting = []
     fills, spot = set(), set()
     for update in sample:
@@ -503,11 +503,11 @@ def test_sample_makes_the_signals_fire(sample):
                     elif trade.program in ("pumpswap", "launchlab", "moonshot"):
                         spot.add(trade.mint)
             waiting = []
-            rows += aggregator.advance("sample", block_time)
-    rows += aggregator.finish()
+            signals += aggregator.advance("sample", block_time).signals
+    signals += aggregator.finish().signals
     fired = defaultdict(set)
-    for kind, row in rows:
-        if kind == "signal" and row["state"] == "on":
+    for row in signals:
+        if row["state"] == "on":
             fired[row["signal_type"]].add(row["mint"])
     for signal in ("BREAKOUT", "SURGE", "FOCUSED", "DCA_CONVICTION"):
         assert len(fired[signal]) >= 2, f"{signal} fired on {len(fired[signal])} mint(s)"

@@ -13,15 +13,19 @@ import base58
 import bytewax.operators as op
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 
 from sinks.parquet import NULL_DATE, ParquetDatasetSink, polars_schema
-from sinks.schema import SIGNAL_COLUMNS, TRADE_COLUMNS, RowShapeError, aggregate_columns, row_packer
+from sinks.parquet_files import compact_outputs
+from sinks.schema import SIGNAL_COLUMNS, TRADE_COLUMNS, RowShapeError, aggregate_columns
+from solflow.domain.aggregate import AggregationConfig, ShardAggregator
 from solflow.domain.programs import BY_NAME, WSOL_MINT
 from solflow.domain.trade import TRADE_FIELDS, TradeEvent
+from solflow.domain.windows import RowBlock
 from solflow.settings import DEFAULT_WINDOWS
 
 DAY = 86_400
@@ -63,23 +67,22 @@ def trade(i: int, **changes: Any) -> TradeEvent:
     return TradeEvent(**values)
 
 
-def aggregate_row(i: int, ts: int) -> dict[str, Any]:
-    row: dict[str, Any] = {"mint": b58(f"m{i % 5}"), "ts": ts, "last_trade_ts": ts - 2, "programs": "pumpswap",
-                           "trades_total": i}  # fmt: skip
-    for n, (name, kind) in enumerate(aggregate_columns(DEFAULT_WINDOWS)[5:]):
-        if name.startswith(("bot_", "avg_")) and (i + n) % 4 == 0:
-            row[name] = None
-        else:
-            row[name] = (i * 0.125 - n) if kind == "float" else i + n
-    return row
+def aggregate_blocks(start: int, minutes: int, mints: int = 5) -> list[RowBlock]:
+    """History rows of a real shard: a trade per mint each minute from ``start`` (plus USDC-quoted
+    ones, so some averages are null), then the clock run on until every window has emptied."""
+    aggregator = ShardAggregator(AggregationConfig(), ["p"])
+    blocks = []
+    for minute in range(minutes):
+        for m in range(mints):
+            quote = WSOL_MINT if (minute + m) % 3 else "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+            aggregator.add_trade(trade(minute * mints + m, block_time=start + 60 * minute + m, quote_mint=quote))
+        blocks += aggregator.advance("p", start + 60 * minute + 59).history
+    blocks += aggregator.advance("p", start + 60 * minutes + 14_400 + 60).history
+    return blocks
 
 
-PACK_AGGREGATE = row_packer(aggregate_columns(DEFAULT_WINDOWS), "aggregate")
-
-
-def aggregate_batch(rows: list[dict[str, Any]]) -> list[tuple]:
-    """What the aggregation step sends: row tuples in schema order."""
-    return [PACK_AGGREGATE(row) for row in rows]
+def aggregate_dicts(blocks: list[RowBlock]) -> list[dict[str, Any]]:
+    return sorted((row for block in blocks for row in block.dicts(DEFAULT_WINDOWS)), key=lambda r: (r["ts"], r["mint"]))
 
 
 def signal_row(i: int, ts: int) -> dict[str, Any]:
@@ -120,6 +123,10 @@ def record(t: TradeEvent) -> dict[str, Any]:
 
 def files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def visible(root: Path) -> list[str]:
+    return [name for name in files(root) if not Path(name).name.startswith(".")]
 
 
 # ---------------------------------------------------------------- round trips
@@ -169,16 +176,22 @@ def test_fixture_trades_round_trip(fixtures_dir: Path, tmp_path: Path) -> None:
 
 
 def test_aggregates_round_trip_across_days(tmp_path: Path) -> None:
-    rows = [aggregate_row(i, T0 - 600 + 60 * i) for i in range(30)]  # crosses midnight
-    write(tmp_path, "aggregates", [aggregate_batch(rows[:7]), aggregate_batch(rows[7:])])
+    blocks = aggregate_blocks(T0 - 1200, 40)  # crosses midnight; the final rows come 4 h later
+    write(tmp_path, "aggregates", blocks[:7])
+    write(tmp_path, "aggregates", blocks[7:])
     assert read(tmp_path, "aggregates").schema == pl.Schema(
         {**polars_schema(aggregate_columns(DEFAULT_WINDOWS)), "date": pl.Date()}
     )
     frame = scan(tmp_path, "aggregates")
-    assert frame.sort("ts").drop("date").to_dicts() == rows
+    assert frame.sort("ts", "mint").drop("date").to_dicts() == aggregate_dicts(blocks)
     assert frame.get_column("avg_trade_size_300s_sol").null_count() > 0
+    assert frame.get_column("bot_trades_900s").null_count() == frame.height
     names = files(tmp_path / "aggregates")
-    assert names == ["date=2025-10-20/part-000-0000000000.parquet", "date=2025-10-21/part-000-0000000000.parquet"]
+    assert names == [
+        "date=2025-10-20/part-000-0000000000-merged.parquet",  # 23:00-24:00 of both runs (files 0 and 1)
+        "date=2025-10-21/part-000-0000000002.parquet",  # the second run after midnight
+        "date=2025-10-21/part-000-0000000003.parquet",  # the final rows, four hours later
+    ]
 
 
 def test_signals_round_trip_with_details_as_json(tmp_path: Path) -> None:
@@ -211,17 +224,46 @@ def test_duckdb_reads_the_dataset(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- parts
 
 
-def test_parts_are_batched_atomic_and_deterministically_named(tmp_path: Path) -> None:
-    trades = [trade(i, block_time=T0 + i) for i in range(130)]
-    part = ParquetDatasetSink(tmp_path, "trades", rows_per_part=50).build_part("out", "part-000", None)
-    for start in range(0, 130, 7):
+def test_a_file_per_hour_in_row_groups_renamed_when_the_hour_is_done(tmp_path: Path) -> None:
+    trades = [trade(i, block_time=T0 + 30 * i) for i in range(400)]  # 3 h 20 min
+    part = ParquetDatasetSink(tmp_path, "trades", row_group_rows=50, recovery=False).build_part("out", "part-000", None)
+    day = tmp_path / "trades" / "date=2025-10-21"
+    for start in range(0, 400, 7):
         part.write_batch(trades[start : start + 7])
-    assert part.snapshot() == 3
+        if start == 245:  # rows of hour 2 arrived: hour 0 is done, hour 1 may still get rows
+            assert visible(day) == ["part-000-0000000000.parquet"]
+            assert sorted(p.name for p in day.glob(".*.tmp")) == [
+                ".part-000-0000000001.parquet.tmp",
+                ".part-000-0000000002.parquet.tmp",
+            ]
+    assert part.snapshot() == 4 and len(visible(day)) == 2  # without recovery a snapshot writes nothing
     part.close()
-    names = files(tmp_path)
-    assert names == [f"trades/date=2025-10-21/part-000-000000000{i}.parquet" for i in range(3)]
-    sizes = [pl.read_parquet(tmp_path / n).height for n in names]
-    assert sum(sizes) == 130 and min(sizes[:2]) >= 50
+    assert files(day) == [f"part-000-000000000{i}.parquet" for i in range(4)]
+    assert not list(day.glob(".*"))
+    for name, hour in zip(files(day), range(4)):
+        stored = pq.ParquetFile(day / name)
+        times = [t.timestamp() for t in stored.read().column("block_time").to_pylist()]
+        assert {(t - T0) // 3600 for t in times} == {hour}
+        assert stored.metadata.num_row_groups == -(-len(times) // 50)
+    assert scan(tmp_path, "trades").sort("slot").drop("date").to_dicts() == [record(t) for t in trades]
+
+
+def test_late_rows_of_a_closed_hour_are_merged_at_close(tmp_path: Path) -> None:
+    trades = [trade(i, block_time=T0 + 60 * i) for i in range(200)]
+    part = ParquetDatasetSink(tmp_path, "trades", recovery=False).build_part("out", "part-000", None)
+    part.write_batch(trades[:150])  # hours 0, 1, 2: hour 0 is closed
+    part.write_batch(trades[:3] + trades[150:])  # three late rows for hour 0
+    part.close()
+    day = tmp_path / "trades" / "date=2025-10-21"
+    assert files(day) == [
+        "part-000-0000000000-merged.parquet",  # hour 0: its file and the late rows' file (3)
+        "part-000-0000000001.parquet",
+        "part-000-0000000002.parquet",
+        "part-000-0000000004.parquet",
+    ]
+    merged = pl.read_parquet(day / "part-000-0000000000-merged.parquet")
+    assert merged.height == 63  # the row groups of the two files, in the order they were written
+    assert scan(tmp_path, "trades").height == 203
 
 
 def test_a_new_run_without_recovery_appends_after_existing_parts(tmp_path: Path) -> None:
@@ -231,14 +273,15 @@ def test_a_new_run_without_recovery_appends_after_existing_parts(tmp_path: Path)
 
 
 def test_resume_deletes_parts_written_after_the_snapshot(tmp_path: Path) -> None:
-    trades = [trade(i, block_time=T0 + DAY * (i % 2) + i) for i in range(100)]  # two days per part
-    sink = ParquetDatasetSink(tmp_path, "trades", rows_per_part=20)
+    trades = [trade(i, block_time=T0 + DAY * (i % 2) + 200 * i) for i in range(100)]  # two days, many hours
+    sink = ParquetDatasetSink(tmp_path, "trades")
     part = sink.build_part("out", "part-000", None)
     part.write_batch(trades[:30])
     snapshot = part.snapshot()
-    part.write_batch(trades[30:75])  # parts written, never snapshotted: then kill -9
-    assert len(files(tmp_path)) > 2 * snapshot
-    leftover = tmp_path / "trades" / "date=2025-10-21" / ".part-000-0000000009.parquet.tmp"
+    part.write_batch(trades[30:75])  # hours finished, never snapshotted: then kill -9
+    written = files(tmp_path)
+    assert len(written) > snapshot
+    leftover = tmp_path / "trades" / "date=2025-10-21" / ".part-000-0000000099.parquet.tmp"
     leftover.write_bytes(b"half a part")
     other = tmp_path / "trades" / "date=2025-10-21" / "part-001-0000000007.parquet"
     pl.DataFrame({"slot": [999]}).write_parquet(other)
@@ -248,7 +291,7 @@ def test_resume_deletes_parts_written_after_the_snapshot(tmp_path: Path) -> None
     kept = files(tmp_path)
     assert all(not name.endswith(".tmp") for name in kept)
     assert "trades/date=2025-10-21/part-001-0000000007.parquet" in kept  # another partition's part
-    assert len(kept) == 2 * snapshot + 1
+    assert len(kept) == snapshot + 2  # the lock file too
     for start in range(30, 100, 11):  # the replay, batched differently
         resumed.write_batch(trades[start : start + 11])
     resumed.close()
@@ -258,19 +301,77 @@ def test_resume_deletes_parts_written_after_the_snapshot(tmp_path: Path) -> None
 
 def test_rows_of_another_shape_or_type_are_rejected(tmp_path: Path) -> None:
     part = ParquetDatasetSink(tmp_path, "aggregates").build_part("out", "part-000", None)
-    row = aggregate_row(1, T0)
-    row["extra_metric"] = 3
-    with pytest.raises(RowShapeError, match="extra_metric"):
-        PACK_AGGREGATE(row)
-    with pytest.raises(RowShapeError, match="aggregate row has 78 values, expected 77"):
-        part.write_batch([aggregate_batch([aggregate_row(1, T0)]) + [(*PACK_AGGREGATE(aggregate_row(1, T0)), 3)]])
-    wrong = aggregate_row(2, T0)
-    wrong["buy_count_60s"] = 1.5
-    part.write_batch([aggregate_batch([wrong])])
-    with pytest.raises(TypeError, match="Int64"):
-        part.snapshot()
+    with pytest.raises(RowShapeError, match="RowBlock batches, got list"):
+        part.write_batch([[("mint", 1)]])
+    other_windows = ShardAggregator(AggregationConfig(windows=(60, 300, 600)), ["p"])
+    other_windows.add_trade(trade(1))
+    [block] = other_windows.advance("p", T0 + 100).history
+    with pytest.raises(RowShapeError, match=r"other windows than \(60, 300, 900"):
+        part.write_batch([block])
+    signals = ParquetDatasetSink(tmp_path, "signals").build_part("out", "part-000", None)
+    wrong = signal_row(1, T0)
+    wrong["severity"] = "high"
+    with pytest.raises(RowShapeError, match="signal column 'severity'"):
+        signals.write_batch([wrong])
     with pytest.raises(ValueError, match="unknown dataset"):
         ParquetDatasetSink(tmp_path, "trade")
+
+
+# ---------------------------------------------------------------- compaction
+
+
+def test_under_recovery_the_files_of_each_snapshot_are_merged_per_hour(tmp_path: Path) -> None:
+    trades = [trade(i, block_time=T0 + 20 * i) for i in range(720)]  # 4 hours
+    sink = ParquetDatasetSink(tmp_path, "trades")
+    part = sink.build_part("out", "part-000", None)
+    day = tmp_path / "trades" / "date=2025-10-21"
+    snapshots = {}  # trades written -> snapshot
+    for start in range(0, 550, 25):  # a snapshot after every batch, as -r -s 1 makes them
+        part.write_batch(trades[start : start + 25])
+        snapshots[start + 25] = part.snapshot()
+        if start == 475:  # hour 2 is being written: hour 0 is merged, hour 1 may still get rows
+            assert visible(day)[0] == "part-000-0000000000-merged.parquet" and len(visible(day)) > 10
+    with pytest.raises(BlockingIOError):  # a writer holds the outputs
+        compact_outputs(tmp_path)
+    del part  # killed: no close, and its lock is gone
+    report = compact_outputs(tmp_path)
+    assert report.after["trades"] == 4 < report.before["trades"]
+    assert visible(day) == [
+        "part-000-0000000000-merged.parquet",  # hour 0, merged by the sink
+        "part-000-0000000008-merged.parquet",  # hour 1, merged by the sink
+        "part-000-0000000016-merged.parquet",  # hour 2, merged by the compaction
+        "part-000-0000000024.parquet",  # hour 3: one file
+    ]
+    assert compact_outputs(tmp_path).after["trades"] == 4  # nothing left to merge
+    expected = [record(t) for t in trades[:550]]
+    assert scan(tmp_path, "trades").sort("slot").drop("date").to_dicts() == expected
+
+    # A resume from an earlier snapshot cuts the later files' row groups out of the merged ones.
+    resumed = sink.build_part("out", "part-000", snapshots[300])
+    assert scan(tmp_path, "trades").sort("slot").drop("date").to_dicts() == [record(t) for t in trades[:300]]
+    for start in range(300, 720, 40):
+        resumed.write_batch(trades[start : start + 40])
+    resumed.close()
+    assert scan(tmp_path, "trades").sort("slot").drop("date").to_dicts() == [record(t) for t in trades]
+    assert len(visible(day)) == 4  # one file per hour
+
+
+def test_an_interrupted_merge_is_finished_by_the_next_writer(tmp_path: Path) -> None:
+    trades = [trade(i, block_time=T0 + 10 * i) for i in range(60)]
+    part = ParquetDatasetSink(tmp_path, "trades").build_part("out", "part-000", None)
+    day = tmp_path / "trades" / "date=2025-10-21"
+    for start in range(0, 60, 20):
+        part.write_batch(trades[start : start + 20])
+        part.snapshot()
+    copies = {name: (day / name).read_bytes() for name in visible(day)}
+    part.close()  # merges the hour's three files
+    assert visible(day) == ["part-000-0000000000-merged.parquet"]
+    for name, data in copies.items():  # as if the merged file was renamed, then the process died
+        (day / name).write_bytes(data)
+    assert scan(tmp_path, "trades").height == 120
+    ParquetDatasetSink(tmp_path, "trades").build_part("out", "part-000", None).close()
+    assert visible(day) == ["part-000-0000000000-merged.parquet"]
+    assert scan(tmp_path, "trades").height == 60
 
 
 # ---------------------------------------------------------------- in a real dataflow
@@ -286,7 +387,7 @@ def _recovery_flow(items: list, root: Path, seen: list, marker: str) -> Dataflow
     keyed = op.key_on("by_mint", op.input("trades", flow, TestingSource(items, batch_size=5)), lambda t: t.mint)
     keyed = op.map("slow", keyed, maybe_pause)
     op.output("seen", keyed, TestingSink(seen))
-    op.output("parquet", keyed, ParquetDatasetSink(root, "trades", rows_per_part=16, partitions=2))
+    op.output("parquet", keyed, ParquetDatasetSink(root, "trades", partitions=2))
     return flow
 
 
@@ -310,19 +411,18 @@ def test_abort_and_resume_in_run_main_leaves_each_row_once(tmp_path: Path) -> No
 
 
 def test_four_workers_write_the_same_rows_as_one(tmp_path: Path) -> None:
-    rows = [aggregate_row(i, T0 + 5 * i) for i in range(200)]
+    blocks = aggregate_blocks(T0, 30)
 
     def flow(root: Path) -> Dataflow:
         f = Dataflow("parquet_workers")
-        batches = [aggregate_batch(rows[i : i + 3]) for i in range(0, len(rows), 3)]
-        keyed = op.key_on("by_mint", op.input("rows", f, TestingSource(batches, 9)), lambda b: b[0][0])
-        op.output("parquet", keyed, ParquetDatasetSink(root, "aggregates", rows_per_part=25, partitions=3))
+        keyed = op.key_on("by_mint", op.input("rows", f, TestingSource(blocks, 9)), lambda b: b.mints[0])
+        op.output("parquet", keyed, ParquetDatasetSink(root, "aggregates", partitions=3))
         return f
 
     run_main(flow(tmp_path / "one"))
     cluster_main(flow(tmp_path / "four"), [], 0, worker_count_per_proc=4)
     one = scan(tmp_path / "one", "aggregates").sort("ts", "mint")
-    assert one.height == 200
+    assert one.drop("date").to_dicts() == aggregate_dicts(blocks)
     assert scan(tmp_path / "four", "aggregates").sort("ts", "mint").equals(one)
 
 

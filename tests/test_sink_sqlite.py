@@ -10,15 +10,17 @@ from typing import Any
 
 import base58
 import bytewax.operators as op
+import numpy as np
 import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSource, cluster_main
 
-from sinks.schema import SIGNAL_COLUMNS, TRADE_COLUMNS, RowShapeError, aggregate_columns, row_packer
+from sinks.schema import SIGNAL_COLUMNS, TRADE_COLUMNS, RowShapeError, aggregate_columns
 from sinks.sqlite import _MIGRATIONS, SCHEMA_VERSION, NotASolflowDatabase, SqliteSink, open_db
 from solflow.domain.programs import BY_NAME, WSOL_MINT
 from solflow.domain.stream import Gap
 from solflow.domain.trade import TradeEvent
+from solflow.domain.windows import RowBlock
 from solflow.settings import DEFAULT_WINDOWS
 
 TRADE_NAMES = [name for name, _ in TRADE_COLUMNS]
@@ -61,18 +63,25 @@ def trade(i: int, **changes: Any) -> TradeEvent:
     return TradeEvent(**values)
 
 
-def aggregate_row(mint: str, ts: int, scale: float, windows=DEFAULT_WINDOWS) -> dict[str, Any]:
-    row: dict[str, Any] = {}
-    for n, (name, kind) in enumerate(aggregate_columns(windows)):
-        row[name] = {"str": f"{name}-{ts}", "int": ts + n, "time": ts + n, "float": scale * (n + 1) / 8}[kind]
-    row.update(mint=mint, ts=ts, last_trade_ts=ts - 3, programs="pumpfun,pumpswap", trades_total=int(scale * 10))
-    return row
+def aggregate_block(mint: str, ts: int, scale: int, windows=DEFAULT_WINDOWS, first_ts: int | None = None) -> RowBlock:
+    """One current-state row whose counters all differ (so every column is told apart)."""
+    width = len(windows) * 10
+    rated = sum(1 for w in windows if w <= 300)
+    return RowBlock(
+        [mint],
+        np.array([ts]),
+        np.array([ts - 3]),
+        np.array([10 * scale]),
+        ["pumpfun,pumpswap"],
+        np.array([ts if first_ts is None else first_ts]),
+        np.arange(1, width + 1, dtype=np.int64)[None, :] * scale * 1_000_003,
+        np.arange(1, 2 * rated + 1, dtype=np.int64)[None, :] * scale,
+    )
 
 
-def aggregates(*rows: dict[str, Any], windows=DEFAULT_WINDOWS) -> tuple[str, list[tuple]]:
-    """The item the aggregation step sends: a batch of row tuples."""
-    pack = row_packer(aggregate_columns(windows), "aggregate")
-    return "aggregates", [pack(row) for row in rows]
+def aggregates(*blocks: RowBlock) -> tuple[str, RowBlock]:
+    """The item the aggregation step sends for token_aggregates: a block of current-state rows."""
+    return "current", RowBlock.concat(blocks)
 
 
 def signal(mint: str, ts: int, state: str) -> dict[str, Any]:
@@ -162,7 +171,7 @@ def test_a_version_1_database_takes_the_one_names_and_keeps_its_rows(tmp_path: P
     assert "volume_300s_sol" not in columns(path, "token_aggregates")
     assert rows(path, "SELECT mint, details, state, ts FROM token_signals") == [("MINT", "{}", "on", 100)]
     assert set(columns(path, "token_signals")) == {name for name, _ in SIGNAL_COLUMNS} | {"id"}
-    write(path, [aggregates(aggregate_row("MINT", 105, 2.0))])  # the renamed table takes new rows
+    write(path, [aggregates(aggregate_block("MINT", 105, 2))])  # the renamed table takes new rows
     assert rows(path, "SELECT ts, first_ts FROM token_aggregates") == [(105, 90)]
 
 
@@ -181,8 +190,8 @@ def test_a_version_2_database_gains_the_reserve_columns_and_keeps_its_trades(tmp
 
 def test_new_windows_add_columns_and_keep_rows(tmp_path: Path) -> None:
     db = tmp_path / "solflow.db"
-    write(db, [aggregates(aggregate_row("MINT", 100, 1.0))])
-    write(db, [aggregates(aggregate_row("MINT", 105, 2.0, windows=(60, 600)), windows=(60, 600))], windows=(60, 600))
+    write(db, [aggregates(aggregate_block("MINT", 100, 1))])
+    write(db, [aggregates(aggregate_block("MINT", 105, 2, windows=(60, 300, 600)))], windows=(60, 300, 600))
     assert {"net_flow_600s_sol", "unique_buyers_600s"} <= set(columns(db, "token_aggregates"))
     assert rows(db, "SELECT ts, first_ts, net_flow_600s_sol IS NOT NULL FROM token_aggregates") == [(105, 100, 1)]
 
@@ -225,23 +234,42 @@ def test_u64_amounts_beyond_sqlite_integers_are_kept_exactly(tmp_path: Path) -> 
 
 def test_token_aggregates_keep_the_newest_row_and_the_first_tick(tmp_path: Path) -> None:
     db = tmp_path / "solflow.db"
-    first, newer = aggregate_row("MINT", 100, 1.0), aggregate_row("MINT", 105, 2.0)
+    first, newer = aggregate_block("MINT", 100, 1), aggregate_block("MINT", 105, 2, first_ts=100)
     write(db, [aggregates(first), aggregates(newer)])
     write(db, [aggregates(first)])  # a replayed older row must not win
     with open_db(db) as reader:
         stored = dict(reader.execute("SELECT * FROM token_aggregates").fetchone())
-    assert stored == {**newer, "first_ts": 100}
+    [expected] = newer.dicts(DEFAULT_WINDOWS)
+    assert stored == {**expected, "first_ts": 100}
+    assert stored["bot_trades_900s"] is None and stored["avg_trade_size_60s_sol"] is not None
 
     write(db, [aggregates(newer)])  # the same row again: no change
     with open_db(db) as reader:
         assert dict(reader.execute("SELECT * FROM token_aggregates").fetchone()) == stored
 
 
+def test_first_ts_is_the_start_of_the_first_run_seen(tmp_path: Path) -> None:
+    db = tmp_path / "solflow.db"
+    # One commit holds a run's final row (started at 100) and the next run's state (from 20000).
+    write(
+        db,
+        [
+            aggregates(
+                aggregate_block("MINT", 30_000, 2, first_ts=20_000), aggregate_block("MINT", 14_500, 1, first_ts=100)
+            )
+        ],
+    )
+    write(db, [aggregates(aggregate_block("MINT", 40_000, 3, first_ts=20_000))])
+    assert rows(db, "SELECT first_ts, ts, trades_total FROM token_aggregates") == [(100, 40_000, 30)]
+
+
 def test_aggregate_rows_of_another_shape_are_rejected_and_roll_back(tmp_path: Path) -> None:
     db = tmp_path / "solflow.db"
-    kind, [row] = aggregates(aggregate_row("MINT", 100, 1.0))
-    with pytest.raises(RowShapeError, match="aggregate row has 76 values, expected 77"):
-        write(db, [("trade", trade(0)), (kind, [row, row[:-1]])])
+    other = aggregate_block("MINT", 100, 1, windows=(60, 300, 600))
+    with pytest.raises(RowShapeError, match="other windows"):
+        write(db, [("trade", trade(0)), aggregates(aggregate_block("MINT", 100, 1)), aggregates(other)])
+    with pytest.raises(RowShapeError, match="RowBlock batches, got list"):
+        write(db, [("current", [("MINT", 100)])])  # type: ignore[list-item]
     assert rows(db, "SELECT count(*) FROM trades") == [(0,)]  # the whole batch rolled back
 
 
@@ -323,7 +351,7 @@ def test_open_db_is_read_only_and_checks_the_file(tmp_path: Path) -> None:
 def test_one_writer_at_four_workers(tmp_path: Path) -> None:
     db = tmp_path / "solflow.db"
     items = [(str(i), ("trade", trade(i))) for i in range(300)]
-    items += [(str(i), aggregates(aggregate_row(f"M{i % 9}", 100 + 5 * i, 1.0))) for i in range(90)]
+    items += [(str(i), aggregates(aggregate_block(f"M{i % 9}", 100 + 5 * i, 1))) for i in range(90)]
     items += [(str(i), ("gap", Gap(f"p{i}", i, i + 1, 1, "buffer_full", i + 2))) for i in range(5)]
 
     def flow() -> Dataflow:

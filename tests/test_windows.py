@@ -1,8 +1,10 @@
 """Rolling windows: exact values at given ticks, decay, idling out, non-SOL quotes, DCA, bot ratings.
 
 Golden sequences with hand-computed answers, plus a model-based check: random trade sets through
-``ShardAggregator`` must give exactly the rows a brute-force recomputation from the definitions gives
-(which ticks emit, and every value). Helpers here are shared by test_signals and test_aggregate.
+``ShardAggregator`` must give exactly the states a brute-force recomputation from the definitions
+gives at every tick a mint changed, and the history rows the contract promises (a row per tick with
+a trade, a final row when the windows empty). Helpers here are shared by test_signals and
+test_aggregate.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from solflow.domain.aggregate import AggregationConfig, ShardAggregator
+from solflow.domain.aggregate import AggregationConfig, Emitted, ShardAggregator
 from solflow.domain.bots import is_bot
 from solflow.domain.programs import JUPITER_DCA, PUMPFUN, PUMPSWAP, WSOL_MINT
 from solflow.domain.trade import TradeEvent
 from solflow.domain.windows import aggregate_columns
+from solflow.settings import DEFAULT_WINDOWS
 
 SOL = 1_000_000_000
 USDC_MINT = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
@@ -83,16 +86,46 @@ def dca_buy(t: int, lamports: int = SOL, wallet: str = "D", mint: str = "M") -> 
     )
 
 
+def emitted_rows(emitted: Emitted, windows: Sequence[int] = DEFAULT_WINDOWS) -> list[tuple[str, dict]]:
+    """The history rows of one ``advance``/``finish`` as ``("aggregate", row)``, then its signal rows."""
+    rows: list[tuple[str, dict]] = []
+    for block in emitted.history:
+        rows += (("aggregate", row) for row in block.dicts(windows))
+    return rows + [("signal", row) for row in emitted.signals]
+
+
+def step(aggregator: ShardAggregator, partition: str, start: int, until: int) -> list[tuple[str, dict]]:
+    """Move ``partition``'s clock from ``start`` to ``until`` one tick at a time and return every
+    state a mint was in: ``("aggregate", row)`` per mint and tick at which it changed (its current
+    state then; final rows included), then that tick's ``("signal", row)``s."""
+    config = aggregator.config
+    tick = config.tick_s
+    out: list[tuple[str, dict]] = []
+    clocks = [*range(start // tick * tick + 1, until, tick), until]
+    for clock in clocks:
+        emitted = aggregator.advance(partition, clock)
+        for block in emitted.finals:
+            out += (("aggregate", row) for row in block.dicts(config.windows))
+        current = aggregator.current_rows()
+        if current is not None:
+            out += (("aggregate", row) for row in current.dicts(config.windows))
+        out += (("signal", row) for row in emitted.signals)
+    return out
+
+
 def run(
     trades: Iterable[TradeEvent],
     until: int,
     config: AggregationConfig | None = None,
 ) -> list[tuple[str, dict]]:
-    """Feed every trade, then the single partition's clock ``until``; return what came out."""
+    """Feed every trade, then move the single partition's clock to ``until`` tick by tick; returns
+    every state and signal row (``step``)."""
     aggregator = ShardAggregator(config or AggregationConfig(), ["p"])
+    trades = list(trades)
     for trade in trades:
         aggregator.add_trade(trade)
-    return aggregator.advance("p", until)
+    start = min((t.block_time for t in trades if t.block_time is not None), default=until)
+    return step(aggregator, "p", start - 1, until)
 
 
 def aggregates(rows: Iterable[tuple[str, dict]], mint: str = "M") -> dict[int, dict]:
@@ -111,7 +144,7 @@ def aggregates(rows: Iterable[tuple[str, dict]], mint: str = "M") -> dict[int, d
 def test_single_trade_decays_through_every_window_then_the_mint_is_dropped():
     aggregator = ShardAggregator(AggregationConfig(), ["p"])
     aggregator.add_trade(make_trade(1001, lamports=2 * SOL))
-    rows = aggregates(aggregator.advance("p", 40_000))
+    rows = aggregates(step(aggregator, "p", 1000, 40_000))
     # Leaves window W at the first tick >= 1001 + W.
     assert sorted(rows) == [1005, 1065, 1305, 1905, 4605, 8205, 15405]
     expected_in = {  # tick -> windows still holding the trade
@@ -139,7 +172,23 @@ def test_single_trade_decays_through_every_window_then_the_mint_is_dropped():
     assert metrics[0] == "net_flow_60s_sol"
     assert all(final[c] in (0, None) for c in metrics)
     assert len(aggregator) == 0 and aggregator.is_empty
-    assert aggregator.advance("p", 100_000) == []
+    assert aggregator.advance("p", 100_000) == Emitted() and aggregator.current_rows() is None
+
+
+def test_the_history_has_the_ticks_with_trades_and_the_final_row():
+    aggregator = ShardAggregator(AggregationConfig(), ["p"])
+    for t in (1001, 1002, 1003, 1100, 1101):
+        aggregator.add_trade(make_trade(t, lamports=2 * SOL))
+    history = aggregates(emitted_rows(aggregator.advance("p", 40_000)))
+    # Trades entered at 1005, 1100 and 1105; every window emptied at 1101 + 14400 -> 15505.
+    assert sorted(history) == [1005, 1100, 1105, 15505]
+    assert history[1005]["buy_count_60s"] == 3 and history[1100]["buy_count_60s"] == 1
+    assert history[1105]["buy_count_60s"] == 2
+    assert history[1105]["buy_count_300s"] == 5 and history[1105]["trades_total"] == 5
+    assert history[15505]["buy_count_14400s"] == 0 and history[15505]["programs"] == ""
+    # A window merely emptying writes no history, but the current state has it.
+    states = aggregates(run([make_trade(t, lamports=2 * SOL) for t in (1001, 1002, 1003, 1100, 1101)], 2000))
+    assert states[1065]["buy_count_60s"] == 0 and 1065 not in history
 
 
 def test_window_membership_is_now_minus_w_exclusive_to_now_inclusive():
@@ -215,10 +264,10 @@ def test_idle_mint_emits_a_zero_row_and_comes_back_fresh():
     aggregator = ShardAggregator(AggregationConfig(), ["p"])
     aggregator.add_trade(make_trade(1000))
     aggregator.add_trade(make_trade(1001))
-    first = aggregates(aggregator.advance("p", 20_000))
+    first = aggregates(emitted_rows(aggregator.advance("p", 20_000)))
     assert max(first) == 15_405 and first[15_405]["trades_total"] == 2 and len(aggregator) == 0
     aggregator.add_trade(make_trade(20_001, wallet="Z"))
-    again = aggregates(aggregator.advance("p", 20_100))
+    again = aggregates(emitted_rows(aggregator.advance("p", 20_100)))
     assert again[20_005]["trades_total"] == 1 and again[20_005]["unique_wallets_14400s"] == 1
 
 
@@ -226,9 +275,9 @@ def test_future_trade_held_while_windows_empty_gives_the_same_rows_as_a_later_ar
     early = aggregates(run([make_trade(1000), make_trade(30_000)], 40_000))
     aggregator = ShardAggregator(AggregationConfig(), ["p"])
     aggregator.add_trade(make_trade(1000))
-    late_arrival = aggregator.advance("p", 20_000)
+    late_arrival = step(aggregator, "p", 999, 20_000)
     aggregator.add_trade(make_trade(30_000))
-    late_arrival += aggregator.advance("p", 40_000)
+    late_arrival += step(aggregator, "p", 20_000, 40_000)
     assert aggregates(late_arrival) == early
     assert early[30_000]["trades_total"] == 1
 
@@ -304,14 +353,14 @@ def test_wallet_rated_again_after_its_old_trades_left_every_rated_window():
 
 CONFIGS = [
     AggregationConfig(),
-    AggregationConfig(windows=(30, 60, 300, 700), cadence_s=10),
-    AggregationConfig(windows=(60, 120, 300, 1000), cadence_s=7),  # 1 s buckets
+    AggregationConfig(windows=(30, 60, 300, 700), tick_s=10),
+    AggregationConfig(windows=(60, 120, 300, 1000), tick_s=7),  # 1 s buckets
 ]
 
 
 def _expected_rows(trades: list[TradeEvent], config: AggregationConfig) -> dict[tuple[str, int], dict]:
     """Rows by (mint, tick), recomputed from the definitions with no incremental state."""
-    cadence, windows = config.cadence_s, config.windows
+    cadence, windows = config.tick_s, config.windows
     expected: dict[tuple[str, int], dict] = {}
     for mint in sorted({t.mint for t in trades}):
         mine = sorted(
@@ -388,29 +437,38 @@ def trade_sets(draw) -> list[TradeEvent]:
 @given(trades=trade_sets(), config=st.sampled_from(CONFIGS), seed=st.integers(0, 2**32))
 def test_rows_match_a_recomputation_from_the_definitions(trades, config, seed):
     expected = _expected_rows(trades, config)
-    end = max(t.block_time for t in trades) + config.windows[-1] + 2 * config.cadence_s
+    tick = config.tick_s
+    end = max(t.block_time for t in trades) + config.windows[-1] + 2 * tick
+    empty = {key for key, row in expected.items() if not row["programs"]}
+    entered = {(t.mint, -(-t.block_time // tick) * tick) for t in trades}
 
-    # All trades first, then the clock in random steps.
+    # All trades first, then the clock in random steps: the history is the rows of the ticks with a
+    # trade and the final rows; every current-state row is the state at the tick it is stamped with.
     aggregator = ShardAggregator(config, ["p"])
     shuffled = trades[:]
     random.Random(seed).shuffle(shuffled)
     for trade in shuffled:
         aggregator.add_trade(trade)
-    rows, clock = [], 1000
+    history, clock = [], 1000
     rng = random.Random(seed + 1)
     while clock < end:
-        clock += rng.choice([1, 3, config.cadence_s, 50, 700])
-        rows += aggregator.advance("p", clock)
-    got = {(r["mint"], r["ts"]): r for kind, r in rows if kind == "aggregate"}
-    assert got == expected
+        clock += rng.choice([1, 3, tick, 50, 700])
+        history += emitted_rows(aggregator.advance("p", clock), config.windows)
+        current = aggregator.current_rows()
+        for row in current.dicts(config.windows) if current is not None else ():
+            assert row == expected[(row["mint"], row["ts"])]
+    got = {(r["mint"], r["ts"]): r for kind, r in history if kind == "aggregate"}
+    assert got == {key: row for key, row in expected.items() if key in entered | empty}
     assert len(aggregator) == 0
 
-    # Trades in time order with the clock following right behind them: same rows, none late.
+    # Trades in time order with the clock following right behind them, tick by tick: the state at
+    # every tick at which a mint changed, none late.
     streaming = ShardAggregator(config, ["p"])
-    rows = []
+    rows, clock = [], 999
     for trade in sorted(trades, key=lambda t: t.block_time):
-        rows += streaming.advance("p", trade.block_time)
+        rows += step(streaming, "p", clock, trade.block_time)
+        clock = trade.block_time
         streaming.add_trade(trade)
-    rows += streaming.advance("p", end)
+    rows += step(streaming, "p", clock, end)
     assert streaming.late_trades == 0
     assert {(r["mint"], r["ts"]): r for kind, r in rows if kind == "aggregate"} == expected

@@ -14,14 +14,15 @@ Every failure to read -- missing directory or dataset, a damaged Parquet file --
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from sinks.parquet import NULL_DATE, polars_schema
+from sinks.parquet import NULL_DATE, TICK_KEY, polars_schema
 from sinks.schema import AGGREGATE_KEY_COLUMNS, SIGNAL_COLUMNS, TRADE_COLUMNS, Column
 
 __all__ = ["AnalysisError", "Outputs"]
@@ -124,14 +125,16 @@ class Outputs:
         """The latest aggregate tick: how far the flow's event clock got."""
         return self._last_day_ticks()[-1]
 
-    def tick_step(self) -> int:
-        """A multiple of the cadence (the gcd of the ticks), which bounds how far back to read.
-
-        If a mint has trades in window ``W`` in its row at tick ``T``, the oldest of them leaves
-        ``W`` before ``T + W + cadence``, and that change writes a row. So a mint whose latest row
-        at or before ``t`` shows trades in ``W`` has that row after ``t - W - tick_step()``.
-        """
-        return math.gcd(*self._last_day_ticks())
+    def tick(self) -> int:
+        """The aggregation tick (seconds) the rows were computed with, as the files record it."""
+        first = next(iter(sorted((self.root / "aggregates").glob(_PARTS))))
+        try:
+            recorded = (pq.read_schema(first).metadata or {}).get(TICK_KEY)
+        except (pa.ArrowException, OSError) as exc:
+            raise _read_error(first, exc) from None
+        if recorded is None:
+            raise AnalysisError(f"{first} does not record the aggregation tick (written by an older SolFlow)")
+        return int(recorded)
 
     def check_time(self, time: int) -> None:
         """``time`` must lie within the aggregate ticks, where the rows describe every mint."""

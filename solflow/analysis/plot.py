@@ -1,8 +1,9 @@
 """``plot_mint``: one mint's flows as a PNG -- net flow per window, buy/sell counts and volume over
 event time, with a marker line where each signal turned on (solid) or off (dotted).
 
-Aggregate rows are written when a mint's state changes and hold until the next row, so every
-series is drawn as steps. Drawn on a bare ``Figure`` (the Agg canvas): no display, no pyplot state.
+The series are the mint's window states at every tick they changed, decays included, rebuilt from
+its trades (``solflow.analysis.states``); a state holds until the next, so every series is drawn as
+steps. Drawn on a bare ``Figure`` (the Agg canvas): no display, no pyplot state.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any, cast
 import polars as pl
 
 from solflow.analysis.outputs import AnalysisError, Outputs
+from solflow.analysis.states import state_history
 from solflow.analysis.times import format_window
-from solflow.analysis.trace import mint_history, mint_signals
+from solflow.analysis.trace import mint_signals
 from solflow.domain.signals import SIGNAL_TYPES
 
 __all__ = ["PlotSummary", "plot_mint"]
@@ -31,7 +33,7 @@ class PlotSummary:
     path: Path
     mint: str
     window: int
-    rows: int  # aggregate rows drawn
+    rows: int  # window states drawn
     signals: int  # signal transitions marked
     first_ts: int
     last_ts: int
@@ -58,9 +60,9 @@ def plot_mint(out: Path, mint: str, path: Path, window: int = 300) -> PlotSummar
         raise AnalysisError(f"cannot write {path}: directory {path.parent} does not exist")
     outputs = Outputs(out)
     outputs.check_window(window)
-    history = mint_history(outputs, mint)
+    history = state_history(outputs, mint)
     if history.is_empty():
-        raise AnalysisError(f"mint {mint!r} has no aggregate rows in {outputs.root}")
+        raise AnalysisError(f"mint {mint!r} has no trades in {outputs.root}")
     signals = mint_signals(outputs, mint)
     _draw(path, mint, history, signals, outputs.windows(), window)
     stamps = history.get_column("ts")  # integer seconds, never null
@@ -127,7 +129,7 @@ def _draw(
     for axes in (flow_axes, count_axes, volume_axes):
         axes.grid(True, color="0.9")
     programs = ", ".join(sorted({p for row in history.get_column("programs") for p in row.split(",") if p}))
-    counts = f"{history.height} window rows · {signals.height} signal changes"
+    counts = f"{history.height} window states · {signals.height} signal changes"
     figure.suptitle(f"{mint}\n{programs or 'no program'} · {counts}")
     figure.savefig(path, format="png")
 

@@ -1,8 +1,9 @@
 """``top_mints``: the leading mints at one event time, ranked by a metric of one window.
 
-A mint's state at time ``t`` is its latest aggregate row at or before ``t`` (rows are written
-whenever the state changes, so it holds until the next row). Mints without a trade in the window
-at ``t`` are left out: they are not "leading" anything. Ties rank by mint, so the order is stable.
+A mint's state at time ``t`` is its windows at the tick at or before ``t``, decays included, rebuilt
+from the trades (``solflow.analysis.states``): the history rows alone describe only the ticks with a
+trade. Mints without a trade in the window at ``t`` are left out: they are not "leading" anything.
+Ties rank by mint, so the order is stable.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from solflow.analysis.outputs import AnalysisError, Outputs
+from solflow.analysis.states import states_at
 
 __all__ = ["RANKINGS", "TopMints", "top_mints"]
 
@@ -69,9 +71,13 @@ def top_mints(out: Path, window: int = 300, by: str = "net_flow", limit: int = 2
         at = outputs.latest_tick()
     else:
         outputs.check_time(at)
+    tick = outputs.tick()
+    recent = outputs.scan("trades", after=at // tick * tick - window, through=at).select(pl.col("mint").unique())
+    mints = outputs.collect("trades", recent).get_column("mint").to_list()
     trades = pl.col("buy_count") + pl.col("sell_count")
     query = (
-        outputs.scan("aggregates", after=at - window - outputs.tick_step(), through=at)
+        states_at(outputs, at, mints)
+        .lazy()
         .select(
             "mint",
             "ts",
@@ -79,8 +85,6 @@ def top_mints(out: Path, window: int = 300, by: str = "net_flow", limit: int = 2
             "programs",
             *(pl.col(column.format(w=window)).alias(name) for name, column in _METRICS.items()),
         )
-        .group_by("mint")
-        .agg(pl.all().sort_by("ts").last())
         .filter(trades > 0)
         .with_columns(volume_sol=pl.col("buy_volume_sol") + pl.col("sell_volume_sol"))
         .sort([RANKINGS[by], "mint"], descending=[True, False], nulls_last=True)

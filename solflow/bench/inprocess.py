@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from protos import geyser_pb2
 from solflow.bench import BenchError
 from solflow.bench.capture import Records
-from solflow.domain.aggregate import AggregationConfig, ShardAggregator
+from solflow.domain.aggregate import AggregationConfig, Emitted, ShardAggregator
 from solflow.domain.decode import TransactionDecoder
 from solflow.domain.trade import TradeEvent
 
@@ -138,6 +138,10 @@ def _check_decoded(decoder: TransactionDecoder, records: Records, trades: list[T
         )
 
 
+def _history_rows(emitted: Emitted) -> int:
+    return sum(map(len, emitted.history))
+
+
 def aggregate_pass(decoded: Decoded, parts: int) -> list[Segment]:
     """Feed every trade, timed by its slot's block meta, to one ``ShardAggregator`` and advance
     its clock at every block meta; the last segment includes ``finish()``."""
@@ -160,9 +164,9 @@ def aggregate_pass(decoded: Decoded, parts: int) -> list[Segment]:
             for trade in trades[done:upto]:
                 add(trade)
             done = upto
-            rows += len(advance(AGGREGATE_PARTITION, block_time))
+            rows += _history_rows(advance(AGGREGATE_PARTITION, block_time))
         if number == len(pieces) - 1:
-            rows += len(aggregator.finish())
+            rows += _history_rows(aggregator.finish())
         elapsed = time.perf_counter() - started
         transactions = clocks[stop - 1][1] - transactions_done if stop > start else 0
         transactions_done += transactions

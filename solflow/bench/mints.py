@@ -25,6 +25,7 @@ from solflow.domain.trade import TradeEvent
 PARTITION = "bench"
 START_TIME = 1_764_000_000
 SPAN_S = 50  # shorter than the shortest window: no mint has emptied any window yet
+TICK_S = AggregationConfig().tick_s
 TRADES_PER_MINT = 3
 WALLETS = 50_000
 
@@ -60,9 +61,10 @@ def fill(mints: int, seed: int = 1) -> dict[str, float]:
         direction = "sell" if nth == TRADES_PER_MINT - 1 else "buy"
         aggregator.add_trade(_trade(index, mint_keys[mint_index], rng.choice(wallets), direction, block_time))
         if block_time > clock:
-            rows += len(aggregator.advance(PARTITION, clock))
+            rows += sum(map(len, aggregator.advance(PARTITION, clock).history))
             clock = block_time
-    rows += len(aggregator.advance(PARTITION, START_TIME + SPAN_S))
+    # One tick past the last trade: every mint's trades have entered its windows.
+    rows += sum(map(len, aggregator.advance(PARTITION, START_TIME + SPAN_S + TICK_S).history))
     seconds = time.perf_counter() - started
     active = len(aggregator)
     if active != mints:

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "follow": ("solflow.cli.control", "follow a mint: pinned first in the live views"),
     "unfollow": ("solflow.cli.control", "stop following a mint"),
     "followed": ("solflow.cli.control", "the followed mints"),
+    "compact": ("solflow.cli.compact", "merge small Parquet files, one per partition and hour"),
     "bench": ("solflow.bench.__main__", "measure throughput ratios"),
 }
 

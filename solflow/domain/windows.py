@@ -1,16 +1,16 @@
-"""Per-mint rolling windows on event time, and the aggregate row they produce.
+"""Rolling windows of a shard's mints on event time, held as columns, and the aggregate rows they give.
 
-Time is chain time (unix seconds from ``TradeEvent.block_time``), never the local clock. A trade at
-time ``t`` is in window ``W`` at tick ``T`` iff ``T - W < t <= T``. Rows are produced only at ticks
-(multiples of the cadence) by ``solflow.aggregate.ShardAggregator``.
+Time is chain time (unix seconds), never the local clock. A trade at time ``t`` is in window ``W``
+at tick ``T`` iff ``T - W < t <= T``. Ticks are multiples of ``tick_s``; the shard driver
+(``solflow.domain.aggregate``) decides which ticks to process.
 
-Aggregate row schema (a plain dict; the Parquet/SQLite writers and the analysis CLI use these names):
+Aggregate row (the Parquet/SQLite writers and the analysis CLI use these names):
 
 =========================== ======= ===============================================================
 key                         type    meaning
 =========================== ======= ===============================================================
 ``mint``                    str     token mint
-``ts``                      int     the tick (unix s, a multiple of the cadence) the row describes
+``ts``                      int     the tick (unix s, a multiple of the tick) the row describes
 ``last_trade_ts``           int     time of the latest trade counted so far
 ``programs``                str     sorted program names with a trade in the longest window, comma-
                                     joined ("" once the windows are empty)
@@ -39,47 +39,70 @@ Trades quoted in something other than SOL (USDC, xStocks ...) count in trade cou
 ratings and ``dca_buys`` but not in any SOL amount, and not in ``avg_trade_size`` (neither numerator
 nor denominator). SOL amounts are summed as integer lamports and converted only in the row.
 
-State: trades land in buckets of ``granularity`` seconds (the gcd of cadence and windows, 5 s by
-default), so bucket boundaries coincide with every window boundary at every tick. Each window keeps
-running sums over its buckets and a position: a bucket entering adds its counters to every window,
-a bucket leaving subtracts them -- O(windows) per bucket, nothing recomputed over trades. Distinct
-wallets are counted with per-wallet last-seen buckets (a bucket counts the wallets whose latest
-trade it holds). Only trades within the bot horizon (300 s) are kept individually, for the bot rules;
-older buckets are just counters, and a mint whose windows are all empty is dropped by the caller.
+State, per shard and in columns: each mint has a *slot*, a row of the ``sums`` array holding every
+window's counters (``_COUNTERS`` per window). Trades land in buckets of ``granularity`` seconds (the
+gcd of the tick and the windows, 5 s by default), so bucket boundaries coincide with every window
+boundary at every tick. When a bucket's tick comes, the bucket becomes a *group*: the slots of the
+mints that traded in it and their counters, as arrays. Entering adds a group's counters to every
+window of its mints with one array operation; a group leaving a window subtracts them from that
+window with another -- per tick the work is one operation per group and window, whatever the number
+of mints, and nothing is recomputed over trades. Distinct wallets are counted per (mint, wallet)
+*pair* with the bucket of its latest trade: a group counts the pairs whose latest trade it holds,
+and when a pair trades again the older group's count drops by one. Trades within the bot horizon
+(300 s) are kept per pair for the bot rules; older groups are counters only. A mint whose windows
+are all empty frees its slot (its pairs went with their last groups).
 """
 
 from __future__ import annotations
 
-import pickle
-from bisect import bisect_left
 from collections.abc import Sequence
+from dataclasses import dataclass
 from math import gcd
-from operator import add, itemgetter, sub
-from typing import Any
+from operator import itemgetter
+from typing import Any, Final, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
 
 from solflow.domain.bots import BOT_HORIZON_S, MAX_TRADES, is_bot
 from solflow.domain.signals import DcaInputs
 
 DEFAULT_WINDOWS = (60, 300, 900, 3600, 7200, 14400)  # the original system's windows, seconds
+DEFAULT_TICK_S = 5  # the aggregation tick, seconds
 LAMPORTS_PER_SOL = 1_000_000_000
 REQUIRED_WINDOWS = (60, 300)  # the signals read the 60 s and 300 s columns
 
-# A trade record: (time, is_buy, sol_lamports or None, slot, tx_index, outer_ix, inner_ix or -1,
-# wallet, program, kind). The first three fields are what solflow.bots reads.
-R_TIME, R_IS_BUY, R_LAMPORTS, R_SLOT, R_TX, R_OUTER, R_INNER, R_WALLET, R_PROGRAM, R_KIND = range(10)
+Ints = npt.NDArray[np.int64]
+
+# A trade as the windows see it: (time, is_buy, SOL lamports or None, slot, tx_index, outer_ix,
+# inner_ix or -1, wallet, program, kind, mint). The first three fields are what solflow.domain.bots
+# reads; the next four are the chain order. Before the shard times it, the time may be None.
+R_TIME: Final = 0
+R_IS_BUY: Final = 1
+R_LAMPORTS: Final = 2
+R_SLOT: Final = 3
+R_TX: Final = 4
+R_OUTER: Final = 5
+R_INNER: Final = 6
+R_WALLET: Final = 7
+R_PROGRAM: Final = 8
+R_KIND: Final = 9
+R_MINT: Final = 10
 KIND_OTHER, KIND_SPOT_BUY, KIND_DCA_BUY = 0, 1, 2
-TradeRecord = tuple[int, bool, "int | None", int, int, int, int, str, str, int]
-_chain_order = itemgetter(R_TIME, R_SLOT, R_TX, R_OUTER, R_INNER)
+TradeRecord = tuple[int, bool, int | None, int, int, int, int, str, str, int, str]
+IncomingRecord = tuple[int | None, bool, int | None, int, int, int, int, str, str, int, str]
+chain_order = itemgetter(R_TIME, R_SLOT, R_TX, R_OUTER, R_INNER)
 _spot_of = itemgetter(1)  # of a DCA fill [time, latest spot buy within reach or None]
 
-# Counters of one bucket; each window's running sums use the same layout.
-BUYS, SELLS, BUY_LAMPORTS, SELL_LAMPORTS, SOL_TRADES, DCA_BUYS, SPOT_BUYS, LAST_ANY, LAST_BUY, LAST_SELL = range(10)
+# Counters of one group row; each window's sums use the same layout.
+BUYS, SELLS, BUY_LAMPORTS, SELL_LAMPORTS, SOL_TRADES, DCA_BUYS, SPOT_BUYS, U_ANY, U_BUY, U_SELL = range(10)
 _COUNTERS = 10
-_RECORDS = _COUNTERS  # a bucket's trade records, kept until it leaves the bot horizon
 
-# A wallet's state: [last buy bucket, last sell bucket, records within the bot horizon (or None),
-# then per rated window: (records already out of that window, bot trades counted for the wallet)].
-_LAST_BUY_AT, _LAST_SELL_AT, _RECENT, _RATED = 0, 1, 2, 3
+# A pair's state (a list): its slot, the buckets of its latest trade / buy / sell and its row in
+# those groups, its trades within the bot horizon (chain order), its key in the pair table, then per
+# rated window: (trades already out of that window, bot trades counted for the pair).
+P_SLOT, P_LAST_ANY, P_LAST_BUY, P_LAST_SELL, P_ROW_ANY, P_ROW_BUY, P_ROW_SELL, P_RECENT, P_KEY = range(9)
+_P_RATED = 9
 
 _METRICS = (
     "net_flow_{}s_sol",
@@ -95,7 +118,7 @@ _METRICS = (
     "bot_wallets_{}s",
     "dca_buys_{}s",
 )
-_METRIC_TYPES = (float, int, int, float, float, int, int, int, float, int, int, int)
+_METRIC_TYPES: tuple[type, ...] = (float, int, int, float, float, int, int, int, float, int, int, int)
 _ROW_KEYS: dict[str, type] = {"mint": str, "ts": int, "last_trade_ts": int, "programs": str, "trades_total": int}
 
 
@@ -108,23 +131,18 @@ def aggregate_columns(windows: Sequence[int]) -> dict[str, type]:
     return columns
 
 
+def rated_positions(windows: Sequence[int]) -> tuple[int, ...]:
+    """Per window, its position among the rated windows (those the bot rules apply to), -1 if not rated."""
+    rated = [w for w in windows if w <= BOT_HORIZON_S]
+    return tuple(rated.index(w) if w in rated else -1 for w in windows)
+
+
 class WindowLayout:
     """The window lengths and the tick arithmetic shared by every mint of a shard."""
 
-    __slots__ = (
-        "windows",
-        "cadence_s",
-        "dca_match_s",
-        "granularity",
-        "longest",
-        "rated",
-        "rated_count",
-        "columns",
-        "row_template",
-        "to_rate",
-    )
+    __slots__ = ("columns", "dca_match_s", "granularity", "longest", "rated", "rated_count", "tick_s", "windows")
 
-    def __init__(self, windows: Sequence[int], cadence_s: int, dca_match_s: int):
+    def __init__(self, windows: Sequence[int], tick_s: int, dca_match_s: int):
         windows = tuple(windows)
         if not windows or any(type(w) is not int or w <= 0 for w in windows):
             raise ValueError(f"windows must be positive whole seconds, got {windows}")
@@ -133,372 +151,594 @@ class WindowLayout:
         missing = [w for w in REQUIRED_WINDOWS if w not in windows]
         if missing:
             raise ValueError(f"windows {windows} lack {missing}: the signals need the 60 s and 300 s windows")
-        if type(cadence_s) is not int or cadence_s <= 0:
-            raise ValueError(f"cadence must be a positive whole number of seconds, got {cadence_s!r}")
-        self.windows = windows
-        self.cadence_s = cadence_s
+        if type(tick_s) is not int or tick_s <= 0:
+            raise ValueError(f"the tick must be a positive whole number of seconds, got {tick_s!r}")
+        self.windows: tuple[int, ...] = windows
+        self.tick_s = tick_s
         self.dca_match_s = dca_match_s
-        self.granularity = gcd(cadence_s, *windows)
+        self.granularity = gcd(tick_s, *windows)
         self.longest = windows[-1]
-        # Position among the rated windows (those the bot rules apply to), -1 if not rated.
-        rated = [w for w in windows if w <= BOT_HORIZON_S]
-        self.rated = tuple(rated.index(w) if w in rated else -1 for w in windows)
-        self.rated_count = len(rated)
-        self.columns = tuple(aggregate_columns(windows))  # the row's keys, in the order _row fills them
-        self.row_template = dict.fromkeys(self.columns)  # filling a copy beats building a dict key by key
-        # Scratch space of MintWindows.advance (one shard runs on one thread): per rated window,
-        # the wallets whose trades in it changed. Empty between calls.
-        self.to_rate: tuple[set[str], ...] = tuple(set() for _ in rated)
+        self.rated = rated_positions(windows)
+        self.rated_count = sum(1 for r in self.rated if r >= 0)
+        self.columns = tuple(aggregate_columns(windows))
+
+    def __reduce__(self) -> tuple[type[WindowLayout], tuple[tuple[int, ...], int, int]]:
+        return WindowLayout, (self.windows, self.tick_s, self.dca_match_s)  # the rest follows from them
 
     def bucket(self, time: int) -> int:
         """Bucket ``b`` holds times in ``((b - 1) * granularity, b * granularity]``."""
         return -(-time // self.granularity)
 
-    def entry_tick(self, bucket: int) -> int:
-        """First tick whose rows include the bucket."""
-        return -(-bucket * self.granularity // self.cadence_s) * self.cadence_s
+    def tick_of(self, time: int) -> int:
+        """The tick whose interval ``(T - tick, T]`` holds ``time``."""
+        return -(-time // self.tick_s) * self.tick_s
+
+    def column(self, window: int, counter: int) -> int:
+        """Column of ``counter`` for ``window`` in a sums row."""
+        return self.windows.index(window) * _COUNTERS + counter
 
 
-class MintWindows:
-    """All window state of one mint; the shard driver owns scheduling and signal bookkeeping."""
+@dataclass(frozen=True, slots=True)
+class RowBlock:
+    """Aggregate rows as columns: what the shard's state holds, converted into row values only when
+    written (``columns``), so a block is cheap to build, to concatenate and to send to a sink."""
 
-    __slots__ = (
-        "ids",
-        "buckets",
-        "positions",
-        "sums",
-        "pending",
-        "wallets",
-        "programs",
-        "bots",
-        "dca_fills",
-        "last_spot_time",
-        "last_trade_ts",
-        "trades_total",
-        "due",
-        "active_signals",
-        "previous_bot_trades",
-        "frozen",
-    )
+    mints: list[str]
+    ts: Ints
+    last_trade_ts: Ints
+    trades_total: Ints
+    programs: list[str]
+    first_ts: Ints  # tick at which the mint's current run of non-empty windows began
+    sums: Ints  # (rows, windows * _COUNTERS)
+    bots: Ints  # (rows, 2 * rated windows): bot wallets, bot trades
 
-    def __init__(self, layout: WindowLayout):
-        self.ids: list[int] = []  # entered buckets, ascending; the first is in the longest window
-        self.buckets: list[list[Any]] = []  # counters (+ records) of each entered bucket
-        self.positions = [0] * len(layout.windows)  # per window: index of its oldest bucket
-        self.sums = [0] * (_COUNTERS * len(layout.windows))
-        self.pending: dict[int, list[Any]] | None = None  # buckets whose tick has not come yet
-        self.wallets: dict[str, list[Any]] = {}
-        self.programs: dict[str, int] = {}  # program -> latest bucket with its trade
-        self.bots = [0] * (2 * layout.rated_count)  # per rated window: bot wallets, bot trades
-        self.dca_fills: list[list[Any]] | None = None  # [time, latest spot buy within reach or None]
-        self.last_spot_time: int | None = None
-        self.last_trade_ts: int | None = None
-        self.trades_total = 0
-        # Owned by the shard driver, kept here so they are dropped and snapshotted with the mint.
-        self.due: int | None = None  # next tick this mint has a row to emit
-        self.active_signals = 0
-        self.previous_bot_trades: int | None = None
-        self.frozen: bytes | None = None  # this state pickled, until the next change
-
-    def freeze(self) -> bytes:
-        """This state as bytes, pickled again only if it changed since the last call."""
-        if self.frozen is None:
-            self.frozen = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
-        return self.frozen
+    def __len__(self) -> int:
+        return len(self.mints)
 
     @staticmethod
-    def thaw(frozen: bytes) -> MintWindows:
-        windows = pickle.loads(frozen)
-        windows.frozen = frozen
-        return windows
+    def concat(blocks: Sequence[RowBlock]) -> RowBlock:
+        if len(blocks) == 1:
+            return blocks[0]
+        return RowBlock(
+            [mint for block in blocks for mint in block.mints],
+            np.concatenate([b.ts for b in blocks]),
+            np.concatenate([b.last_trade_ts for b in blocks]),
+            np.concatenate([b.trades_total for b in blocks]),
+            [program for block in blocks for program in block.programs],
+            np.concatenate([b.first_ts for b in blocks]),
+            np.concatenate([b.sums for b in blocks]),
+            np.concatenate([b.bots for b in blocks]),
+        )
 
-    def __getstate__(self) -> tuple:
-        return tuple(getattr(self, name) for name in self.__slots__[:-1])
+    def take(self, rows: Sequence[int] | Ints) -> RowBlock:
+        """The rows at these positions."""
+        index = np.asarray(rows, dtype=np.int64)
+        return RowBlock(
+            [self.mints[i] for i in index.tolist()],
+            self.ts[index],
+            self.last_trade_ts[index],
+            self.trades_total[index],
+            [self.programs[i] for i in index.tolist()],
+            self.first_ts[index],
+            self.sums[index],
+            self.bots[index],
+        )
 
-    def __setstate__(self, state: tuple) -> None:
-        for name, value in zip(self.__slots__, state):
-            setattr(self, name, value)
-        self.frozen = None
+    def fits(self, windows: Sequence[int]) -> bool:
+        """Whether the rows hold the counters of as many windows (and rated windows) as ``windows``."""
+        rated = sum(1 for r in rated_positions(windows) if r >= 0)
+        return bool(self.sums.shape[1] == len(windows) * _COUNTERS and self.bots.shape[1] == 2 * rated)
 
-    def add(self, record: TradeRecord, bucket_index: int, layout: WindowLayout) -> int | None:
-        """Hold a trade until its bucket's tick; returns that tick if the bucket is new."""
-        self.frozen = None
-        pending = self.pending
-        if pending is None:
-            pending = self.pending = {}
-        bucket = pending.get(bucket_index)
-        created = bucket is None
-        if created:
-            bucket = pending[bucket_index] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, []]
-        lamports = record[R_LAMPORTS]
-        if record[R_IS_BUY]:
-            bucket[BUYS] += 1
-            if lamports is not None:
-                bucket[BUY_LAMPORTS] += lamports
-                bucket[SOL_TRADES] += 1
-        else:
-            bucket[SELLS] += 1
-            if lamports is not None:
-                bucket[SELL_LAMPORTS] += lamports
-                bucket[SOL_TRADES] += 1
-        kind = record[R_KIND]
-        if kind == KIND_SPOT_BUY:
-            bucket[SPOT_BUYS] += 1
-        elif kind == KIND_DCA_BUY:
-            bucket[DCA_BUYS] += 1
-        bucket[_RECORDS].append(record)
-        return layout.entry_tick(bucket_index) if created else None
+    def columns(self, windows: Sequence[int]) -> dict[str, tuple[Any, npt.NDArray[np.bool_] | None]]:
+        """Every aggregate column in row order: (values, null mask or None). Values are numpy arrays
+        (int64 or float64) or, for ``mint`` and ``programs``, lists of str."""
+        out: dict[str, tuple[Any, npt.NDArray[np.bool_] | None]] = {
+            "mint": (self.mints, None),
+            "ts": (self.ts, None),
+            "last_trade_ts": (self.last_trade_ts, None),
+            "programs": (self.programs, None),
+            "trades_total": (self.trades_total, None),
+        }
+        sums, bots = self.sums, self.bots
+        for index, (window, rated) in enumerate(zip(windows, rated_positions(windows))):
+            base = index * _COUNTERS
+            bought, sold = sums[:, base + BUY_LAMPORTS], sums[:, base + SELL_LAMPORTS]
+            sol_trades = sums[:, base + SOL_TRADES]
+            no_sol = sol_trades == 0
+            # int64 -> float64 is exact below 2**53 lamports, so each quotient is rounded once, as
+            # Python's int / int would round it.
+            average = (bought + sold).astype(np.float64) / np.where(no_sol, 1, sol_trades * LAMPORTS_PER_SOL)
+            unrated = np.ones(len(self), dtype=np.bool_) if rated < 0 else None
+            values: tuple[tuple[Any, npt.NDArray[np.bool_] | None], ...] = (
+                ((bought - sold) / LAMPORTS_PER_SOL, None),
+                (sums[:, base + BUYS], None),
+                (sums[:, base + SELLS], None),
+                (bought / LAMPORTS_PER_SOL, None),
+                (sold / LAMPORTS_PER_SOL, None),
+                (sums[:, base + U_ANY], None),
+                (sums[:, base + U_BUY], None),
+                (sums[:, base + U_SELL], None),
+                (average, no_sol if no_sol.any() else None),
+                (bots[:, 2 * rated + 1] if rated >= 0 else np.zeros(len(self), dtype=np.int64), unrated),
+                (bots[:, 2 * rated] if rated >= 0 else np.zeros(len(self), dtype=np.int64), unrated),
+                (sums[:, base + DCA_BUYS], None),
+            )
+            for metric, value in zip(_METRICS, values):
+                out[metric.format(window)] = value
+        return out
 
-    def advance(self, mint: str, tick: int, layout: WindowLayout) -> dict[str, Any]:
-        """Bring every window to ``tick`` and return the mint's row there."""
-        self.frozen = None  # the shard driver's fields change only along with add() or advance()
-        dirty = layout.to_rate
-        pending = self.pending
-        if pending:
-            last = tick // layout.granularity
-            for index in sorted(b for b in pending if b <= last):
-                self._enter(index, pending.pop(index), layout, dirty)
-            if not pending:
-                self.pending = None
-        self._evict(tick, layout, dirty)
-        for rated, wallets in enumerate(dirty):
-            if wallets:
-                for wallet in wallets:
-                    self._rate(wallet, rated)
-                wallets.clear()
-        fills = self.dca_fills
-        if fills:
-            horizon = tick - layout.longest
-            expired = 0
-            while expired < len(fills) and fills[expired][0] <= horizon:
-                expired += 1
-            del fills[:expired]
-            if not fills:
-                self.dca_fills = None
-        if len(self.wallets) > 16:
-            self._prune_wallets(layout)
-        return self._row(mint, tick, layout)
+    def dicts(self, windows: Sequence[int]) -> list[dict[str, Any]]:
+        """The rows as dicts of Python values (None for nulls), in ``aggregate_columns`` order."""
+        lists = []
+        columns = self.columns(windows)
+        for values, nulls in columns.values():
+            as_list = values if isinstance(values, list) else values.tolist()
+            if nulls is not None:
+                as_list = [None if null else value for value, null in zip(as_list, nulls.tolist())]
+            lists.append(as_list)
+        return [dict(zip(columns, row)) for row in zip(*lists)]
 
-    def next_due(self, layout: WindowLayout) -> int | None:
-        """The next tick at which a bucket enters or leaves some window."""
-        ids = self.ids
-        count = len(ids)
-        granularity = layout.granularity
-        # Earliest time at which a bucket enters or leaves; rounded up to a tick once at the end.
-        earliest = min(self.pending) * granularity if self.pending else None
+
+class _Group:
+    """One entered bucket: its mints' slots and counters, its trades until they leave the widest
+    rated window, and its pairs until it leaves the longest window."""
+
+    __slots__ = ("bucket", "counters", "pairs", "records", "slots")
+
+    def __init__(
+        self, bucket: int, slots: Ints, counters: Ints, records: list[tuple[list[Any], TradeRecord]], pairs: list[Any]
+    ):
+        self.bucket = bucket
+        self.slots = slots
+        self.counters = counters  # (len(slots), _COUNTERS); the U_* columns drop as pairs trade again
+        self.records: list[tuple[list[Any], TradeRecord]] | None = records  # (pair state, trade), chain order
+        self.pairs: list[list[Any]] | None = pairs  # pair states whose latest trade this group held on entry
+
+
+class _Dca:
+    """DCA_CONVICTION inputs of one mint: its DCA fills in the longest window, each with the latest
+    spot buy within the match window, and the time of its latest spot buy."""
+
+    __slots__ = ("fills", "last_spot")
+
+    def __init__(self) -> None:
+        self.fills: list[list[Any]] = []  # [time, spot buy time or None], time order
+        self.last_spot: int | None = None
+
+
+class TickChanges(NamedTuple):
+    """What one processed tick did: the slots of the mints that changed, of those with a trade
+    entering and of those whose windows emptied (ascending)."""
+
+    changed: Ints
+    entered: Ints
+    emptied: Ints
+
+
+_NO_SLOTS: Ints = np.zeros(0, dtype=np.int64)
+# ShardWindows' arrays indexed by mint slot (grown together).
+_SLOT_ARRAYS = (
+    "sums",
+    "bots",
+    "last_trade",
+    "trades_total",
+    "first_tick",
+    "last_bucket",
+    "last_change",
+    "active",
+    "previous_bot_trades",
+    "dirty",
+    "has_fills",
+    "dca_changed",
+)
+
+
+class ShardWindows:
+    """Window state of every mint of one shard, in columns (see the module docstring)."""
+
+    def __init__(self, layout: WindowLayout):
+        self.layout = layout
+        self.new_runs = 0  # mints that started a run of non-empty windows (the run summary's count)
+        self._reset()
+
+    def _reset(self, capacity: int = 64) -> None:
+        """Empty, with room for ``capacity`` mints."""
+        layout = self.layout
+        width = len(layout.windows) * _COUNTERS
+        self.slot_of: dict[str, int] = {}
+        self.mints: list[str] = []  # by slot ("" for a free slot)
+        self.free: list[int] = []
+        self.sums: Ints = np.zeros((capacity, width), dtype=np.int64)
+        self.bots: Ints = np.zeros((capacity, 2 * layout.rated_count), dtype=np.int64)
+        self.last_trade: Ints = np.zeros(capacity, dtype=np.int64)
+        self.trades_total: Ints = np.zeros(capacity, dtype=np.int64)
+        self.first_tick: Ints = np.zeros(capacity, dtype=np.int64)
+        self.last_bucket: Ints = np.zeros(capacity, dtype=np.int64)  # the mint's newest entered bucket
+        self.last_change: Ints = np.zeros(capacity, dtype=np.int64)  # tick of its latest change
+        # Kept here for the shard driver, so they follow the slots: firing signals (bit set), the
+        # previous change's bot_trades_300s (-1: none yet), a change not yet sent as current state.
+        self.active: Ints = np.zeros(capacity, dtype=np.int64)
+        self.previous_bot_trades: Ints = np.zeros(capacity, dtype=np.int64)
+        self.dirty: npt.NDArray[np.bool_] = np.zeros(capacity, dtype=np.bool_)
+        self.has_fills: npt.NDArray[np.bool_] = np.zeros(capacity, dtype=np.bool_)  # DCA fills held
+        # DCA_CONVICTION's inputs (fills, their matches, spot buys in the longest window) may have
+        # changed since the shard driver last read them: a spot or DCA buy entered, or a group left
+        # the longest window.
+        self.dca_changed: npt.NDArray[np.bool_] = np.zeros(capacity, dtype=np.bool_)
+        self.programs: list[dict[str, int]] = []  # by slot: program -> bucket of its latest trade
+        self.dca: dict[int, _Dca] = {}
+        self.pairs: dict[tuple[str, str], list[Any]] = {}
+        self.groups: list[_Group] = []  # entered groups still in the longest window, oldest first
+        self._by_bucket: dict[int, _Group] = {}  # the same groups by bucket
+        self.positions = [0] * len(layout.windows)  # per window: index of its oldest group in `groups`
+        # Scratch of one tick (a shard runs on one thread): per rated window, the pairs to rate again.
+        self._to_rate: tuple[dict[int, list[Any]], ...] = tuple({} for _ in range(layout.rated_count))
+        self._window_offsets: Ints = np.arange(len(layout.windows), dtype=np.int64) * _COUNTERS
+
+    def __len__(self) -> int:
+        return len(self.slot_of)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Slot arrays only as far as slots were ever used (capacity doubles ahead of need).
+        used = len(self.mints)
+        state = {name: value for name, value in self.__dict__.items() if name not in ("_to_rate", "_window_offsets")}
+        for name in _SLOT_ARRAYS:
+            state[name] = state[name][:used]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        capacity = max(64, len(state["mints"]))
+        for name in _SLOT_ARRAYS:
+            state[name] = _grown(state[name], capacity)
+        self.__dict__.update(state)
+        self._to_rate = tuple({} for _ in range(self.layout.rated_count))
+        self._window_offsets = np.arange(len(self.layout.windows), dtype=np.int64) * _COUNTERS
+
+    # ------------------------------------------------------------------ ticks
+
+    def next_tick(self, pending_tick: int | None) -> int | None:
+        """The next tick at which a group enters (``pending_tick``) or leaves some window."""
+        layout, groups = self.layout, self.groups
+        earliest = pending_tick
+        tick_s, granularity = layout.tick_s, layout.granularity
+        count = len(groups)
         for position, window in zip(self.positions, layout.windows):
             if position < count:
-                leaves = ids[position] * granularity + window
+                leaves = -(-(groups[position].bucket * granularity + window) // tick_s) * tick_s
                 if earliest is None or leaves < earliest:
                     earliest = leaves
-        if earliest is None:
+        return earliest
+
+    def process(self, tick: int, buckets: Sequence[tuple[int, list[TradeRecord]]]) -> TickChanges:
+        """Bring every window to ``tick``: enter ``buckets`` (index, trades; ascending), then
+        evict what left each window. The caller frees emptied mints with ``release`` once it has
+        read their last row."""
+        changed: list[Ints] = []
+        entered: list[Ints] = []
+        for bucket, records in buckets:
+            slots = self._enter(bucket, records, tick)
+            entered.append(slots)
+        left_longest = self._evict(tick, changed)
+        self._rate_pairs()
+        changed += entered
+        emptied = _NO_SLOTS
+        if left_longest:
+            candidates = np.unique(np.concatenate(left_longest))
+            limit = (tick - self.layout.longest) // self.layout.granularity
+            emptied = candidates[self.last_bucket[candidates] <= limit]
+        if not changed:
+            return TickChanges(_NO_SLOTS, _NO_SLOTS, emptied)
+        changed_slots = np.unique(np.concatenate(changed))
+        self.last_change[changed_slots] = tick
+        entered_slots = np.concatenate(entered) if len(entered) > 1 else entered[0] if entered else _NO_SLOTS
+        return TickChanges(changed_slots, np.unique(entered_slots), emptied)
+
+    def rows(self, slots: Ints, ts: Ints) -> RowBlock:
+        """The rows of these mints as their state is now, stamped ``ts`` (per row): the tick of the
+        row's latest change, so its programs are those with a trade in the longest window then."""
+        mints, programs = self.mints, self.programs
+        layout = self.layout
+        names, joined = [], []
+        for slot, stamp in zip(slots.tolist(), ts.tolist()):
+            names.append(mints[slot])
+            limit = (stamp - layout.longest) // layout.granularity  # newest bucket out of the window
+            joined.append(",".join(sorted(p for p, bucket in programs[slot].items() if bucket > limit)))
+        return RowBlock(
+            names,
+            ts,
+            self.last_trade[slots],
+            self.trades_total[slots],
+            joined,
+            self.first_tick[slots],
+            self.sums[slots],
+            self.bots[slots],
+        )
+
+    def release(self, slots: Ints) -> None:
+        """Free the slots of mints whose windows are all empty."""
+        for slot in slots.tolist():
+            del self.slot_of[self.mints[slot]]
+            self.mints[slot] = ""
+            self.programs[slot] = {}
+            self.dca.pop(slot, None)
+            self.dirty[slot] = False
+            self.has_fills[slot] = False
+            self.dca_changed[slot] = False
+            self.free.append(slot)
+        if not self.slot_of and not self.groups:  # every mint idled out: give the memory back
+            self._reset()
+
+    # ------------------------------------------------------------------ signal inputs
+
+    def dca_inputs(self, slot: int, tick: int) -> DcaInputs | None:
+        """DCA buys, spot buys and matched DCA buys in the longest window at ``tick``."""
+        dca = self.dca.get(slot)
+        if dca is None or not dca.fills:
             return None
-        return -(-earliest // layout.cadence_s) * layout.cadence_s
-
-    def latest_pending_time(self) -> int | None:
-        """The latest time of a trade held for a tick that has not come yet."""
-        pending = self.pending
-        if not pending:
-            return None
-        return max(record[R_TIME] for bucket in pending.values() for record in bucket[_RECORDS])
-
-    def is_empty(self) -> bool:
-        """Every window is empty (trades beyond the current tick may still be pending)."""
-        return not self.ids
-
-    def restarted(self, layout: WindowLayout) -> MintWindows:
-        """A fresh state holding only the pending buckets: what the mint is after idling out."""
-        fresh = MintWindows(layout)
-        fresh.pending = self.pending
-        return fresh
-
-    def dca_inputs(self, tick: int, layout: WindowLayout) -> DcaInputs | None:
-        """DCA buys, spot buys and matched DCA buys in the longest window (after ``advance``)."""
-        fills = self.dca_fills
-        if not fills:
-            return None
+        layout = self.layout
         horizon = tick - layout.longest
+        fills = dca.fills
+        expired = 0
+        while expired < len(fills) and fills[expired][0] <= horizon:
+            expired += 1
+        if expired:
+            del fills[:expired]
+        if not fills:
+            self.has_fills[slot] = False
+            return None
         spots = list(map(_spot_of, fills))
         matched = len(spots) - spots.count(None)
-        # A fill's spot buy is at most dca_match_s before it, so only the oldest fills can have
-        # a spot buy that already left the longest window.
+        # A fill's spot buy is at most dca_match_s before it, so only the oldest fills can have a
+        # spot buy that already left the longest window.
         limit = horizon + layout.dca_match_s
         for time, spot in fills:
             if time > limit:
                 break
             if spot is not None and spot <= horizon:
                 matched -= 1
-        spot_buys = self.sums[_COUNTERS * (len(layout.windows) - 1) + SPOT_BUYS]
+        spot_buys = int(self.sums[slot, (len(layout.windows) - 1) * _COUNTERS + SPOT_BUYS])
         return DcaInputs(len(fills), spot_buys, matched)
 
-    def _enter(self, index: int, bucket: list[Any], layout: WindowLayout, dirty: tuple[set[str], ...]) -> None:
-        self.ids.append(index)
-        self.buckets.append(bucket)
-        records = bucket[_RECORDS]
-        records.sort(key=_chain_order)
-        wallets = self.wallets
-        programs = self.programs
+    # ------------------------------------------------------------------ entering
+
+    def _slot(self, mint: str, tick: int) -> int:
+        """The mint's slot, a fresh one (zeroed counters) if its windows were empty."""
+        if self.free:
+            slot = self.free.pop()
+            self.mints[slot] = mint
+        else:
+            slot = len(self.mints)
+            if slot == len(self.last_trade):
+                self._grow()
+            self.mints.append(mint)
+            self.programs.append({})
+        self.slot_of[mint] = slot
+        self.trades_total[slot] = 0
+        self.first_tick[slot] = tick
+        self.active[slot] = 0
+        self.previous_bot_trades[slot] = -1
+        self.new_runs += 1
+        return slot
+
+    def _grow(self) -> None:
+        capacity = 2 * len(self.last_trade)
+        for name in _SLOT_ARRAYS:
+            setattr(self, name, _grown(getattr(self, name), capacity))
+
+    def _enter(self, bucket: int, records: list[TradeRecord], tick: int) -> Ints:
+        layout = self.layout
+        records.sort(key=chain_order)
+        groups = self.groups
+        count = len(groups)
+        # The oldest bucket still in each window: an older pair bucket is out of it already.
+        first_in = [groups[p].bucket if p < count else bucket for p in self.positions]
+        by_bucket = self._by_bucket
+        windows_count = len(layout.windows)
+        width = windows_count * _COUNTERS
+        slot_of, pairs, programs = self.slot_of, self.pairs, self.programs
+        rated_dicts = self._to_rate
+        rows: dict[int, int] = {}
+        slots: list[int] = []
+        counters: list[list[int]] = []
+        last_times: list[int] = []
+        entered_records: list[tuple[list[Any], TradeRecord]] = []
+        entered_pairs: list[list[Any]] = []
+        # A pair whose latest trade moves here from an older group no longer counts there: per move,
+        # the flat sums index of its counter (first window) and the bucket it moved from.
+        moved_at: list[int] = []
+        moved_from: list[int] = []
         rated_slots = [0] * (2 * layout.rated_count)
         for record in records:
+            mint = record[R_MINT]
+            slot = slot_of.get(mint)
+            if slot is None:
+                slot = self._slot(mint, tick)
+            row = rows.get(slot)
+            if row is None:
+                row = rows[slot] = len(slots)
+                slots.append(slot)
+                counters.append([0] * _COUNTERS)
+                last_times.append(0)
+            counter = counters[row]
+            lamports = record[R_LAMPORTS]
+            is_buy = record[R_IS_BUY]
+            side = 0 if is_buy else 1
+            counter[BUYS + side] += 1
+            if lamports is not None:
+                counter[BUY_LAMPORTS + side] += lamports
+                counter[SOL_TRADES] += 1
+            kind = record[R_KIND]
+            if kind == KIND_SPOT_BUY:
+                counter[SPOT_BUYS] += 1
+            elif kind == KIND_DCA_BUY:
+                counter[DCA_BUYS] += 1
+            last_times[row] = record[R_TIME]  # chain order: the latest time comes last
             wallet = record[R_WALLET]
-            side = 0 if record[R_IS_BUY] else 1  # _LAST_BUY_AT / _LAST_SELL_AT, and LAST_BUY + side
-            state = wallets.get(wallet)
-            if state is None:
-                state = wallets[wallet] = [-1, -1, [record], *rated_slots]
-                state[side] = index
-                bucket[LAST_BUY + side] += 1
-                bucket[LAST_ANY] += 1
+            pair = pairs.get((mint, wallet))
+            if pair is None:
+                pair = pairs[(mint, wallet)] = [slot, -1, -1, -1, 0, 0, 0, [record], (mint, wallet), *rated_slots]
             else:
-                previous_any = max(state[_LAST_BUY_AT], state[_LAST_SELL_AT])
-                previous = state[side]
-                if previous != index:
-                    if previous >= 0:
-                        self._forget_last_seen(previous, LAST_BUY + side)
-                    state[side] = index
-                    bucket[LAST_BUY + side] += 1
-                if previous_any != index:
-                    if previous_any >= 0:
-                        self._forget_last_seen(previous_any, LAST_ANY)
-                    bucket[LAST_ANY] += 1
-                if state[_RECENT] is None:
-                    state[_RECENT] = [record]
+                recent = pair[P_RECENT]
+                if recent is None:
+                    pair[P_RECENT] = [record]
                 else:
-                    state[_RECENT].append(record)
-            for wallets_to_rate in dirty:
-                wallets_to_rate.add(wallet)
-            programs[record[R_PROGRAM]] = index
-            if record[R_KIND] != KIND_OTHER:
-                self._match_dca(record[R_TIME], record[R_KIND], layout.dca_match_s)
-        self.trades_total += len(records)
-        self.last_trade_ts = records[-1][R_TIME]
-        sums = self.sums
-        sums[:] = map(add, sums, bucket[:_COUNTERS] * (len(sums) // _COUNTERS))  # into every window at once
+                    recent.append(record)
+            previous = pair[P_LAST_ANY]
+            if previous != bucket:
+                if previous >= 0:
+                    older = by_bucket.get(previous)
+                    if older is not None:  # still in the longest window: it counts the pair no more
+                        older.counters[pair[P_ROW_ANY], U_ANY] -= 1
+                        moved_at.append(slot * width + U_ANY)
+                        moved_from.append(previous)
+                pair[P_LAST_ANY] = bucket
+                pair[P_ROW_ANY] = row
+                counter[U_ANY] += 1
+                entered_pairs.append(pair)
+            previous = pair[P_LAST_BUY + side]
+            if previous != bucket:
+                if previous >= 0:
+                    older = by_bucket.get(previous)
+                    if older is not None:
+                        older.counters[pair[P_ROW_BUY + side], U_BUY + side] -= 1
+                        moved_at.append(slot * width + U_BUY + side)
+                        moved_from.append(previous)
+                pair[P_LAST_BUY + side] = bucket
+                pair[P_ROW_BUY + side] = row
+                counter[U_BUY + side] += 1
+            entered_records.append((pair, record))
+            for to_rate in rated_dicts:
+                to_rate[id(pair)] = pair
+            programs[slot][record[R_PROGRAM]] = bucket
+            if kind != KIND_OTHER:
+                self._match_dca(slot, record[R_TIME], kind)
+        slot_array = np.array(slots, dtype=np.int64)
+        counter_array = np.array(counters, dtype=np.int64)
+        sums = self.sums  # after the loop: a new mint may have grown the arrays
+        sums[slot_array] += np.tile(counter_array, windows_count)  # into every window at once
+        if moved_at:
+            # Windows still holding the older group count the pair there and here: once too often.
+            held = np.array(moved_from)[:, None] >= np.array(first_in)[None, :]
+            offsets = np.array(moved_at)[:, None] + self._window_offsets[None, :]
+            np.subtract.at(sums.reshape(-1), offsets[held], 1)
+        self.trades_total[slot_array] += counter_array[:, BUYS] + counter_array[:, SELLS]
+        self.last_trade[slot_array] = last_times
+        self.last_bucket[slot_array] = bucket
+        group = _Group(bucket, slot_array, counter_array, entered_records, entered_pairs)
+        groups.append(group)
+        by_bucket[bucket] = group
+        return slot_array
 
-    def _forget_last_seen(self, index: int, counter: int) -> None:
-        """A wallet's latest trade moved on from bucket ``index``: it no longer counts there."""
-        ids = self.ids
-        if index < ids[0]:
-            return  # that bucket already left every window
-        position = bisect_left(ids, index)
-        self.buckets[position][counter] -= 1
-        sums = self.sums
-        for window_index, first in enumerate(self.positions):
-            if position >= first:
-                sums[_COUNTERS * window_index + counter] -= 1
-
-    def _evict(self, tick: int, layout: WindowLayout, dirty: tuple[set[str], ...]) -> None:
-        ids, buckets, positions, sums = self.ids, self.buckets, self.positions, self.sums
-        count = len(ids)
-        granularity = layout.granularity
-        for window_index, window in enumerate(layout.windows):
-            position = positions[window_index]
-            limit = (tick - window) // granularity  # exact; buckets up to here are out of the window
-            if position == count or ids[position] > limit:
-                continue
-            base = _COUNTERS * window_index
-            rated = layout.rated[window_index]
-            while position < count and ids[position] <= limit:
-                bucket = buckets[position]
-                sums[base : base + _COUNTERS] = map(sub, sums[base : base + _COUNTERS], bucket)
-                if rated >= 0:
-                    self._leave_rated(bucket, rated, layout.rated_count, dirty[rated])
-                position += 1
-            positions[window_index] = position
-        gone = positions[-1]  # out of the longest window, hence out of all
-        if gone:
-            del ids[:gone]
-            del buckets[:gone]
-            self.positions = [p - gone for p in positions]
-
-    def _leave_rated(self, bucket: list[Any], rated: int, rated_count: int, dirty: set[str]) -> None:
-        wallets = self.wallets
-        offset = _RATED + 2 * rated
-        if rated < rated_count - 1:
-            for record in bucket[_RECORDS]:
-                wallet = record[R_WALLET]
-                wallets[wallet][offset] += 1
-                dirty.add(wallet)
-            return
-        # Leaving the widest rated window: the records are no longer needed anywhere.
-        for record in bucket[_RECORDS]:
-            wallet = record[R_WALLET]
-            state = wallets[wallet]
-            recent = state[_RECENT]
-            del recent[0]  # chain order: this wallet's oldest record is this one
-            if not recent:
-                state[_RECENT] = None
-            for smaller in range(_RATED, offset, 2):
-                state[smaller] -= 1
-            dirty.add(wallet)
-        bucket[_RECORDS] = None
-
-    def _rate(self, wallet: str, rated: int) -> None:
-        state = self.wallets[wallet]
-        recent = state[_RECENT]
-        offset = _RATED + 2 * rated
-        count = len(recent) - state[offset] if recent else 0
-        if count > MAX_TRADES:  # rule 1 without copying a long list
-            bot_trades = count
-        else:
-            bot_trades = count if count and is_bot(recent[state[offset] :]) else 0
-        before = state[offset + 1]
-        if bot_trades != before:
-            state[offset + 1] = bot_trades
-            self.bots[2 * rated] += (bot_trades > 0) - (before > 0)
-            self.bots[2 * rated + 1] += bot_trades - before
-
-    def _match_dca(self, time: int, kind: int, match_s: int) -> None:
-        """Records enter in time order, so the latest spot buy is the best match for a DCA buy."""
-        fills = self.dca_fills
+    def _match_dca(self, slot: int, time: int, kind: int) -> None:
+        """Trades enter in chain order, so the latest spot buy is the best match for a DCA buy."""
+        dca = self.dca.get(slot)
+        if dca is None:
+            dca = self.dca[slot] = _Dca()
+        match_s = self.layout.dca_match_s
+        self.dca_changed[slot] = True
         if kind == KIND_SPOT_BUY:
-            self.last_spot_time = time
-            if fills:
-                for fill in reversed(fills):
-                    if fill[0] < time - match_s:
-                        break
-                    fill[1] = time
+            dca.last_spot = time
+            for fill in reversed(dca.fills):
+                if fill[0] < time - match_s:
+                    break
+                fill[1] = time
             return
-        spot = self.last_spot_time
-        matched = spot if spot is not None and spot >= time - match_s else None
-        if fills is None:
-            self.dca_fills = fills = []
-        fills.append([time, matched])
+        spot = dca.last_spot
+        dca.fills.append([time, spot if spot is not None and spot >= time - match_s else None])
+        self.has_fills[slot] = True
 
-    def _prune_wallets(self, layout: WindowLayout) -> None:
-        """Forget wallets whose latest trade left the longest window (amortised O(1))."""
-        wallets = self.wallets
-        live = self.sums[_COUNTERS * (len(layout.windows) - 1) + LAST_ANY]
-        if len(wallets) <= 2 * live + 16:
-            return
-        if not self.ids:
-            self.wallets = {}
-            return
-        first = self.ids[0]
-        self.wallets = {w: s for w, s in wallets.items() if s[_LAST_BUY_AT] >= first or s[_LAST_SELL_AT] >= first}
+    # ------------------------------------------------------------------ leaving
 
-    def _row(self, mint: str, tick: int, layout: WindowLayout) -> dict[str, Any]:
-        first = self.ids[0] if self.ids else None
-        programs = sorted(p for p, index in self.programs.items() if first is not None and index >= first)
-        values: list[Any] = [mint, tick, self.last_trade_ts, ",".join(programs), self.trades_total]
-        sums, bots = self.sums, self.bots
-        base = 0
-        for rated in layout.rated:
-            buys, sells, bought, sold, sol_trades, dca_buys, _, wallets, buyers, sellers = sums[base : base + _COUNTERS]
-            base += _COUNTERS
-            values += (
-                (bought - sold) / LAMPORTS_PER_SOL,
-                buys,
-                sells,
-                bought / LAMPORTS_PER_SOL,
-                sold / LAMPORTS_PER_SOL,
-                wallets,
-                buyers,
-                sellers,
-                (bought + sold) / (sol_trades * LAMPORTS_PER_SOL) if sol_trades else None,
-                bots[2 * rated + 1] if rated >= 0 else None,
-                bots[2 * rated] if rated >= 0 else None,
-                dca_buys,
-            )
-        row = layout.row_template.copy()
-        row.update(zip(layout.columns, values))
-        return row
+    def _evict(self, tick: int, changed: list[Ints]) -> list[Ints]:
+        """Subtract every group that left a window; returns the slots of groups that left the
+        longest window (hence every window)."""
+        layout = self.layout
+        groups, positions, sums = self.groups, self.positions, self.sums
+        count = len(groups)
+        granularity = layout.granularity
+        left_longest: list[Ints] = []
+        last = len(layout.windows) - 1
+        for index, window in enumerate(layout.windows):
+            position = positions[index]
+            limit = (tick - window) // granularity  # exact; buckets up to here are out of the window
+            if position == count or groups[position].bucket > limit:
+                continue
+            base = index * _COUNTERS
+            rated = layout.rated[index]
+            while position < count and groups[position].bucket <= limit:
+                group = groups[position]
+                sums[group.slots, base : base + _COUNTERS] -= group.counters
+                changed.append(group.slots)
+                if rated >= 0:
+                    self._leave_rated(group, rated)
+                if index == last:
+                    left_longest.append(group.slots)
+                    self.dca_changed[group.slots] = True
+                    self._forget_pairs(group)
+                position += 1
+            positions[index] = position
+        gone = positions[-1]
+        if gone:
+            for group in groups[:gone]:
+                del self._by_bucket[group.bucket]
+            del groups[:gone]
+            self.positions = [p - gone for p in positions]
+        return left_longest
+
+    def _leave_rated(self, group: _Group, rated: int) -> None:
+        records = group.records
+        if records is None:
+            return
+        to_rate = self._to_rate[rated]
+        offset = _P_RATED + 2 * rated
+        if rated < self.layout.rated_count - 1:
+            for pair, _ in records:
+                pair[offset] += 1
+                to_rate[id(pair)] = pair
+            return
+        # Leaving the widest rated window: the trades are no longer needed anywhere.
+        for pair, _ in records:
+            recent = pair[P_RECENT]
+            del recent[0]  # chain order: the pair's oldest trade is this one
+            if not recent:
+                pair[P_RECENT] = None
+            for smaller in range(_P_RATED, offset, 2):
+                pair[smaller] -= 1
+            to_rate[id(pair)] = pair
+        group.records = None
+
+    def _forget_pairs(self, group: _Group) -> None:
+        """Pairs whose latest trade was in this group have no trade in any window any more."""
+        bucket, pairs = group.bucket, self.pairs
+        for pair in group.pairs or ():
+            if pair[P_LAST_ANY] == bucket:
+                del pairs[pair[P_KEY]]
+        group.pairs = None
+
+    def _rate_pairs(self) -> None:
+        bots = self.bots
+        for rated, to_rate in enumerate(self._to_rate):
+            if not to_rate:
+                continue
+            offset = _P_RATED + 2 * rated
+            for pair in to_rate.values():
+                recent = pair[P_RECENT]
+                out = pair[offset]
+                count = len(recent) - out if recent else 0
+                if count > MAX_TRADES:  # rule 1 without copying a long list
+                    bot_trades = count
+                else:
+                    bot_trades = count if count and is_bot(recent[out:]) else 0
+                before = pair[offset + 1]
+                if bot_trades != before:
+                    pair[offset + 1] = bot_trades
+                    slot = pair[P_SLOT]
+                    bots[slot, 2 * rated] += (bot_trades > 0) - (before > 0)
+                    bots[slot, 2 * rated + 1] += bot_trades - before
+            to_rate.clear()
+
+
+def _grown(array: npt.NDArray[Any], capacity: int) -> npt.NDArray[Any]:
+    grown = np.zeros((capacity, *array.shape[1:]), dtype=array.dtype)
+    grown[: len(array)] = array
+    return grown

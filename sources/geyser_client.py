@@ -226,9 +226,13 @@ def record_stream(
     writer: UpdateWriter,
     programs: Sequence[str] = PROGRAM_NAMES,
     commitment: str = "confirmed",
+    from_slot: int | None = None,
+    until_slot: int | None = None,
 ) -> int:
     """Subscribe to ``programs`` for ``seconds`` and ``writer.write`` every data update (transactions,
     block meta, slots; not pings or pongs, which are answered); returns how many were written.
+    ``from_slot`` asks the server to replay from that slot; recording ends early at the first update
+    past ``until_slot`` (so a gap's slot range can be recorded and replayed to backfill it).
 
     >>> with CaptureWriter("live.capture", source="mainnet") as w:  # doctest: +SKIP
     ...     record_stream("https://geyser.example.com", token, 60, w)
@@ -236,7 +240,7 @@ def record_stream(
     endpoint = parse_endpoint(url)
     tracked = [BY_NAME[name] for name in programs]
     channel = open_channel(endpoint)
-    requests = RequestStream(subscribe_request(tracked, commitment))
+    requests = RequestStream(subscribe_request(tracked, commitment, from_slot))
     call = subscribe(channel, requests, x_token)
     time_is_up = threading.Event()
 
@@ -263,6 +267,9 @@ def record_stream(
                 ping_id += 1
                 requests.send(ping_request(ping_id))
             elif kind is not None and kind != "pong":
+                if until_slot is not None and getattr(update, kind).slot > until_slot:
+                    time_is_up.set()
+                    break
                 writer.write(update)
                 written += 1
     except grpc.RpcError as error:

@@ -9,6 +9,7 @@ import json
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -284,3 +285,57 @@ def test_cut_refused_resume_lock_and_sigterm_in_one_live_run_lose_nothing_silent
     assert (stats["end"], stats["gaps"]) == ("stopped", len(gap_rows))
     written = read_outputs(tmp_path)
     assert stats["trades"] == len(written["sqlite.trades"]) == stats["rows_written.jsonl"]
+
+
+def test_a_gap_is_backfilled_as_the_readme_says(tmp_path: Path, capture: Path, baseline: dict[str, Any]) -> None:
+    out = tmp_path / "out"
+    server = served_paced(capture)
+    url = f"http://127.0.0.1:{server.port}"
+    try:
+        proc = start_flow(flow_env(out, capture, GEYSER_URL=url, SOLFLOW_LEGACY="sqlite"), log=tmp_path / "run.log")
+        try:
+            begin_when_subscribed(server, proc)
+            wait_until(lambda: _trades_in(out) > len(baseline["sqlite.trades"]) // 3, RUN_TIMEOUT_S, "progress")
+            server.replay_refusal = "end"
+            server.cut()
+            assert proc.wait(timeout=RUN_TIMEOUT_S) == 0, (tmp_path / "run.log").read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        db = sqlite3.connect(out / "solflow.db")
+        first, last = db.execute("SELECT min(first_slot), max(last_slot) FROM gaps").fetchone()
+        db.close()
+        assert _trades_in(out) < len(baseline["sqlite.trades"])
+        # README, "When things go wrong": record the gap's slots from an endpoint that still has them ...
+        server.replay_refusal, server.replay_window_slots = None, 1_000_000
+        gap_capture = tmp_path / "gap.capture"
+        record = subprocess.run(
+            [sys.executable, "-m", "solflow.cli.main", "capture", "record", "--url", url, "--seconds", "60",
+             "--from-slot", str(first), "--until-slot", str(last), "-o", str(gap_capture)],
+            capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=flow_env(tmp_path, capture),
+        )  # fmt: skip
+        assert record.returncode == 0, record.stderr
+    finally:
+        server.stop()
+    # ... replay them into a directory of their own, and merge its trades into the run's database.
+    backfill = tmp_path / "backfill"
+    assert_ok(run_flow(flow_env(backfill, gap_capture, SOLFLOW_LEGACY="sqlite", SOLFLOW_PIPELINE="off")))
+    db = sqlite3.connect(out / "solflow.db")
+    db.execute("ATTACH ? AS backfill", (str(backfill / "solflow.db"),))
+    db.execute("INSERT OR IGNORE INTO trades SELECT * FROM backfill.trades")
+    db.commit()
+    db.close()
+    merged = read_outputs(out)["sqlite.trades"]
+    assert {trade_key(row) for row in merged} == {trade_key(row) for row in baseline["sqlite.trades"]}
+    assert len(merged) == len(baseline["sqlite.trades"])
+
+
+def _trades_in(out: Path) -> int:
+    try:
+        db = sqlite3.connect(f"file:{out / 'solflow.db'}?mode=ro", uri=True, timeout=0.2)
+        try:
+            return int(db.execute("SELECT count(*) FROM trades").fetchone()[0])
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0

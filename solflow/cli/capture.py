@@ -39,7 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     record = sub.add_parser("record", help="record a live Yellowstone stream into a capture")
     record.add_argument("--url", help="Yellowstone endpoint, http(s)://host:port (default: GEYSER_URL)")
     record.add_argument("--x-token", help="access token (default: X_TOKEN)")
-    record.add_argument("--seconds", required=True, type=float, help="how long to record")
+    record.add_argument("--seconds", required=True, type=float, help="how long to record (at most)")
+    record.add_argument("--from-slot", type=int, metavar="SLOT", help="ask the server to replay from this slot")
+    record.add_argument(
+        "--until-slot", type=int, metavar="SLOT", help="stop at the first update past this slot (backfill a gap)"
+    )
     record.add_argument("-o", "--output", required=True, type=Path, help="capture file to write")
     record.add_argument("--compression", choices=_COMPRESSION_CHOICES, default="zstd")
 
@@ -180,7 +184,15 @@ def _record(args: argparse.Namespace) -> int:
     failure = None
     with CaptureWriter(args.output, source=source, compression=_compression(args)) as writer:
         try:
-            record_stream(url, x_token, args.seconds, writer, programs=settings.programs)
+            record_stream(
+                url,
+                x_token,
+                args.seconds,
+                writer,
+                programs=settings.programs,
+                from_slot=args.from_slot,
+                until_slot=args.until_slot,
+            )
         except KeyboardInterrupt:
             pass  # keep what arrived before Ctrl-C
         except OSError as exc:  # the client's GeyserError: keep what arrived before the failure

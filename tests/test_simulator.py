@@ -9,6 +9,7 @@ capture reader and `solflow capture info` accept.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import struct
 import subprocess
@@ -336,7 +337,7 @@ def test_decoder_returns_exactly_the_expected_trades_of_each_kind(program, kind)
     elif kind.startswith(("unknown_event", "truncated_log")):
         assert [t["decode_source"] for t in trades] == ["balance_delta"]
         assert trades[0]["fee_amount_raw"] is None
-    elif kind in ("open", "close", "migrate", "create_pool"):
+    elif kind in ("open", "close", "migrate", "create_pool", "deposit", "withdraw"):
         assert trades == []
     else:
         assert trades and {t["decode_source"] for t in trades} <= {"cpi_event", "log_event"}
@@ -376,6 +377,121 @@ def _trader_token_change(info, trade) -> int:
         return sum(int(b.ui_token_amount.amount) for b in balances if b.owner == trade.trader and b.mint == trade.mint)
 
     return abs(total(info.meta.post_token_balances) - total(info.meta.pre_token_balances))
+
+
+# ----- lifecycle records, newer layouts and variants ------------------------------------------
+
+LIFECYCLE_KINDS = {
+    "token_created",
+    "curve_completed",
+    "migrated",
+    "pool_created",
+    "liquidity_deposit",
+    "liquidity_withdraw",
+    "dca_opened",
+    "dca_closed",
+}
+
+
+def test_the_stream_carries_every_lifecycle_kind_and_decodes_exactly_those(transactions, block_times):
+    decoder = TransactionDecoder()
+    seen: Counter = Counter()
+    trailing = 0
+    variants: Counter = Counter()
+    for simulated in transactions:
+        tx = simulated.update.transaction
+        report = decoder.inspect(tx.transaction, tx.slot, block_times[tx.slot])
+        kinds = sorted(r.kind for r in report.records if isinstance(r, LifecycleEvent))
+        assert kinds == sorted(simulated.events), simulated.kind
+        assert not report.unknown_events or simulated.kind.endswith("unknown_event")
+        assert report.disagreements == 0
+        seen.update(kinds)
+        trailing += len(report.trailing)
+        for ix in tx.transaction.transaction.message.instructions:
+            variants[ix.data[:8]] += 1
+    assert set(seen) == LIFECYCLE_KINDS
+    assert trailing > 0  # events of a program version newer than the layout tables: read by their prefix
+    for name in ("buy_exact_sol_in", "buy_exact_quote_in", "buy_exact_out", "sell_exact_out"):
+        assert variants[_instruction(name)] > 0, f"no {name} in the stream"
+
+
+def _instruction(name: str) -> bytes:
+    return hashlib.sha256(f"global:{name}".encode()).digest()[:8]
+
+
+def _token_changes(info) -> dict[tuple[str, str], int]:
+    """(owner, mint) -> post minus pre token balance."""
+    changes: dict[tuple[str, str], int] = defaultdict(int)
+    for sign, balances in ((-1, info.meta.pre_token_balances), (1, info.meta.post_token_balances)):
+        for b in balances:
+            changes[(b.owner, b.mint)] += sign * int(b.ui_token_amount.amount)
+    return changes
+
+
+def _records(simulated) -> tuple[list, list]:
+    tx = simulated.update.transaction
+    records = TransactionDecoder().decode_all(tx.transaction, tx.slot, 1_764_000_000)
+    return [r for r in records if not isinstance(r, LifecycleEvent)], [
+        r for r in records if isinstance(r, LifecycleEvent)
+    ]
+
+
+@pytest.mark.parametrize("program", ["pumpfun", "launchlab"])
+def test_a_sold_out_curve_completes_with_the_trade_that_sold_it(program):
+    simulated = build_transaction(program, "complete", seed=4)
+    (trade,), (completed,) = _records(simulated)
+    assert completed.kind == "curve_completed"
+    assert (completed.mint, completed.user, completed.curve) == (trade.mint, trade.trader, trade.pool)
+    assert completed.outer_ix_index == trade.outer_ix_index
+    if program == "launchlab":  # a buy_exact_out of every token left for sale
+        assert trade.real_base_reserves == 0
+    else:
+        assert trade.real_base_reserves < 793_100_000_000_000 // 50
+
+
+@pytest.mark.parametrize("program", ["launchlab", "moonshot"])
+def test_a_migration_moves_what_the_transaction_moves(program):
+    simulated = build_transaction(program, "migrate", seed=4)
+    trades, (migrated,) = _records(simulated)
+    assert trades == [] and migrated.kind == "migrated"
+    info = simulated.update.transaction.transaction
+    changes = _token_changes(info)
+    moved_in = {owner: change for (owner, mint), change in changes.items() if mint == migrated.mint and change > 0}
+    (receiver,) = moved_in
+    if program == "launchlab":  # the instruction names the CPMM pool and program; no event, so no amounts
+        assert migrated.decode_source == "instruction" and migrated.base_amount is None
+        assert migrated.pool and migrated.target_program and migrated.pool != migrated.curve
+    else:  # the MigrationEvent's tokens are what the migration authority received
+        assert migrated.decode_source == "log_event" and migrated.pool is None
+        assert migrated.base_amount == moved_in[receiver]
+        assert migrated.quote_amount > 0 and migrated.fee > 0
+
+
+def test_a_moonshot_launch_creates_the_token_its_instruction_describes():
+    simulated = build_transaction("moonshot", "create", seed=4)
+    (trade,), (created,) = _records(simulated)
+    info = simulated.update.transaction.transaction
+    minted = sum(change for (_, mint), change in _token_changes(info).items() if mint == created.mint)
+    assert created.kind == "token_created" and created.decode_source == "instruction"
+    assert created.supply == minted and created.decimals == 9 and trade.mint == created.mint
+    assert created.name.endswith(" moon") and created.symbol in created.name and created.uri.startswith("https://")
+
+
+@pytest.mark.parametrize("kind", ["deposit", "withdraw"])
+def test_liquidity_records_match_the_pool_vaults_and_lp_tokens(kind):
+    simulated = build_transaction("pumpswap", kind, seed=4)
+    trades, (record,) = _records(simulated)
+    assert trades == [] and record.kind == f"liquidity_{kind}"
+    changes = _token_changes(simulated.update.transaction.transaction)
+    sign = 1 if kind == "deposit" else -1
+    assert changes[(record.pool, record.base_mint)] == sign * record.base_amount
+    assert changes[(record.pool, record.quote_mint)] == sign * record.quote_amount
+    lp = [
+        change
+        for (owner, mint), change in changes.items()
+        if owner == record.user and mint not in (record.base_mint, record.quote_mint)
+    ]
+    assert lp == [sign * record.lp_amount]
 
 
 def test_build_transaction_rejects_unknown_programs_and_kinds():

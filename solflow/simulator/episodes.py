@@ -6,7 +6,9 @@
 * focused: 2–3 wallets accumulate one quiet mint, 2–3 buys each over ~2.5 minutes (FOCUSED);
 * bot: one wallet trades a popular mint every ~0.4–1.3 s, alternating buy and sell of identical
   amounts, 14–23 times, half the time through a router (every bot rule; BOT_DROPOFF when it stops);
-* migration: the pump.fun curve that raised most moves to PumpSwap;
+* graduation, in turn on each launchpad: the pump.fun curve that raised most sells out to a whale
+  (CompleteEvent) and moves to PumpSwap seconds later; a LetsBonk pool sells out and migrates to a
+  Raydium CPMM pool; a Moonshot curve sells out and its backend migrates it;
 * DCA: a new order on a popular mint every 20–60 s.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
+from solflow.simulator import listings as venues
 from solflow.simulator import orders
 from solflow.simulator.listings import LAMPORTS_PER_SOL, Listing, can_migrate, migrate
 
@@ -33,8 +36,7 @@ def schedule_recurring(market: Market) -> None:
         market.at(15_000, lambda: bot(market))
     if "jupiter_dca" in programs:
         market.at(3_000, lambda: dca_order(market))
-    if "pumpfun" in programs and "pumpswap" in programs:
-        market.at(45_000, lambda: migration(market))
+    market.at(45_000, lambda: graduation(market, 0))
 
 
 def _quiet_listing(market: Market) -> Listing | None:
@@ -131,8 +133,27 @@ def bot(market: Market) -> None:
             )
 
 
-def migration(market: Market) -> SimulatedUpdate | None:
-    market.at(market.rng.randrange(150_000, 240_000), lambda: migration(market))
+def graduation(market: Market, turn: int) -> SimulatedUpdate | None:
+    market.at(market.rng.randrange(60_000, 90_000), lambda: graduation(market, turn + 1))
+    venue = ("pumpfun", "launchlab", "moonshot")[turn % 3]
+    if venue not in market.programs:
+        return None
+    if venue == "pumpfun":
+        return _pumpfun_graduation(market) if "pumpswap" in market.programs else None
+    open_sales = [
+        listing
+        for listing in market.listings
+        if listing.venue == venue
+        and listing.plain
+        and not getattr(listing.market, "completed", False)
+        and listing.busy_until_ms <= market.elapsed_ms
+    ]
+    if not open_sales:
+        return None
+    return venues.complete(market, market.rng.choice(open_sales))
+
+
+def _pumpfun_graduation(market: Market) -> SimulatedUpdate | None:
     curves = [
         listing
         for listing in market.listings
@@ -140,7 +161,16 @@ def migration(market: Market) -> SimulatedUpdate | None:
     ]
     if not curves:
         return None
-    return migrate(market, max(curves, key=lambda listing: market.ledger.balance(listing.market.key)))
+    listing = max(curves, key=lambda listing: market.ledger.balance(listing.market.key))
+    whale = market.new_wallet(f"whale/{market.label()}", 200)
+    built = market.trade(listing, whale, is_buy=True, lamports=150 * LAMPORTS_PER_SOL, tip=False, outcome="ok")
+
+    def graduate() -> SimulatedUpdate | None:
+        return migrate(market, listing) if can_migrate(market, listing) else None
+
+    listing.busy_until_ms = market.elapsed_ms + 30_000  # nobody else trades the sold-out curve
+    market.at(market.rng.randrange(2_000, 10_000), graduate)
+    return built
 
 
 def dca_order(market: Market) -> None:

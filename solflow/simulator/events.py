@@ -3,7 +3,8 @@
 Each function returns the event bytes: the 8-byte event discriminator followed by the borsh payload
 in the field order of the program's IDL. pump.fun's TradeEvent exists in its 129-byte 2024 layout
 and the current one; LaunchLab's TradeEvent in the 138-byte mid-2025 layout and the current
-147-byte one.
+147-byte one. ``newer`` bytes, where a function takes them, stand for fields a program version newer
+than SolFlow's layout tables appended.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ def borsh_string(text: str) -> bytes:
 
 TRADE_EVENT = discriminator("TradeEvent")  # shared by pump.fun, LaunchLab and Moonshot
 CREATE_EVENT = discriminator("CreateEvent")
+COMPLETE_EVENT = discriminator("CompleteEvent")
 MIGRATION_EVENT = discriminator("CompletePumpAmmMigrationEvent")
+MOONSHOT_MIGRATION_EVENT = discriminator("MigrationEvent")
+DEPOSIT_EVENT = discriminator("DepositEvent")
+WITHDRAW_LIQUIDITY_EVENT = discriminator("WithdrawEvent")
 BUY_EVENT = discriminator("BuyEvent")
 SELL_EVENT = discriminator("SellEvent")
 CREATE_POOL_EVENT = discriminator("CreatePoolEvent")
@@ -42,6 +47,7 @@ _PUMP_TRADE_2024 = struct.Struct("<32sQQ?32sqQQQQ")
 _PUMP_TRADE_FEES = struct.Struct("<32sQQ32sQQ?QQQq")
 _PUMP_TRADE_TAIL = struct.Struct("<?QQQQ")
 _PUMP_TRADE_QUOTE = struct.Struct("<32sQQQ")
+_HOLDER_FIELDS = struct.Struct("<QQQ")  # holder_rewards_bps, holder_rewards (part of the fee), creator_fee_unclaimed
 
 
 def pumpfun_trade(
@@ -72,6 +78,7 @@ def pumpfun_trade(
     quote_amount: int = 0,
     virtual_quote_reserves: int = 0,
     real_quote_reserves: int = 0,
+    newer: bytes = b"",
 ) -> bytes:
     head = TRADE_EVENT + _PUMP_TRADE_2024.pack(
         mint,
@@ -107,6 +114,8 @@ def pumpfun_trade(
             _PUMP_TRADE_TAIL.pack(False, cashback_fee_basis_points, cashback, buyback_fee_basis_points, buyback_fee),
             struct.pack("<I", 0),  # shareholders: empty vec
             _PUMP_TRADE_QUOTE.pack(quote_mint, quote_amount, virtual_quote_reserves, real_quote_reserves),
+            _HOLDER_FIELDS.pack(0, 0, 0),
+            newer,
         )
     )
 
@@ -161,6 +170,13 @@ def pumpfun_create(
 _PUMP_MIGRATION = struct.Struct("<32s32sQQQ32sq32s32s")
 
 
+_PUMP_COMPLETE = struct.Struct("<32s32s32sq32s")
+
+
+def pumpfun_complete(*, user: bytes, mint: bytes, bonding_curve: bytes, timestamp: int, quote_mint: bytes) -> bytes:
+    return COMPLETE_EVENT + _PUMP_COMPLETE.pack(user, mint, bonding_curve, timestamp, quote_mint)
+
+
 def pumpfun_migration(
     *,
     user: bytes,
@@ -211,6 +227,8 @@ def pumpswap_trade(
     coin_creator_fee_basis_points: int,
     coin_creator_fee: int,
     base_supply: int,
+    ix_name: str = "buy",
+    newer: bytes = b"",
 ) -> bytes:
     """BuyEvent (`is_buy`) or SellEvent: the two share their layout up to the volume fields."""
     amounts = _SWAP_AMOUNTS.pack(
@@ -240,13 +258,57 @@ def pumpswap_trade(
         coin_creator_fee_basis_points,
         coin_creator_fee,
     )
-    tail = _SWAP_TAIL.pack(0, 0, 0, 0, bytes(16), False, base_supply)
+    tail = _SWAP_TAIL.pack(0, 0, 0, 0, bytes(16), False, base_supply) + _HOLDER_FIELDS.pack(0, 0, 0) + newer
     if is_buy:
         volume = _SWAP_VOLUME.pack(True, 0, 0, 0, timestamp)
         return b"".join(
-            (BUY_EVENT, amounts, accounts, volume, struct.pack("<Q", base_amount), borsh_string("buy"), tail)
+            (BUY_EVENT, amounts, accounts, volume, struct.pack("<Q", base_amount), borsh_string(ix_name), tail)
         )
     return SELL_EVENT + amounts + accounts + tail
+
+
+_LIQUIDITY = struct.Struct("<q10Q32s32s32s32s32s")
+
+
+def pumpswap_liquidity(
+    *,
+    deposit: bool,
+    timestamp: int,
+    lp_amount: int,
+    base_limit: int,
+    quote_limit: int,
+    user_base_reserves: int,
+    user_quote_reserves: int,
+    pool_base_reserves: int,
+    pool_quote_reserves: int,
+    base_amount: int,
+    quote_amount: int,
+    lp_mint_supply: int,
+    pool: bytes,
+    user: bytes,
+    user_base_token_account: bytes,
+    user_quote_token_account: bytes,
+    user_pool_token_account: bytes,
+) -> bytes:
+    """DepositEvent (`deposit`) or WithdrawEvent: the same layout, amounts in or out of the pool."""
+    return (DEPOSIT_EVENT if deposit else WITHDRAW_LIQUIDITY_EVENT) + _LIQUIDITY.pack(
+        timestamp,
+        lp_amount,
+        base_limit,
+        quote_limit,
+        user_base_reserves,
+        user_quote_reserves,
+        pool_base_reserves,
+        pool_quote_reserves,
+        base_amount,
+        quote_amount,
+        lp_mint_supply,
+        pool,
+        user,
+        user_base_token_account,
+        user_quote_token_account,
+        user_pool_token_account,
+    )
 
 
 _CREATE_POOL = struct.Struct("<qH32s32s32sBBQQQQQQQB32s32s32s32s32s?")
@@ -319,9 +381,11 @@ def launchlab_trade(
     share_fee: int,
     is_buy: bool,
     legacy_layout: bool = False,
+    completed: bool = False,
+    exact_in: bool = True,
 ) -> bytes:
     direction = 0 if is_buy else 1
-    fund_status = 0
+    fund_status = 1 if completed else 0  # PoolStatus: Fund, Migrate (sold out, awaiting migration)
     if legacy_layout:
         return TRADE_EVENT + _LAUNCHLAB_TRADE_2025.pack(
             pool_state,
@@ -357,7 +421,7 @@ def launchlab_trade(
         share_fee,
         direction,
         fund_status,
-        True,
+        exact_in,
     )
 
 
@@ -415,6 +479,14 @@ def moonshot_trade(
             amount, collateral_amount, dex_fee, helio_fee, allocation, curve, cost_token, sender, 0 if is_buy else 1
         )
         + borsh_string("trade")
+    )
+
+
+def moonshot_migration(*, tokens_migrated: int, tokens_burned: int, collateral_migrated: int, fee: int) -> bytes:
+    return (
+        MOONSHOT_MIGRATION_EVENT
+        + struct.pack("<QQQQ", tokens_migrated, tokens_burned, collateral_migrated, fee)
+        + borsh_string("migrate")
     )
 
 

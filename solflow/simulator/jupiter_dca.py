@@ -119,6 +119,7 @@ def open_dca(b: TxBuilder, dca: Dca) -> None:
         dca.input.program,
         checked=False,
     )
+    b.expect_lifecycle("dca_opened")
     b.emit_cpi_event(
         PROGRAM,
         keys.DCA_EVENT_AUTHORITY,
@@ -338,6 +339,7 @@ def close_dca(b: TxBuilder, dca: Dca) -> None:
     spl.close_account(b, dca.in_vault, user, dca.key, inp.program)
     spl.close_account(b, dca.out_vault, user, dca.key, out.program)
     b.move_lamports(dca.key, user, b.lamport_balance(dca.key))
+    b.expect_lifecycle("dca_closed")
     b.emit_cpi_event(
         PROGRAM,
         keys.DCA_EVENT_AUTHORITY,

@@ -1,4 +1,6 @@
-"""Raydium LaunchLab (LetsBonk) pools: `initialize_v2` (+ creator buy), `buy_exact_in` / `sell_exact_in`.
+"""Raydium LaunchLab (LetsBonk) pools: `initialize_v2` (+ creator buy), `buy_exact_in` / `sell_exact_in`
+(and their exact-out twins), the buy that sells a pool out (it leaves it in `Migrate`), and
+`migrate_to_cpswap`, which moves the pool's tokens and quote into a Raydium CPMM pool (no event).
 
 `amount_in` of a buy and `amount_out` of a sell are trader-side (fees included / deducted); token
 amounts are pool-side, so on a Token-2022 mint with a transfer fee the trader's own balance moves by
@@ -13,11 +15,15 @@ from dataclasses import dataclass
 
 from solflow.simulator import events, keys, spl
 from solflow.simulator.common import Asset, Outcome, enter_venue, event_bytes, exit_venue, fee
+from solflow.simulator.keys import b58
 from solflow.simulator.tx import ExpectedTrade, TxBuilder
 
 PROGRAM = keys.LAUNCHLAB_PROGRAM
 BUY_EXACT_IN = events.instruction_discriminator("buy_exact_in")
 SELL_EXACT_IN = events.instruction_discriminator("sell_exact_in")
+BUY_EXACT_OUT = events.instruction_discriminator("buy_exact_out")
+SELL_EXACT_OUT = events.instruction_discriminator("sell_exact_out")
+MIGRATE_TO_CPSWAP = events.instruction_discriminator("migrate_to_cpswap")
 INITIALIZE_V2 = events.instruction_discriminator("initialize_v2")
 
 DECIMALS = 6
@@ -47,6 +53,7 @@ class Pool:
     virtual_quote: int
     real_base: int = 0  # tokens sold so far
     real_quote: int = 0  # quote raised so far, fees excluded
+    completed: bool = False  # sold out: no more trades, waiting for its migration
 
 
 def new_pool(world_keys: keys.Keyring, base: Asset, quote: Asset, creator: bytes, virtual_quote: int) -> Pool:
@@ -72,6 +79,14 @@ def unsold(pool: Pool) -> int:
     return TOTAL_BASE_SELL - pool.real_base
 
 
+def completion_cost(pool: Pool) -> int:
+    """What the buy of every token left for sale costs, fees included (a `buy_exact_out`)."""
+    amount_out = unsold(pool)
+    base_reserve, quote_reserve = VIRTUAL_BASE - pool.real_base, pool.virtual_quote + pool.real_quote
+    needed = -(-quote_reserve * amount_out // (base_reserve - amount_out))
+    return -(-needed * 10_000 // (10_000 - PROTOCOL_FEE_BPS - PLATFORM_FEE_BPS - CREATOR_FEE_BPS))
+
+
 def buy_amount_out(pool: Pool, amount_in: int) -> int:
     """An upper bound of what `amount_in` buys now (the creator fee left out)."""
     net = amount_in - fee(amount_in, PROTOCOL_FEE_BPS) - fee(amount_in, PLATFORM_FEE_BPS)
@@ -88,15 +103,25 @@ def trade(
     outcome: Outcome = "ok",
     via: bytes | None = None,
     legacy_layout: bool = False,
+    variant: bool = False,
+    complete: bool = False,
 ) -> None:
-    """`buy_exact_in` spending `amount_in` quote, or `sell_exact_in` selling `amount_in` tokens."""
+    """`buy_exact_in` spending `amount_in` quote, or `sell_exact_in` selling `amount_in` tokens; `variant`:
+    the same trade as `buy_exact_out` / `sell_exact_out`; `complete`: a `buy_exact_out` of every token
+    the pool has left for sale (what it costs replaces `amount_in`)."""
     rng = b.world.rng
     keyring = b.world.keyring
     base, quote = pool.base, pool.quote
     base_reserve = VIRTUAL_BASE - pool.real_base
     quote_reserve = pool.virtual_quote + pool.real_quote
     creator_bps = 0 if legacy_layout else CREATOR_FEE_BPS
-    if is_buy:
+    if complete:
+        amount_out, amount_in = unsold(pool), completion_cost(pool)
+        protocol_fee, platform_fee = fee(amount_in, PROTOCOL_FEE_BPS), fee(amount_in, PLATFORM_FEE_BPS)
+        creator_fee = fee(amount_in, creator_bps)
+        net = amount_in - protocol_fee - platform_fee - creator_fee
+        token_amount, user_quote, pool_quote_change = amount_out, amount_in, net
+    elif is_buy:
         protocol_fee, platform_fee = fee(amount_in, PROTOCOL_FEE_BPS), fee(amount_in, PLATFORM_FEE_BPS)
         creator_fee = fee(amount_in, creator_bps)
         net = amount_in - protocol_fee - platform_fee - creator_fee
@@ -152,9 +177,13 @@ def trade(
         pool.platform_fee_vault,
         pool.creator_fee_vault,
     )
-    data = (BUY_EXACT_IN if is_buy else SELL_EXACT_IN) + _TRADE_ARGS.pack(amount_in, minimum, 0)
+    exact_in = not (variant or complete)
+    if exact_in:
+        data = (BUY_EXACT_IN if is_buy else SELL_EXACT_IN) + _TRADE_ARGS.pack(amount_in, minimum, 0)
+    else:  # names what it takes out and the most it gives for it
+        data = (BUY_EXACT_OUT if is_buy else SELL_EXACT_OUT) + _TRADE_ARGS.pack(amount_out, amount_in * 101 // 100, 0)
     enter_venue(b, PROGRAM, accounts, "Srrrwwwwwrrrrrrrww", data, via, "Instruction: Swap")
-    b.log("Instruction: BuyExactIn" if is_buy else "Instruction: SellExactIn")
+    b.log(f"Instruction: {'Buy' if is_buy else 'Sell'}Exact{'In' if exact_in else 'Out'}")
     if outcome == "failed":
         b.fail(
             EXCEEDED_SLIPPAGE,
@@ -187,11 +216,15 @@ def trade(
             share_fee=0,
             is_buy=is_buy,
             legacy_layout=legacy_layout,
+            completed=complete,
+            exact_in=exact_in,
         ),
         outcome,
     )
     outer = b.outer_index
     inner = b.emit_cpi_event(PROGRAM, keys.LAUNCHLAB_EVENT_AUTHORITY, event)
+    if complete:
+        b.expect_lifecycle("curve_completed")
     if not legacy_layout:
         b.log_data(event)
     authority = keys.LAUNCHLAB_AUTHORITY
@@ -271,6 +304,7 @@ def trade(
     if quote.is_sol:
         spl.close_account(b, user_quote_account, user, user)
     pool.real_base, pool.real_quote = new_real_base, new_real_quote
+    pool.completed = pool.completed or complete
 
     known = outcome == "ok"
     if not known:  # the balance-delta view: what the trader's own accounts show
@@ -372,6 +406,70 @@ def initialize(b: TxBuilder, pool: Pool, payer: bytes, name: str, symbol: str, l
         total_quote_fund_raising=85_000_000_000,
     )
     b.emit_cpi_event(PROGRAM, keys.LAUNCHLAB_EVENT_AUTHORITY, event)
+    b.expect_lifecycle("token_created")
     if not legacy_layout:
         b.log_data(event)
     b.exit(rng.randrange(60_000, 80_000))
+
+
+def migrate_to_cpswap(b: TxBuilder, pool: Pool, payer: bytes) -> None:
+    """A sold-out pool's tokens and quote go to a new Raydium CPMM pool; the instruction names it."""
+    keyring = b.world.keyring
+    base, quote = pool.base, pool.quote
+    cpswap = keyring.fresh("raydium/cpswap-program")
+    cpswap_pool = keys.pda(cpswap, b"pool", pool.key)
+    cpswap_authority = keys.pda(cpswap, b"vault_and_lp_mint_auth_seed")
+    lp_mint = keys.pda(cpswap, b"pool_lp_mint", cpswap_pool)
+    accounts = (
+        payer,
+        base.mint,
+        quote.mint,
+        pool.platform_config,
+        cpswap,
+        cpswap_pool,
+        cpswap_authority,
+        lp_mint,
+        keyring.ata(cpswap_authority, base.mint, base.program),
+        keyring.ata(cpswap_authority, quote.mint, quote.program),
+        keyring.fresh("raydium/cpswap-config"),
+        keyring.fresh("raydium/cpswap-create-pool-fee"),
+        keys.pda(cpswap, b"observation", cpswap_pool),
+        keyring.fresh("raydium/lock-program"),
+        keyring.fresh("raydium/lock-authority"),
+        keyring.fresh(f"raydium/lock-lp-vault/{b58(pool.key)}"),
+        keys.LAUNCHLAB_AUTHORITY,
+        pool.key,
+        pool.global_config,
+        pool.base_vault,
+        pool.quote_vault,
+        keyring.ata(keys.LAUNCHLAB_AUTHORITY, lp_mint, keys.TOKEN_PROGRAM),
+        base.program,
+        quote.program,
+        keys.ATA_PROGRAM,
+        keys.SYSTEM_PROGRAM,
+        keys.RENT_SYSVAR,
+        keys.METAPLEX_PROGRAM,
+    )
+    b.enter(PROGRAM, accounts, "Srrrrwrwwwrwwrrwwwrwwwrrrrrr", MIGRATE_TO_CPSWAP)
+    b.log("Instruction: MigrateToCpswap")
+    base_left, quote_left = b.token_amount(pool.base_vault), b.token_amount(pool.quote_vault)
+    b.enter(cpswap, accounts[4:16], "", events.instruction_discriminator("initialize"))
+    b.log("Instruction: Initialize")
+    base_vault = spl.create_ata(b, payer, cpswap_authority, base.mint, base.program, base.decimals)
+    quote_vault = spl.create_ata(b, payer, cpswap_authority, quote.mint, quote.program, quote.decimals)
+    authority = keys.LAUNCHLAB_AUTHORITY
+    spl.transfer(
+        b,
+        pool.base_vault,
+        base_vault,
+        authority,
+        base_left,
+        base.mint,
+        base.decimals,
+        base.program,
+        withheld=base.withheld(base_left),
+    )
+    spl.transfer(b, pool.quote_vault, quote_vault, authority, quote_left, quote.mint, quote.decimals, quote.program)
+    b.exit(b.world.rng.randrange(60_000, 90_000))
+    b.expect_lifecycle("migrated")
+    b.exit(b.world.rng.randrange(40_000, 60_000))

@@ -1,4 +1,5 @@
-"""Where mints trade: markets that existed before the simulation, new launches, and migrations.
+"""Where mints trade: markets that existed before the simulation, new launches, curves that sell out,
+migrations, and liquidity providers.
 
 A pre-existing market's accounts (curve lamports, vault balances) are opened in the ledger directly,
 consistent with the reserves its price curve implies; launches and migrations are transactions.
@@ -6,6 +7,7 @@ consistent with the reserves its price curve implies; launches and migrations ar
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -190,6 +192,7 @@ def open_creator_fee_vault(market: Market, pool: launchlab.Pool) -> None:
 
 def open_pool_accounts(market: Market, pool: pumpswap.Pool, quote: int, base: int) -> None:
     ledger = market.ledger
+    pool.lp_supply = math.isqrt(base * quote)
     ledger.open_token_account(pool.base_vault, pool.key, pool.base.mint, pool.base.program, pool.base.decimals, base)
     ledger.open_token_account(pool.quote_vault, pool.key, SOL.mint, SOL.program, SOL.decimals, quote)
     open_pool_creator_vault(market, pool)
@@ -221,7 +224,12 @@ def launch_pumpfun(market: Market, *, token_2022: bool | None = None, usdc: bool
         pumpfun.create(b, curve, creator, f"{symbol} coin", symbol)
         pumpfun.trade(b, curve, creator, is_buy=True, token_amount=pumpfun.tokens_for(b, curve, spend))
 
-    built = market.transaction(creator, "pumpfun.create", body, co_signers=(asset.mint,), events=("token_created",))
+    built = market.transaction(
+        creator,
+        "pumpfun.create",
+        body,
+        co_signers=(asset.mint,),
+    )
     market.add_listing(listing)
     market.track_holder(listing, creator)
     return built
@@ -248,7 +256,12 @@ def launch_launchlab(
         launchlab.initialize(b, pool, creator, f"{symbol} bonk", symbol, legacy_layout)
         launchlab.trade(b, pool, creator, is_buy=True, amount_in=spend, legacy_layout=legacy_layout)
 
-    built = market.transaction(creator, "launchlab.create", body, co_signers=(asset.mint,), events=("token_created",))
+    built = market.transaction(
+        creator,
+        "launchlab.create",
+        body,
+        co_signers=(asset.mint,),
+    )
     market.add_listing(listing)
     market.track_holder(listing, creator)
     return built
@@ -264,7 +277,7 @@ def can_migrate(market: Market, listing: Listing) -> bool:
 
 def curve_exhausted(market: Market, curve: pumpfun.BondingCurve) -> bool:
     left = market.ledger.tokens[curve.base_vault].amount - pumpfun.MIGRATION_RESERVE
-    return left < pumpfun.INITIAL_REAL_TOKENS // 50
+    return left < pumpfun.COMPLETE_BELOW
 
 
 def completes(listing: Listing, spend: int) -> bool:
@@ -281,6 +294,101 @@ def retire(listing: Listing) -> None:
     listing.venue = "elsewhere"
 
 
+def complete(market: Market, listing: Listing) -> SimulatedUpdate | None:
+    """A LetsBonk pool or Moonshot curve sells out. LetsBonk: a buyer takes every token left (the pool
+    stops trading) and Raydium migrates it to a CPMM pool a few seconds later. Moonshot: its backend
+    migrates the curve at once. Either way SolFlow stops following the mint."""
+    if listing.venue == "moonshot":
+        authority = market.new_wallet("moonshot/backend-authority", 5)
+        built = market.transaction(
+            authority,
+            "moonshot.migrate",
+            lambda b: moonshot.migrate_funds(b, listing.market, authority, market.keyring.fresh("moonshot/migration")),
+        )
+        retire(listing)
+        return built
+    pool = listing.market
+    whale = market.new_wallet(f"bonk-whale/{market.label()}", 5)
+    cost = launchlab.completion_cost(pool)
+    if pool.quote.is_sol:
+        market.ledger.lamports[whale] += cost
+    else:
+        market.ensure_quote_account(whale, listing, cost)
+    built = market.transaction(
+        whale,
+        "launchlab.complete",
+        lambda b: launchlab.trade(b, pool, whale, is_buy=True, amount_in=0, complete=True),
+    )
+    market.track_holder(listing, whale)
+    if pool.completed:
+        market.at(market.rng.randrange(2_000, 12_000), lambda: migrate_launchlab(market, listing))
+    return built
+
+
+def migrate_launchlab(market: Market, listing: Listing) -> SimulatedUpdate:
+    migrator = market.new_wallet("launchlab/migrator", 20)
+    built = market.transaction(
+        migrator, "launchlab.migrate", lambda b: launchlab.migrate_to_cpswap(b, listing.market, migrator)
+    )
+    retire(listing)
+    return built
+
+
+def launch_moonshot(market: Market) -> SimulatedUpdate:
+    """`tokenMint` and the creator's first buy, signed by the new mint."""
+    rng = market.rng
+    creator = market.new_wallet(f"moon-dev/{market.label()}", rng.uniform(2, 20))
+    asset = new_asset(market, moonshot.DECIMALS)
+    curve = moonshot.new_curve(market.keyring, asset)
+    listing = Listing(asset, "moonshot", curve)
+    spend = market.affordable(creator, int(rng.uniform(0.1, 2) * LAMPORTS_PER_SOL))
+    symbol = _symbol(market)
+
+    def body(b: TxBuilder) -> None:
+        moonshot.token_mint(b, curve, creator, f"{symbol} moon", symbol)
+        moonshot.trade(b, curve, creator, is_buy=True, token_amount=moonshot.tokens_for(curve, spend))
+
+    built = market.transaction(creator, "moonshot.create", body, co_signers=(asset.mint,))
+    market.add_listing(listing)
+    market.track_holder(listing, creator)
+    return built
+
+
+def change_liquidity(market: Market, listing: Listing, withdraw: bool | None = None) -> SimulatedUpdate | None:
+    """A PumpSwap liquidity provider: one that holds LP tokens withdraws some (half the time, or when
+    `withdraw`), else a holder of the token deposits half of it with the matching SOL."""
+    rng = market.rng
+    if withdraw is None:
+        withdraw = rng.random() < 0.5
+    if withdraw and not listing.market.providers:  # someone else's pool, where a provider may leave
+        provided = [other for other in market.listings if other.venue == "pumpswap" and other.market.providers]
+        listing = rng.choice(provided) if provided else listing
+    pool = listing.market
+    if pool.providers and withdraw:
+        provider = rng.choice(sorted(pool.providers))
+        lp_amount = pool.providers[provider] * rng.choice((25, 50, 100)) // 100
+        deposit = False
+    elif listing.holders:
+        provider = listing.holders.pick(rng)
+        base_reserve = market.ledger.tokens[pool.base_vault].amount
+        lp_amount = market.holding(listing, provider) // 2 * pool.lp_supply // base_reserve
+        quote_needed = lp_amount * market.ledger.tokens[pool.quote_vault].amount // pool.lp_supply + 1
+        if market.affordable(provider, quote_needed) < quote_needed:
+            return None
+        deposit = True
+    else:
+        return None
+    if lp_amount <= 0:
+        return None
+    built = market.transaction(
+        provider,
+        f"pumpswap.{'deposit' if deposit else 'withdraw'}",
+        lambda b: pumpswap.liquidity(b, pool, provider, deposit=deposit, lp_amount=lp_amount),
+    )
+    market.track_holder(listing, provider)
+    return built
+
+
 def migrate(market: Market, listing: Listing) -> SimulatedUpdate:
     """pump.fun `migrate`: the curve's reserves seed a PumpSwap pool, where the mint trades from now on."""
     curve = listing.market
@@ -290,7 +398,6 @@ def migrate(market: Market, listing: Listing) -> SimulatedUpdate:
         market.migration_authority,
         "pumpfun.migrate",
         lambda b: pumpfun.migrate(b, curve, pool, market.migration_authority),
-        events=("pool_created", "migrated"),
     )
     if built.events:  # the migration went through
         curve.migrated = True

@@ -4,8 +4,10 @@ Slots advance every 400 ms (a few are skipped, as on mainnet); each slot carries
 tracked-program transactions followed by its block meta and a slot status update. Background flow
 picks mints with a heavy-tailed (Zipf-like) popularity and wallets with a heavy-tailed activity, and
 mixes in what real traffic has: failed transactions, router and bot programs, relayed fee payers,
-Jito tips, legacy and v0 messages, older event layouts, launches, bundles and round trips, and a few
-trades whose event cannot be decoded. Scripted episodes (`episodes`) add the patterns signals key on.
+Jito tips, legacy and v0 messages, older and newer event layouts, every trade instruction variant,
+launches, curves selling out and migrating, liquidity deposits and withdrawals, bundles and round
+trips, and a few trades whose event cannot be decoded. Scripted episodes (`episodes`) add the
+patterns signals key on.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ ROUTED_SHARE = 0.12
 FAILED_SHARE = 0.04
 UNDECODABLE_SHARE = 0.015
 RELAYED_SHARE = 0.02
+VARIANT_SHARE = 0.15  # the program's other instruction for the trade (exact-in / exact-out)
+NEWER_LAYOUT_SHARE = 0.02  # events with fields of a program version newer than SolFlow's tables
+LIQUIDITY_SHARE = 0.02  # of PumpSwap picks: a deposit or withdrawal instead of a trade
 
 Action = Callable[[], "SimulatedUpdate | None"]
 
@@ -262,7 +267,6 @@ class Market:
         co_signers: tuple[bytes, ...] = (),
         versioned: bool | None = None,
         tip: bool | None = None,
-        events: tuple[str, ...] = (),
     ) -> SimulatedUpdate:
         """Build one transaction in the current slot: compute budget, `body`, maybe a Jito tip."""
         rng = self.rng
@@ -280,7 +284,7 @@ class Market:
         info, trades = b.finish(self.slot, self.tx_index, self.block_time)
         body_bytes = wire.length_delimited(b"\x0a", info) + b"\x10" + wire.varint(self.slot)
         raw = wire.length_delimited(b"\x22", body_bytes) + self._created_at(rng.randrange(5, 350))
-        return SimulatedUpdate(raw, trades, kind, () if b.halted else events)
+        return SimulatedUpdate(raw, trades, kind, () if b.halted else tuple(b.lifecycle))
 
     def affordable(self, wallet: bytes, lamports: int) -> int:
         """How much of `lamports` the wallet can spend, keeping a reserve for fees and rent."""
@@ -325,16 +329,19 @@ class Market:
         kind: str | None = None,
         filler: bytes | None = None,
         keep_wsol: bool | None = None,
+        variant: bool = False,
+        newer: bool = False,
     ) -> SimulatedUpdate | None:
         """One spot trade of `listing` by `wallet`: a buy spending `lamports` (worth of the quote), or a
-        sell of `token_amount`. None when there is nothing to trade (an empty wallet, a sold-out curve)."""
+        sell of `token_amount`. None when there is nothing to trade (an empty wallet, a sold-out curve).
+        A buy that would sell a LetsBonk pool or a Moonshot curve out completes it instead."""
         self._fund(wallet)
         venue, market = listing.venue, listing.market
         if venue == "pumpfun" and listings.curve_exhausted(self, market):
             if listings.can_migrate(self, listing):
                 return listings.migrate(self, listing)
             listings.retire(listing)
-        if listing.venue == "elsewhere":
+        if listing.venue == "elsewhere" or (venue == "launchlab" and market.completed):
             return None
         spend = 0
         if is_buy:
@@ -343,8 +350,7 @@ class Market:
                 return None
             spend = self.quote_budget(listing, lamports)
             if listings.completes(listing, spend):
-                listings.retire(listing)
-                return None
+                return listings.complete(self, listing)
             self.ensure_quote_account(wallet, listing, spend)
         elif token_amount <= 0:
             return None
@@ -354,7 +360,9 @@ class Market:
         def body(b: TxBuilder) -> None:
             if filler is not None:
                 fill_logs(b, filler, 600)
-            _trade_instructions(b, listing, wallet, is_buy, spend, token_amount, outcome, via, legacy_layout, keep_wsol)
+            _trade_instructions(
+                b, listing, wallet, is_buy, spend, token_amount, outcome, via, legacy_layout, keep_wsol, variant, newer
+            )
 
         payer = fee_payer or wallet
         if payer != wallet:
@@ -438,9 +446,13 @@ class Market:
             return listings.launch_pumpfun(self)
         if roll < 0.03 and "launchlab" in self.programs:
             return listings.launch_launchlab(self, legacy_layout=rng.random() < 0.25)
+        if roll < 0.032 and "moonshot" in self.programs:
+            return listings.launch_moonshot(self)
         listing = self._pick_listing()
         if listing.venue == "elsewhere" or listing.busy_until_ms > self.elapsed_ms:
             return None
+        if listing.venue == "pumpswap" and rng.random() < LIQUIDITY_SHARE:
+            return listings.change_liquidity(self, listing)
         variant = rng.random()
         if variant < UNDECODABLE_SHARE * (3 if listing.venue == "moonshot" else 1):
             return self._undecodable_trade(listing)
@@ -451,6 +463,7 @@ class Market:
         outcome: Outcome = "failed" if rng.random() < FAILED_SHARE else "ok"
         via = rng.choice(self.routers) if rng.random() < ROUTED_SHARE else None
         legacy_layout = self._legacy_layout(listing)
+        styles = {"variant": rng.random() < VARIANT_SHARE, "newer": rng.random() < NEWER_LAYOUT_SHARE}
         if listing.holders and rng.random() < 0.45:
             wallet = listing.holders.pick(rng)
             held = self.holding(listing, wallet)
@@ -463,6 +476,7 @@ class Market:
                 outcome=outcome,
                 via=via,
                 legacy_layout=legacy_layout,
+                **styles,
             )
         relayer = self.new_wallet(f"relayer/{self.label()}", 2) if rng.random() < RELAYED_SHARE else None
         return self.trade(
@@ -474,6 +488,7 @@ class Market:
             via=via,
             legacy_layout=legacy_layout,
             fee_payer=relayer,
+            **styles,
         )
 
     def _pick_listing(self) -> Listing:
@@ -543,6 +558,8 @@ def _trade_instructions(
     via: bytes | None,
     legacy_layout: bool,
     keep_wsol: bool,
+    variant: bool,
+    newer: bool,
 ) -> None:
     market = listing.market
     venue = listing.venue
@@ -556,6 +573,7 @@ def _trade_instructions(
             outcome=outcome,
             via=via,
             legacy_layout=legacy_layout,
+            variant=variant,
         )
     elif venue == "pumpfun":
         amount = pumpfun.tokens_for(b, market, spend) if is_buy else token_amount
@@ -569,12 +587,23 @@ def _trade_instructions(
                 outcome=outcome,
                 via=via,
                 legacy_layout=legacy_layout,
+                variant=variant,
+                newer=newer,
             )
     elif venue == "pumpswap":
         amount = pumpswap.quote_for_spend(b, market, spend) if is_buy else token_amount
         if amount > 0:
             pumpswap.swap(
-                b, market, wallet, is_buy=is_buy, base_amount=amount, outcome=outcome, via=via, keep_wsol=keep_wsol
+                b,
+                market,
+                wallet,
+                is_buy=is_buy,
+                base_amount=amount,
+                outcome=outcome,
+                via=via,
+                keep_wsol=keep_wsol,
+                variant=variant,
+                newer=newer,
             )
     else:
         amount = moonshot.tokens_for(market, spend) if is_buy else token_amount

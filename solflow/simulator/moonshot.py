@@ -1,4 +1,6 @@
-"""Moonshot bonding curves: `buy` / `sell`, whose TradeEvent exists only as a `Program data:` log line.
+"""Moonshot bonding curves: `tokenMint` (a new token and its curve, no event), `buy` / `sell`, whose
+TradeEvent exists only as a `Program data:` log line, and `migrateFunds` (MigrationEvent, also a log
+line) once a curve sold out.
 
 `collateralAmount` is the curve side: a buyer also pays `dexFee` and `helioFee`, a seller receives
 the collateral minus both. Because the event is only in the logs, a transaction whose logs the
@@ -17,6 +19,12 @@ from solflow.simulator.tx import ExpectedTrade, TxBuilder
 PROGRAM = keys.MOONSHOT_PROGRAM
 BUY = events.instruction_discriminator("buy")
 SELL = events.instruction_discriminator("sell")
+TOKEN_MINT = events.instruction_discriminator("token_mint")
+MIGRATE_FUNDS = events.instruction_discriminator("migrate_funds")
+MINT_RENT = 1_461_600
+CURVE_RENT = 1_600_000
+METADATA_RENT = 15_115_600
+MIGRATION_FEE_BPS = 500
 DECIMALS = 9
 VIRTUAL_TOKENS = 1_073_000_000_000_000_000
 VIRTUAL_COLLATERAL = 30_000_000_000
@@ -178,3 +186,95 @@ def trade(
             decode_source="log_event" if known else "balance_delta",
         )
     )
+
+
+def token_mint(b: TxBuilder, curve: Curve, creator: bytes, name: str, symbol: str) -> None:
+    """`tokenMint`: a new mint with metadata, its curve, and the curve's tokens minted to it."""
+    keyring = b.world.keyring
+    mint = curve.mint
+    _, _, config = fee_accounts(keyring)
+    metadata = keys.pda(keys.METAPLEX_PROGRAM, b"metadata", keys.METAPLEX_PROGRAM, mint.mint)
+    uri = f"https://cdn.dexscreener.com/cms/tokens/metadata/{keyring.fresh('moon-uri/' + symbol).hex()[:24]}"
+    params = b"".join(events.borsh_string(t) for t in (name, symbol, uri)) + struct.pack(
+        "<BBQBB", mint.decimals, 0, CURVE_TOKENS, 0, 0
+    )
+    accounts = (
+        creator,
+        keyring.fresh("moonshot/backend-authority"),
+        curve.key,
+        mint.mint,
+        metadata,
+        curve.token_account,
+        config,
+        mint.program,
+        keys.ATA_PROGRAM,
+        keys.METAPLEX_PROGRAM,
+        keys.SYSTEM_PROGRAM,
+    )
+    b.enter(PROGRAM, accounts, "SrwSwwrrrrr", TOKEN_MINT + params)
+    b.log("Instruction: TokenMint")
+    spl.create_account(b, creator, mint.mint, MINT_RENT, 82, mint.program)
+    b.call(
+        mint.program,
+        (mint.mint,),
+        "",
+        b"\x14" + bytes((mint.decimals,)) + curve.key + b"\x00",
+        2_780,
+        "Instruction: InitializeMint2",
+    )
+    spl.create_account(b, creator, curve.key, CURVE_RENT, 180, PROGRAM)
+    spl.create_ata(b, creator, curve.key, mint.mint, mint.program, mint.decimals, idempotent=False)
+    b.enter(keys.METAPLEX_PROGRAM, (metadata, mint.mint, curve.key, creator), "", b"\x21" + params[:-12])
+    b.log("IX: Create Metadata Accounts v3")
+    spl.create_account(b, creator, metadata, METADATA_RENT, 679, keys.METAPLEX_PROGRAM)
+    b.exit(b.world.rng.randrange(30_000, 40_000))
+    b.mint_tokens(curve.token_account, CURVE_TOKENS)
+    b.call(
+        mint.program,
+        (mint.mint, curve.token_account, curve.key),
+        "",
+        struct.pack("<BQ", 7, CURVE_TOKENS),
+        4_492,
+        "Instruction: MintTo",
+    )
+    b.expect_lifecycle("token_created")
+    b.exit(b.world.rng.randrange(50_000, 70_000))
+
+
+def migrate_funds(b: TxBuilder, curve: Curve, authority: bytes, migration_authority: bytes) -> None:
+    """`migrateFunds`: the sold-out curve's tokens and collateral go to the migration authority, which
+    seeds the target pool elsewhere; the MigrationEvent says how much (a log line only)."""
+    keyring = b.world.keyring
+    mint = curve.mint
+    dex_fee_account, helio_fee_account, config = fee_accounts(keyring)
+    migration_account = keyring.ata(migration_authority, mint.mint, mint.program)
+    accounts = (
+        authority,
+        migration_authority,
+        curve.key,
+        curve.token_account,
+        migration_account,
+        mint.mint,
+        dex_fee_account,
+        helio_fee_account,
+        config,
+        keys.SYSTEM_PROGRAM,
+        mint.program,
+        keys.ATA_PROGRAM,
+    )
+    b.enter(PROGRAM, accounts, "Swwwwwwwrrrr", MIGRATE_FUNDS)
+    b.log("Instruction: MigrateFunds")
+    spl.create_ata(b, authority, migration_authority, mint.mint, mint.program, mint.decimals)
+    tokens = b.token_amount(curve.token_account)
+    spl.transfer(b, curve.token_account, migration_account, curve.key, tokens, mint.mint, mint.decimals, mint.program)
+    raised = max(b.lamport_balance(curve.key) - CURVE_RENT, 0)
+    migration_fee = fee(raised, MIGRATION_FEE_BPS)
+    b.move_lamports(curve.key, dex_fee_account, migration_fee)
+    b.move_lamports(curve.key, migration_authority, raised - migration_fee)
+    b.log_data(
+        events.moonshot_migration(
+            tokens_migrated=tokens, tokens_burned=0, collateral_migrated=raised - migration_fee, fee=migration_fee
+        )
+    )
+    b.expect_lifecycle("migrated")
+    b.exit(b.world.rng.randrange(40_000, 60_000))

@@ -44,9 +44,7 @@ def new_order(
 
 
 def open_order(market: Market, dca: jupiter_dca.Dca) -> SimulatedUpdate:
-    return market.transaction(
-        dca.user, "jupiter_dca.open", lambda b: jupiter_dca.open_dca(b, dca), events=("dca_opened",)
-    )
+    return market.transaction(dca.user, "jupiter_dca.open", lambda b: jupiter_dca.open_dca(b, dca))
 
 
 def fill(market: Market, dca: jupiter_dca.Dca, outcome: Outcome | None = None) -> SimulatedUpdate | None:
@@ -63,9 +61,7 @@ def fill(market: Market, dca: jupiter_dca.Dca, outcome: Outcome | None = None) -
 
 
 def close(market: Market, dca: jupiter_dca.Dca) -> SimulatedUpdate:
-    return market.transaction(
-        dca.user, "jupiter_dca.close", lambda b: jupiter_dca.close_dca(b, dca), events=("dca_closed",)
-    )
+    return market.transaction(dca.user, "jupiter_dca.close", lambda b: jupiter_dca.close_dca(b, dca))
 
 
 def schedule(market: Market, listing: Listing, *, delay_ms: int, first_fill_ms: int, cycle_s: int, cycles: int) -> None:

@@ -1,8 +1,9 @@
-"""Pump.fun bonding curves: `create`/`create_v2` (+ creator buy), `buy`/`sell`, USDC `buy_v2`/`sell_v2`, `migrate`.
+"""Pump.fun bonding curves: `create`/`create_v2` (+ creator buy), `buy`/`sell` (and `buy_exact_sol_in`),
+USDC `buy_v2`/`sell_v2` (and `buy_exact_quote_in_v2`), the buy that completes a curve, `migrate`.
 
 Curve reserves are read from the ledger (the curve's lamports and token accounts), so a failed
 transaction leaves them untouched. Buyers pay `sol_amount` to the curve plus the protocol fee, the
-creator fee and, on cashback coins, the cashback; sellers receive `sol_amount` minus the fees. The
+creator fee and, on cashback coins, the cashback; sellers receive `sol_amount` minus the same fees. The
 129-byte 2024 event layout carries no fee fields: its 1 % protocol fee is only visible as the
 transfer to the instruction's fee recipient.
 """
@@ -23,6 +24,8 @@ BUY_V2 = events.instruction_discriminator("buy_v2")
 SELL_V2 = events.instruction_discriminator("sell_v2")
 CREATE = events.instruction_discriminator("create")
 CREATE_V2 = events.instruction_discriminator("create_v2")
+BUY_EXACT_SOL_IN = events.instruction_discriminator("buy_exact_sol_in")
+BUY_EXACT_QUOTE_IN_V2 = events.instruction_discriminator("buy_exact_quote_in_v2")
 MIGRATE = events.instruction_discriminator("migrate")
 
 DECIMALS = 6
@@ -32,6 +35,8 @@ INITIAL_VIRTUAL_TOKENS = 1_073_000_000_000_000
 INITIAL_VIRTUAL_SOL = 30_000_000_000
 INITIAL_VIRTUAL_USDC = 4_500_000_000
 MIGRATION_RESERVE = TOTAL_SUPPLY - INITIAL_REAL_TOKENS  # tokens kept back for the AMM pool
+COMPLETE_BELOW = INITIAL_REAL_TOKENS // 50  # a curve with fewer tokens left for sale is complete
+NEWER_LAYOUT_TAIL = bytes(range(16))  # fields of a program version newer than SolFlow's tables
 CURVE_RENT = 1_934_880
 MINT_RENT = 1_461_600
 METADATA_RENT = 15_115_600
@@ -119,11 +124,15 @@ def trade(
     outcome: Outcome = "ok",
     via: bytes | None = None,
     legacy_layout: bool = False,
+    variant: bool = False,
+    newer: bool = False,
 ) -> None:
+    """`variant`: a buy as `buy_exact_sol_in` / `buy_exact_quote_in_v2`; `newer`: its event carries fields
+    of a program version newer than SolFlow's layout tables."""
     world = b.world
     rng = world.rng
     mint, quote = curve.mint, curve.quote
-    virtual_base, virtual_quote, _real_base, _real_quote = reserves(b, curve)
+    virtual_base, virtual_quote, real_base_before, _real_quote = reserves(b, curve)
     if is_buy:
         quote_amount = -(-virtual_quote * token_amount // (virtual_base - token_amount))
     else:
@@ -132,7 +141,7 @@ def trade(
         protocol_fee, creator_fee, cashback = quote_amount * LEGACY_FEE_BPS // 10_000, 0, 0
     else:
         protocol_fee, creator_fee = fee(quote_amount, FEE_BPS), fee(quote_amount, CREATOR_FEE_BPS)
-        cashback = fee(quote_amount, CASHBACK_BPS) if curve.cashback and is_buy and not curve.usdc else 0
+        cashback = fee(quote_amount, CASHBACK_BPS) if curve.cashback and not curve.usdc else 0
     fees = protocol_fee + creator_fee + cashback
     user_quote = quote_amount + fees if is_buy else quote_amount - fees
     slack = user_quote * rng.randrange(1, 25) // 100
@@ -149,8 +158,9 @@ def trade(
     )
     user_quote_account = world.keyring.ata(user, quote.mint, quote.program) if curve.usdc else None
 
+    exact_in = variant and is_buy and not legacy_layout
     accounts, roles, data = _instruction(
-        b, curve, user, user_base, user_quote_account, recipient, is_buy, token_amount, limit, legacy_layout
+        b, curve, user, user_base, user_quote_account, recipient, is_buy, token_amount, limit, legacy_layout, exact_in
     )
     enter_venue(b, PROGRAM, accounts, roles, data, via, "Instruction: PumpBuy" if is_buy else "Instruction: PumpSell")
     b.log("Instruction: Buy" if is_buy else "Instruction: Sell")
@@ -223,6 +233,8 @@ def trade(
         _pay_out(b, curve, recipient, _quote_ata(b, recipient, curve), protocol_fee)
         if creator_fee:
             _pay_out(b, curve, curve.creator_vault, _quote_ata(b, curve.creator_vault, curve), creator_fee)
+        if cashback:  # accrues to the seller's volume accumulator, claimed later: not part of the proceeds
+            _pay_out(b, curve, keys.pda(PROGRAM, b"user_volume_accumulator", user), None, cashback)
 
     after_base, after_quote, after_real_base, after_real_quote = reserves(b, curve)
     event = event_bytes(
@@ -244,7 +256,7 @@ def trade(
             creator=curve.creator,
             creator_fee_basis_points=CREATOR_FEE_BPS,
             creator_fee=creator_fee,
-            ix_name=_ix_name(curve, is_buy),
+            ix_name=_ix_name(curve, is_buy, exact_in),
             cashback_fee_basis_points=CASHBACK_BPS if cashback else 0,
             cashback=cashback,
             buyback_fee_basis_points=BUYBACK_BPS,
@@ -253,12 +265,24 @@ def trade(
             quote_amount=quote_amount if curve.usdc else 0,
             virtual_quote_reserves=after_quote if curve.usdc else 0,
             real_quote_reserves=after_real_quote if curve.usdc else 0,
+            newer=NEWER_LAYOUT_TAIL if newer else b"",
         ),
         outcome,
     )
     b.log_data(event)
     outer = b.outer_index
     inner = b.emit_cpi_event(PROGRAM, keys.PUMPFUN_EVENT_AUTHORITY, event)
+    if real_base_before >= COMPLETE_BELOW > after_real_base:  # this buy sold the curve out
+        complete = events.pumpfun_complete(
+            user=user,
+            mint=mint.mint,
+            bonding_curve=curve.key,
+            timestamp=b.block_time,
+            quote_mint=curve.quote.mint if curve.usdc else bytes(32),
+        )
+        b.log_data(complete)
+        b.emit_cpi_event(PROGRAM, keys.PUMPFUN_EVENT_AUTHORITY, complete)
+        b.expect_lifecycle("curve_completed")
     exit_venue(b, rng.randrange(25_000, 45_000), via)
     known = outcome == "ok"
     b.expect(
@@ -284,7 +308,9 @@ def trade(
     )
 
 
-def _ix_name(curve: BondingCurve, is_buy: bool) -> str:
+def _ix_name(curve: BondingCurve, is_buy: bool, exact_in: bool) -> str:
+    if exact_in:
+        return "buy_exact_quote_in_v2" if curve.usdc else "buy_exact_sol_in"
     if curve.usdc:
         return "buy_v2" if is_buy else "sell_v2"
     return "buy" if is_buy else "sell"
@@ -330,7 +356,9 @@ def _instruction(
     token_amount: int,
     limit: int,
     legacy_layout: bool,
+    exact_in: bool,
 ) -> tuple[tuple[bytes, ...], str, bytes]:
+    """Accounts, roles and data; an `exact_in` buy names what it spends (`limit`) and the least it takes."""
     mint = curve.mint
     volume = keys.pda(PROGRAM, b"user_volume_accumulator", user)
     if curve.usdc:
@@ -374,7 +402,10 @@ def _instruction(
             keys.PUMPFUN_EVENT_AUTHORITY,
             PROGRAM,
         )
-        data = (BUY_V2 if is_buy else SELL_V2) + _AMOUNTS.pack(token_amount, limit)
+        if exact_in:
+            data = BUY_EXACT_QUOTE_IN_V2 + _AMOUNTS.pack(limit, token_amount * 99 // 100)
+        else:
+            data = (BUY_V2 if is_buy else SELL_V2) + _AMOUNTS.pack(token_amount, limit)
         return head + tail, head_roles + tail_roles + "wrrrrr", data
     common: tuple[bytes, ...] = (
         keys.PUMPFUN_GLOBAL,
@@ -406,7 +437,11 @@ def _instruction(
             keys.PUMPFUN_FEE_CONFIG,
             keys.PUMP_FEE_PROGRAM,
         )
-        return common + rest, common_roles + "rwrrwwrr", BUY + _AMOUNTS.pack(token_amount, limit) + b"\x01"
+        if exact_in:
+            data = BUY_EXACT_SOL_IN + _AMOUNTS.pack(limit, token_amount * 99 // 100) + b"\x01"
+        else:
+            data = BUY + _AMOUNTS.pack(token_amount, limit) + b"\x01"
+        return common + rest, common_roles + "rwrrwwrr", data
     rest = (
         curve.creator_vault,
         mint.program,
@@ -415,6 +450,8 @@ def _instruction(
         keys.PUMPFUN_FEE_CONFIG,
         keys.PUMP_FEE_PROGRAM,
     )
+    if curve.cashback:  # the seller's cashback accrues here (the first remaining account)
+        return common + rest + (volume,), common_roles + "wrrrrrw", SELL + _AMOUNTS.pack(token_amount, limit)
     return common + rest, common_roles + "wrrrrr", SELL + _AMOUNTS.pack(token_amount, limit)
 
 
@@ -508,6 +545,7 @@ def create(b: TxBuilder, curve: BondingCurve, user: bytes, name: str, symbol: st
     )
     b.log_data(event)
     b.emit_cpi_event(PROGRAM, keys.PUMPFUN_EVENT_AUTHORITY, event)
+    b.expect_lifecycle("token_created")
     b.exit(rng.randrange(60_000, 90_000))
     if curve.usdc:
         spl.create_ata(b, user, curve.key, curve.quote.mint, curve.quote.program, curve.quote.decimals)
@@ -587,4 +625,5 @@ def migrate(b: TxBuilder, curve: BondingCurve, pool: pumpswap.Pool, authority: b
     )
     b.log_data(event)
     b.emit_cpi_event(PROGRAM, keys.PUMPFUN_EVENT_AUTHORITY, event)
+    b.expect_lifecycle("migrated")
     b.exit(rng.randrange(150_000, 200_000))

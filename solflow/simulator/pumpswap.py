@@ -1,4 +1,5 @@
-"""PumpSwap AMM: pools of a token against WSOL, `buy` / `sell` / `create_pool` and their events.
+"""PumpSwap AMM: pools of a token against WSOL, `buy` (and `buy_exact_quote_in`) / `sell` / `create_pool`,
+liquidity `deposit` / `withdraw`, and their events.
 
 A buy pays `quote_amount_in` into the pool plus the LP, protocol and coin-creator fees
 (`user_quote_amount_in` is the sum); a sell receives `quote_amount_out` minus the same fees.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from solflow.simulator import events, keys, spl
 from solflow.simulator.common import SOL, Asset, Outcome, enter_venue, event_bytes, exit_venue, fee
@@ -18,6 +19,11 @@ PROGRAM = keys.PUMPSWAP_PROGRAM
 BUY = events.instruction_discriminator("buy")
 SELL = events.instruction_discriminator("sell")
 CREATE_POOL = events.instruction_discriminator("create_pool")
+BUY_EXACT_QUOTE_IN = events.instruction_discriminator("buy_exact_quote_in")
+DEPOSIT = events.instruction_discriminator("deposit")
+WITHDRAW = events.instruction_discriminator("withdraw")
+LP_DECIMALS = 9
+NEWER_LAYOUT_TAIL = bytes(range(24))  # fields of a program version newer than SolFlow's tables
 LP_FEE_BPS = 20
 PROTOCOL_FEE_BPS = 5
 COIN_CREATOR_FEE_BPS = 5
@@ -39,6 +45,8 @@ class Pool:
     quote_vault: bytes
     creator_vault_authority: bytes
     creator_vault: bytes
+    lp_supply: int = 0
+    providers: dict[bytes, int] = field(default_factory=dict)  # LP tokens per liquidity provider
 
 
 def new_pool(world_keys: keys.Keyring, base: Asset, creator: bytes, coin_creator: bytes, index: int = 0) -> Pool:
@@ -122,8 +130,11 @@ def swap(
     outcome: Outcome = "ok",
     via: bytes | None = None,
     keep_wsol: bool = False,
+    variant: bool = False,
+    newer: bool = False,
 ) -> None:
-    """A complete buy or sell: wrap SOL / open accounts, the swap instruction, unwrap."""
+    """A complete buy or sell: wrap SOL / open accounts, the swap instruction, unwrap. `variant`: a buy as
+    `buy_exact_quote_in`; `newer`: its event carries fields of a program version newer than SolFlow's."""
     world = b.world
     rng = world.rng
     base_reserve, quote_reserve = b.token_amount(pool.base_vault), b.token_amount(pool.quote_vault)
@@ -137,7 +148,10 @@ def swap(
             limit = user_quote - user_quote * rng.randrange(1, 5) // 100
         user_quote_account = spl.wrap_sol(b, user, limit)
         user_base_account = spl.create_ata(b, user, user, pool.base.mint, pool.base.program, pool.base.decimals)
-        data = BUY + _AMOUNTS.pack(base_amount, limit) + b"\x01"
+        if variant:
+            data = BUY_EXACT_QUOTE_IN + _AMOUNTS.pack(limit, base_amount * 99 // 100) + b"\x01"
+        else:
+            data = BUY + _AMOUNTS.pack(base_amount, limit) + b"\x01"
         with_lp = quote_amount + lp_fee
     else:
         quote_amount = quote_reserve * base_amount // (base_reserve + base_amount)
@@ -214,6 +228,8 @@ def swap(
             coin_creator_fee_basis_points=COIN_CREATOR_FEE_BPS,
             coin_creator_fee=creator_fee,
             base_supply=1_000_000_000_000_000,
+            ix_name="buy_exact_quote_in" if variant and is_buy else "buy",
+            newer=NEWER_LAYOUT_TAIL if newer else b"",
         ),
         outcome,
     )
@@ -331,6 +347,7 @@ def create_pool(
     )
     spl.transfer(b, creator_quote, pool.quote_vault, creator, quote_amount, pool.quote.mint, pool.quote.decimals)
     liquidity = math.isqrt(base_amount * quote_amount)
+    pool.lp_supply = liquidity
     event = events.pumpswap_create_pool(
         timestamp=b.block_time,
         index=pool.index,
@@ -352,5 +369,108 @@ def create_pool(
     )
     b.log_data(event)
     inner = b.emit_cpi_event(PROGRAM, keys.PUMPSWAP_EVENT_AUTHORITY, event)
+    b.expect_lifecycle("pool_created")
     b.exit(rng.randrange(90_000, 120_000))
     return inner
+
+
+def liquidity(b: TxBuilder, pool: Pool, user: bytes, *, deposit: bool, lp_amount: int) -> None:
+    """`deposit` (base and WSOL in, LP tokens minted) or `withdraw` (LP tokens burnt, base and SOL out),
+    in proportion to the pool's reserves."""
+    keyring = b.world.keyring
+    base, quote = pool.base, pool.quote
+    base_reserve, quote_reserve = b.token_amount(pool.base_vault), b.token_amount(pool.quote_vault)
+    supply = pool.lp_supply
+    if deposit:
+        base_amount = -(-lp_amount * base_reserve // supply)
+        quote_amount = -(-lp_amount * quote_reserve // supply)
+        user_quote = spl.wrap_sol(b, user, quote_amount)
+        user_lp = spl.create_ata(b, user, user, pool.lp_mint, keys.TOKEN_2022_PROGRAM, LP_DECIMALS)
+    else:
+        base_amount = lp_amount * base_reserve // supply
+        quote_amount = lp_amount * quote_reserve // supply
+        user_quote = spl.create_ata(b, user, user, quote.mint, quote.program, quote.decimals)
+        user_lp = keyring.ata(user, pool.lp_mint, keys.TOKEN_2022_PROGRAM)
+    user_base = keyring.ata(user, base.mint, base.program)
+    accounts = (
+        pool.key,
+        keys.PUMPSWAP_GLOBAL_CONFIG,
+        user,
+        base.mint,
+        quote.mint,
+        pool.lp_mint,
+        user_base,
+        user_quote,
+        user_lp,
+        pool.base_vault,
+        pool.quote_vault,
+        keys.TOKEN_PROGRAM,
+        keys.TOKEN_2022_PROGRAM,
+        keys.PUMPSWAP_EVENT_AUTHORITY,
+        PROGRAM,
+    )
+    slack = 1 + b.world.rng.randrange(1, 5) / 100
+    base_limit = int(base_amount * slack) if deposit else int(base_amount / slack)
+    quote_limit = int(quote_amount * slack) if deposit else int(quote_amount / slack)
+    b.enter(
+        PROGRAM,
+        accounts,
+        "wrSrrwwwwwwrrrr",
+        (DEPOSIT if deposit else WITHDRAW) + struct.pack("<QQQ", lp_amount, base_limit, quote_limit),
+    )
+    b.log("Instruction: Deposit" if deposit else "Instruction: Withdraw")
+    if deposit:
+        spl.transfer(b, user_base, pool.base_vault, user, base_amount, base.mint, base.decimals, base.program)
+        spl.transfer(b, user_quote, pool.quote_vault, user, quote_amount, quote.mint, quote.decimals)
+        b.mint_tokens(user_lp, lp_amount)
+        b.call(
+            keys.TOKEN_2022_PROGRAM,
+            (pool.lp_mint, user_lp, pool.key),
+            "wwr",
+            b"\x07" + struct.pack("<Q", lp_amount),
+            4_500,
+            "Instruction: MintTo",
+        )
+    else:
+        b.mint_tokens(user_lp, -lp_amount)
+        b.call(
+            keys.TOKEN_2022_PROGRAM,
+            (user_lp, pool.lp_mint, user),
+            "wwr",
+            b"\x08" + struct.pack("<Q", lp_amount),
+            4_700,
+            "Instruction: Burn",
+        )
+        spl.transfer(b, pool.base_vault, user_base, pool.key, base_amount, base.mint, base.decimals, base.program)
+        spl.transfer(b, pool.quote_vault, user_quote, pool.key, quote_amount, quote.mint, quote.decimals)
+    supply_after = supply + lp_amount if deposit else supply - lp_amount
+    event = events.pumpswap_liquidity(
+        deposit=deposit,
+        timestamp=b.block_time,
+        lp_amount=lp_amount,
+        base_limit=base_limit,
+        quote_limit=quote_limit,
+        user_base_reserves=b.token_amount(user_base),
+        user_quote_reserves=b.token_amount(user_quote),
+        pool_base_reserves=base_reserve,
+        pool_quote_reserves=quote_reserve,
+        base_amount=base_amount,
+        quote_amount=quote_amount,
+        lp_mint_supply=supply_after,
+        pool=pool.key,
+        user=user,
+        user_base_token_account=user_base,
+        user_quote_token_account=user_quote,
+        user_pool_token_account=user_lp,
+    )
+    b.log_data(event)
+    b.emit_cpi_event(PROGRAM, keys.PUMPSWAP_EVENT_AUTHORITY, event)
+    b.expect_lifecycle("liquidity_deposit" if deposit else "liquidity_withdraw")
+    b.exit(b.world.rng.randrange(40_000, 70_000))
+    spl.close_account(b, user_quote, user, user)
+    pool.lp_supply = supply_after
+    held = pool.providers.get(user, 0) + (lp_amount if deposit else -lp_amount)
+    if held:
+        pool.providers[user] = held
+    else:
+        pool.providers.pop(user, None)

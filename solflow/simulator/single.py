@@ -52,11 +52,16 @@ _SPOT: dict[str, dict[str, _Spot]] = {
         "buy_usdc": _Spot(market={"quote": USDC}),
         "sell_usdc": _Spot(is_buy=False, market={"quote": USDC}, holder=True),
         "buy_token_2022": _Spot(market={"token_2022": True, "quote": SOL}),
+        "buy_exact_sol_in": _Spot(trade={"variant": True}, market={"quote": SOL}),
+        "buy_exact_quote_in_v2": _Spot(trade={"variant": True}, market={"quote": USDC}),
+        "newer_layout": _Spot(trade={"newer": True}, market={"quote": SOL}),
     },
     "pumpswap": {
         **_COMMON_SPOT,
         "sell_keep_wsol": _Spot(is_buy=False, trade={"keep_wsol": True}, holder=True),
         "buy_token_2022": _Spot(market={"token_2022": True}),
+        "buy_exact_quote_in": _Spot(trade={"variant": True}),
+        "newer_layout_sell": _Spot(is_buy=False, trade={"newer": True}, holder=True),
     },
     "launchlab": {
         **_COMMON_SPOT,
@@ -67,6 +72,8 @@ _SPOT: dict[str, dict[str, _Spot]] = {
         "buy_token_2022": _Spot(market={"token_2022": True}),
         "buy_transfer_fee": _Spot(market={"transfer_fee_bps": 300}),
         "sell_transfer_fee": _Spot(is_buy=False, market={"transfer_fee_bps": 300}, holder=True),
+        "buy_exact_out": _Spot(trade={"variant": True}),
+        "sell_exact_out": _Spot(is_buy=False, trade={"variant": True}, holder=True),
     },
     "moonshot": {
         **_COMMON_SPOT,
@@ -77,10 +84,10 @@ _SPOT: dict[str, dict[str, _Spot]] = {
     },
 }
 _OTHER: dict[str, tuple[str, ...]] = {
-    "pumpfun": ("create", "create_v2", "create_usdc", "migrate", "round_trip", "bundle"),
-    "pumpswap": ("create_pool", "round_trip"),
-    "launchlab": ("create", "create_legacy_layout", "create_xstock"),
-    "moonshot": (),
+    "pumpfun": ("create", "create_v2", "create_usdc", "complete", "migrate", "round_trip", "bundle"),
+    "pumpswap": ("create_pool", "deposit", "withdraw", "round_trip"),
+    "launchlab": ("create", "create_legacy_layout", "create_xstock", "complete", "migrate"),
+    "moonshot": ("create", "migrate"),
     "jupiter_dca": ("fill", "fill_sell", "fill_usdc", "failed", "open", "close"),
 }
 KINDS: dict[str, tuple[str, ...]] = {
@@ -143,12 +150,47 @@ def _spot(market: Market, venue: str, kind: str, spot: _Spot, lamports: int, ver
 def _other(market: Market, program: str, kind: str, lamports: int) -> SimulatedUpdate:
     if program == "pumpfun" and kind.startswith("create"):
         return listings.launch_pumpfun(market, token_2022=kind == "create_v2", usdc=kind == "create_usdc")
-    if program == "launchlab":
+    if program == "pumpfun" and kind == "complete":
+        listing = listings.existing(market, "pumpfun", quote=SOL)
+        whale = market.new_wallet("whale", 200)
+        built = market.trade(
+            listing, whale, is_buy=True, lamports=150 * LAMPORTS_PER_SOL, tip=False, kind=f"{program}.{kind}"
+        )
+        assert built is not None
+        return built
+    if program == "launchlab" and kind.startswith("create"):
         return listings.launch_launchlab(
             market,
             quote=market.xstock if kind == "create_xstock" else SOL,
             legacy_layout=kind == "create_legacy_layout",
         )
+    if program in ("launchlab", "moonshot") and kind in ("complete", "migrate"):
+        listing = (
+            listings.existing(market, program, quote=SOL)
+            if program == "launchlab"
+            else listings.existing(market, program)
+        )
+        completed = listings.complete(market, listing)
+        if program == "moonshot" or kind == "complete":
+            assert completed is not None
+            return completed
+        market.next_slot()
+        return listings.migrate_launchlab(market, listing)
+    if program == "moonshot":
+        return listings.launch_moonshot(market)
+    if kind in ("deposit", "withdraw"):
+        listing = listings.existing(market, "pumpswap")
+        provider = market.new_wallet("provider", 100)
+        market.open_user_account(provider, listing.asset, 10**12)
+        listing.holders.add(provider)
+        deposited = listings.change_liquidity(market, listing)
+        if kind == "deposit":
+            assert deposited is not None
+            return deposited
+        market.next_slot()
+        withdrawn = listings.change_liquidity(market, listing, withdraw=True)
+        assert withdrawn is not None
+        return withdrawn
     if kind in ("migrate", "create_pool"):
         listing = listings.existing(market, "pumpfun", quote=SOL)
         market.ledger.lamports[listing.market.key] += 80 * LAMPORTS_PER_SOL  # a curve that completed

@@ -112,6 +112,7 @@ class TxBuilder:
         self._error: tuple[int, int] | None = None
         self._halted_depth = 0
         self._expected: list[ExpectedTrade] = []
+        self.lifecycle: list[str] = []  # kinds of the lifecycle records the transaction carries
 
     # ----- instructions and invocations -------------------------------------------------------
 
@@ -307,6 +308,11 @@ class TxBuilder:
     def expect(self, trade: ExpectedTrade) -> None:
         if self._error is None:
             self._expected.append(trade)
+
+    def expect_lifecycle(self, kind: str) -> None:
+        """The transaction carries a lifecycle record of ``kind`` (token_created, migrated, ...)."""
+        if self._error is None:
+            self.lifecycle.append(kind)
 
     # ----- compile -----------------------------------------------------------------------------
 

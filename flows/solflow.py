@@ -25,7 +25,6 @@ All SQLite writes go through one ``SqliteSink`` (one partition: a single writer 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -156,20 +155,12 @@ def _show_progress(settings: Settings) -> bool:
     return settings.progress == "on"
 
 
-def _recovery_requested(argv: list[str]) -> bool:
-    """Whether ``bytewax.run`` was given a recovery directory: ``-r``/``--recovery-directory``, else
-    Bytewax's own ``BYTEWAX_RECOVERY_DIRECTORY`` (read as bytewax.run reads it)."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("-r", "--recovery-directory", default=os.environ.get("BYTEWAX_RECOVERY_DIRECTORY"))
-    return bool(parser.parse_known_args(argv)[0].recovery_directory)
-
-
 def _flow_from_environment() -> Dataflow:
     """The flow ``python -m bytewax.run`` runs. Everything that can be checked before the dataflow
     starts is checked here, so a mistake is one line on stderr and no Bytewax output: a bad variable
     or output directory exits 2, a capture that is not whole exits 1."""
     try:
-        settings = _per_process(Settings.from_env(), _process_id(sys.argv[1:]))
+        settings = _per_process(_with_run_options(Settings.from_env(), sys.argv[1:]))
         configure_logging(settings)
         if settings.geyser_url is None:
             if not Path(settings.replay_path).is_file():
@@ -178,7 +169,7 @@ def _flow_from_environment() -> Dataflow:
                     " (set GEYSER_URL to stream live, or SOLFLOW_REPLAY to a capture)"
                 )
             check_capture(settings.replay_path)
-        flow = build_flow(settings, recovery=_recovery_requested(sys.argv[1:]))
+        flow = build_flow(settings, recovery=settings.recovery_directory is not None)
         _check_out_dir(settings.out_dir)
         return flow
     except SettingsError as exc:
@@ -189,17 +180,20 @@ def _flow_from_environment() -> Dataflow:
         raise SystemExit(1) from None
 
 
-def _process_id(argv: list[str]) -> int:
-    """The process id ``bytewax.run`` was given: ``-i``/``--process-id``, else Bytewax's own
-    ``BYTEWAX_PROCESS_ID`` (read as bytewax.run reads it), else 0 (a single process)."""
+def _with_run_options(settings: Settings, argv: list[str]) -> Settings:
+    """The ``bytewax.run`` options the flow depends on, as bytewax.run reads them: ``-i`` (process
+    id) and ``-r`` (recovery directory), else Bytewax's own variables (in the settings)."""
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("-i", "--process-id", type=int, default=os.environ.get("BYTEWAX_PROCESS_ID", 0))
-    return int(parser.parse_known_args(argv)[0].process_id)
+    parser.add_argument("-i", "--process-id", type=int, default=settings.process_id)
+    parser.add_argument("-r", "--recovery-directory", type=Path, default=settings.recovery_directory)
+    options = parser.parse_known_args(argv)[0]
+    return replace(settings, process_id=options.process_id, recovery_directory=options.recovery_directory)
 
 
-def _per_process(settings: Settings, process_id: int) -> Settings:
+def _per_process(settings: Settings) -> Settings:
     """Settings of one process of a multi-process run: its metrics port is SOLFLOW_METRICS_PORT +
     the process id, so every process of a host serves its own."""
+    process_id = settings.process_id
     if settings.metrics_port is None or process_id == 0:
         return settings
     port = settings.metrics_port + process_id

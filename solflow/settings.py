@@ -122,6 +122,13 @@ def _non_negative_float(raw: str) -> float:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be zero or a positive integer")
+    return value
+
+
 def _port(raw: str) -> int:
     value = int(raw)
     if not 0 < value < 65536:
@@ -204,6 +211,9 @@ class Settings:
     replay_speed: float = _env("SOLFLOW_REPLAY_SPEED", _non_negative_float, 0.0)  # 0 = as fast as possible
     metrics_port: int | None = _env("SOLFLOW_METRICS_PORT", _port)
     metrics_addr: str = _env("SOLFLOW_METRICS_ADDR", _ip_address, "127.0.0.1")
+    # Bytewax's own, read as bytewax.run reads them; its -i and -r win (flows.solflow)
+    process_id: int = _env("BYTEWAX_PROCESS_ID", _non_negative_int, 0)
+    recovery_directory: Path | None = _env("BYTEWAX_RECOVERY_DIRECTORY", Path)
     # Outputs
     out_dir: Path = _env("SOLFLOW_OUT", Path, DEFAULT_OUT)
     pipeline: bool = _env("SOLFLOW_PIPELINE", _on_off, True)

@@ -1,7 +1,8 @@
 """Talking to a Yellowstone (Dragon's Mouth) gRPC endpoint: channels, requests, status codes, recording.
 
-Shared by the Yellowstone source and ``solflow capture record``. Everything here follows
-``yellowstone-protocol.md``: TLS for https:// with the system's CA roots, ``x-token`` metadata on
+Shared by the Yellowstone source and ``solflow capture record``. Everything here follows the
+Yellowstone gRPC protocol (``protos/geyser.proto``, a wire-compatible subset of upstream
+``yellowstone-grpc-proto/proto/geyser.proto``): TLS for https:// with the system's CA roots, ``x-token`` metadata on
 every call (never logged), a 64 MiB receive limit, identity-only compression unless gzip is asked
 for, filters with ``vote``/``failed`` explicitly false, ping answers that carry nothing but the
 ping, and a request stream that stays open for the life of the call (older servers end the

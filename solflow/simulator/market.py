@@ -463,7 +463,7 @@ class Market:
         outcome: Outcome = "failed" if rng.random() < FAILED_SHARE else "ok"
         via = rng.choice(self.routers) if rng.random() < ROUTED_SHARE else None
         legacy_layout = self._legacy_layout(listing)
-        styles = {"variant": rng.random() < VARIANT_SHARE, "newer": rng.random() < NEWER_LAYOUT_SHARE}
+        variant, newer = rng.random() < VARIANT_SHARE, rng.random() < NEWER_LAYOUT_SHARE
         if listing.holders and rng.random() < 0.45:
             wallet = listing.holders.pick(rng)
             held = self.holding(listing, wallet)
@@ -476,7 +476,8 @@ class Market:
                 outcome=outcome,
                 via=via,
                 legacy_layout=legacy_layout,
-                **styles,
+                variant=variant,
+                newer=newer,
             )
         relayer = self.new_wallet(f"relayer/{self.label()}", 2) if rng.random() < RELAYED_SHARE else None
         return self.trade(
@@ -488,7 +489,8 @@ class Market:
             via=via,
             legacy_layout=legacy_layout,
             fee_payer=relayer,
-            **styles,
+            variant=variant,
+            newer=newer,
         )
 
     def _pick_listing(self) -> Listing:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import statistics
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
 KEYS = ("parse", "decode", "flow", "flow_w4", "flow_2proc", "grpc_raw", "grpc_source", "aggregate")
 BASELINES = {key: "parse" for key in KEYS} | {"grpc_source": "grpc_raw"}
+_TABLE_COLUMNS = 80
 
 
 @dataclass
@@ -42,10 +44,14 @@ def results(figures: dict[str, Figure]) -> dict[str, dict[str, Any]]:
 
 
 def table(rows: dict[str, dict[str, Any]]) -> str:
-    lines = [f"{'measure':<12} {'tx/s':>10} {'ratio':>7}  {'to':<9} notes", "-" * 72]
+    """The figures in 80 columns: long notes continue on lines of their own, under the notes column."""
+    lines = [f"{'measure':<12} {'tx/s':>10} {'ratio':>7}  {'to':<9} notes", "-" * _TABLE_COLUMNS]
     for key, row in rows.items():
         ratio = "" if row["ratio"] is None else f"{row['ratio']:.3f}"
-        lines.append(f"{key:<12} {row['tx_per_s']:>10,.0f} {ratio:>7}  {row['ratio_to']:<9} {_note(row)}")
+        head = f"{key:<12} {row['tx_per_s']:>10,.0f} {ratio:>7}  {row['ratio_to']:<9} "
+        notes = textwrap.wrap(_note(row), _TABLE_COLUMNS - len(head)) or [""]
+        lines.append(head + notes[0])
+        lines.extend(" " * len(head) + note for note in notes[1:])
     return "\n".join(lines)
 
 

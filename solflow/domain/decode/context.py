@@ -79,23 +79,37 @@ class TxContext:
         "memo",
         "trailing",
         "_signature",
+        "_fee_payer",
         "_balances",
+        "_via",
     )
 
-    def __init__(self, info: Any, keys: list[bytes], slot: int, block_time: int | None) -> None:
+    def __init__(
+        self,
+        info: Any,
+        keys: list[bytes],
+        slot: int,
+        block_time: int | None,
+        groups: dict[int, Any],
+        invocations: list[Invocation],
+    ) -> None:
+        """``groups``: the inner instructions by top-level index; ``invocations``: of the tracked programs."""
         self.info = info
         self.message = info.transaction.message
         self.meta = info.meta
         self.keys = AccountKeys(keys)
         self.instructions = self.message.instructions
-        self.groups: dict[int, Any] = {g.index: g.instructions for g in self.meta.inner_instructions}
+        self.groups = groups
         self.slot = slot
         self.block_time = block_time
-        self.invocations: list[Invocation] = []  # set by the decoder once found
+        self.invocations = invocations
         self.memo: dict[str, Any] | None = None  # results a decoder computes once for all the tx's events
         self.trailing: list[Trailing] | None = None  # events longer than their newest known layout
+        # what every record of the transaction repeats, computed for the first one
         self._signature: str | None = None
+        self._fee_payer: str | None = None
         self._balances: TokenBalances | None = None
+        self._via: dict[int, str | None] = {}
 
     @property
     def signature(self) -> str:
@@ -105,7 +119,9 @@ class TxContext:
 
     @property
     def fee_payer(self) -> str:
-        return self.keys.text(0)
+        if self._fee_payer is None:
+            self._fee_payer = self.keys.text(0)
+        return self._fee_payer
 
     @property
     def balances(self) -> TokenBalances:
@@ -121,7 +137,10 @@ class TxContext:
         """The top-level program when it is not the event's program (router, aggregator, migrate)."""
         if invocation.inner_index is None:
             return None
-        top = self.keys.text(self.instructions[invocation.outer_index].program_id_index)
+        outer = invocation.outer_index
+        top = self._via.get(outer)
+        if top is None:
+            top = self._via[outer] = self.keys.text(self.instructions[outer].program_id_index)
         return None if top == invocation.decoder.program.program_id else top
 
     def fields(self, site: EventSite, event: EventLayout) -> tuple[Any, ...]:

@@ -140,8 +140,13 @@ class TransactionDecoder:
                 program_counters.failed_transactions += 1
             return []
         try:
-            tx = TxContext(info, keys, slot, block_time)
-            return self._events(tx, tracked, counters, lifecycle)
+            groups = {g.index: g.instructions for g in meta.inner_instructions}
+            invocations, orphans = find_invocations(message.instructions, groups, tracked)
+            if not invocations:  # the programs' keys are there but none of them ran: nothing more to read
+                self._check_unseen(info, tracked, counters)
+                return []
+            tx = TxContext(info, keys, slot, block_time, groups, invocations)
+            return self._events(tx, orphans, counters, lifecycle)
         except _MALFORMED as exc:
             for program_counters in touched:
                 self._error(program_counters, "transaction", exc)
@@ -150,17 +155,13 @@ class TransactionDecoder:
     def _events(
         self,
         tx: TxContext,
-        tracked: dict[int, ProgramDecoder],
+        orphans: list[ProgramDecoder],
         counters: dict[str, ProgramCounters],
         lifecycle: bool,
     ) -> list[Record]:
-        invocations, orphans = find_invocations(tx.instructions, tx.groups, tracked)
-        if not invocations:
-            self._check_unseen(tx, tracked, counters)
-            return []
+        invocations = tx.invocations
         for decoder in orphans:
             self._error(counters[decoder.program.name], tx, DecodeError("self-CPI event with no emitting invocation"))
-        tx.invocations = invocations
         quiet = [invocation for invocation in invocations if not invocation.events and _may_log(invocation)]
         if quiet:
             for decoder in attach_log_events(tx, quiet):
@@ -274,11 +275,11 @@ class TransactionDecoder:
                     self._error(counters[record.program], tx, exc)
 
     def _check_unseen(
-        self, tx: TxContext, tracked: dict[int, ProgramDecoder], counters: dict[str, ProgramCounters]
+        self, info: Any, tracked: dict[int, ProgramDecoder], counters: dict[str, ProgramCounters]
     ) -> None:
         """A tracked program's key without an instruction of it is fine (an account passed along), unless
         the logs say it ran or the inner instructions were not recorded: then its events are invisible."""
-        meta = tx.meta
+        meta = info.meta
         for decoder in tracked.values():
             program_id = decoder.program.program_id
             invoked = f"Program {program_id} invoke ["
@@ -288,7 +289,7 @@ class TransactionDecoder:
                 problem = f"{program_id} ran (per the logs) but no instruction of it is recorded"
             else:
                 continue
-            self._error(counters[decoder.program.name], tx, DecodeError(problem))
+            self._error(counters[decoder.program.name], _described(info), DecodeError(problem))
 
     def _fallback(self, invocation: Invocation, tx: TxContext, counters: ProgramCounters) -> TradeEvent | None:
         try:
@@ -344,11 +345,13 @@ class TransactionDecoder:
         for group in info.meta.inner_instructions:
             instructions.extend(group.instructions)
         for instruction in instructions:
-            if instruction.program_id_index >= key_count:
+            accounts = instruction.accounts
+            index = max(instruction.program_id_index, max(accounts) if accounts else 0)
+            if index >= key_count:
                 self._unattributed_error(
                     DecodeError(
-                        f"instruction calls account index {instruction.program_id_index}"
-                        f" but the transaction has {key_count} keys"
+                        f"instruction refers to account index {index} but the transaction has {key_count} keys"
+                        " (loaded addresses missing?)"
                     )
                 )
                 return
@@ -361,14 +364,19 @@ class TransactionDecoder:
     def _error(self, counters: ProgramCounters, where: TxContext | str, exc: Exception) -> None:
         counters.errors += 1
         if isinstance(where, TxContext):
-            try:
-                where = where.signature
-            except DecodeError:
-                where = "transaction without a valid signature"
+            where = _described(where.info)
         message = f"{where}: {exc}"
         self.recent_errors.append(message)
         if self._report is not None:
             self._report.errors.append(message)
+
+
+def _described(info: Any) -> str:
+    """How an error names its transaction: the signature, if it has a valid one."""
+    try:
+        return signature_text(info)
+    except _MALFORMED:
+        return "transaction without a valid signature"
 
 
 def _position(item: tuple[int, int, Any]) -> tuple[int, int]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -341,31 +341,40 @@ class Layout:
     layout's order): the others are skipped, not converted -- what a decoder on the hot path uses.
     """
 
-    __slots__ = ("name", "fields", "index", "ends", "sizes", "_types", "_runs", "_pads", "_whole")
+    __slots__ = ("name", "fields", "index", "ends", "sizes", "_all", "_runs", "_pads", "_whole")
 
-    def __init__(self, name: str, spec: str, defined: Mapping[str, FieldType] = {}) -> None:
-        fields, ends = parse_fields(spec, defined)
+    def __init__(
+        self,
+        name: str,
+        fields: Sequence[tuple[str, FieldType]],
+        ends: Sequence[int],
+        keep: Collection[str] | None = None,
+    ) -> None:
+        """``fields`` in order, ``ends`` the field count at the end of each layout (oldest first), ``keep``
+        the fields to yield (None: all)."""
         if not fields:
             raise ValueError(f"{name} has no fields")
-        self._setup(name, tuple(f for f, _ in fields), [t for _, t in fields], tuple(ends), None)
-
-    def _setup(
-        self, name: str, names: tuple[str, ...], types: list[FieldType], ends: tuple[int, ...], keep: set[str] | None
-    ) -> None:
         self.name = name
-        self._types = types
-        self.ends = ends  # field count at the end of each layout, oldest first
-        chosen = [keep is None or field_name in keep for field_name in names]
-        self.fields = tuple(field_name for field_name, take in zip(names, chosen) if take)  # what it yields
+        self._all = tuple(fields)
+        self.ends = tuple(ends)
+        types = [t for _, t in fields]
+        chosen = [keep is None or field_name in keep for field_name, _ in fields]
+        self.fields = tuple(field_name for (field_name, _), take in zip(fields, chosen) if take)  # what it yields
         self.index = {field_name: i for i, field_name in enumerate(self.fields)}
-        self._runs = _compile(types, chosen, list(ends))
+        self._runs = _compile(types, chosen, list(self.ends))
         total = len(self.fields)
-        self._pads = {sum(chosen[:end]): (None,) * (total - sum(chosen[:end])) for end in ends}
+        self._pads = {sum(chosen[:end]): (None,) * (total - sum(chosen[:end])) for end in self.ends}
         # byte size of each layout when all its fields are fixed, else None
-        self.sizes = tuple(_fixed_size(types[:end]) for end in ends)
+        self.sizes = tuple(_fixed_size(types[:end]) for end in self.ends)
         # an all-fixed layout as long as the bytes: one struct, nothing to pad (the usual event)
         whole = self._runs[0]
         self._whole = whole if len(self._runs) == 1 and whole.struct is not None else None
+
+    @classmethod
+    def parse(cls, name: str, spec: str, defined: Mapping[str, FieldType] = {}) -> Layout:
+        """A layout as the tables write it: ``"a:u64 b:pubkey | c:u8"``."""
+        fields, ends = parse_fields(spec, defined)
+        return cls(name, fields, ends)
 
     def select(self, names: str) -> Layout:
         """A reader of the same layouts yielding only ``names`` (space-separated, in layout order)."""
@@ -375,9 +384,7 @@ class Layout:
             raise ValueError(f"{self.name} has no field(s) {', '.join(unknown)}")
         if wanted != sorted(wanted, key=self.index.__getitem__):
             raise ValueError(f"{self.name}: select fields in layout order")
-        selected = Layout.__new__(Layout)
-        selected._setup(self.name, self.fields, self._types, self.ends, set(wanted))
-        return selected
+        return Layout(self.name, self._all, self.ends, set(wanted))
 
     def __getitem__(self, field_name: str) -> int:
         """Position of a field in the decoded values."""
@@ -542,8 +549,11 @@ class ProgramLayouts:
     def event(self, name: str, spec: str, variants: Mapping[int, str] | None = None) -> EventLayout:
         entry = EventLayout(
             name,
-            Layout(name, spec, self.types),
-            {length: Layout(f"{name} ({length} bytes)", text, self.types) for length, text in (variants or {}).items()},
+            Layout.parse(name, spec, self.types),
+            {
+                length: Layout.parse(f"{name} ({length} bytes)", text, self.types)
+                for length, text in (variants or {}).items()
+            },
         )
         self.events[entry.discriminator] = entry
         self._events_by_name[name] = entry
@@ -553,7 +563,7 @@ class ProgramLayouts:
         entry = InstructionLayout(
             name,
             tuple(accounts.split()),
-            Layout(f"{name} arguments", args, self.types) if args.strip() else None,
+            Layout.parse(f"{name} arguments", args, self.types) if args.strip() else None,
             discriminator("global", _snake(name)),
         )
         self.instructions[entry.discriminator] = entry

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import random
 import struct
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -355,3 +357,26 @@ def test_a_trade_event_cut_back_to_each_older_layout_with_fee_fields_gives_the_s
         assert trade.decode_source == "cpi_event"
         counters = decoder.stats.as_dict()["pumpfun"]
         assert (counters["fallbacks"], counters["trailing_events"], counters["errors"]) == (0, 0, 0), size
+
+
+@pytest.mark.parametrize("idl_name", list(IDLS))
+def test_the_table_script_prints_the_committed_tables_entries(fixtures_dir, repo_root, idl_name):
+    """``scripts/idl_table.py`` (what docs/decode.md has users run for a new version) prints entries
+    that build the same layouts as the committed table, the older-layout marks aside."""
+    result = subprocess.run(
+        [sys.executable, "scripts/idl_table.py", str(fixtures_dir / "idl" / idl_name)],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    printed = ProgramLayouts("printed")
+    exec(result.stdout, {"TABLE": printed})  # the script's output is the table module's body
+    committed = IDLS[idl_name]
+    assert sorted(printed.event_names()) == sorted(committed.event_names())
+    for name in committed.event_names():
+        assert printed.event_named(name).layout.fields == committed.event_named(name).layout.fields
+    assert {i.name: (i.accounts, i.args.fields if i.args else ()) for i in printed.instructions.values()} == {
+        i.name: (i.accounts, i.args.fields if i.args else ()) for i in committed.instructions.values()
+    }

@@ -5,6 +5,9 @@ it; ``single`` gives one partition ``"all"`` with a named filter per program. Ea
 reads a live Geyser stream (``settings.geyser_url``) through a background reader, or replays
 ``settings.replay_path`` when no URL is set, and emits per complete slot its ``TxUpdate``s then
 one ``SlotClock``, plus a ``Gap`` for anything it knows it lost (``solflow.domain.stream``).
+When a stop is requested (SIGTERM, or another partition's feed failed for good: ``solflow.run_control``)
+or its own feed fails, a partition hands on everything received, held slots included, then a
+``SourceStopped`` and ends -- so the dataflow drains instead of crashing.
 
 The resume state is the last slot handed downstream; a restarted flow (``-r``) resubscribes from
 the slot after it, or skips up to it when replaying. ``SOLFLOW_OVERFLOW=block`` trades dropped

@@ -71,8 +71,60 @@ class DecodeReport(NamedTuple):
 
 def shard_keys(shards: int) -> tuple[str, ...]:
     """The aggregation keys; a mint's shard is ``keys[crc32(mint) % shards]`` (a stable hash --
-    the built-in ``hash()`` is salted per process)."""
-    return tuple(f"shard-{i:03d}" for i in range(shards))
+    the built-in ``hash()`` is salted per process).
+
+    Bytewax sends a key to worker ``bytewax_route(key) % workers``. Each shard's name is picked so
+    that shard ``i`` lands on worker ``i % workers`` whenever the worker count divides 12 (1, 2, 3,
+    4, 6 or 12 workers in all): the shards spread evenly, so few shards (each costs a call per
+    tick) still keep every process busy."""
+    keys = []
+    for index in range(shards):
+        name, attempt = f"shard-{index:03d}", 0
+        while bytewax_route(name) % _PLACEMENT != index % _PLACEMENT:
+            attempt += 1
+            name = f"shard-{index:03d}-{attempt}"
+        keys.append(name)
+    return tuple(keys)
+
+
+_PLACEMENT = 12  # shard i goes to worker i % W for every W dividing this
+_MASK = (1 << 64) - 1
+
+
+def bytewax_route(key: str) -> int:
+    """The hash Bytewax 0.21 routes a state key by: Rust's ``DefaultHasher`` (SipHash-1-3 with zero
+    keys) over the key's UTF-8 bytes and the 0xff a ``str`` hash ends with."""
+    data = key.encode() + b"\xff"
+    v0, v1, v2, v3 = 0x736F6D6570736575, 0x646F72616E646F6D, 0x6C7967656E657261, 0x7465646279746573
+    end = len(data) - len(data) % 8
+    words = [int.from_bytes(data[i : i + 8], "little") for i in range(0, end, 8)]
+    words.append(((len(data) & 0xFF) << 56) | int.from_bytes(data[end:], "little"))
+    for word in words:
+        v3 ^= word
+        v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
+        v0 ^= word
+    v2 ^= 0xFF
+    for _ in range(3):
+        v0, v1, v2, v3 = _sip_round(v0, v1, v2, v3)
+    return v0 ^ v1 ^ v2 ^ v3
+
+
+def _sip_round(v0: int, v1: int, v2: int, v3: int) -> tuple[int, int, int, int]:
+    v0 = (v0 + v1) & _MASK
+    v1 = _rotate(v1, 13) ^ v0
+    v0 = _rotate(v0, 32)
+    v2 = (v2 + v3) & _MASK
+    v3 = _rotate(v3, 16) ^ v2
+    v0 = (v0 + v3) & _MASK
+    v3 = _rotate(v3, 21) ^ v0
+    v2 = (v2 + v1) & _MASK
+    v1 = _rotate(v1, 17) ^ v2
+    v2 = _rotate(v2, 32)
+    return v0, v1, v2, v3
+
+
+def _rotate(value: int, bits: int) -> int:
+    return ((value << bits) | (value >> (64 - bits))) & _MASK
 
 
 class _PartitionDecoding:

@@ -56,12 +56,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -81,9 +80,20 @@ from sinks.parquet_files import (
     next_sequence,
     part_files,
 )
-from sinks.schema import SIGNAL_COLUMNS, TRADE_COLUMNS, Column, RowShapeError, aggregate_columns, row_packer
+from sinks.schema import (
+    SIGNAL_COLUMNS,
+    TRADE_COLUMNS,
+    Column,
+    RowShapeError,
+    aggregate_columns,
+    check_row_keys,
+    row_packer,
+)
 from solflow.domain.windows import RowBlock
 from solflow.settings import DEFAULT_TICK_S, DEFAULT_WINDOWS
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = ["DATASETS", "NULL_DATE", "TICK_KEY", "ParquetDatasetSink", "arrow_schema", "polars_schema"]
 
@@ -91,14 +101,6 @@ NULL_DATE = "__HIVE_DEFAULT_PARTITION__"
 ROW_GROUP_ROWS = 65_536
 TICK_KEY = b"solflow.tick_s"  # metadata of the aggregates files: the tick their rows were computed with
 
-_POLARS: dict[str, pl.DataType] = {
-    "str": pl.String(),
-    "int": pl.Int64(),
-    "u64": pl.UInt64(),
-    "float": pl.Float64(),
-    "bool": pl.Boolean(),
-    "time": pl.Datetime("ms", "UTC"),
-}
 _ARROW: dict[str, pa.DataType] = {
     "str": pa.string(),
     "int": pa.int64(),
@@ -113,11 +115,22 @@ _SECONDS_PER_DAY = 86_400
 _SECONDS_PER_HOUR = 3_600
 _MS_PER_HOUR = _SECONDS_PER_HOUR * 1000
 _encode = json.JSONEncoder(separators=(",", ":")).encode
+_SIGNAL_KEYS = frozenset(name for name, _ in SIGNAL_COLUMNS)
 
 
 def polars_schema(columns: Iterable[Column]) -> pl.Schema:
     """The Polars schema of these ``sinks.schema`` columns, as written to Parquet."""
-    return pl.Schema({name: _POLARS[kind] for name, kind in columns})
+    import polars as pl  # for readers: the flow's writers never load Polars
+
+    dtypes: dict[str, pl.DataType] = {
+        "str": pl.String(),
+        "int": pl.Int64(),
+        "u64": pl.UInt64(),
+        "float": pl.Float64(),
+        "bool": pl.Boolean(),
+        "time": pl.Datetime("ms", "UTC"),
+    }
+    return pl.Schema({name: dtypes[kind] for name, kind in columns})
 
 
 def arrow_schema(columns: Iterable[Column]) -> pa.Schema:
@@ -188,21 +201,77 @@ class ParquetDatasetSink(FixedPartitionedSink[Any, int]):
 
 
 class _Shape:
-    """What a dataset's files look like and how a batch of items becomes an Arrow table."""
+    """What a dataset's files look like: items are checked and grouped by hour as they come
+    (``by_hour``), and turned into Arrow tables a row group at a time (``table_of``), so the
+    conversion runs over many rows at once."""
 
-    def __init__(self, schema: pa.Schema, time_column: str, table_of: Callable[[list[Any]], pa.Table]):
+    def __init__(
+        self,
+        schema: pa.Schema,
+        by_hour: Callable[[list[Any]], list[tuple[int | None, list[Any], int]]],
+        table_of: Callable[[list[Any]], pa.Table],
+    ):
         self.schema = schema
-        self.time_column = time_column
+        self.by_hour = by_hour  # -> (hour, items, rows)
         self.table_of = table_of
 
 
 def _shape(dataset: str, windows: tuple[int, ...], tick_s: int) -> _Shape:
     if dataset == "trades":
-        return _Shape(arrow_schema(TRADE_COLUMNS), TIME_COLUMNS[dataset], _trades_table(TRADE_COLUMNS))
+        return _Shape(arrow_schema(TRADE_COLUMNS), _hours_by(attrgetter("block_time")), _trades_table(TRADE_COLUMNS))
     if dataset == "aggregates":
         schema = arrow_schema(aggregate_columns(windows)).with_metadata({TICK_KEY: str(tick_s).encode()})
-        return _Shape(schema, TIME_COLUMNS[dataset], _aggregates_table(schema, windows))
-    return _Shape(arrow_schema(SIGNAL_COLUMNS), TIME_COLUMNS[dataset], _signals_table())
+        return _Shape(schema, _block_hours(windows), _aggregates_table(schema, windows))
+    return _Shape(arrow_schema(SIGNAL_COLUMNS), _signal_hours(), _signals_table())
+
+
+def _hours_by(time_of: Callable[[Any], int | None]) -> Callable[[list[Any]], list[tuple[int | None, list[Any], int]]]:
+    """Items grouped by the hour of ``time_of(item)`` (None: no time), in order within each hour."""
+
+    def by_hour(items: list[Any]) -> list[tuple[int | None, list[Any], int]]:
+        groups: dict[int | None, list[Any]] = {}
+        for item in items:
+            time = time_of(item)
+            hour = None if time is None else time // _SECONDS_PER_HOUR
+            group = groups.get(hour)
+            if group is None:
+                groups[hour] = [item]
+            else:
+                group.append(item)
+        return [(hour, group, len(group)) for hour, group in groups.items()]
+
+    return by_hour
+
+
+def _signal_hours() -> Callable[[list[Any]], list[tuple[int | None, list[Any], int]]]:
+    by_hour = _hours_by(itemgetter("ts"))
+
+    def checked(rows: list[Any]) -> list[tuple[int | None, list[Any], int]]:
+        for row in rows:
+            check_row_keys(row, _SIGNAL_KEYS, "signal")
+        return by_hour(rows)
+
+    return checked
+
+
+def _block_hours(windows: tuple[int, ...]) -> Callable[[list[Any]], list[tuple[int | None, list[Any], int]]]:
+    def by_hour(blocks: list[Any]) -> list[tuple[int | None, list[Any], int]]:
+        groups: dict[int | None, list[Any]] = {}
+        for block in blocks:
+            if type(block) is not RowBlock:
+                raise RowShapeError(f"aggregate rows come as RowBlock batches, got {type(block).__name__}")
+            if not block.fits(windows):
+                raise RowShapeError(f"aggregate rows were computed for other windows than {windows}")
+            hours = block.ts // _SECONDS_PER_HOUR
+            first = int(hours[0])
+            if (hours == first).all():
+                groups.setdefault(first, []).append(block)
+                continue
+            for hour in np.unique(hours).tolist():
+                groups.setdefault(hour, []).append(block.take(np.flatnonzero(hours == hour)))
+        return [(hour, group, sum(map(len, group))) for hour, group in groups.items()]
+
+    return by_hour
 
 
 def _table(schema: pa.Schema, columns: Sequence[Any], what: str) -> pa.Table:
@@ -235,11 +304,6 @@ def _trades_table(columns: tuple[Column, ...]) -> Callable[[list[Any]], pa.Table
 
 def _aggregates_table(schema: pa.Schema, windows: tuple[int, ...]) -> Callable[[list[Any]], pa.Table]:
     def table_of(blocks: list[Any]) -> pa.Table:
-        for block in blocks:
-            if type(block) is not RowBlock:
-                raise RowShapeError(f"aggregate rows come as RowBlock batches, got {type(block).__name__}")
-            if not block.fits(windows):
-                raise RowShapeError(f"aggregate rows were computed for other windows than {windows}")
         values = RowBlock.concat(blocks).columns(windows)
         arrays = []
         for field in schema:
@@ -269,20 +333,21 @@ def _signals_table() -> Callable[[list[Any]], pa.Table]:
 
 
 class _HourFile:
-    """The open file of one hour: row groups appended as rows arrive, renamed when finished."""
+    """The open file of one hour: items gathered, written a row group at a time, renamed when finished."""
 
-    def __init__(self, seq: int, path: Path, schema: pa.Schema):
+    def __init__(self, seq: int, path: Path, shape: _Shape):
         self.seq = seq
         self.path = path
         self.staging = path.with_name(f".{path.name}.tmp")
+        self.shape = shape
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.writer = pq.ParquetWriter(self.staging, schema, compression=COMPRESSION)
-        self.pending: list[pa.Table] = []
+        self.writer = pq.ParquetWriter(self.staging, shape.schema, compression=COMPRESSION)
+        self.pending: list[Any] = []
         self.pending_rows = 0
 
-    def append(self, table: pa.Table, row_group_rows: int) -> None:
-        self.pending.append(table)
-        self.pending_rows += table.num_rows
+    def append(self, items: list[Any], rows: int, row_group_rows: int) -> None:
+        self.pending += items
+        self.pending_rows += rows
         if self.pending_rows >= row_group_rows:
             self._flush()
 
@@ -293,7 +358,8 @@ class _HourFile:
 
     def _flush(self) -> None:
         if self.pending_rows:
-            self.writer.write_table(pa.concat_tables(self.pending), row_group_size=self.pending_rows)
+            table = self.shape.table_of(self.pending)
+            self.writer.write_table(table, row_group_size=table.num_rows)
         self.pending, self.pending_rows = [], 0
 
 
@@ -327,18 +393,15 @@ class _ParquetPartition(StatefulSinkPartition[Any, int]):
             self._next_seq = resume_state
             cut_after(written, resume_state)
         for seq, path in part_files(self._dir, name):  # an hour this run adds rows to is merged whole
-            self._written.setdefault(first_hour(path, shape.time_column), []).append((seq, path))
+            self._written.setdefault(first_hour(path, TIME_COLUMNS[directory.name]), []).append((seq, path))
 
     @override
     def write_batch(self, values: list[Any]) -> None:
-        table = self._shape.table_of(values)
-        if not table.num_rows:
-            return
-        for hour, rows in _by_hour(table, self._shape.time_column):
+        for hour, items, rows in self._shape.by_hour(values):
             file = self._open.get(hour)
             if file is None:
                 file = self._open[hour] = self._new_file(hour)
-            file.append(rows, self._row_group_rows)
+            file.append(items, rows, self._row_group_rows)
             if hour is not None and (self._latest_hour is None or hour > self._latest_hour):
                 self._latest_hour = hour
         self._finish(self._done_hours(self._open))
@@ -357,7 +420,7 @@ class _ParquetPartition(StatefulSinkPartition[Any, int]):
     def _new_file(self, hour: int | None) -> _HourFile:
         seq = self._next_seq
         self._next_seq += 1
-        return _HourFile(seq, _day_directory(self._dir, hour) / f"{self._name}-{seq:010d}.parquet", self._shape.schema)
+        return _HourFile(seq, _day_directory(self._dir, hour) / f"{self._name}-{seq:010d}.parquet", self._shape)
 
     def _done_hours(self, hours: Iterable[int | None]) -> list[int | None]:
         """Hours no more rows are expected for: two hours before the latest one seen."""
@@ -382,17 +445,3 @@ def _day_directory(dataset_dir: Path, hour: int | None) -> Path:
         return dataset_dir / f"date={NULL_DATE}"
     day = _EPOCH + timedelta(days=hour * _SECONDS_PER_HOUR // _SECONDS_PER_DAY)
     return dataset_dir / f"date={day.isoformat()}"
-
-
-def _by_hour(table: pa.Table, time_column: str) -> list[tuple[int | None, pa.Table]]:
-    """The table's rows grouped by hour of event time (usually one group), rows kept in order."""
-    times = table.column(time_column)
-    if times.null_count == len(times):
-        return [(None, table)]
-    hours = pc.divide(times.cast(pa.int64()), _MS_PER_HOUR)  # integer division of the ms
-    if times.null_count == 0 and pc.min(hours).as_py() == pc.max(hours).as_py():
-        return [(hours[0].as_py(), table)]
-    groups: dict[int | None, list[int]] = {}
-    for row, key in enumerate(hours.to_pylist()):
-        groups.setdefault(key, []).append(row)
-    return [(key, table.take(rows)) for key, rows in groups.items()]

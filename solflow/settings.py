@@ -223,7 +223,7 @@ class Settings:
     # Aggregation
     windows: tuple[int, ...] = _env("SOLFLOW_WINDOWS", _windows, DEFAULT_WINDOWS)
     agg_tick_s: int = _env("SOLFLOW_AGG_TICK", _positive_int, DEFAULT_TICK_S)
-    agg_shards: int = _env("SOLFLOW_AGG_SHARDS", _positive_int, 16)
+    agg_shards: int = _env("SOLFLOW_AGG_SHARDS", _positive_int, 4)
     signal_overrides: Mapping[str, float] = _env("SOLFLOW_SIGNALS", _signal_overrides, {})
     progress: str = _env("SOLFLOW_PROGRESS", _choice(("auto", "on", "off")), "auto")
     # Logging

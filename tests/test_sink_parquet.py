@@ -309,10 +309,14 @@ def test_rows_of_another_shape_or_type_are_rejected(tmp_path: Path) -> None:
     with pytest.raises(RowShapeError, match=r"other windows than \(60, 300, 900"):
         part.write_batch([block])
     signals = ParquetDatasetSink(tmp_path, "signals").build_part("out", "part-000", None)
+    extra = {**signal_row(1, T0), "extra": 1}
+    with pytest.raises(RowShapeError, match=r"unexpected keys \['extra'\]"):
+        signals.write_batch([extra])
     wrong = signal_row(1, T0)
     wrong["severity"] = "high"
+    signals.write_batch([wrong])  # types are checked as a row group is converted: at the snapshot here
     with pytest.raises(RowShapeError, match="signal column 'severity'"):
-        signals.write_batch([wrong])
+        signals.snapshot()
     with pytest.raises(ValueError, match="unknown dataset"):
         ParquetDatasetSink(tmp_path, "trade")
 

@@ -423,15 +423,14 @@ class ShardWindows:
         changed += entered
         emptied = _NO_SLOTS
         if left_longest:
-            candidates = np.unique(np.concatenate(left_longest))
+            candidates = _union(left_longest)
             limit = (tick - self.layout.longest) // self.layout.granularity
             emptied = candidates[self.last_bucket[candidates] <= limit]
         if not changed:
             return TickChanges(_NO_SLOTS, _NO_SLOTS, emptied)
-        changed_slots = np.unique(np.concatenate(changed))
+        changed_slots = _union(changed)
         self.last_change[changed_slots] = tick
-        entered_slots = np.concatenate(entered) if len(entered) > 1 else entered[0] if entered else _NO_SLOTS
-        return TickChanges(changed_slots, np.unique(entered_slots), emptied)
+        return TickChanges(changed_slots, _union(entered) if entered else _NO_SLOTS, emptied)
 
     def rows(self, slots: Ints, ts: Ints) -> RowBlock:
         """The rows of these mints as their state is now, stamped ``ts`` (per row): the tick of the
@@ -615,7 +614,8 @@ class ShardWindows:
         slot_array = np.array(slots, dtype=np.int64)
         counter_array = np.array(counters, dtype=np.int64)
         sums = self.sums  # after the loop: a new mint may have grown the arrays
-        sums[slot_array] += np.tile(counter_array, windows_count)  # into every window at once
+        # Into every window at once: the rows seen as (windows, counters), the counters broadcast.
+        sums.reshape(len(sums), windows_count, _COUNTERS)[slot_array] += counter_array[:, None, :]
         if moved_at:
             # Windows still holding the older group count the pair there and here: once too often.
             held = np.array(moved_from)[:, None] >= np.array(first_in)[None, :]
@@ -736,6 +736,11 @@ class ShardWindows:
                     bots[slot, 2 * rated] += (bot_trades > 0) - (before > 0)
                     bots[slot, 2 * rated + 1] += bot_trades - before
             to_rate.clear()
+
+
+def _union(parts: list[Ints]) -> Ints:
+    """The slots of several groups, each listed once (a group's own slots are distinct)."""
+    return parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts))
 
 
 def _grown(array: npt.NDArray[Any], capacity: int) -> npt.NDArray[Any]:

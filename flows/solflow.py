@@ -25,6 +25,7 @@ All SQLite writes go through one ``SqliteSink`` (one partition: a single writer 
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import tempfile
 from collections.abc import Callable
@@ -52,6 +53,7 @@ from sources.capture import CaptureError, check_capture
 from sources.yellowstone import YellowstoneSource, subscriptions
 
 DB_NAME = "solflow.db"
+GC_GEN0_THRESHOLD = 10_000
 
 
 def build_flow(settings: Settings, recovery: bool = True) -> Dataflow:
@@ -219,5 +221,9 @@ def _check_out_dir(out: Path) -> None:
 
 run_control.install_signal_handlers()
 install_excepthook()
+# The aggregation keeps many small long-lived objects (per mint and wallet, up to the longest
+# window); with the default thresholds the cyclic collector keeps rescanning them, about half of the
+# aggregation's time (measured on a 500 trades/s stream). Fewer, larger collections find the same cycles.
+gc.set_threshold(GC_GEN0_THRESHOLD, 10, 10)
 report_at_exit()
 flow = _flow_from_environment()

@@ -64,7 +64,7 @@ from typing import Any, Final, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from solflow.domain.bots import BOT_HORIZON_S, MAX_TRADES, is_bot
+from solflow.domain.bots import BOT_HORIZON_S, MAX_TRADES, MIN_TRADES_IDENTICAL, is_bot
 from solflow.domain.signals import DcaInputs
 
 DEFAULT_WINDOWS = (60, 300, 900, 3600, 7200, 14400)  # the original system's windows, seconds
@@ -97,6 +97,7 @@ _spot_of = itemgetter(1)  # of a DCA fill [time, latest spot buy within reach or
 # Counters of one group row; each window's sums use the same layout.
 BUYS, SELLS, BUY_LAMPORTS, SELL_LAMPORTS, SOL_TRADES, DCA_BUYS, SPOT_BUYS, U_ANY, U_BUY, U_SELL = range(10)
 _COUNTERS = 10
+MIN_RATED = MIN_TRADES_IDENTICAL  # every bot rule but the first needs at least this many trades
 
 # A pair's state (a list): its slot, the buckets of its latest trade / buy / sell and its row in
 # those groups, its trades within the bot horizon (chain order), its key in the pair table, then per
@@ -295,17 +296,6 @@ class _Group:
         self.pairs: list[list[Any]] | None = pairs  # pair states whose latest trade this group held on entry
 
 
-class _Dca:
-    """DCA_CONVICTION inputs of one mint: its DCA fills in the longest window, each with the latest
-    spot buy within the match window, and the time of its latest spot buy."""
-
-    __slots__ = ("fills", "last_spot")
-
-    def __init__(self) -> None:
-        self.fills: list[list[Any]] = []  # [time, spot buy time or None], time order
-        self.last_spot: int | None = None
-
-
 class TickChanges(NamedTuple):
     """What one processed tick did: the slots of the mints that changed, of those with a trade
     entering and of those whose windows emptied (ascending)."""
@@ -366,7 +356,10 @@ class ShardWindows:
         # the longest window.
         self.dca_changed: npt.NDArray[np.bool_] = np.zeros(capacity, dtype=np.bool_)
         self.programs: list[dict[str, int]] = []  # by slot: program -> bucket of its latest trade
-        self.dca: dict[int, _Dca] = {}
+        # DCA_CONVICTION's inputs by slot: its DCA fills in the longest window in time order, each
+        # [time, latest spot buy within the match window or None], and its latest spot buy.
+        self.dca_fills: dict[int, list[list[Any]]] = {}
+        self.last_spot: dict[int, int] = {}
         self.pairs: dict[tuple[str, str], list[Any]] = {}
         self.groups: list[_Group] = []  # entered groups still in the longest window, oldest first
         self._by_bucket: dict[int, _Group] = {}  # the same groups by bucket
@@ -459,7 +452,8 @@ class ShardWindows:
             del self.slot_of[self.mints[slot]]
             self.mints[slot] = ""
             self.programs[slot] = {}
-            self.dca.pop(slot, None)
+            self.dca_fills.pop(slot, None)
+            self.last_spot.pop(slot, None)
             self.dirty[slot] = False
             self.has_fills[slot] = False
             self.dca_changed[slot] = False
@@ -471,12 +465,11 @@ class ShardWindows:
 
     def dca_inputs(self, slot: int, tick: int) -> DcaInputs | None:
         """DCA buys, spot buys and matched DCA buys in the longest window at ``tick``."""
-        dca = self.dca.get(slot)
-        if dca is None or not dca.fills:
+        fills = self.dca_fills.get(slot)
+        if not fills:
             return None
         layout = self.layout
         horizon = tick - layout.longest
-        fills = dca.fills
         expired = 0
         while expired < len(fills) and fills[expired][0] <= horizon:
             expired += 1
@@ -631,21 +624,23 @@ class ShardWindows:
 
     def _match_dca(self, slot: int, time: int, kind: int) -> None:
         """Trades enter in chain order, so the latest spot buy is the best match for a DCA buy."""
-        dca = self.dca.get(slot)
-        if dca is None:
-            dca = self.dca[slot] = _Dca()
         match_s = self.layout.dca_match_s
-        self.dca_changed[slot] = True
+        fills = self.dca_fills.get(slot)
         if kind == KIND_SPOT_BUY:
-            dca.last_spot = time
-            for fill in reversed(dca.fills):
-                if fill[0] < time - match_s:
-                    break
-                fill[1] = time
+            self.last_spot[slot] = time
+            if fills:  # without fills a spot buy changes nothing DCA_CONVICTION reads
+                self.dca_changed[slot] = True
+                for fill in reversed(fills):
+                    if fill[0] < time - match_s:
+                        break
+                    fill[1] = time
             return
-        spot = dca.last_spot
-        dca.fills.append([time, spot if spot is not None and spot >= time - match_s else None])
+        spot = self.last_spot.get(slot)
+        if fills is None:
+            fills = self.dca_fills[slot] = []
+        fills.append([time, spot if spot is not None and spot >= time - match_s else None])
         self.has_fills[slot] = True
+        self.dca_changed[slot] = True
 
     # ------------------------------------------------------------------ leaving
 
@@ -727,8 +722,8 @@ class ShardWindows:
                 count = len(recent) - out if recent else 0
                 if count > MAX_TRADES:  # rule 1 without copying a long list
                     bot_trades = count
-                else:
-                    bot_trades = count if count and is_bot(recent[out:]) else 0
+                else:  # no rule fires on fewer trades than MIN_RATED
+                    bot_trades = count if count >= MIN_RATED and is_bot(recent[out:]) else 0
                 before = pair[offset + 1]
                 if bot_trades != before:
                     pair[offset + 1] = bot_trades

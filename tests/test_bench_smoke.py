@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from solflow.bench.figures import KEYS
+from solflow.bench.figures import KEYS, RATE_KEYS
 
 TINY = [
     "--transactions",
@@ -22,6 +22,10 @@ TINY = [
     "200",
     "--mints",
     "2000",
+    "--mainnet-rate",
+    "50",
+    "--mainnet-seconds",
+    "30",
 ]
 
 
@@ -40,7 +44,8 @@ def tiny_results(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> d
 
 def test_every_figure_is_present_and_positive(tiny_results: dict) -> None:
     assert set(tiny_results) == set(KEYS)
-    for key, figure in tiny_results.items():
+    for key in RATE_KEYS:
+        figure = tiny_results[key]
         assert figure["tx_per_s"] > 0, key
         assert figure["ratio"] > 0, key
         assert figure["runs"] and all(run > 0 for run in figure["runs"]), key
@@ -74,6 +79,17 @@ def test_figures_carry_their_counts(tiny_results: dict) -> None:
     assert aggregate["mints"] == 2000
     assert aggregate["rss_mib"] > aggregate["baseline_rss_mib"] > 0
     assert aggregate["trades_per_s"] > 0
+
+
+def test_counts_at_a_mainnet_like_rate(tiny_results: dict) -> None:
+    rows = tiny_results["agg_rows_per_trade"]
+    assert (rows["rate"], rows["seconds"], rows["trades"]) == (50, 30, 1500)
+    assert 0 < rows["value"] == round(rows["history_rows"] / rows["trades"], 4)
+    assert rows["within_bound"] and rows["history_rows"] <= rows["trades"] + rows["mints"]
+    assert rows["capture_within_bound"] and 0 < rows["capture_rows_per_trade"] <= 1.5
+    files = tiny_results["parquet_files_per_hour"]
+    assert files["hours"] == 1 and files["files"]["trades"] == 5  # a file per program in the one hour
+    assert files["value"] == sum(files["files"].values()) <= 200
 
 
 def test_solflow_bench_prints_the_table(repo_root: Path, tmp_path: Path) -> None:

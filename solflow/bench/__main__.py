@@ -4,8 +4,9 @@ Measures, each as transactions per second (median of ``--runs``) and as a ratio 
 (``grpc_source``: to ``grpc_raw``): ``parse``, ``decode``, ``aggregate`` (in this process, one
 pass over the whole capture held in memory), ``flow``, ``flow_w4``, ``flow_2proc`` (``bytewax.run``
 subprocesses on the first ``--flow-transactions``), ``grpc_raw`` and ``grpc_source`` (against a
-replay-server subprocess, on the first ``--grpc-transactions``) -- see ``BENCHMARKS.md`` for what
-each one times.
+replay-server subprocess, on the first ``--grpc-transactions``). Counts, not rates:
+``agg_rows_per_trade`` and ``parquet_files_per_hour`` of a synthetic market at ``--mainnet-rate``
+trades a second (``solflow.bench.mainnet``) -- see ``BENCHMARKS.md`` for what each one times.
 
     $ solflow bench --transactions 200000 --runs 3 --json
 """
@@ -26,7 +27,7 @@ from typing import Any
 
 from solflow.bench import BenchError, flowruns, grpcruns, inprocess
 from solflow.bench import capture as bench_capture
-from solflow.bench.figures import KEYS, Figure, results, table
+from solflow.bench.figures import COUNT_KEYS, KEYS, Count, Figure, results, table
 
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "solflow-bench"
 PACED_FRACTION = 0.8
@@ -64,6 +65,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mints", type=int, default=100_000, help="active mints for the aggregation memory figure (default 100000)"
     )
+    parser.add_argument(
+        "--mainnet-rate",
+        type=int,
+        default=500,
+        metavar="N",
+        help="trades per second of the synthetic market behind the counts (default 500)",
+    )
+    parser.add_argument(
+        "--mainnet-seconds",
+        type=int,
+        default=600,
+        metavar="S",
+        help="seconds of chain time that market trades (default 600; files hold an hour each)",
+    )
     parser.add_argument("--only", metavar="KEYS", help=f"comma-separated subset of: {', '.join(KEYS)} (default: all)")
     parser.add_argument(
         "--cache-dir",
@@ -78,7 +93,15 @@ def run(args: argparse.Namespace) -> int:
     from solflow.cli.main import CliError
 
     wanted = _wanted(args.only, CliError)
-    for name in ("transactions", "runs", "flow_transactions", "grpc_transactions", "mints"):
+    for name in (
+        "transactions",
+        "runs",
+        "flow_transactions",
+        "grpc_transactions",
+        "mints",
+        "mainnet_rate",
+        "mainnet_seconds",
+    ):
         if getattr(args, name) < 1:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1")
     bench = _Bench(args, wanted)
@@ -86,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         figures = bench.measure_all()
     except BenchError as exc:
         raise CliError(str(exc)) from None
-    rows = results(figures)
+    rows = results(figures, bench.counts)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -110,6 +133,8 @@ class _Bench:
         self.args = args
         self.wanted = wanted
         self.figures: dict[str, Figure] = {}
+        self.counts: dict[str, Count] = {}
+        self.drained: inprocess.Drained | None = None
         self.started = time.perf_counter()
         self.generated_s: float | None = None
         self.capture = Path()
@@ -118,11 +143,16 @@ class _Bench:
     def measure_all(self) -> dict[str, Figure]:
         args = self.args
         memory: _MintsMemory | None = None
+        mainnet: _Mainnet | None = None
         cached = bench_capture.capture_path(args.transactions, args.seed, args.cache_dir).is_file()
-        if "aggregate" in self.wanted and not cached:
+        counted = any(key in self.wanted for key in COUNT_KEYS)
+        if not cached:
             # Generating the capture keeps one core busy for a minute or two and times nothing; the
-            # memory figure (RSS, not a rate) is measured by its own process on the other core meanwhile.
-            memory = _MintsMemory(args.mints)
+            # memory figure and the counts (not rates) are measured by their own processes meanwhile.
+            if "aggregate" in self.wanted:
+                memory = _MintsMemory(args.mints)
+            if counted:
+                mainnet = _Mainnet(args.mainnet_rate, args.mainnet_seconds)
         began = time.perf_counter()
         self.capture, generated = bench_capture.cached_capture(args.transactions, args.seed, args.cache_dir)
         if generated:
@@ -145,8 +175,25 @@ class _Bench:
             self._grpc(*grpc_capture)
         if "aggregate" in self.wanted:
             self.figures["aggregate"].extra.update((memory or _MintsMemory(args.mints)).result())
+        if counted:
+            self._counts((mainnet or _Mainnet(args.mainnet_rate, args.mainnet_seconds)).result())
         self._say(f"done in {time.perf_counter() - self.started:.0f} s")
         return self.figures
+
+    def _counts(self, found: dict[str, Any]) -> None:
+        market = {key: found[key] for key in ("rate", "seconds", "trades")}
+        if "agg_rows_per_trade" in self.wanted:
+            rows = Count(found["rows_per_trade"], {**market, "mints": found["mints"]})
+            rows.extra.update(history_rows=found["history_rows"], within_bound=found["within_bound"])
+            if self.drained is not None:  # the bench capture, every window filled and emptied
+                trades = self.figures["aggregate"].extra["trades"]
+                rows.extra["capture_rows_per_trade"] = round(self.drained.history_rows / trades, 4)
+                rows.extra["capture_within_bound"] = self.drained.history_rows <= trades + self.drained.mints
+            self.counts["agg_rows_per_trade"] = rows
+        if "parquet_files_per_hour" in self.wanted:
+            files = Count(found["files_per_hour"], {**market, "hours": found["hours"], "files": found["files"]})
+            self.counts["parquet_files_per_hour"] = files
+        self._say(f"mainnet-like market: {found['rows_per_trade']} history rows per trade, {found['files']} files")
 
     def _head(self, records: bench_capture.Records, transactions: int) -> tuple[Path, bench_capture.Records]:
         """The capture cut after ``transactions`` transactions (whole slots), written once to the cache."""
@@ -166,7 +213,7 @@ class _Bench:
         if "decode" in self.wanted:
             self._segments("decode", segments).extra.update(transactions=transactions, trades=len(decoded.trades))
         if "aggregate" in self.wanted:
-            segments = inprocess.aggregate_pass(decoded, parts)
+            segments, drained = inprocess.aggregate_pass(decoded, parts)
             figure = self._segments("aggregate", segments)
             figure.extra.update(
                 transactions=transactions,
@@ -174,6 +221,7 @@ class _Bench:
                 rows=sum(segment.rows for segment in segments),
                 trades_per_s=round(statistics.median(s.trades / s.seconds for s in segments), 1),
             )
+            self.drained = drained
 
     def _segments(self, key: str, segments: list[inprocess.Segment]) -> Figure:
         figure = self.figures[key] = Figure([segment.transactions / segment.seconds for segment in segments])
@@ -281,6 +329,24 @@ def _flow_run(key: str, capture: Path, work: Path) -> flowruns.FlowRun:
 
 def _rate(run: grpcruns.StreamRun) -> float:
     return run.transactions / run.seconds
+
+
+class _Mainnet:
+    """``python -m solflow.bench.mainnet`` in its own process: history rows and Parquet files of a
+    synthetic market at a mainnet-like rate."""
+
+    def __init__(self, rate: int, seconds: int):
+        command = [sys.executable, "-m", "solflow.bench.mainnet", "--rate", str(rate), "--seconds", str(seconds)]
+        self._process = subprocess.Popen(
+            command, cwd=flowruns.REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    def result(self) -> dict[str, Any]:
+        stdout, stderr = self._process.communicate()
+        if self._process.returncode != 0:
+            raise BenchError(f"bench.mainnet failed: {stderr.strip().splitlines()[-1:]}")
+        found: dict[str, Any] = json.loads(stdout)
+        return found
 
 
 class _MintsMemory:

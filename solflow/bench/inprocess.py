@@ -142,9 +142,18 @@ def _history_rows(emitted: Emitted) -> int:
     return sum(map(len, emitted.history))
 
 
-def aggregate_pass(decoded: Decoded, parts: int) -> list[Segment]:
+@dataclass(frozen=True, slots=True)
+class Drained:
+    """The history of the whole pass once the clock ran past the longest window (untimed)."""
+
+    history_rows: int
+    mints: int  # window runs: a mint that emptied and traded again counts twice
+
+
+def aggregate_pass(decoded: Decoded, parts: int) -> tuple[list[Segment], Drained]:
     """Feed every trade, timed by its slot's block meta, to one ``ShardAggregator`` and advance
-    its clock at every block meta; the last segment includes ``finish()``."""
+    its clock at every block meta; the last segment includes ``finish()``. Then, untimed, the clock
+    runs past the longest window, so every mint writes its final row."""
     trades, clocks = decoded.trades, decoded.clocks
     done = 0
     for upto, _, block_time in clocks:
@@ -171,4 +180,7 @@ def aggregate_pass(decoded: Decoded, parts: int) -> list[Segment]:
         transactions = clocks[stop - 1][1] - transactions_done if stop > start else 0
         transactions_done += transactions
         segments.append(Segment(elapsed, transactions, done - trades_before, rows))
-    return segments
+    config = aggregator.config
+    end = (clocks[-1][2] if clocks else 0) + config.windows[-1] + 2 * config.tick_s
+    drain = _history_rows(advance(AGGREGATE_PARTITION, end))
+    return segments, Drained(sum(segment.rows for segment in segments) + drain, aggregator.new_runs)

@@ -176,10 +176,18 @@ class DecodeStep:
     only by the worker that owns the partition."""
 
     def __init__(
-        self, programs: Mapping[str, tuple[str, ...]], shards: int, tick_s: int, trades: bool, aggregation: bool
+        self,
+        programs: Mapping[str, tuple[str, ...]],
+        shards: int,
+        tick_s: int,
+        trades: bool,
+        aggregation: bool,
+        after_slot: int | None = None,
     ):
         """``programs``: each source partition's program names (what its decoder may emit);
-        ``trades``: emit trades for the trade sinks; ``aggregation``: emit shard inputs."""
+        ``trades``: emit trades for the trade sinks; ``aggregation``: emit shard inputs;
+        ``after_slot``: transactions of this slot and earlier are skipped (the outputs hold them)."""
+        self._after_slot = -1 if after_slot is None else after_slot
         self._programs = programs
         self._keys = shard_keys(shards)
         self._tick_s = tick_s
@@ -198,6 +206,8 @@ class DecodeStep:
         for item in batch:
             # `type(item) is` in each test lets the type checker narrow `item` (and is the fastest test).
             if type(item) is TxUpdate:
+                if item.slot <= self._after_slot:
+                    continue
                 part = touched.get(item.partition) or self._touch(item.partition, touched)
                 part.transactions += 1
                 trades = part.decoder.decode(item.info, item.slot, item.block_time)

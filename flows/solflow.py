@@ -41,6 +41,7 @@ from flows.decoding import DecodeStep, ShardInput
 from flows.errors import install_excepthook, report_at_exit
 from flows.run_stats import Outputs, RunItem, RunRow, count_rows, run_stats_builder
 from flows.summary import SummarySink
+from sinks.existing import aggregate_windows, earlier_outputs, last_slot
 from sinks.jsonl import LegacyJsonlSink
 from sinks.parquet import ParquetDatasetSink
 from sinks.sqlite import SqliteSink
@@ -56,10 +57,11 @@ DB_NAME = "solflow.db"
 GC_GEN0_THRESHOLD = 10_000
 
 
-def build_flow(settings: Settings, recovery: bool = True) -> Dataflow:
+def build_flow(settings: Settings, recovery: bool = True, after_slot: int | None = None) -> Dataflow:
     """The whole pipeline for ``settings``; building it opens nothing (connections and files open
     in the source and sink partitions). ``recovery``: the run keeps snapshots (``-r``); without
-    it, steps skip the work of snapshotting."""
+    it, steps skip the work of snapshotting. ``after_slot``: transactions up to this slot are
+    skipped (an appending run continues after what the outputs hold)."""
     out = settings.out_dir
     outputs = Outputs(
         jsonl=settings.legacy_jsonl,
@@ -72,7 +74,12 @@ def build_flow(settings: Settings, recovery: bool = True) -> Dataflow:
     items = op.input("geyser", flow, YellowstoneSource(settings))
     with_trades = settings.legacy_jsonl or settings.legacy_sqlite or settings.pipeline
     decode = DecodeStep(
-        partition_programs, settings.agg_shards, settings.agg_tick_s, trades=with_trades, aggregation=settings.pipeline
+        partition_programs,
+        settings.agg_shards,
+        settings.agg_tick_s,
+        trades=with_trades,
+        aggregation=settings.pipeline,
+        after_slot=after_slot,
     )
     decoded = op.flat_map_batch("decode", items, decode)
     # The casts name what the branch predicates let through (Bytewax streams cannot narrow).
@@ -171,9 +178,10 @@ def _flow_from_environment() -> Dataflow:
                     " (set GEYSER_URL to stream live, or SOLFLOW_REPLAY to a capture)"
                 )
             check_capture(settings.replay_path)
-        flow = build_flow(settings, recovery=settings.recovery_directory is not None)
+        recovery = settings.recovery_directory is not None
         _check_out_dir(settings.out_dir)
-        return flow
+        after_slot = _check_earlier_run(settings, recovery)
+        return build_flow(settings, recovery=recovery, after_slot=after_slot)
     except SettingsError as exc:
         print(f"solflow: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -202,6 +210,33 @@ def _per_process(settings: Settings) -> Settings:
     if port > 65535:
         raise SettingsError(f"SOLFLOW_METRICS_PORT={settings.metrics_port} + process id {process_id} is past 65535")
     return replace(settings, metrics_port=port)
+
+
+def _check_earlier_run(settings: Settings, recovery: bool) -> int | None:
+    """Refuse a run that would write an earlier run's trades again, or change the aggregates'
+    columns; for a run that appends (``SOLFLOW_APPEND=on``), the last slot already written."""
+    out = settings.out_dir
+    windows = aggregate_windows(out)
+    if settings.pipeline and windows is not None and windows != tuple(settings.windows):
+        wanted = ",".join(map(str, settings.windows))
+        raise SettingsError(
+            f"SOLFLOW_WINDOWS={wanted}: {out / 'aggregates'} holds rows of the windows"
+            f" {','.join(map(str, windows))}, whose columns another window set would change; write to another"
+            " SOLFLOW_OUT (the datasets here stay as they are) or keep those windows"
+        )
+    if recovery:
+        return None  # a resumed run rewrites exactly what its snapshot did not cover
+    earlier = earlier_outputs(out)
+    if not earlier:
+        return None
+    if not settings.append:
+        shown = ", ".join(earlier[:3]) + (", ..." if len(earlier) > 3 else "")
+        raise SettingsError(
+            f"SOLFLOW_OUT={str(out)!r} holds an earlier run's outputs ({shown}); this run would write its"
+            " trades again. Start fresh with another SOLFLOW_OUT (or remove this one), resume an interrupted"
+            " run with -r, or set SOLFLOW_APPEND=on to add only the slots after the last one written"
+        )
+    return last_slot(out)
 
 
 def _check_out_dir(out: Path) -> None:

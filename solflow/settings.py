@@ -217,6 +217,7 @@ class Settings:
     # Outputs
     out_dir: Path = _env("SOLFLOW_OUT", Path, DEFAULT_OUT)
     pipeline: bool = _env("SOLFLOW_PIPELINE", _on_off, True)
+    append: bool = _env("SOLFLOW_APPEND", _on_off, False)
     legacy: str = _env("SOLFLOW_LEGACY", _choice(("jsonl", "sqlite", "both", "off")), "jsonl")
     output_max_size_mb: int = _env("OUTPUT_MAX_SIZE_MB", _positive_int, 100)
     output_max_rotations: int = _env("OUTPUT_MAX_ROTATIONS", _positive_int, 10)

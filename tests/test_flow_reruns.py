@@ -1,0 +1,110 @@
+"""Running again into the same ``SOLFLOW_OUT``: a plain second run is refused (one line, exit 2,
+nothing written), ``SOLFLOW_APPEND=on`` adds only the slots after the last one written (no trade key
+twice in JSONL, SQLite or Parquet), and a run with other windows is refused while README's Polars
+and DuckDB queries keep working on every dataset. Real ``bytewax.run`` subprocesses."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+from test_flow_support import assert_ok, flow_env, parse_jsonl, read_outputs, run_flow, sample_capture
+from test_readme import snippets
+
+from solflow.bench.capture import head_capture, load_records
+from solflow.domain.programs import PROGRAM_NAMES
+
+REFUSAL_S = 10
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("reruns") / "out"
+    assert_ok(run_flow(flow_env(out, sample_capture(), SOLFLOW_LEGACY="both")))
+    return out
+
+
+def _one_line(result: Any) -> str:
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "panicked" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def _trade_keys(out: Path) -> dict[str, Counter[tuple[Any, ...]]]:
+    """Every trade identity per output, counted."""
+    lines = [line for program in PROGRAM_NAMES for line in parse_jsonl(out / "streams" / program / "events.jsonl")]
+    db = sqlite3.connect(out / "solflow.db")
+    stored = db.execute("SELECT signature, outer_ix_index, coalesce(inner_ix_index, -1) FROM trades").fetchall()
+    db.close()
+    parquet = pl.scan_parquet(out / "trades", hive_partitioning=True).select(
+        "signature", "outer_ix_index", pl.col("inner_ix_index").fill_null(-1)
+    )
+    return {
+        "jsonl": Counter((t["signature"], t["outer_ix_index"], t["inner_ix_index"] or -1) for t in lines),
+        "sqlite": Counter(map(tuple, stored)),
+        "parquet": Counter(parquet.collect().rows()),
+    }
+
+
+def test_a_second_plain_run_is_refused_and_writes_nothing(first_run: Path, tmp_path: Path) -> None:
+    before = read_outputs(first_run)
+    again = run_flow(flow_env(first_run, sample_capture(), SOLFLOW_LEGACY="both"))
+    line = _one_line(again)
+    assert line.startswith(f"solflow: configuration error: SOLFLOW_OUT='{first_run}' holds an earlier run's outputs")
+    assert "another SOLFLOW_OUT" in line and "-r" in line and "SOLFLOW_APPEND=on" in line
+    assert read_outputs(first_run) == before
+
+
+def test_append_writes_only_the_slots_after_the_last_one_written(first_run: Path, tmp_path: Path) -> None:
+    records = load_records(sample_capture())
+    head = tmp_path / "head.capture"
+    head_capture(records, records.transactions // 2, head)
+    out = tmp_path / "out"
+    assert_ok(run_flow(flow_env(out, head, SOLFLOW_LEGACY="both")))
+    halfway = _trade_keys(out)["sqlite"]
+    assert 0 < sum(halfway.values()) < sum(_trade_keys(first_run)["sqlite"].values())
+
+    for _ in range(2):  # the whole capture, then the same again: only the new slots, once
+        assert_ok(run_flow(flow_env(out, sample_capture(), SOLFLOW_LEGACY="both", SOLFLOW_APPEND="on")))
+        keys = _trade_keys(out)
+        whole = _trade_keys(first_run)
+        for name, counted in keys.items():
+            assert max(counted.values()) == 1, f"{name} holds a trade twice"
+            assert counted == whole[name], f"{name} differs from one run over the whole capture"
+
+
+def test_other_windows_are_refused_and_every_dataset_stays_readable(first_run: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    shutil.copytree(first_run, work / "out")
+    other = run_flow(flow_env(work / "out", sample_capture(), SOLFLOW_WINDOWS="60,300,1800", SOLFLOW_APPEND="on"))
+    line = _one_line(other)
+    assert "SOLFLOW_WINDOWS=60,300,1800" in line and "60,300,900,3600,7200,14400" in line
+    assert "another SOLFLOW_OUT" in line
+    # README's queries, as written, over aggregates, trades and signals.
+    [code] = snippets("python")
+    namespace: dict[str, Any] = {}
+    cwd = Path.cwd()
+    os.chdir(work)
+    try:
+        exec(compile(code, "README.md", "exec"), namespace)
+        with duckdb.connect() as con:
+            [sql] = snippets("sql")
+            results = [con.sql(s).pl() for s in re.sub(r"--.*", "", sql).split(";") if s.strip()]
+            [signals] = con.sql(
+                "SELECT count(*) FROM read_parquet('out/signals/**/*.parquet', hive_partitioning = true)"
+            ).fetchall()
+    finally:
+        os.chdir(cwd)
+    assert namespace["latest"].height > 0 and namespace["volume"].height > 0
+    assert all(result.height > 0 for result in results) and signals[0] > 0
+    assert pl.scan_parquet(work / "out" / "signals" / "**" / "*.parquet", hive_partitioning=True).collect().height > 0

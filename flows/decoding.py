@@ -14,6 +14,8 @@ Out of the step come ``(key, value)`` pairs:
   tick in the batch. Every shard gets the clocks, so each one takes its watermark from all
   partitions; one item per shard and batch keeps the stateful calls (and the pickled items between
   processes) few whatever the number of trades;
+* ``(CLOCK_KEY, SlotClock)`` -- with ``slot_clocks``, each slot's clock after its trades, its time
+  the chain's (block meta, else its transactions' events) or None: what the Kafka ingest publishes;
 * ``(RUN_KEY, Gap)``, ``(RUN_KEY, SourceStopped)`` and ``(RUN_KEY, DecodeReport)`` -- what the run
   summary and the ``gaps`` table need. A report carries the counters of one batch, so counters roll
   back together with the source position under recovery.
@@ -42,6 +44,7 @@ from solflow.domain.windows import IncomingRecord
 log = logging.getLogger(__name__)
 
 RUN_KEY = "run"
+CLOCK_KEY = "clock"
 SLOT_MS = 400  # Solana's target slot time: estimates a slot's time from an earlier one
 _ERRORS_LOGGED = 3
 
@@ -183,11 +186,14 @@ class DecodeStep:
         trades: bool,
         aggregation: bool,
         after_slot: int | None = None,
+        slot_clocks: bool = False,
     ):
         """``programs``: each source partition's program names (what its decoder may emit);
         ``trades``: emit trades for the trade sinks; ``aggregation``: emit shard inputs;
-        ``after_slot``: transactions of this slot and earlier are skipped (the outputs hold them)."""
+        ``after_slot``: transactions of this slot and earlier are skipped (the outputs hold them);
+        ``slot_clocks``: emit every slot's clock."""
         self._after_slot = -1 if after_slot is None else after_slot
+        self._slot_clocks = slot_clocks
         self._programs = programs
         self._keys = shard_keys(shards)
         self._tick_s = tick_s
@@ -232,6 +238,8 @@ class DecodeStep:
                         time = exact
                 if item.block_time is not None:
                     part.anchor = (item.slot, item.block_time)
+                if self._slot_clocks:
+                    append((CLOCK_KEY, SlotClock(item.partition, item.slot, time)))
                 if aggregation and time is not None:
                     tick = time // self._tick_s
                     if part.last_tick is None or tick > part.last_tick:

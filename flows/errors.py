@@ -7,7 +7,7 @@ normal stop) and by SIGINT 130, after one line saying the outputs were flushed.
 
 Bytewax re-raises an error from a source or sink wrapped in ``BytewaxRuntimeError`` chains. When
 the chain holds one of SolFlow's user-facing errors -- a bad capture file, a refused or misdirected
-Geyser connection, a bad setting -- the hook prints that error's own message as one line and exits
+Geyser connection, a bad setting, Kafka, S3 or Postgres refusing -- the hook prints that error's own message as one line and exits
 1. So does a recovery directory holding the state of a partition this flow does not have (Bytewax
 then stops before reading anything). A run aborted by a second signal says so in one line.
 Anything else is a bug and keeps its traceback.
@@ -26,10 +26,11 @@ from types import TracebackType
 
 from solflow import run_control
 from solflow.settings import SettingsError
+from solflow.wire import ServiceError, WireError
 from sources.capture import CaptureError
 from sources.geyser_client import GeyserError
 
-_USER_ERRORS: tuple[type[BaseException], ...] = (CaptureError, GeyserError, SettingsError)
+_USER_ERRORS: tuple[type[BaseException], ...] = (CaptureError, GeyserError, SettingsError, ServiceError, WireError)
 # How Bytewax 0.21 reports resume state for a partition or key the flow no longer lists.
 _UNKNOWN_RECOVERED_KEY = re.compile(r"Key StateKey\(\"(?P<key>[^\"]*)\"\) is not in this worker's routing map")
 _reported: list[bool] = []

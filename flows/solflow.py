@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import sys
 import tempfile
 from collections.abc import Callable
@@ -50,6 +51,7 @@ from solflow.domain.stream import Gap
 from solflow.domain.trade import TradeEvent
 from solflow.logs import configure_logging
 from solflow.settings import Settings, SettingsError
+from solflow.wire import ServiceError
 from sources.capture import CaptureError, check_capture
 from sources.yellowstone import YellowstoneSource, subscriptions
 
@@ -59,29 +61,23 @@ GC_GEN0_THRESHOLD = 10_000
 
 def build_flow(settings: Settings, recovery: bool = True, after_slot: int | None = None) -> Dataflow:
     """The whole pipeline for ``settings``; building it opens nothing (connections and files open
-    in the source and sink partitions). ``recovery``: the run keeps snapshots (``-r``); without
-    it, steps skip the work of snapshotting. ``after_slot``: transactions up to this slot are
-    skipped (an appending run continues after what the outputs hold)."""
-    out = settings.out_dir
+    in the source and sink partitions) -- except that in the scale-out modes it makes sure the
+    Kafka topics exist. ``recovery``: the run keeps snapshots (``-r``); without it, steps skip the
+    work of snapshotting. ``after_slot``: transactions up to this slot are skipped (an appending
+    run continues after what the outputs hold)."""
+    if settings.kafka_publish is not None:
+        return _scale_out_module("flows.ingest").build_ingest_flow(settings, _show_progress(settings))
+    out, sinks = settings.out_dir, settings.sinks
+    tables = sinks.local or sinks.postgres is not None  # the SQLite tables, in SQLite and/or Postgres
     outputs = Outputs(
-        jsonl=settings.legacy_jsonl,
-        sqlite_trades=settings.legacy_sqlite,
+        jsonl=settings.legacy_jsonl and sinks.local,
+        sqlite_trades=settings.legacy_sqlite and tables,
         pipeline=settings.pipeline,
-        sqlite=settings.legacy_sqlite or settings.pipeline,
+        sqlite=(settings.legacy_sqlite or settings.pipeline) and tables,
     )
     partition_programs = {sub.name: tuple(p.name for p in sub.programs) for sub in subscriptions(settings)}
     flow = Dataflow("solflow")
-    items = op.input("geyser", flow, YellowstoneSource(settings))
-    with_trades = settings.legacy_jsonl or settings.legacy_sqlite or settings.pipeline
-    decode = DecodeStep(
-        partition_programs,
-        settings.agg_shards,
-        settings.agg_tick_s,
-        trades=with_trades,
-        aggregation=settings.pipeline,
-        after_slot=after_slot,
-    )
-    decoded = op.flat_map_batch("decode", items, decode)
+    decoded = _decoded_input(flow, settings, partition_programs, after_slot)
     # The casts name what the branch predicates let through (Bytewax streams cannot narrow).
     routed = op.branch("route_trades", decoded, _is_trade)
     # Keyed by program, a trade is written by the worker that read it (sink partitions are named
@@ -92,35 +88,96 @@ def build_flow(settings: Settings, recovery: bool = True, after_slot: int | None
     run_items = cast("Stream[tuple[str, RunItem]]", rest.falses)
 
     sqlite_items: list[Stream[tuple[str, tuple[str, object]]]] = []
-    if settings.legacy_jsonl:
+    if outputs.jsonl:
         jsonl = LegacyJsonlSink(out, settings.output_max_size_mb, settings.output_max_rotations, settings.programs)
         op.output("legacy_jsonl", trades, jsonl)
-    if settings.legacy_sqlite:
+    if outputs.sqlite_trades:
         sqlite_items.append(op.map("trade_rows", trades, _sqlite_trade))
     if settings.pipeline:
-        trades_sink = ParquetDatasetSink(out, "trades", settings.windows, settings.programs, recovery)
-        op.output("parquet_trades", trades, trades_sink)
         config = aggregation_config(settings)
         builder = shard_logic_builder(config, list(partition_programs), recovery)
         shard_out = op.stateful("aggregate", shard_items, builder)
-        aggregates = op.filter_map("aggregate_rows", shard_out, _payload_of("aggregates"))
-        signals = op.filter_map("signal_rows", shard_out, _payload_of("signal"))
-        op.output(
-            "parquet_aggregates", aggregates, ParquetDatasetSink(out, "aggregates", settings.windows, 1, recovery)
-        )
-        op.output("parquet_signals", signals, ParquetDatasetSink(out, "signals", settings.windows, 1, recovery))
+        datasets = {
+            "trades": trades,
+            "aggregates": op.filter_map("aggregate_rows", shard_out, _payload_of("aggregates")),
+            "signals": op.filter_map("signal_rows", shard_out, _payload_of("signal")),
+        }
+        for name, rows in datasets.items():
+            # Trades are written in a partition per program, the rest in one.
+            by_program = name == "trades"
+            if sinks.local:
+                parts = settings.programs if by_program else 1
+                sink = ParquetDatasetSink(out, name, settings.windows, parts, recovery, tick_s=settings.agg_tick_s)
+                op.output(f"parquet_{name}", rows, sink)
+            if sinks.delta is not None:
+                delta = _scale_out_module("sinks.delta").DeltaSink(
+                    sinks.delta,
+                    name,
+                    settings.windows,
+                    settings.programs if by_program else ("part-000",),
+                    settings.agg_tick_s,
+                )
+                op.output(f"delta_{name}", rows, delta)
         sqlite_items.append(op.filter("table_rows", shard_out, _is_table_row))
         run_items = op.merge("run_items", run_items, op.flat_map_batch("count_rows", shard_out, count_rows))
 
     totals = op.stateful("run_stats", run_items, run_stats_builder(settings.programs, outputs))
-    replay = None if settings.geyser_url else settings.replay_path
+    replay = None if settings.geyser_url or settings.kafka_input else settings.replay_path
     op.output("summary", totals, SummarySink(_show_progress(settings), replay))
     if outputs.sqlite:
         sqlite_items.append(op.filter_map("gap_rows", run_items, _sqlite_gap))
         sqlite_items.append(op.map("stats_rows", totals, _sqlite_stats))
-        sqlite = SqliteSink(out / DB_NAME, settings.windows)
-        op.output("sqlite", op.merge("sqlite_items", *sqlite_items), sqlite)
+        table_rows = op.merge("sqlite_items", *sqlite_items)
+        if sinks.local:
+            op.output("sqlite", table_rows, SqliteSink(out / DB_NAME, settings.windows))
+        if sinks.postgres is not None:
+            op.output(
+                "postgres",
+                table_rows,
+                _scale_out_module("sinks.postgres").PostgresSink(sinks.postgres, settings.windows),
+            )
     return flow
+
+
+def _decoded_input(
+    flow: Dataflow, settings: Settings, partition_programs: dict[str, tuple[str, ...]], after_slot: int | None
+) -> Stream[tuple[str, object]]:
+    """What the branches take: the decode step's output (``flows.decoding``), from the Yellowstone
+    source -- or, for a cluster member, from the ingest's Kafka topics in the same shape."""
+    if settings.kafka_input is not None:
+        if after_slot is not None:
+            raise SettingsError(
+                "SOLFLOW_APPEND: a cluster member (SOLFLOW_INPUT) goes on from its recovery state (-r), not from"
+                " the last slot of its outputs"
+            )
+        topics = _scale_out_module("solflow.kafka_topics")
+        partitions = topics.ensure_topics(settings.kafka_input, settings.agg_shards)
+        source = _scale_out_module("sources.kafka").KafkaTradeSource(
+            settings.kafka_input, list(partition_programs), partitions, settings.agg_tick_s
+        )
+        return op.input("kafka", flow, source)
+    items = op.input("geyser", flow, YellowstoneSource(settings))
+    with_trades = settings.legacy_jsonl or settings.legacy_sqlite or settings.pipeline
+    decode = DecodeStep(
+        partition_programs,
+        settings.agg_shards,
+        settings.agg_tick_s,
+        trades=with_trades,
+        aggregation=settings.pipeline,
+        after_slot=after_slot,
+    )
+    return op.flat_map_batch("decode", items, decode)
+
+
+def _scale_out_module(name: str) -> Any:
+    """A module of the scale-out modes, which need ``pip install .[scale]`` (Kafka, Delta, Postgres)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise SettingsError(
+            f"SOLFLOW_PUBLISH, SOLFLOW_INPUT or SOLFLOW_SINKS needs the scale extras ({exc.name} is missing):"
+            " pip install '.[scale]'"
+        ) from None
 
 
 def _is_trade(item: tuple[str, object]) -> bool:
@@ -171,7 +228,7 @@ def _flow_from_environment() -> Dataflow:
     try:
         settings = _per_process(_with_run_options(Settings.from_env(), sys.argv[1:]))
         configure_logging(settings)
-        if settings.geyser_url is None:
+        if settings.geyser_url is None and settings.kafka_input is None:
             if not Path(settings.replay_path).is_file():
                 raise SettingsError(
                     f"SOLFLOW_REPLAY={str(settings.replay_path)!r}: no such capture file"
@@ -179,13 +236,15 @@ def _flow_from_environment() -> Dataflow:
                 )
             check_capture(settings.replay_path)
         recovery = settings.recovery_directory is not None
-        _check_out_dir(settings.out_dir)
-        after_slot = _check_earlier_run(settings, recovery)
+        after_slot = None
+        if settings.sinks.local and settings.kafka_publish is None:
+            _check_out_dir(settings.out_dir)
+            after_slot = _check_earlier_run(settings, recovery)
         return build_flow(settings, recovery=recovery, after_slot=after_slot)
     except SettingsError as exc:
         print(f"solflow: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    except CaptureError as exc:
+    except (CaptureError, ServiceError) as exc:
         print(f"solflow: error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
 

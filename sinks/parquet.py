@@ -95,7 +95,15 @@ from solflow.settings import DEFAULT_TICK_S, DEFAULT_WINDOWS
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["DATASETS", "NULL_DATE", "TICK_KEY", "ParquetDatasetSink", "arrow_schema", "polars_schema"]
+__all__ = [
+    "DATASETS",
+    "NULL_DATE",
+    "TICK_KEY",
+    "ParquetDatasetSink",
+    "arrow_schema",
+    "dataset_tables",
+    "polars_schema",
+]
 
 NULL_DATE = "__HIVE_DEFAULT_PARTITION__"
 ROW_GROUP_ROWS = 65_536
@@ -198,6 +206,21 @@ class ParquetDatasetSink(FixedPartitionedSink[Any, int]):
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _ParquetPartition:
         return _ParquetPartition(self._dir, for_part, self._shape, self._recovery, self._row_group_rows, resume_state)
+
+
+def dataset_tables(
+    dataset: str, windows: Iterable[int] = DEFAULT_WINDOWS, tick_s: int = DEFAULT_TICK_S
+) -> tuple[pa.Schema, str, Callable[[list[Any]], pa.Table]]:
+    """A dataset's Arrow schema, its time column and the function turning a batch of its items into
+    a table of that schema (checked as the Parquet sink checks them) -- for other writers of the same
+    rows (``sinks.delta``)."""
+    shape = _shape(dataset, tuple(windows), tick_s)
+
+    def table_of(items: list[Any]) -> pa.Table:
+        tables = [shape.table_of(group) for _, group, _ in shape.by_hour(items)]
+        return pa.concat_tables(tables) if tables else shape.schema.empty_table()
+
+    return shape.schema, TIME_COLUMNS[dataset], table_of
 
 
 class _Shape:

@@ -49,12 +49,12 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from operator import attrgetter
 from pathlib import Path
 from time import monotonic
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
@@ -72,7 +72,17 @@ from solflow.domain.stream import Gap
 from solflow.domain.windows import RowBlock
 from solflow.settings import DEFAULT_WINDOWS
 
-__all__ = ["SCHEMA_VERSION", "NotASolflowDatabase", "SqliteSink", "open_db", "table_columns"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Executor",
+    "NotASolflowDatabase",
+    "PendingWrites",
+    "SqliteSink",
+    "TableShape",
+    "open_db",
+    "table_columns",
+    "table_shapes",
+]
 
 Item = tuple[str, Any]  # (kind, payload)
 
@@ -232,6 +242,12 @@ _TRADE_NAMES = tuple(name for name, _ in TRADE_COLUMNS)
 _U64_POSITIONS = tuple(i for i, (_, kind) in enumerate(TRADE_COLUMNS) if kind == "u64")
 
 
+class Executor(Protocol):
+    """Where ``PendingWrites`` runs its statements: a ``sqlite3.Connection``, or an adapter."""
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> object: ...
+
+
 class NotASolflowDatabase(ValueError):
     """The file is not a database this sink wrote."""
 
@@ -270,21 +286,15 @@ class _SqlitePartition(StatefulSinkPartition[Item, None]):
         self._db.execute("PRAGMA cache_size=-20000")  # 20 MiB as the original: index pages stay cached
         self._db.execute("PRAGMA temp_store=MEMORY")
         self._while_locked(lambda: _migrate(self._db, windows))
-        self._pending = _Pending(windows)
+        self._pending = PendingWrites(windows)
         self._first_pending_at = 0.0
 
     @override
     def write_batch(self, values: list[Item]) -> None:
-        grouped: dict[str, list[Any]] = {}
-        for kind, payload in values:
-            grouped.setdefault(kind, []).append(payload)
-        unknown = grouped.keys() - _KINDS
-        if unknown:
-            raise ValueError(f"SqliteSink got item kind(s) {sorted(unknown)}; expected {sorted(_KINDS)}")
         pending = self._pending
         if not pending.items:
             self._first_pending_at = monotonic()
-        pending.add(grouped)
+        pending.add(values)
         if pending.items >= FLUSH_ITEMS or monotonic() - self._first_pending_at >= FLUSH_INTERVAL_S:
             self._commit()
 
@@ -359,19 +369,40 @@ def open_db(path: Path) -> sqlite3.Connection:
     return db
 
 
-def table_columns(windows: Iterable[int] = DEFAULT_WINDOWS) -> dict[str, list[tuple[str, str]]]:
-    """Each table's ``(column, declared type)`` in a database this sink creates (for the data dictionary)."""
+class TableShape(NamedTuple):
+    """A table as this sink creates it, for writers of the same tables elsewhere (``sinks.postgres``)."""
+
+    columns: list[tuple[str, str, bool, bool, str | None]]  # name, declared type, NOT NULL, PRIMARY KEY, default
+    indexes: list[str]  # the CREATE [UNIQUE] INDEX statements
+    autoincrement: bool  # its INTEGER PRIMARY KEY numbers new rows
+
+
+def table_shapes(windows: Iterable[int] = DEFAULT_WINDOWS) -> dict[str, TableShape]:
+    """Every table of a database this sink creates (``schema_version`` aside), in creation order."""
     db = sqlite3.connect(":memory:", isolation_level=None)
     try:
         _migrate(db, tuple(sorted(set(windows))))
-        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid")]
-        return {
-            table: [(row[1], row[2]) for row in db.execute(f"PRAGMA table_info({table})")]
-            for table in tables
-            if table not in ("schema_version", "sqlite_sequence")
-        }
+        shapes = {}
+        for name, sql in db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY rowid"):
+            if name in ("schema_version", "sqlite_sequence"):
+                continue
+            columns = [(r[1], r[2], bool(r[3]), bool(r[5]), r[4]) for r in db.execute(f"PRAGMA table_info({name})")]
+            indexes = [
+                row[0]
+                for row in db.execute(
+                    "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY rowid",
+                    (name,),
+                )
+            ]
+            shapes[name] = TableShape(columns, indexes, "AUTOINCREMENT" in sql.upper())
+        return shapes
     finally:
         db.close()
+
+
+def table_columns(windows: Iterable[int] = DEFAULT_WINDOWS) -> dict[str, list[tuple[str, str]]]:
+    """Each table's ``(column, declared type)`` in a database this sink creates (for the data dictionary)."""
+    return {table: [(c[0], c[1]) for c in shape.columns] for table, shape in table_shapes(windows).items()}
 
 
 @contextmanager
@@ -417,7 +448,7 @@ _TRADE_UPSERT = (
 _trade_row = attrgetter(*_TRADE_NAMES)  # fields and the decimal-adjusted amount properties
 
 
-def _write_trades(db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+def _write_trades(db: Executor, rows: list[tuple[Any, ...]]) -> None:
     try:
         db.executemany(_TRADE_UPSERT, rows)
     except OverflowError:
@@ -469,7 +500,7 @@ class _AggregateRows:
         """Keep checked rows."""
         self._blocks += blocks
 
-    def write(self, db: sqlite3.Connection) -> None:
+    def write(self, db: Executor) -> None:
         if not self._blocks:
             return
         block = RowBlock.concat(self._blocks)
@@ -547,8 +578,9 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
 _KINDS = frozenset(("trade", "current", "signal", "gap", "stats"))
 
 
-class _Pending:
-    """Items accepted since the last commit, already in the shape of their statements."""
+class PendingWrites:
+    """Items accepted since the last commit, already in the shape of their statements; ``write``
+    runs them on any connection with SQLite's ``executemany`` and ``?`` placeholders."""
 
     def __init__(self, windows: tuple[int, ...]):
         self.items = 0
@@ -558,9 +590,15 @@ class _Pending:
         self._gaps: list[Gap] = []
         self._stats: dict[str, Any] = {}  # flattened name -> latest value
 
-    def add(self, grouped: dict[str, list[Any]]) -> None:
+    def add(self, values: list[Item]) -> None:
         """Take one batch: every item is checked and converted before any is kept, so a bad item
         rejects its whole batch and nothing of it is written."""
+        grouped: dict[str, list[Any]] = {}
+        for kind, payload in values:
+            grouped.setdefault(kind, []).append(payload)
+        unknown = grouped.keys() - _KINDS
+        if unknown:
+            raise ValueError(f"the table sink got item kind(s) {sorted(unknown)}; expected {sorted(_KINDS)}")
         trades = [_trade_row(t) for t in grouped.get("trade", ())]
         signals = [_signal_params(s) for s in grouped.get("signal", ())]
         aggregates = grouped.get("current", [])
@@ -573,7 +611,7 @@ class _Pending:
             _flatten("", counters, self._stats)
         self.items += sum(len(v) for k, v in grouped.items() if k != "current") + sum(map(len, aggregates))
 
-    def write(self, db: sqlite3.Connection) -> None:
+    def write(self, db: Executor) -> None:
         """Execute everything pending (inside the caller's transaction); ``clear`` once it committed."""
         if self._trades:
             _write_trades(db, self._trades)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 
 from solflow.domain.programs import PROGRAM_NAMES
 from solflow.domain.windows import DEFAULT_TICK_S, DEFAULT_WINDOWS
+from solflow.wire import KafkaTopic, parse_kafka_url
 
 COMMITMENTS = ("processed", "confirmed", "finalized")
 DEFAULT_REPLAY = Path("data/sample.capture")
@@ -192,6 +194,46 @@ def _signal_overrides(raw: str) -> dict[str, float]:
     return overrides
 
 
+@dataclass(frozen=True, slots=True)
+class Sinks:
+    """Where the flow's results go (``SOLFLOW_SINKS``): the files in ``SOLFLOW_OUT``, a Delta Lake
+    root (``trades``, ``aggregates``, ``signals`` tables under it) and a Postgres database."""
+
+    local: bool = True
+    delta: str | None = None  # table root URI: s3://BUCKET/PATH, or a local directory
+    postgres: str | None = None  # libpq connection URI; may hold a password, never printed
+
+
+DEFAULT_SINKS = Sinks()
+_SINK_SEPARATOR = re.compile(r",(?=\s*(?:local\s*(?:,|$)|delta:|postgres:))")
+_DELTA_SCHEMES = ("s3", "s3a", "gs", "az", "abfs", "abfss", "file")
+
+
+def _sinks(raw: str) -> Sinks:
+    """``local``, ``delta:URI`` and ``postgres:URI``, comma-separated, each at most once. Errors never
+    repeat a Postgres URI (it may hold a password)."""
+    chosen: dict[str, Any] = {"local": False}
+    for entry in (e.strip() for e in _SINK_SEPARATOR.split(raw)):
+        kind, _, target = entry.partition(":")
+        kind = kind.strip()
+        if kind in chosen and (kind != "local" or chosen["local"]):
+            raise ValueError(f"{kind} is named twice")
+        if entry == "local":
+            chosen["local"] = True
+        elif kind == "delta":
+            scheme = urlsplit(target).scheme
+            if not target or ("://" in target and scheme not in _DELTA_SCHEMES):
+                raise ValueError(f"delta:{target} must name a table root: s3://BUCKET/PATH or a directory")
+            chosen["delta"] = target
+        elif kind == "postgres":
+            if not target.startswith(("postgresql://", "postgres://")):
+                raise ValueError("postgres: must be followed by a postgresql://USER@HOST:PORT/DATABASE URI")
+            chosen["postgres"] = target
+        else:
+            raise ValueError(f"unknown sink {kind!r}; expected local, delta:URI or postgres:URI")
+    return Sinks(**chosen)
+
+
 @dataclass(frozen=True)
 class Settings:
     # Input
@@ -214,7 +256,10 @@ class Settings:
     # Bytewax's own, read as bytewax.run reads them; its -i and -r win (flows.solflow)
     process_id: int = _env("BYTEWAX_PROCESS_ID", _non_negative_int, 0)
     recovery_directory: Path | None = _env("BYTEWAX_RECOVERY_DIRECTORY", Path)
+    kafka_input: KafkaTopic | None = _env("SOLFLOW_INPUT", parse_kafka_url)  # a cluster member reads trades here
     # Outputs
+    kafka_publish: KafkaTopic | None = _env("SOLFLOW_PUBLISH", parse_kafka_url)  # the ingest: trades to Kafka only
+    sinks: Sinks = _env("SOLFLOW_SINKS", _sinks, DEFAULT_SINKS, shown=False)
     out_dir: Path = _env("SOLFLOW_OUT", Path, DEFAULT_OUT)
     pipeline: bool = _env("SOLFLOW_PIPELINE", _on_off, True)
     append: bool = _env("SOLFLOW_APPEND", _on_off, False)
@@ -234,6 +279,14 @@ class Settings:
     def __post_init__(self) -> None:
         if self.backoff_initial_s > self.backoff_max_s:
             raise SettingsError("SOLFLOW_BACKOFF_INITIAL_S must not exceed SOLFLOW_BACKOFF_MAX_S")
+        if self.kafka_publish is not None and self.kafka_input is not None:
+            raise SettingsError(
+                "SOLFLOW_PUBLISH and SOLFLOW_INPUT: a process is the ingest or a cluster member, not both"
+            )
+        if self.kafka_publish is not None and self.sinks != DEFAULT_SINKS:
+            raise SettingsError(
+                "SOLFLOW_SINKS: the ingest (SOLFLOW_PUBLISH) writes to Kafka only; set it on the cluster"
+            )
 
     @property
     def legacy_jsonl(self) -> bool:

@@ -1,0 +1,181 @@
+"""``KafkaTradeSource``: a cluster member's input -- the ingest's trade and run topics (``solflow.wire``).
+
+Built on Bytewax's ``KafkaSource``: one source partition per Kafka partition (``0-TOPIC`` …, and
+``0-TOPIC.run``), each read from the beginning or from the offset in its snapshot. Each partition
+hands the dataflow what the decode step hands it in a single-process run (``flows.decoding``), so
+the rest of the flow is the same:
+
+* trade topic partition ``k`` (the mints of aggregation shard ``k``): ``(program, TradeEvent)``
+  for the trade sinks, and per batch one ``(shard key, ShardInput)`` -- the batch's trades as
+  window records, then the event time of every source whose clock entered a new tick;
+* run topic: ``("run", Gap | SourceStopped | DecodeReport)``.
+
+Replays are dropped: a message at or below the highest position already taken from its source
+(``solflow.wire``) is what a restarted ingest published again. A partition ends once every source
+has sent its end marker (a capture replay is through: the cluster flushes its windows and exits), or
+when the run is stopped (SIGTERM: a later ``-r`` run goes on where it stopped). A partition that
+ended on markers stays ended when resumed.
+
+The snapshot is the Kafka offset and the partition's dedup and clock state, taken together, so a
+resumed cluster (``-r``) reads on from exactly where its aggregation state was.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple, cast
+
+from bytewax.connectors.kafka import KafkaSource
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from typing_extensions import override
+
+from flows.decoding import RUN_KEY, DecodeReport, ShardClock, ShardInput, shard_keys
+from solflow import run_control
+from solflow.domain.aggregate import trade_record
+from solflow.domain.stream import Gap, SlotClock, SourceStopped
+from solflow.domain.trade import TradeEvent
+from solflow.domain.windows import IncomingRecord
+from solflow.kafka_topics import CLIENT_LOG
+from solflow.wire import End, KafkaTopic, Position, ServiceError, SlotReport, WireError, decode
+from sources.worker_thread import keep_thread_state
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 2_000
+IDLE_POLL = timedelta(milliseconds=20)
+
+
+class PartitionState(NamedTuple):
+    """What a partition resumes from: the next offset, the highest position taken per source, the
+    sources that ended, and the latest tick each source's clock entered."""
+
+    offset: int | None
+    seen: dict[str, Position]
+    ended: frozenset[str]
+    ticks: dict[str, int]
+
+
+class KafkaTradeSource(FixedPartitionedSource[tuple[str, Any], PartitionState]):
+    """The ingest's topics at ``target``; ``sources``: the source partitions the ingest publishes
+    (every one must end before a partition does); ``partitions``: the trade topic's partition count."""
+
+    def __init__(self, target: KafkaTopic, sources: Sequence[str], partitions: int, tick_s: int):
+        self._target = target
+        self._sources = frozenset(sources)
+        self._shards = shard_keys(partitions)
+        self._tick_s = tick_s
+        # librdkafka takes a logger object here too; the connector's annotation only names strings.
+        config = cast("dict[str, str]", {"logger": CLIENT_LOG})
+        self._kafka = KafkaSource(
+            [target.bootstrap], [target.topic, target.run_topic], tail=True, add_config=config, batch_size=BATCH_SIZE
+        )
+
+    @override
+    def list_parts(self) -> list[str]:
+        keep_thread_state()  # the first callback on every worker thread
+        try:
+            return self._kafka.list_parts()
+        except Exception as exc:  # librdkafka's errors, or the connector's own on a missing topic
+            raise ServiceError(f"{self._target}: cannot list the topics' partitions ({exc})") from None
+
+    @override
+    def build_part(self, step_id: str, for_part: str, resume_state: PartitionState | None) -> _TopicPartition:
+        index, topic = for_part.split("-", 1)
+        state = resume_state or PartitionState(None, {}, frozenset(), {})
+        inner = self._kafka.build_part(step_id, for_part, state.offset)
+        shard = None if topic == self._target.run_topic else self._shards[int(index)]
+        return _TopicPartition(inner, for_part, shard, self._sources, self._tick_s, state)
+
+
+class _TopicPartition(StatefulSourcePartition[tuple[str, Any], PartitionState]):
+    def __init__(
+        self,
+        inner: StatefulSourcePartition[Any, int | None],
+        name: str,
+        shard: str | None,
+        sources: frozenset[str],
+        tick_s: int,
+        state: PartitionState,
+    ):
+        self._inner = inner
+        self._name = name
+        self._shard = shard  # None: the run topic
+        self._sources = sources
+        self._tick_s = tick_s
+        self._seen = dict(state.seen)
+        self._ended = set(state.ended)
+        self._ticks = dict(state.ticks)
+        self._wake: datetime | None = None
+        if self._ended >= sources:
+            log.info("partition %s: every source ended before; nothing more to read", name)
+
+    @override
+    def next_batch(self) -> Iterable[tuple[str, Any]]:
+        if self._ended >= self._sources or run_control.stop_requested():
+            raise StopIteration()
+        try:
+            messages = self._inner.next_batch()
+        except Exception as exc:
+            run_control.fail(ServiceError(f"Kafka partition {self._name}: {exc}"))
+            raise StopIteration() from None
+        out: list[tuple[str, Any]] = []
+        records: list[IncomingRecord] = []
+        clocks: dict[str, int] = {}
+        try:
+            for message in messages:
+                self._take(message.value, out, records, clocks)
+                if self._ended >= self._sources:
+                    break  # whatever follows the last end marker belongs to another run
+        except WireError as exc:
+            run_control.fail(WireError(f"Kafka partition {self._name}: {exc}"))
+            raise StopIteration() from None
+        if self._shard is not None and (records or clocks):
+            shard_clocks = tuple(ShardClock(source, time) for source, time in clocks.items())
+            out.append((self._shard, ShardInput(records, shard_clocks)))
+        self._wake = None if messages else datetime.now(UTC) + IDLE_POLL
+        return out
+
+    def _take(
+        self, value: bytes | None, out: list[tuple[str, Any]], records: list[IncomingRecord], clocks: dict[str, int]
+    ) -> None:
+        source, at, item = decode(value)
+        if source not in self._sources:
+            raise WireError(
+                f"a message from source {source!r}, which this cluster does not read (it reads"
+                f" {', '.join(sorted(self._sources))}): SOLFLOW_PROGRAMS and SOLFLOW_LAYOUT must match the ingest's"
+            )
+        seen = self._seen.get(source)
+        if seen is not None and at <= seen:
+            return  # published again by a restarted ingest
+        self._seen[source] = at
+        if type(item) is TradeEvent:
+            out.append((item.program, item))
+            records.append(trade_record(item))
+        elif type(item) is SlotClock:
+            time = item.block_time
+            if time is not None:
+                tick = time // self._tick_s
+                last = self._ticks.get(source)
+                if last is None or tick > last:
+                    self._ticks[source] = tick
+                    clocks[source] = time
+        elif type(item) is End:
+            self._ended.add(source)
+        elif type(item) is SlotReport:
+            out.append((RUN_KEY, DecodeReport(item.partition, item.transactions, item.slots, item.stats)))
+        elif type(item) is Gap or type(item) is SourceStopped:
+            out.append((RUN_KEY, item))
+
+    @override
+    def next_awake(self) -> datetime | None:
+        return self._wake
+
+    @override
+    def snapshot(self) -> PartitionState:
+        return PartitionState(self._inner.snapshot(), dict(self._seen), frozenset(self._ended), dict(self._ticks))
+
+    @override
+    def close(self) -> None:
+        self._inner.close()

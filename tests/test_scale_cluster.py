@@ -1,0 +1,291 @@
+"""End to end beyond one machine: the ingest publishes ``data/sample.capture`` to Kafka (Tansu), a
+two-process Bytewax cluster aggregates it into Delta tables on S3 (moto) and Postgres -- and the
+rows equal the single-process run's Parquet and SQLite rows, row for row. Then the same with
+``kill -9`` of a cluster process and of the ingest mid-run, both restarted with ``-r``: no row lost,
+none twice. Every server runs on 127.0.0.1 and is started and stopped by these tests.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import psycopg
+import pytest
+from components import Component, postgres_uri, s3_env, start_kafka, start_postgres, start_s3
+from test_flow_support import (
+    REPO_ROOT,
+    RUN_TIMEOUT_S,
+    assert_ok,
+    block_time_span,
+    flow_env,
+    read_outputs,
+    run_flow,
+    run_stats,
+    sample_capture,
+    start_flow,
+    summary_lines,
+    wait_until,
+)
+
+from sinks.delta import EPOCH, PART
+from sinks.schema import TRADE_COLUMNS
+from solflow.bench.flowruns import free_ports
+
+PACED_RUN_S = 12  # the interrupted runs replay the capture's chain time this fast
+TABLES = ("trades", "token_aggregates", "token_signals", "gaps")
+U64 = {name for name, kind in TRADE_COLUMNS if kind == "u64"}
+COUNTERS = ("transactions", "trades", "mints", "decode_fallbacks", "rows_written.parquet_aggregates")
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Component]]:
+    workdir = tmp_path_factory.mktemp("servers")
+    started: dict[str, Component] = {}
+    try:
+        started["kafka"] = start_kafka(workdir)
+        started["s3"] = start_s3(workdir, "lake")
+        started["postgres"] = start_postgres()
+        yield started
+    finally:
+        for server in started.values():
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The single-process run of the sample capture: the rows to match."""
+    out = tmp_path_factory.mktemp("embedded")
+    assert_ok(run_flow(flow_env(out, sample_capture(), SOLFLOW_LEGACY="both")))
+    return out
+
+
+class Setup:
+    """One scenario's topic, Delta root and Postgres database, and the environments that use them."""
+
+    def __init__(self, servers: dict[str, Component], workdir: Path):
+        name = f"e2e{next(_names)}"
+        self.workdir = workdir
+        self.topic = f"kafka://{servers['kafka'].address}/{name}"
+        self.delta = f"s3://lake/{name}"
+        self.s3 = s3_env(servers["s3"])
+        with psycopg.connect(postgres_uri(servers["postgres"], "postgres"), autocommit=True) as db:
+            db.execute(f"CREATE DATABASE {name}")
+        self.postgres = postgres_uri(servers["postgres"], name)
+
+    def ingest_env(self, **variables: str) -> dict[str, str]:
+        return flow_env(self.workdir / "ingest-out", sample_capture(), SOLFLOW_PUBLISH=self.topic, **variables)
+
+    def member_env(self) -> dict[str, str]:
+        return flow_env(
+            self.workdir / "member-out",
+            sample_capture(),
+            SOLFLOW_INPUT=self.topic,
+            SOLFLOW_SINKS=f"delta:{self.delta},postgres:{self.postgres}",
+            SOLFLOW_LEGACY="sqlite",  # the trades table too, to compare with SQLite's
+            **self.s3,
+        )
+
+    def start_members(self, *args: str, log_prefix: str) -> list[subprocess.Popen[bytes]]:
+        addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(2))
+        return [
+            start_flow(
+                self.member_env(), "-i", str(i), "-a", addresses, *args, log=self.workdir / f"{log_prefix}-{i}.log"
+            )
+            for i in range(2)
+        ]
+
+    def delta_rows(self) -> dict[str, list[tuple[Any, ...]]]:
+        """The Delta tables as the Parquet datasets' rows (Parquet's types, its ``date`` column last)."""
+        saved = {name: os.environ.get(name) for name in self.s3}
+        os.environ.update(self.s3)
+        try:
+            out = {}
+            for dataset in ("trades", "aggregates", "signals"):
+                frame = pl.scan_delta(f"{self.delta}/{dataset}").collect()
+                out[dataset] = frame.drop(PART, EPOCH)  # the date column stays: Parquet has it too
+            return out
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    def postgres_rows(self) -> dict[str, list[tuple[Any, ...]]]:
+        with psycopg.connect(self.postgres) as db:
+            out = {}
+            for table in TABLES:
+                columns = _sqlite_columns(table)
+                rows = db.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()
+                out[table] = sorted(
+                    (tuple(int(v) if isinstance(v, Decimal) else v for v in row) for row in rows), key=repr
+                )
+            return out
+
+    def postgres_count(self, table: str) -> int:
+        try:
+            with psycopg.connect(self.postgres, connect_timeout=5) as db:
+                return int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        except psycopg.Error:  # the table is not there yet
+            return 0
+
+    def published_trades(self) -> int:
+        """Trade messages in the trade topic, every copy counted."""
+        from confluent_kafka import Consumer, TopicPartition
+
+        brokers, _, topic = self.topic.removeprefix("kafka://").partition("/")
+        consumer = Consumer({"bootstrap.servers": brokers, "group.id": "count", "enable.partition.eof": True})
+        try:
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+            trades, ended = 0, 0
+            while ended < len(partitions):
+                for message in consumer.consume(1000, 5):
+                    if message.error():
+                        ended += 1
+                    else:
+                        trades += json.loads(message.value())["kind"] == "trade"
+            return trades
+        finally:
+            consumer.close()
+
+    def postgres_stats(self) -> dict[str, str]:
+        with psycopg.connect(self.postgres) as db:
+            return dict(db.execute("SELECT name, value FROM run_stats").fetchall())
+
+
+def _sqlite_columns(table: str) -> list[str]:
+    from sinks.sqlite import table_columns
+
+    return [name for name, _ in table_columns()[table] if name != "id"]
+
+
+def expected_tables(out: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """The embedded run's SQLite rows, u64 amounts kept as exact TEXT above 2**63 - 1 as integers."""
+    db = sqlite3.connect(out / "solflow.db")
+    try:
+        result = {}
+        for table in TABLES:
+            names = _sqlite_columns(table)
+            rows = db.execute(f"SELECT {', '.join(names)} FROM {table}").fetchall()
+            result[table] = sorted(
+                (tuple(int(v) if n in U64 and v is not None else v for n, v in zip(names, row)) for row in rows),
+                key=repr,
+            )
+        return result
+    finally:
+        db.close()
+
+
+def assert_same_rows(setup: Setup, embedded: Path) -> None:
+    expected = read_outputs(embedded)
+    for dataset, frame in setup.delta_rows().items():
+        parquet = pl.scan_parquet(embedded / dataset, hive_partitioning=True).collect()
+        as_parquet = frame.select(pl.col(name).cast(dtype) for name, dtype in parquet.schema.items())
+        assert sorted(as_parquet.rows(), key=repr) == expected[f"parquet.{dataset}"], f"Delta {dataset}"
+    assert setup.postgres_rows() == expected_tables(embedded)
+    stats, wanted = setup.postgres_stats(), run_stats(embedded)
+    for counter in COUNTERS:
+        assert stats[counter] == str(wanted[counter]), f"run_stats {counter}"
+
+
+def test_a_two_process_cluster_writes_the_embedded_rows_to_delta_and_postgres(
+    tmp_path: Path, servers: dict[str, Component], embedded: Path
+) -> None:
+    setup = Setup(servers, tmp_path)
+    assert_ok(run_flow(setup.ingest_env()))
+    members = setup.start_members(log_prefix="member")
+    for member in members:
+        assert member.wait(timeout=RUN_TIMEOUT_S) == 0, (setup.workdir / "member-0.log").read_text()[-3000:]
+    logs = [(tmp_path / f"member-{i}.log").read_text() for i in range(2)]
+    assert sum(len(summary_lines(log)) for log in logs) == 1, "one summary for the whole cluster"
+    assert_same_rows(setup, embedded)
+
+
+def _committed_epoch(recovery: Path) -> int:
+    """The latest epoch Bytewax committed to a recovery directory (0 before the first)."""
+    epochs = [0]
+    for part in recovery.glob("part-*.sqlite3"):
+        db = sqlite3.connect(f"file:{part}?mode=ro", uri=True, timeout=0.1)
+        try:
+            epochs += [epoch for (epoch,) in db.execute("SELECT commit_epoch FROM commits")]
+        except sqlite3.OperationalError:  # busy, or not created yet
+            pass
+        finally:
+            db.close()
+    return max(epochs)
+
+
+def _recovery_dir(path: Path, partitions: int) -> tuple[str, ...]:
+    path.mkdir()
+    subprocess.run([sys.executable, "-m", "bytewax.recovery", str(path), str(partitions)], check=True, cwd=REPO_ROOT)
+    return ("-r", str(path), "-s", "1", "-b", "0")
+
+
+def _wait_past_a_commit(recovery: Path, progressed: Any, what: str, *running: subprocess.Popen[bytes]) -> None:
+    """Wait for a committed epoch and, after it, more progress -- so a kill lands between commits."""
+    committed = _committed_epoch(recovery)
+    wait_until(lambda: _committed_epoch(recovery) > max(committed, 1), RUN_TIMEOUT_S, f"a committed epoch ({what})")
+    before = progressed()
+    wait_until(lambda: progressed() > before, RUN_TIMEOUT_S, f"progress after the commit ({what})")
+    for process in running:
+        assert process.poll() is None, f"the run ended before it could be killed ({what})"
+
+
+def test_kill_9_of_a_member_and_of_the_ingest_resume_to_the_same_rows(
+    tmp_path: Path, servers: dict[str, Component], embedded: Path
+) -> None:
+    setup = Setup(servers, tmp_path)
+    total = len(expected_tables(embedded)["trades"])
+    speed = max(1.0, block_time_span(embedded) / PACED_RUN_S)
+    paced = setup.ingest_env(SOLFLOW_REPLAY_SPEED=f"{speed:.3f}")
+    ingest_recovery, member_recovery = tmp_path / "ingest-recovery", tmp_path / "member-recovery"
+    ingest_args, member_args = _recovery_dir(ingest_recovery, 1), _recovery_dir(member_recovery, 2)
+
+    ingest = start_flow(paced, *ingest_args, log=tmp_path / "ingest-1.log")
+    members = setup.start_members(*member_args, log_prefix="first")
+    processes = [ingest, *members]
+    try:
+        trades_written = lambda: setup.postgres_count("trades")  # noqa: E731
+        # The ingest dies between two of its snapshots and comes back: it publishes again what followed
+        # its last snapshot, and the members drop what they already have.
+        _wait_past_a_commit(ingest_recovery, trades_written, "ingest", ingest, *members)
+        ingest.send_signal(signal.SIGKILL)
+        assert ingest.wait(timeout=RUN_TIMEOUT_S) == -signal.SIGKILL
+        ingest = start_flow(paced, *ingest_args, log=tmp_path / "ingest-2.log")
+        processes.append(ingest)
+        # A member dies between two snapshots of the cluster; its peer cannot go on without it.
+        _wait_past_a_commit(member_recovery, trades_written, "members", *members)
+        members[1].send_signal(signal.SIGKILL)
+        assert members[1].wait(timeout=RUN_TIMEOUT_S) == -signal.SIGKILL
+        try:
+            members[0].wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            members[0].kill()
+            members[0].wait(timeout=RUN_TIMEOUT_S)
+        assert 0 < trades_written() < total, "the kill landed mid-run"
+
+        members = setup.start_members(*member_args, log_prefix="resumed")
+        processes += members
+        assert ingest.wait(timeout=RUN_TIMEOUT_S) == 0, (tmp_path / "ingest-2.log").read_text()[-3000:]
+        for i, member in enumerate(members):
+            assert member.wait(timeout=RUN_TIMEOUT_S) == 0, (tmp_path / f"resumed-{i}.log").read_text()[-3000:]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=30)
+    assert setup.published_trades() > total, "the restarted ingest published some trades again"
+    assert_same_rows(setup, embedded)

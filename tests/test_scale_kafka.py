@@ -1,0 +1,212 @@
+"""Kafka in the middle: the ingest (``SOLFLOW_PUBLISH``) publishes the sample capture to a real
+Kafka-protocol broker (Tansu, on a free 127.0.0.1 port) and a cluster member (``SOLFLOW_INPUT``)
+aggregates it -- writing exactly what the embedded run writes. Also: the wire format round trip, a
+live ingest that never ends the cluster, and settings mistakes as one line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from components import Component, start_kafka
+from test_flow_support import (
+    RUN_TIMEOUT_S,
+    assert_ok,
+    flow_env,
+    read_outputs,
+    run_flow,
+    sample_capture,
+    start_flow,
+    summary_lines,
+    wait_until,
+)
+
+from solflow.domain.decode import DecodeStats
+from solflow.domain.stream import Gap, SlotClock, SourceStopped
+from solflow.domain.trade import TradeEvent
+from solflow.server.replay import ReplayServer
+from solflow.wire import End, SlotReport, WireError, decode, encode, parse_kafka_url
+
+_topics = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Component]:
+    broker = start_kafka(tmp_path_factory.mktemp("kafka"))
+    yield broker
+    broker.stop()
+
+
+def topic_url(kafka: Component) -> str:
+    """A fresh topic for each use: the broker outlives the tests of this module."""
+    return f"kafka://{kafka.address}/trades-{next(_topics)}"
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    """The single-process run of the sample capture: its outputs and summary line."""
+    out = tmp_path_factory.mktemp("embedded")
+    result = run_flow(flow_env(out, sample_capture(), SOLFLOW_LEGACY="both"))
+    assert_ok(result)
+    [summary] = summary_lines(result.stdout)
+    return read_outputs(out), summary
+
+
+def comparable(outputs: dict[str, Any]) -> dict[str, Any]:
+    """Outputs as rows; JSONL lines sorted (a cluster writes a program's trades in Kafka's order)."""
+    return {name: sorted(data.splitlines()) if name.startswith("jsonl.") else data for name, data in outputs.items()}
+
+
+def without_timing(summary: str) -> str:
+    """The summary without what depends on the wall clock: the timing, and how often the current
+    state was refreshed (``sqlite_token_aggregates`` counts refreshes)."""
+    return re.sub(r"sqlite_token_aggregates \d+", "", summary.rsplit(";", 1)[0])
+
+
+def test_wire_messages_round_trip() -> None:
+    trade = TradeEvent(
+        signature="5" * 88, slot=7, tx_index=3, block_time=None, program="pumpfun", program_id="P" * 44,
+        direction="sell", trader="T" * 44, fee_payer="F" * 44, mint="M" * 44, quote_mint="Q" * 44,
+        token_amount_raw=2**64 - 1, token_decimals=6, quote_amount_raw=10**9, quote_decimals=9,
+        fee_amount_raw=None, outer_ix_index=2, inner_ix_index=None, via=None, pool="L" * 44, is_dca=False,
+        decode_source="cpi_event", virtual_base_reserves=2**63,
+    )  # fmt: skip
+    stats = DecodeStats(("pumpfun",))
+    stats["pumpfun"].trades = 4
+    stats.add_trailing("pumpfun", "TradeEvent", 16)
+    items = [
+        trade,
+        SlotClock("pumpfun", 7, 1_700_000_000),
+        SlotClock("pumpfun", 8, None),
+        Gap("pumpfun", 9, 12, None, "out_of_range", 13),
+        SourceStopped("pumpfun", "signal", 12),
+        End(),
+    ]
+    for item in items:
+        assert decode(encode("pumpfun", (7, 1), item)) == ("pumpfun", (7, 1), item)
+    source, at, report = decode(encode("pumpfun", (8, 2), SlotReport("pumpfun", 5, 1, stats)))
+    assert (source, at) == ("pumpfun", (8, 2)) and isinstance(report, SlotReport)
+    assert (report.transactions, report.slots, report.stats.as_dict(), report.stats.trailing) == (
+        5, 1, stats.as_dict(), {"pumpfun.TradeEvent": [1, 16]}
+    )  # fmt: skip
+    for junk in (b"not json", b'{"kind":"trade","source":"pumpfun","at":[1,2]}', None, b'{"kind":"x"}'):
+        with pytest.raises(WireError, match="not a SolFlow message"):
+            decode(junk)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://127.0.0.1:9092/trades", "kafka://HOST:PORT/TOPIC"),
+        ("kafka://127.0.0.1/trades", "HOST:PORT"),
+        ("kafka://127.0.0.1:99999/trades", "HOST:PORT"),
+        ("kafka://127.0.0.1:9092/", "topic"),
+        ("kafka://127.0.0.1:9092/a b", "topic"),
+        ("kafka://127.0.0.1:9092/trades.run", "run topic"),
+    ],
+)
+def test_kafka_urls_are_checked(url: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_kafka_url(url)
+
+
+def test_ingest_then_cluster_member_write_what_the_embedded_run_writes(
+    tmp_path: Path, kafka: Component, embedded: tuple[dict[str, Any], str]
+) -> None:
+    url = topic_url(kafka)
+    ingest = run_flow(flow_env(tmp_path / "ingest", sample_capture(), SOLFLOW_PUBLISH=url))
+    assert_ok(ingest)
+    assert not (tmp_path / "ingest").exists(), "the ingest writes to Kafka only"
+    [ingest_summary] = summary_lines(ingest.stdout)
+    expected_outputs, expected_summary = embedded
+    assert ingest_summary.split(";")[:3] == expected_summary.split(";")[:3], "the same transactions and trades"
+
+    # The capture's end reached the cluster through the end markers: it flushed its windows and ended.
+    member = run_flow(flow_env(tmp_path / "member", sample_capture(), SOLFLOW_INPUT=url, SOLFLOW_LEGACY="both"))
+    assert_ok(member)
+    assert comparable(read_outputs(tmp_path / "member")) == comparable(expected_outputs)
+    [member_summary] = summary_lines(member.stdout)
+    assert without_timing(member_summary) == without_timing(expected_summary)
+
+    # A member resumed after the end has nothing more to do and ends again at once.
+    again = run_flow(flow_env(tmp_path / "member", sample_capture(), SOLFLOW_INPUT=url, SOLFLOW_LEGACY="both"))
+    assert_ok(again)
+
+
+def test_a_live_ingest_never_ends_the_cluster(
+    tmp_path: Path, kafka: Component, embedded: tuple[dict[str, Any], str]
+) -> None:
+    url = topic_url(kafka)
+    server = ReplayServer(sample_capture())
+    port = server.start()
+    try:
+        ingest = run_flow(flow_env(tmp_path / "ingest", sample_capture(), SOLFLOW_PUBLISH=url,
+                                   GEYSER_URL=f"http://127.0.0.1:{port}"))  # fmt: skip
+    finally:
+        server.stop()
+        server.wait(timeout=10)
+    assert_ok(ingest)  # the server's stream ended, but a live stream has no end the cluster should act on
+
+    out = tmp_path / "member"
+    member = start_flow(
+        flow_env(out, sample_capture(), SOLFLOW_INPUT=url, SOLFLOW_LEGACY="both"), log=tmp_path / "m.log"
+    )
+    try:
+        expected = len(embedded[0]["sqlite.trades"])
+        wait_until(lambda: _sqlite_trades(out) >= expected or member.poll() is not None, RUN_TIMEOUT_S, "every trade")
+        assert member.poll() is None, "the member ended although the ingest was live"
+        member.send_signal(signal.SIGTERM)  # a drain: the windows are flushed as at the end of input
+        assert member.wait(timeout=RUN_TIMEOUT_S) == 0
+    finally:
+        if member.poll() is None:
+            member.kill()
+    assert comparable(read_outputs(out)) == comparable(embedded[0])
+
+
+def _sqlite_trades(out: Path) -> int:
+    import sqlite3
+
+    if not (out / "solflow.db").exists():
+        return 0
+    db = sqlite3.connect(f"file:{out / 'solflow.db'}?mode=ro", uri=True, timeout=1)
+    try:
+        return db.execute("SELECT count(*) FROM trades").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize(
+    ("variables", "status", "message"),
+    [
+        ({"SOLFLOW_PUBLISH": "kafka://127.0.0.1:1/t", "SOLFLOW_INPUT": "kafka://127.0.0.1:1/t"}, 2, "not both"),
+        ({"SOLFLOW_PUBLISH": "kafka://127.0.0.1:1/t", "SOLFLOW_SINKS": "delta:s3://b/p"}, 2, "SOLFLOW_SINKS"),
+        ({"SOLFLOW_INPUT": "kafka://127.0.0.1/t"}, 2, "SOLFLOW_INPUT"),
+        ({"SOLFLOW_SINKS": "local,parquet"}, 2, "unknown sink"),
+        ({"SOLFLOW_SINKS": "postgres:mysql://u:hunter2@h/db"}, 2, "postgresql://"),
+    ],
+)
+def test_scale_out_settings_mistakes_are_one_line(
+    tmp_path: Path, variables: dict[str, str], status: int, message: str
+) -> None:
+    result = run_flow(flow_env(tmp_path, sample_capture(), **variables))
+    lines = result.stderr.splitlines()
+    assert result.returncode == status and len(lines) == 1 and message in lines[0], result.stderr
+    assert "hunter2" not in result.stderr, "a password in SOLFLOW_SINKS is never printed"
+
+
+def test_unreachable_brokers_are_one_line(tmp_path: Path) -> None:
+    from solflow.bench.flowruns import free_ports
+
+    [port] = free_ports(1)  # nothing listens there
+    result = run_flow(flow_env(tmp_path, sample_capture(), SOLFLOW_INPUT=f"kafka://127.0.0.1:{port}/t"))
+    lines = result.stderr.splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("solflow: error: kafka://127.0.0.1:") and "cannot reach" in lines[0]

@@ -8,7 +8,8 @@ made by the same code), with three changes Delta's types ask for: raw u64 amount
 UTC day of the row's event time, as the Parquet ``date=`` directories) is a column the tables are
 partitioned by. Two bookkeeping columns say which writer committed the row and when:
 ``sink_part`` (the sink partition: the program for trades, ``part-000`` otherwise) and
-``sink_epoch`` (that partition's commit number).
+``sink_epoch`` (that partition's commit number). A table's description records the aggregation tick
+(``tick_s=5``), as the Parquet files' metadata does.
 
 A commit per epoch: each partition collects its rows and appends them as one Delta commit at every
 Bytewax snapshot (and at close); its snapshot is the next commit number. A resumed partition first
@@ -39,11 +40,12 @@ from sinks.parquet import dataset_tables
 from solflow.settings import DEFAULT_TICK_S, DEFAULT_WINDOWS
 from solflow.wire import ServiceError
 
-__all__ = ["BOOKKEEPING", "DeltaSink", "delta_schema", "table_uri"]
+__all__ = ["BOOKKEEPING", "EPOCH", "PART", "TICK_KEY", "DeltaSink", "delta_schema", "table_uri"]
 
 log = logging.getLogger(__name__)
 
 PART, EPOCH, DATE = "sink_part", "sink_epoch", "date"
+TICK_KEY = "tick_s"  # in the table's description: the aggregation tick the rows were computed with
 BOOKKEEPING = (DATE, PART, EPOCH)  # columns beyond the Parquet dataset's
 _U64 = pa.decimal128(20, 0)
 
@@ -74,6 +76,7 @@ class DeltaSink(FixedPartitionedSink[Any, int]):
         self._uri = table_uri(root, dataset)
         self._parts = sorted(set(partitions))
         self._tables = dataset_tables(dataset, windows, tick_s)
+        self._description = f"SolFlow {dataset}; {TICK_KEY}={tick_s}"
 
     @override
     def list_parts(self) -> list[str]:
@@ -85,13 +88,14 @@ class DeltaSink(FixedPartitionedSink[Any, int]):
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _DeltaPartition:
-        return _DeltaPartition(self._uri, for_part, *self._tables, resume_state)
+        return _DeltaPartition(self._uri, self._description, for_part, *self._tables, resume_state)
 
 
 class _DeltaPartition(StatefulSinkPartition[Any, int]):
     def __init__(
         self,
         uri: str,
+        description: str,
         name: str,
         schema: pa.Schema,
         time_column: str,
@@ -99,6 +103,7 @@ class _DeltaPartition(StatefulSinkPartition[Any, int]):
         resume_state: int | None,
     ):
         self._uri = uri
+        self._description = description
         self._name = name
         self._schema = delta_schema(schema)
         self._time_column = time_column
@@ -136,7 +141,9 @@ class _DeltaPartition(StatefulSinkPartition[Any, int]):
         except TableNotFoundError:
             pass
         try:
-            return DeltaTable.create(self._uri, self._schema, partition_by=[DATE], mode="ignore")
+            return DeltaTable.create(
+                self._uri, self._schema, partition_by=[DATE], mode="ignore", description=self._description
+            )
         except DeltaError:  # another writer created it meanwhile
             return DeltaTable(self._uri)
 

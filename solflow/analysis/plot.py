@@ -50,7 +50,7 @@ class PlotSummary:
         }
 
 
-def plot_mint(out: Path, mint: str, path: Path, window: int = 300) -> PlotSummary:
+def plot_mint(out: Path | str, mint: str, path: Path, window: int = 300) -> PlotSummary:
     """Write ``mint``'s chart to ``path`` (PNG); counts and volume are those of ``window``.
 
     >>> plot_mint(Path("out"), "npB9cxTzwUiGt7jk2dXZa52xZve8SgJ8mTgjbNwpump", Path("mint.png"))  # doctest: +SKIP

@@ -27,7 +27,7 @@ class RecentSignals:
         return {"since": self.since, "latest_tick": self.latest_tick, "signals": signal_dicts(self.rows)}
 
 
-def recent_signals(out: Path, since: int | None = None) -> RecentSignals:
+def recent_signals(out: Path | str, since: int | None = None) -> RecentSignals:
     """Signal rows with ``ts >= since`` (default: an hour before the latest tick).
 
     >>> recent_signals(Path("out"), since=1726647000).rows  # doctest: +SKIP

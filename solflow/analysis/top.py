@@ -55,7 +55,9 @@ class TopMints:
         return {"at": self.at, "window": self.window, "by": self.by, "mints": self.rows.to_dicts()}
 
 
-def top_mints(out: Path, window: int = 300, by: str = "net_flow", limit: int = 20, at: int | None = None) -> TopMints:
+def top_mints(
+    out: Path | str, window: int = 300, by: str = "net_flow", limit: int = 20, at: int | None = None
+) -> TopMints:
     """The ``limit`` mints ranking highest by ``by`` in ``window`` at event time ``at`` (default:
     the latest tick).
 

@@ -45,7 +45,7 @@ class MintTrace:
         }
 
 
-def trace_mint(out: Path, mint: str) -> MintTrace:
+def trace_mint(out: Path | str, mint: str) -> MintTrace:
     """Every trade, aggregate row and signal of ``mint``.
 
     >>> trace_mint(Path("out"), "npB9cxTzwUiGt7jk2dXZa52xZve8SgJ8mTgjbNwpump").trades  # doctest: +SKIP

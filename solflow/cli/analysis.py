@@ -22,8 +22,26 @@ from solflow.cli.output import add_listing_arguments, add_out_argument, outputs_
 _TIME_HELP = "unix seconds or ISO-8601 (UTC unless an offset is given)"
 
 
+def add_delta_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--delta",
+        metavar="ROOT",
+        help="read the Delta tables under ROOT (SOLFLOW_SINKS' delta: root, e.g. s3://BUCKET/PATH) instead of --out",
+    )
+
+
+def outputs_location(args: argparse.Namespace) -> Path | str:
+    """``--delta`` or the outputs directory (``--out``)."""
+    if args.delta is None:
+        return outputs_dir(args)
+    if args.out is not None:
+        raise CliError("give --out DIR or --delta ROOT, not both")
+    return str(args.delta)
+
+
 def add_top_arguments(parser: argparse.ArgumentParser) -> None:
     add_out_argument(parser)
+    add_delta_argument(parser)
     add_listing_arguments(parser)
     parser.add_argument("--window", default="300", metavar="SECONDS", help="window to rank in (default 300)")
     parser.add_argument(
@@ -41,6 +59,7 @@ def add_top_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_trace_arguments(parser: argparse.ArgumentParser) -> None:
     add_out_argument(parser)
+    add_delta_argument(parser)
     add_listing_arguments(parser)
     parser.add_argument("mint", metavar="MINT", help="token mint address")
     parser.add_argument(
@@ -53,6 +72,7 @@ def add_trace_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_signals_arguments(parser: argparse.ArgumentParser) -> None:
     add_out_argument(parser)
+    add_delta_argument(parser)
     add_listing_arguments(parser)
     parser.add_argument(
         "--since",
@@ -63,6 +83,7 @@ def add_signals_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_plot_arguments(parser: argparse.ArgumentParser) -> None:
     add_out_argument(parser)
+    add_delta_argument(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a sentence")
     parser.add_argument("mint", metavar="MINT", help="token mint address")
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="FILE.png", help="PNG file to write")
@@ -87,7 +108,7 @@ def run_top(args: argparse.Namespace) -> int:
     if args.watch:
         return _watch_top(args)
     result = top_mints(
-        outputs_dir(args),
+        outputs_location(args),
         window=_whole(args.window, "--window", minimum=1),
         by=args.by,
         limit=_whole(args.limit, "--limit", minimum=1),
@@ -103,7 +124,7 @@ def run_top(args: argparse.Namespace) -> int:
 @_user_errors
 def run_trace(args: argparse.Namespace) -> int:
     limit = _whole(args.limit, "--limit", minimum=0)
-    result = trace_mint(outputs_dir(args), args.mint)
+    result = trace_mint(outputs_location(args), args.mint)
     if args.json:
         return print_json(result.as_json())
     from solflow.analysis.render import trace_view
@@ -113,7 +134,7 @@ def run_trace(args: argparse.Namespace) -> int:
 
 @_user_errors
 def run_signals(args: argparse.Namespace) -> int:
-    result = recent_signals(outputs_dir(args), since=None if args.since is None else parse_time(args.since))
+    result = recent_signals(outputs_location(args), since=None if args.since is None else parse_time(args.since))
     if args.json:
         return print_json(result.as_json())
     from solflow.analysis.render import recent_table
@@ -123,7 +144,9 @@ def run_signals(args: argparse.Namespace) -> int:
 
 @_user_errors
 def run_plot(args: argparse.Namespace) -> int:
-    result = plot_mint(outputs_dir(args), args.mint, args.output, window=_whole(args.window, "--window", minimum=1))
+    result = plot_mint(
+        outputs_location(args), args.mint, args.output, window=_whole(args.window, "--window", minimum=1)
+    )
     if args.json:
         return print_json(result.as_json())
     print(f"wrote {result.path}: {result.rows} window rows, {result.signals} signal changes of {result.mint}")
@@ -141,6 +164,8 @@ def _watch_top(args: argparse.Namespace) -> int:
 
     if args.at is not None:
         raise CliError("--at looks at the past; --watch follows the present: use one of them")
+    if args.delta is not None:
+        raise CliError("--watch follows the live tables in SQLite, not Delta (for Postgres: solflow dashboard --db)")
     window = _whole(args.window, "--window", minimum=1)
     sorts = {("net_flow", w): f"nf_{w}" for w in FLOW_WINDOWS} | {("buys", 300): "buys", ("wallets", 300): "wallets"}
     if (args.by, window) not in sorts:

@@ -1,5 +1,8 @@
 """``solflow dashboard``: serve the live web page of a flow's ``solflow.db`` until SIGINT/SIGTERM (exit 0).
 
+``--db postgresql://…`` serves a cluster's Postgres tables instead, through a local SQLite copy in
+``--out`` that follows every commit (``solflow.dashboard.postgres``).
+
 The first line on stdout is ``dashboard: http://HOST:PORT/`` (with ``--port 0``, the port picked);
 the socket is listening when it is printed. The database is opened read-only and may not exist yet
 (the page says "waiting"); blocks and follows go to ``control.db`` next to it. A database that is
@@ -23,29 +26,52 @@ from solflow.cli.main import CliError
 from solflow.cli.output import add_out_argument, outputs_dir
 from solflow.dashboard.app import create_app
 
+POSTGRES_COPY = "postgres-copy.db"  # the local copy of a cluster's Postgres tables, in --out
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_out_argument(parser)
-    parser.add_argument("--db", type=Path, metavar="PATH", help="the pipeline database (default: DIR/solflow.db)")
+    parser.add_argument(
+        "--db",
+        metavar="PATH|URI",
+        help="the pipeline database (default: DIR/solflow.db), or a cluster's Postgres: postgresql://USER@HOST/DB",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8787, help="port to listen on; 0 picks a free one (default 8787)")
 
 
 def run(args: argparse.Namespace) -> int:
-
-    if args.db is not None and args.out is not None:
+    postgres = args.db is not None and args.db.startswith(("postgresql://", "postgres://"))
+    if args.db is not None and args.out is not None and not postgres:
         raise CliError("give --out DIR or --db PATH, not both")
-    db_path: Path = args.db if args.db is not None else outputs_dir(args) / "solflow.db"
-    _check_database(db_path)
-    app = create_app(db_path, out=db_path.parent)
-    sock = _listen(args.host, args.port)
-    host, port = sock.getsockname()[:2]
-    print(f"dashboard: http://{f'[{host}]' if ':' in host else host}:{port}/", flush=True)
-    print(f"reading {db_path} (read-only); blocks and follows go to {db_path.parent / 'control.db'}", flush=True)
-    # log_config=None: uvicorn's records go to the process's logging (solflow.logs), not its own handlers.
-    config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
-    server = _Server(config, on_exit=app.state.hub.close)
-    server.run(sockets=[sock])
+    mirror = None
+    if postgres:
+        from solflow.dashboard.postgres import PostgresMirror
+
+        out = outputs_dir(args)
+        out.mkdir(parents=True, exist_ok=True)
+        mirror = PostgresMirror(args.db, out / POSTGRES_COPY)
+        mirror.start()
+        db_path, source = mirror.path, f"{mirror.shown} (copied to {mirror.path})"
+    else:
+        db_path = Path(args.db) if args.db is not None else outputs_dir(args) / "solflow.db"
+        _check_database(db_path)
+        source = str(db_path)
+    try:
+        app = create_app(db_path, out=db_path.parent)
+        sock = _listen(args.host, args.port)
+        host, port = sock.getsockname()[:2]
+        print(f"dashboard: http://{f'[{host}]' if ':' in host else host}:{port}/", flush=True)
+        print(f"reading {source} (read-only); blocks and follows go to {db_path.parent / 'control.db'}", flush=True)
+        # log_config=None: uvicorn's records go to the process's logging (solflow.logs), not its own handlers.
+        config = uvicorn.Config(
+            app, log_config=None, log_level="warning", access_log=False, timeout_graceful_shutdown=2
+        )
+        server = _Server(config, on_exit=app.state.hub.close)
+        server.run(sockets=[sock])
+    finally:
+        if mirror is not None:
+            mirror.close()
     return 0
 
 

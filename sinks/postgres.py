@@ -21,29 +21,27 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Sequence
-from time import monotonic
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
+from bytewax.outputs import StatefulSinkPartition
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 from typing_extensions import override
 
-from sinks.sqlite import FLUSH_INTERVAL_S, FLUSH_ITEMS, Item, PendingWrites, TableShape, table_shapes
+from sinks.sqlite import Item, OneWriterSink, PendingWrites, TableShape, table_shapes
 from solflow.settings import DEFAULT_WINDOWS
 from solflow.wire import ServiceError
 
-__all__ = ["PROGRESS_TABLE", "PostgresSink", "create_tables", "shown_uri"]
+__all__ = ["PROGRESS_TABLE", "WRITER", "PostgresSink", "create_tables", "shown_uri"]
 
 log = logging.getLogger(__name__)
 
 PROGRESS_TABLE = "solflow_progress"
 RECONNECT_FOR_S = 60.0
-_PARTITIONS = ("postgres-0", "postgres-1")  # one writer, on worker 1 when there is one (as sinks.sqlite)
-_WRITER = "postgres-1"
+WRITER = "postgres"  # this sink's row in solflow_progress
 _TYPES = {"TEXT": "text", "INTEGER": "bigint", "REAL": "double precision", "": "numeric(20, 0)"}
 _UNTYPED_TEXT = {("run_stats", "value")}  # SQLite keeps numbers and text in it alike
 _CREATE_INDEX = re.compile(r"^CREATE (UNIQUE )?INDEX ", re.IGNORECASE)
@@ -118,7 +116,7 @@ class _Executor:
         return None
 
 
-class PostgresSink(FixedPartitionedSink[Item, int]):
+class PostgresSink(OneWriterSink):
     """Items ``(key, (kind, payload))`` as ``SqliteSink`` takes them -> the Postgres database at ``uri``."""
 
     def __init__(self, uri: str, windows: Iterable[int] = DEFAULT_WINDOWS):
@@ -126,16 +124,8 @@ class PostgresSink(FixedPartitionedSink[Item, int]):
         self._windows = tuple(sorted(set(windows)))
 
     @override
-    def list_parts(self) -> list[str]:
-        return list(_PARTITIONS)
-
-    @override
-    def part_fn(self, item_key: str) -> int:
-        return _PARTITIONS.index(_WRITER)
-
-    @override
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _PostgresPartition:
-        return _PostgresPartition(self._uri, self._windows, for_part, resume_state or 0)
+        return _PostgresPartition(self._uri, self._windows, WRITER, resume_state or 0)
 
 
 class _PostgresPartition(StatefulSinkPartition[Item, int]):
@@ -145,7 +135,6 @@ class _PostgresPartition(StatefulSinkPartition[Item, int]):
         self._writer = writer
         self._epoch = epoch
         self._pending = PendingWrites(windows)
-        self._first_pending_at = 0.0
         self._db: psycopg.Connection[Any] | None = None
         self._retrying(self._connect)
         db = self._db
@@ -158,11 +147,8 @@ class _PostgresPartition(StatefulSinkPartition[Item, int]):
 
     @override
     def write_batch(self, values: list[Item]) -> None:
-        pending = self._pending
-        if not pending.items:
-            self._first_pending_at = monotonic()
-        pending.add(values)
-        if pending.items >= FLUSH_ITEMS or monotonic() - self._first_pending_at >= FLUSH_INTERVAL_S:
+        self._pending.add(values)
+        if self._pending.due():
             self._retrying(self._commit)
 
     @override

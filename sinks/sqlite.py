@@ -76,6 +76,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Executor",
     "NotASolflowDatabase",
+    "OneWriterSink",
     "PendingWrites",
     "SqliteSink",
     "TableShape",
@@ -252,15 +253,9 @@ class NotASolflowDatabase(ValueError):
     """The file is not a database this sink wrote."""
 
 
-class SqliteSink(FixedPartitionedSink[Item, None]):
-    """Items ``(key, (kind, payload))`` → ``db_path``; one partition, so one writer thread.
-
-    >>> op.output("sqlite", tagged_items, SqliteSink(Path("out/solflow.db")))  # doctest: +SKIP
-    """
-
-    def __init__(self, db_path: Path, windows: Iterable[int] = DEFAULT_WINDOWS):
-        self._path = Path(db_path)
-        self._windows = tuple(sorted(set(windows)))
+class OneWriterSink(FixedPartitionedSink[Item, Any]):
+    """Every item to one partition: a single writer thread at any scale, on worker 1 when there is
+    one (``_PARTITIONS``). The table sinks (this one, ``sinks.postgres``) are such sinks."""
 
     @override
     def list_parts(self) -> list[str]:
@@ -269,6 +264,17 @@ class SqliteSink(FixedPartitionedSink[Item, None]):
     @override
     def part_fn(self, item_key: str) -> int:
         return _PARTITIONS.index(_WRITER)
+
+
+class SqliteSink(OneWriterSink):
+    """Items ``(key, (kind, payload))`` → ``db_path``; one partition, so one writer thread.
+
+    >>> op.output("sqlite", tagged_items, SqliteSink(Path("out/solflow.db")))  # doctest: +SKIP
+    """
+
+    def __init__(self, db_path: Path, windows: Iterable[int] = DEFAULT_WINDOWS):
+        self._path = Path(db_path)
+        self._windows = tuple(sorted(set(windows)))
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _SqlitePartition:
@@ -287,15 +293,11 @@ class _SqlitePartition(StatefulSinkPartition[Item, None]):
         self._db.execute("PRAGMA temp_store=MEMORY")
         self._while_locked(lambda: _migrate(self._db, windows))
         self._pending = PendingWrites(windows)
-        self._first_pending_at = 0.0
 
     @override
     def write_batch(self, values: list[Item]) -> None:
-        pending = self._pending
-        if not pending.items:
-            self._first_pending_at = monotonic()
-        pending.add(values)
-        if pending.items >= FLUSH_ITEMS or monotonic() - self._first_pending_at >= FLUSH_INTERVAL_S:
+        self._pending.add(values)
+        if self._pending.due():
             self._commit()
 
     @override
@@ -584,6 +586,7 @@ class PendingWrites:
 
     def __init__(self, windows: tuple[int, ...]):
         self.items = 0
+        self._first_at = 0.0  # when the oldest pending item arrived
         self._trades: list[tuple[Any, ...]] = []
         self._aggregates = _AggregateRows(windows)
         self._signals: list[tuple[Any, ...]] = []
@@ -599,6 +602,8 @@ class PendingWrites:
         unknown = grouped.keys() - _KINDS
         if unknown:
             raise ValueError(f"the table sink got item kind(s) {sorted(unknown)}; expected {sorted(_KINDS)}")
+        if not self.items:
+            self._first_at = monotonic()
         trades = [_trade_row(t) for t in grouped.get("trade", ())]
         signals = [_signal_params(s) for s in grouped.get("signal", ())]
         aggregates = grouped.get("current", [])
@@ -610,6 +615,10 @@ class PendingWrites:
         for counters in grouped.get("stats", ()):
             _flatten("", counters, self._stats)
         self.items += sum(len(v) for k, v in grouped.items() if k != "current") + sum(map(len, aggregates))
+
+    def due(self) -> bool:
+        """A commit is due: ``FLUSH_ITEMS`` are pending, or the oldest waited ``FLUSH_INTERVAL_S``."""
+        return self.items >= FLUSH_ITEMS or (self.items > 0 and monotonic() - self._first_at >= FLUSH_INTERVAL_S)
 
     def write(self, db: Executor) -> None:
         """Execute everything pending (inside the caller's transaction); ``clear`` once it committed."""

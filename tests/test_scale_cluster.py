@@ -17,7 +17,6 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +38,13 @@ from test_flow_support import (
     summary_lines,
     wait_until,
 )
+from test_scale_sinks import postgres_rows, sqlite_rows
 
 from sinks.delta import EPOCH, PART
-from sinks.schema import TRADE_COLUMNS
 from solflow.bench.flowruns import free_ports
 
 PACED_RUN_S = 12  # the interrupted runs replay the capture's chain time this fast
 TABLES = ("trades", "token_aggregates", "token_signals", "gaps")
-U64 = {name for name, kind in TRADE_COLUMNS if kind == "u64"}
 COUNTERS = ("transactions", "trades", "mints", "decode_fallbacks", "rows_written.parquet_aggregates")
 _names = itertools.count()
 
@@ -125,17 +123,6 @@ class Setup:
                 else:
                     os.environ[name] = value
 
-    def postgres_rows(self) -> dict[str, list[tuple[Any, ...]]]:
-        with psycopg.connect(self.postgres) as db:
-            out = {}
-            for table in TABLES:
-                columns = _sqlite_columns(table)
-                rows = db.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()
-                out[table] = sorted(
-                    (tuple(int(v) if isinstance(v, Decimal) else v for v in row) for row in rows), key=repr
-                )
-            return out
-
     def postgres_count(self, table: str) -> int:
         try:
             with psycopg.connect(self.postgres, connect_timeout=5) as db:
@@ -168,36 +155,13 @@ class Setup:
             return dict(db.execute("SELECT name, value FROM run_stats").fetchall())
 
 
-def _sqlite_columns(table: str) -> list[str]:
-    from sinks.sqlite import table_columns
-
-    return [name for name, _ in table_columns()[table] if name != "id"]
-
-
-def expected_tables(out: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """The embedded run's SQLite rows, u64 amounts kept as exact TEXT above 2**63 - 1 as integers."""
-    db = sqlite3.connect(out / "solflow.db")
-    try:
-        result = {}
-        for table in TABLES:
-            names = _sqlite_columns(table)
-            rows = db.execute(f"SELECT {', '.join(names)} FROM {table}").fetchall()
-            result[table] = sorted(
-                (tuple(int(v) if n in U64 and v is not None else v for n, v in zip(names, row)) for row in rows),
-                key=repr,
-            )
-        return result
-    finally:
-        db.close()
-
-
 def assert_same_rows(setup: Setup, embedded: Path) -> None:
     expected = read_outputs(embedded)
     for dataset, frame in setup.delta_rows().items():
         parquet = pl.scan_parquet(embedded / dataset, hive_partitioning=True).collect()
         as_parquet = frame.select(pl.col(name).cast(dtype) for name, dtype in parquet.schema.items())
         assert sorted(as_parquet.rows(), key=repr) == expected[f"parquet.{dataset}"], f"Delta {dataset}"
-    assert setup.postgres_rows() == expected_tables(embedded)
+    assert postgres_rows(setup.postgres, TABLES) == sqlite_rows(embedded / "solflow.db", TABLES)
     stats, wanted = setup.postgres_stats(), run_stats(embedded)
     for counter in COUNTERS:
         assert stats[counter] == str(wanted[counter]), f"run_stats {counter}"
@@ -309,7 +273,7 @@ def test_kill_9_of_a_member_and_of_the_ingest_resume_to_the_same_rows(
     tmp_path: Path, servers: dict[str, Component], embedded: Path
 ) -> None:
     setup = Setup(servers, tmp_path)
-    total = len(expected_tables(embedded)["trades"])
+    total = len(sqlite_rows(embedded / "solflow.db", ("trades",))["trades"])
     speed = max(1.0, block_time_span(embedded) / PACED_RUN_S)
     paced = setup.ingest_env(SOLFLOW_REPLAY_SPEED=f"{speed:.3f}")
     ingest_recovery, member_recovery = tmp_path / "ingest-recovery", tmp_path / "member-recovery"

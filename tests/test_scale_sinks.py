@@ -81,18 +81,18 @@ def table_items() -> list[tuple[str, Any]]:
 
 
 def write_postgres(uri: str, items: list[tuple[str, Any]], resume: int | None = None) -> int:
-    part = PostgresSink(uri).build_part("postgres", "postgres-1", resume)
+    part = PostgresSink(uri).build_part("postgres", "sqlite-1", resume)
     part.write_batch(items)
     epoch = part.snapshot()
     part.close()
     return epoch
 
 
-def sqlite_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+def sqlite_rows(path: Path, tables: tuple[str, ...] = SQLITE_TABLES) -> dict[str, list[tuple[Any, ...]]]:
     """Rows of every table; u64 amounts SQLite keeps as exact TEXT (above 2**63 - 1) as integers."""
     with sqlite3.connect(path) as db:
         out = {}
-        for table in SQLITE_TABLES:
+        for table in tables:
             names = _columns(table)
             rows = db.execute(f"SELECT {', '.join(names)} FROM {table}").fetchall()
             out[table] = sorted(
@@ -102,11 +102,11 @@ def sqlite_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         return out
 
 
-def postgres_rows(uri: str) -> dict[str, list[tuple[Any, ...]]]:
+def postgres_rows(uri: str, tables: tuple[str, ...] = SQLITE_TABLES) -> dict[str, list[tuple[Any, ...]]]:
     """Rows as SQLite returns them: exact u64 decimals as integers, run_stats values as SQLite typed them."""
     with psycopg.connect(uri) as db:
         out = {}
-        for table in SQLITE_TABLES:
+        for table in tables:
             rows = db.execute(f"SELECT {', '.join(_columns(table))} FROM {table}").fetchall()
             out[table] = sorted((tuple(_as_sqlite(table, v) for v in row) for row in rows), key=repr)
         return out
@@ -162,7 +162,7 @@ def test_postgres_rows_equal_the_sqlite_sinks_and_replays_change_nothing(tmp_pat
     assert postgres_rows(database) == expected
     with psycopg.connect(database) as db:
         writer, epoch, commits = db.execute(f"SELECT writer, epoch, commits FROM {PROGRESS_TABLE}").fetchone()
-    assert (writer, epoch, commits) == ("postgres-1", 1, 2)
+    assert (writer, epoch, commits) == ("postgres", 1, 2)
 
 
 def test_postgres_aggregates_never_move_back(database: str) -> None:

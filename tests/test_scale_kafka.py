@@ -9,6 +9,8 @@ from __future__ import annotations
 import itertools
 import re
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 from components import Component, start_kafka
 from test_flow_support import (
+    REPO_ROOT,
     RUN_TIMEOUT_S,
     assert_ok,
     flow_env,
@@ -128,15 +131,21 @@ def test_ingest_then_cluster_member_write_what_the_embedded_run_writes(
     assert ingest_summary.split(";")[:3] == expected_summary.split(";")[:3], "the same transactions and trades"
 
     # The capture's end reached the cluster through the end markers: it flushed its windows and ended.
-    member = run_flow(flow_env(tmp_path / "member", sample_capture(), SOLFLOW_INPUT=url, SOLFLOW_LEGACY="both"))
+    recovery = tmp_path / "recovery"
+    recovery.mkdir()
+    subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), "1"], check=True, cwd=REPO_ROOT)
+    env = flow_env(tmp_path / "member", sample_capture(), SOLFLOW_INPUT=url, SOLFLOW_LEGACY="both")
+    member = run_flow(env, "-r", str(recovery), "-s", "1", "-b", "0")
     assert_ok(member)
-    assert comparable(read_outputs(tmp_path / "member")) == comparable(expected_outputs)
+    outputs = read_outputs(tmp_path / "member")
+    assert comparable(outputs) == comparable(expected_outputs)
     [member_summary] = summary_lines(member.stdout)
     assert without_timing(member_summary) == without_timing(expected_summary)
 
-    # A member resumed after the end has nothing more to do and ends again at once.
-    again = run_flow(flow_env(tmp_path / "member", sample_capture(), SOLFLOW_INPUT=url, SOLFLOW_LEGACY="both"))
+    # A member resumed after the end has nothing more to read: it ends at once, adding nothing.
+    again = run_flow(env, "-r", str(recovery), "-s", "1", "-b", "0")
     assert_ok(again)
+    assert read_outputs(tmp_path / "member") == outputs
 
 
 def test_a_live_ingest_never_ends_the_cluster(

@@ -9,11 +9,10 @@ mint's last reference row, and the signal rows are the same.
 
 from __future__ import annotations
 
-import pickle
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from heapq import heapify, heappop, heappush
+from heapq import heappop, heappush
 from math import gcd
 from operator import add, itemgetter, sub
 from typing import Any
@@ -141,7 +140,6 @@ class MintWindows:
         "due",
         "active_signals",
         "previous_bot_trades",
-        "frozen",
     )
 
     def __init__(self, layout: WindowLayout):
@@ -157,35 +155,13 @@ class MintWindows:
         self.last_spot_time: int | None = None
         self.last_trade_ts: int | None = None
         self.trades_total = 0
-        # Owned by the shard driver, kept here so they are dropped and snapshotted with the mint.
+        # Owned by the shard driver, kept here so they are dropped with the mint.
         self.due: int | None = None  # next tick this mint has a row to emit
         self.active_signals = 0
         self.previous_bot_trades: int | None = None
-        self.frozen: bytes | None = None  # this state pickled, until the next change
-
-    def freeze(self) -> bytes:
-        """This state as bytes, pickled again only if it changed since the last call."""
-        if self.frozen is None:
-            self.frozen = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
-        return self.frozen
-
-    @staticmethod
-    def thaw(frozen: bytes) -> MintWindows:
-        windows = pickle.loads(frozen)
-        windows.frozen = frozen
-        return windows
-
-    def __getstate__(self) -> tuple:
-        return tuple(getattr(self, name) for name in self.__slots__[:-1])
-
-    def __setstate__(self, state: tuple) -> None:
-        for name, value in zip(self.__slots__, state):
-            setattr(self, name, value)
-        self.frozen = None
 
     def add(self, record: TradeRecord, bucket_index: int, layout: WindowLayout) -> int | None:
         """Hold a trade until its bucket's tick; returns that tick if the bucket is new."""
-        self.frozen = None
         pending = self.pending
         if pending is None:
             pending = self.pending = {}
@@ -214,7 +190,6 @@ class MintWindows:
 
     def advance(self, mint: str, tick: int, layout: WindowLayout) -> dict[str, Any]:
         """Bring every window to ``tick`` and return the mint's row there."""
-        self.frozen = None  # the shard driver's fields change only along with add() or advance()
         dirty = layout.to_rate
         pending = self.pending
         if pending:
@@ -582,69 +557,6 @@ class ReferenceAggregator:
         self._place_waiting(latest)
         cadence = self._layout.cadence_s
         return self._emit_through(-(-latest // cadence) * cadence)
-
-    def snapshot(self) -> bytes:
-        """The whole shard as compact, immutable bytes for Bytewax recovery."""
-        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
-
-    @classmethod
-    def restore(
-        cls, config: ReferenceConfig, snapshot: bytes, partitions: Sequence[str] | None = None
-    ) -> ReferenceAggregator:
-        """Resume from ``snapshot()``; thresholds and partitions may change, windows and cadence not."""
-        aggregator = pickle.loads(snapshot)
-        if not isinstance(aggregator, cls):
-            raise ValueError(f"recovery state is a {type(aggregator).__name__}, not a ReferenceAggregator snapshot")
-        saved = aggregator.config
-        if (saved.windows, saved.cadence_s) != (config.windows, config.cadence_s):
-            raise ValueError(
-                f"recovery state was built with windows {saved.windows} and cadence {saved.cadence_s} s, "
-                f"but the settings now say windows {config.windows} and cadence {config.cadence_s} s; "
-                "restore those settings or start with a fresh recovery directory"
-            )
-        aggregator.config = config
-        aggregator._layout = config.layout()
-        if partitions is not None:
-            aggregator._partitions = _checked_partitions(partitions)
-            aggregator._clocks = {p: t for p, t in aggregator._clocks.items() if p in aggregator._partitions}
-        return aggregator
-
-    def __getstate__(self) -> tuple:
-        # Mints are pickled one by one and reused while unchanged: most mints of a shard are
-        # quietly decaying and change a few times an hour, while the shard is snapshotted every epoch.
-        return (
-            self.config,
-            self._partitions,
-            self._clocks,
-            self._max_clock,
-            self._watermark,
-            self._last_tick,
-            {mint: windows.freeze() for mint, windows in self._mints.items()},
-            self._waiting,
-            self.late_trades,
-            self.untimed_trades,
-        )
-
-    def __setstate__(self, state: tuple) -> None:
-        (
-            self.config,
-            self._partitions,
-            self._clocks,
-            self._max_clock,
-            self._watermark,
-            self._last_tick,
-            frozen_mints,
-            self._waiting,
-            self.late_trades,
-            self.untimed_trades,
-        ) = state
-        self._mints = {mint: MintWindows.thaw(frozen) for mint, frozen in frozen_mints.items()}
-        self._layout = self.config.layout()
-        self._calendar = {}
-        for mint, windows in self._mints.items():
-            self._calendar.setdefault(windows.due, []).append(mint)
-        self._ticks = list(self._calendar)
-        heapify(self._ticks)
 
     def _place(self, trade: TradeEvent, time: int) -> None:
         is_buy = trade.direction == "buy"

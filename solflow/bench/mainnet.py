@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from sinks.parquet import DATASETS, ParquetDatasetSink
+from solflow.bench.mints import synthetic_trade
 from solflow.domain.aggregate import AggregationConfig, ShardAggregator
-from solflow.domain.programs import PROGRAMS, WSOL_MINT
+from solflow.domain.programs import JUPITER_DCA, PROGRAMS, Program
 from solflow.domain.trade import TradeEvent
 
 START_TIME = 1_764_000_000
@@ -46,8 +47,7 @@ def run(rate: int, seconds: int, mints: int, seed: int, out: Path) -> dict[str, 
     weights = [1.0 / (rank + 1) for rank in range(mints)]
     cumulative = [sum(weights[: rank + 1]) for rank in range(mints)]
     wallets = [f"wallet{index:06d}" for index in range(WALLETS)]
-    programs = [program for program in PROGRAMS if program.name != "jupiter_dca"]
-    dca = next(program for program in PROGRAMS if program.name == "jupiter_dca")
+    programs = [program for program in PROGRAMS if program is not JUPITER_DCA]
     trades = history = 0
     traded: set[str] = set()
     started = time.perf_counter()
@@ -58,7 +58,7 @@ def run(rate: int, seconds: int, mints: int, seed: int, out: Path) -> dict[str, 
             mint = pool[_pick(rng, cumulative)]
             bot = rng.random() < 0.1
             wallet = wallets[rng.randrange(BOTS)] if bot else wallets[rng.randrange(BOTS, WALLETS)]
-            program = dca if index % DCA_SHARE == 0 else programs[rng.randrange(len(programs))]
+            program = JUPITER_DCA if index % DCA_SHARE == 0 else programs[rng.randrange(len(programs))]
             batch.append(_trade(trades + index, now, mint, wallet, program, rng))
             traded.add(mint)
         trades += rate
@@ -109,33 +109,10 @@ def _pick(rng: random.Random, cumulative: list[float]) -> int:
     return low
 
 
-def _trade(index: int, now: int, mint: str, wallet: str, program: Any, rng: random.Random) -> TradeEvent:
-    is_dca = program.name == "jupiter_dca"
-    direction = "buy" if is_dca or rng.random() < 0.55 else "sell"
-    return TradeEvent(
-        signature=f"mainnet{index:012d}",
-        slot=380_000_000 + index // 200,
-        tx_index=index % 200,
-        block_time=now,
-        program=program.name,
-        program_id=program.program_id,
-        direction=direction,  # type: ignore[arg-type]
-        trader=wallet,
-        fee_payer=wallet,
-        mint=mint,
-        quote_mint=WSOL_MINT,
-        token_amount_raw=rng.randrange(1_000_000, 10_000_000_000),
-        token_decimals=6,
-        quote_amount_raw=rng.randrange(10_000_000, 5_000_000_000),
-        quote_decimals=9,
-        fee_amount_raw=25_000,
-        outer_ix_index=2,
-        inner_ix_index=None,
-        via=None,
-        pool=None,
-        is_dca=is_dca,
-        decode_source="cpi_event",
-    )
+def _trade(index: int, now: int, mint: str, wallet: str, program: Program, rng: random.Random) -> TradeEvent:
+    direction = "buy" if program is JUPITER_DCA or rng.random() < 0.55 else "sell"
+    amounts = (rng.randrange(1_000_000, 10_000_000_000), rng.randrange(10_000_000, 5_000_000_000))
+    return synthetic_trade(index, now, mint, wallet, direction, program, amounts, per_slot=200)
 
 
 def _sinks(out: Path) -> dict[str, dict[str, Any]]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import base58
 
 from solflow.domain.aggregate import AggregationConfig, ShardAggregator
-from solflow.domain.programs import PUMPSWAP, WSOL_MINT
+from solflow.domain.programs import JUPITER_DCA, PUMPSWAP, WSOL_MINT, Program
 from solflow.domain.trade import TradeEvent
 
 PARTITION = "bench"
@@ -59,7 +59,7 @@ def fill(mints: int, seed: int = 1) -> dict[str, float]:
         mint_index, nth = divmod(index, TRADES_PER_MINT)
         block_time = START_TIME + mint_index * SPAN_S // mints
         direction = "sell" if nth == TRADES_PER_MINT - 1 else "buy"
-        aggregator.add_trade(_trade(index, mint_keys[mint_index], rng.choice(wallets), direction, block_time))
+        aggregator.add_trade(synthetic_trade(index, block_time, mint_keys[mint_index], rng.choice(wallets), direction))
         if block_time > clock:
             rows += sum(map(len, aggregator.advance(PARTITION, clock).history))
             clock = block_time
@@ -79,29 +79,41 @@ def fill(mints: int, seed: int = 1) -> dict[str, float]:
     }
 
 
-def _trade(index: int, mint: str, trader: str, direction: str, block_time: int) -> TradeEvent:
+def synthetic_trade(
+    index: int,
+    block_time: int,
+    mint: str,
+    trader: str,
+    direction: str,
+    program: Program = PUMPSWAP,
+    amounts: tuple[int, int] | None = None,
+    per_slot: int = 8,
+) -> TradeEvent:
+    """The ``index``-th trade of a synthetic stream, ``per_slot`` to a slot; ``amounts``: (token,
+    lamports) raw, by default growing with the index. A Jupiter DCA trade is a DCA fill."""
+    token, lamports = amounts if amounts is not None else (1_000_000 + index, 10_000_000 + index)
     return TradeEvent(
-        signature=f"bench{index}",
-        slot=380_000_000 + index // 8,
-        tx_index=index % 8,
+        signature=f"bench{index:012d}",
+        slot=380_000_000 + index // per_slot,
+        tx_index=index % per_slot,
         block_time=block_time,
-        program=PUMPSWAP.name,
-        program_id=PUMPSWAP.program_id,
+        program=program.name,
+        program_id=program.program_id,
         direction=direction,  # type: ignore[arg-type]
         trader=trader,
         fee_payer=trader,
         mint=mint,
         quote_mint=WSOL_MINT,
-        token_amount_raw=1_000_000 + index,
+        token_amount_raw=token,
         token_decimals=6,
-        quote_amount_raw=10_000_000 + index,
+        quote_amount_raw=lamports,
         quote_decimals=9,
         fee_amount_raw=25_000,
         outer_ix_index=2,
         inner_ix_index=None,
         via=None,
         pool=None,
-        is_dca=False,
+        is_dca=program is JUPITER_DCA,
         decode_source="cpi_event",
     )
 

@@ -51,12 +51,20 @@ of mints, and nothing is recomputed over trades. Distinct wallets are counted pe
 and when a pair trades again the older group's count drops by one. Trades within the bot horizon
 (300 s) are kept per pair for the bot rules; older groups are counters only. A mint whose windows
 are all empty frees its slot (its pairs went with their last groups).
+
+Adding a per-mint column (say the latest price): give the trade record a field (``R_*``), keep the
+mint's value in a slot array of ``ShardWindows`` (created in ``_reset``, listed in ``_SLOT_ARRAYS``
+so it grows, snapshots and restores with the others, set in ``_enter`` from the bucket's latest
+trade as ``last_trade`` is), give ``RowBlock`` a field filled in ``rows`` (``concat`` and ``take``
+follow its fields), and name it in ``_ROW_KEYS`` and ``RowBlock.columns``; then give it a type in
+``AGGREGATE_KEY_COLUMNS`` and a meaning in ``MEANINGS`` (``sinks/schema.py``), which the Parquet and
+SQLite schemas follow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from math import gcd
 from operator import itemgetter
 from typing import Any, Final, NamedTuple
@@ -200,30 +208,21 @@ class RowBlock:
     def concat(blocks: Sequence[RowBlock]) -> RowBlock:
         if len(blocks) == 1:
             return blocks[0]
-        return RowBlock(
-            [mint for block in blocks for mint in block.mints],
-            np.concatenate([b.ts for b in blocks]),
-            np.concatenate([b.last_trade_ts for b in blocks]),
-            np.concatenate([b.trades_total for b in blocks]),
-            [program for block in blocks for program in block.programs],
-            np.concatenate([b.first_ts for b in blocks]),
-            np.concatenate([b.sums for b in blocks]),
-            np.concatenate([b.bots for b in blocks]),
-        )
+        values: list[Any] = []
+        for name in _BLOCK_FIELDS:
+            parts = [getattr(block, name) for block in blocks]
+            values.append([v for part in parts for v in part] if type(parts[0]) is list else np.concatenate(parts))
+        return RowBlock(*values)
 
     def take(self, rows: Sequence[int] | Ints) -> RowBlock:
         """The rows at these positions."""
         index = np.asarray(rows, dtype=np.int64)
-        return RowBlock(
-            [self.mints[i] for i in index.tolist()],
-            self.ts[index],
-            self.last_trade_ts[index],
-            self.trades_total[index],
-            [self.programs[i] for i in index.tolist()],
-            self.first_ts[index],
-            self.sums[index],
-            self.bots[index],
-        )
+        positions = index.tolist()
+        values: list[Any] = []
+        for name in _BLOCK_FIELDS:
+            column = getattr(self, name)
+            values.append([column[i] for i in positions] if type(column) is list else column[index])
+        return RowBlock(*values)
 
     def fits(self, windows: Sequence[int]) -> bool:
         """Whether the rows hold the counters of as many windows (and rated windows) as ``windows``."""
@@ -278,6 +277,9 @@ class RowBlock:
                 as_list = [None if null else value for value, null in zip(as_list, nulls.tolist())]
             lists.append(as_list)
         return [dict(zip(columns, row)) for row in zip(*lists)]
+
+
+_BLOCK_FIELDS = tuple(f.name for f in fields(RowBlock))  # every field: a list (str) or an array by row
 
 
 class _Group:

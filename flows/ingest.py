@@ -34,7 +34,7 @@ from solflow.settings import Settings
 from solflow.wire import End
 from sources.yellowstone import SourceItem, YellowstoneSource, subscriptions
 
-NO_OUTPUTS = Outputs(jsonl=False, sqlite_trades=False, pipeline=False, sqlite=False)
+KAFKA_ONLY = Outputs(jsonl=False, sqlite_trades=False, pipeline=False, sqlite=False, kafka=True)
 
 
 def build_ingest_flow(settings: Settings, show_progress: bool) -> Dataflow:
@@ -51,7 +51,7 @@ def build_ingest_flow(settings: Settings, show_progress: bool) -> Dataflow:
     ordered = op.stateful("publish_order", decoded, _in_order_builder(bounded))
     op.output("kafka", ordered, KafkaPublishSink(target, partitions, list(programs)))
     run_items = op.filter_map("run_items", decoded, _run_item)
-    totals = op.stateful("run_stats", run_items, run_stats_builder(settings.programs, NO_OUTPUTS))
+    totals = op.stateful("run_stats", run_items, run_stats_builder(settings.programs, KAFKA_ONLY))
     op.output("summary", totals, SummarySink(show_progress, None if settings.geyser_url else settings.replay_path))
     return flow
 

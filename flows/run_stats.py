@@ -57,6 +57,7 @@ class Outputs:
     sqlite_trades: bool
     pipeline: bool
     sqlite: bool
+    kafka: bool = False  # the ingest: trades published to Kafka
 
 
 def count_rows(batch: list[tuple[str, tuple[str, Any]]]) -> list[tuple[str, RowCount]]:
@@ -140,6 +141,7 @@ class RunTotals:
             "parquet_trades": trades if outputs.pipeline else 0,
             "parquet_aggregates": aggregates,
             "parquet_signals": signals,
+            "kafka_trades": trades if outputs.kafka else 0,
         }
         return {
             "transactions": self.transactions,

@@ -20,6 +20,12 @@ Graph (each branch only when its setting enables it)::
            └─ gaps ─ SQLite gaps
 
 All SQLite writes go through one ``SqliteSink`` (one partition: a single writer at any scale).
+
+Beyond one machine (``docs/scale-out.md``): with ``SOLFLOW_PUBLISH`` the flow is the ingest
+(``flows.ingest``: source and decode, then Kafka); with ``SOLFLOW_INPUT`` a cluster member, whose
+input is the ingest's Kafka topics already in the decode step's shape (``sources.kafka``).
+``SOLFLOW_SINKS`` adds or replaces outputs: the Parquet datasets' rows as Delta tables
+(``sinks.delta``), the SQLite tables' rows in Postgres (``sinks.postgres``).
 """
 
 from __future__ import annotations

@@ -129,6 +129,8 @@ def test_ingest_then_cluster_member_write_what_the_embedded_run_writes(
     [ingest_summary] = summary_lines(ingest.stdout)
     expected_outputs, expected_summary = embedded
     assert ingest_summary.split(";")[:3] == expected_summary.split(";")[:3], "the same transactions and trades"
+    trades = len(expected_outputs["sqlite.trades"])
+    assert f"rows written: kafka_trades {trades};" in ingest_summary
 
     # The capture's end reached the cluster through the end markers: it flushed its windows and ended.
     recovery = tmp_path / "recovery"

@@ -7,11 +7,13 @@ flows.solflow`` subprocesses from the first start to the last exit:
 
 * ``ingest``: the ingest alone (``SOLFLOW_PUBLISH``) publishing the whole capture;
 * ``embedded``: the single-process flow on the capture, for reference (no Kafka);
-* ``cluster_pN``: the ingest and an N-process cluster (``SOLFLOW_INPUT``, ``-i/-a``, one worker
-  each) started together on a fresh topic; the time until the cluster has aggregated everything and
-  exited on the end markers. Each member writes the default local outputs into its own directory.
+* ``members_pN``: an N-process cluster (``SOLFLOW_INPUT``, ``-i/-a``, one worker each) reading the
+  topic the ``ingest`` measure filled, until it exits on the end markers: the cluster alone;
+* ``pipeline_pN``: the ingest and an N-process cluster started together on a fresh topic, until the
+  cluster exits: ingest -> Kafka -> cluster end to end.
 
-Transactions per second count the capture's transactions once; ratios are to ``cluster_p1``. The
+Each member writes the default local outputs into its own directory. Transactions per second count
+the capture's transactions once; ratios are to the same measure at the first cluster size. The
 median of ``--runs`` is reported; ``--json`` prints one JSON document.
 
     $ python -m solflow.bench.cluster --transactions 20000 --processes 1,2,4 --runs 3
@@ -48,11 +50,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", default="1,2,4", help="cluster sizes, comma-separated (default 1,2,4)")
     parser.add_argument("--runs", type=int, default=3, help="runs per measure; the median is reported (default 3)")
     parser.add_argument("--brokers", metavar="HOST:PORT", help="a Kafka broker to use (default: start Tansu)")
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help=f"capture cache (default {DEFAULT_CACHE})")
+    parser.add_argument(
+        "--epoch", type=int, metavar="S", help="members run with -s S (Bytewax's epoch: how much one reads ahead)"
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, default=DEFAULT_CACHE, help=f"capture cache (default {DEFAULT_CACHE})"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.processes.split(",") if n.strip()]
-    capture, _ = bench_capture.cached_capture(args.transactions, args.seed, args.cache)
+    capture, _ = bench_capture.cached_capture(args.transactions, args.seed, args.cache_dir)
     transactions = bench_capture.load_records(capture).transactions
     workdir = Path(tempfile.mkdtemp(prefix="solflow-bench-cluster-"))
     broker = None
@@ -61,30 +68,38 @@ def main(argv: list[str] | None = None) -> int:
         if brokers is None:
             broker, brokers = _start_tansu(workdir)
         measures: dict[str, list[float]] = {"ingest": [], "embedded": []}
-        measures |= {f"cluster_p{n}": [] for n in sizes}
+        measures |= {f"{kind}_p{n}": [] for kind in ("members", "pipeline") for n in sizes}
         for _ in range(args.runs):
-            measures["ingest"].append(_timed([_ingest(capture, brokers, workdir)]))
+            topic = f"bench-{next(_topics)}"
+            measures["ingest"].append(_timed([_ingest(capture, brokers, workdir, topic)]))
             measures["embedded"].append(_timed([_command(capture, workdir / f"embedded-{next(_topics)}", {})]))
+            epoch = () if args.epoch is None else ("-s", str(args.epoch))
             for n in sizes:
-                measures[f"cluster_p{n}"].append(_cluster(capture, brokers, workdir, n))
+                measures[f"members_p{n}"].append(_timed(_members(capture, brokers, workdir, n, topic, *epoch)))
+            for n in sizes:
+                fresh = f"bench-{next(_topics)}"
+                members = _members(capture, brokers, workdir, n, fresh, *epoch)
+                measures[f"pipeline_p{n}"].append(_timed([_ingest(capture, brokers, workdir, fresh), *members]))
     finally:
         if broker is not None:
             broker.terminate()
             broker.wait(timeout=30)
         shutil.rmtree(workdir, ignore_errors=True)
-    base = statistics.median(measures[f"cluster_p{sizes[0]}"])
+    medians = {name: statistics.median(times) for name, times in measures.items()}
     rows = {
         name: {
-            "seconds": round(statistics.median(times), 2),
-            "tx_per_s": round(transactions / statistics.median(times)),
-            "ratio": round(base / statistics.median(times), 2),
+            "seconds": round(seconds, 2),
+            "tx_per_s": round(transactions / seconds),
+            "ratio": round(medians.get(f"{name.split('_p')[0]}_p{sizes[0]}", seconds) / seconds, 2),
         }
-        for name, times in measures.items()
+        for name, seconds in medians.items()
     }
     if args.json:
         print(json.dumps({"transactions": transactions, "runs": args.runs, "results": rows}, indent=2))
     else:
-        print(f"{transactions} transactions, median of {args.runs} run(s); ratio = cluster_p{sizes[0]} time / time")
+        print(
+            f"{transactions} transactions, median of {args.runs} run(s); ratio: time at {sizes[0]} process(es) / time"
+        )
         print(f"{'measure':<12} {'seconds':>8} {'tx/s':>8} {'ratio':>6}")
         for name, row in rows.items():
             print(f"{name:<12} {row['seconds']:>8.2f} {row['tx_per_s']:>8} {row['ratio']:>6.2f}")
@@ -123,20 +138,21 @@ def _command(capture: Path, out: Path, variables: dict[str, str], *args: str) ->
     return [sys.executable, "-m", "bytewax.run", "flows.solflow", *args], env
 
 
-def _ingest(capture: Path, brokers: str, workdir: Path, topic: str | None = None) -> tuple[list[str], dict[str, str]]:
-    topic = topic or f"bench-ingest-{next(_topics)}"
+def _ingest(capture: Path, brokers: str, workdir: Path, topic: str) -> tuple[list[str], dict[str, str]]:
     return _command(capture, workdir / "ingest", {"SOLFLOW_PUBLISH": f"kafka://{brokers}/{topic}"})
 
 
-def _cluster(capture: Path, brokers: str, workdir: Path, processes: int) -> float:
-    topic = f"bench-cluster-{next(_topics)}"
+def _members(
+    capture: Path, brokers: str, workdir: Path, processes: int, topic: str, *args: str
+) -> list[tuple[list[str], dict[str, str]]]:
+    """An N-process cluster on ``topic``, each member with outputs of its own (``args``: more options)."""
     addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(processes))
     variables = {"SOLFLOW_INPUT": f"kafka://{brokers}/{topic}"}
-    members = [
-        _command(capture, workdir / f"{topic}-member-{i}", variables, "-i", str(i), "-a", addresses)
+    run = next(_topics)
+    return [
+        _command(capture, workdir / f"members-{run}-{i}", variables, "-i", str(i), "-a", addresses, *args)
         for i in range(processes)
     ]
-    return _timed([_ingest(capture, brokers, workdir, topic), *members])
 
 
 def _timed(commands: list[tuple[list[str], dict[str, str]]]) -> float:

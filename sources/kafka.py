@@ -8,7 +8,8 @@ the rest of the flow is the same:
 * trade topic partition ``k`` (the mints of aggregation shard ``k``): ``(program, TradeEvent)``
   for the trade sinks, and per batch one ``(shard key, ShardInput)`` -- the batch's trades as
   window records, then the event time of every source whose clock entered a new tick;
-* run topic: ``("run", Gap | SourceStopped | DecodeReport)``.
+* run topic: ``("run", Gap | DecodeReport)``; an ingest's stop is logged, not counted (a member's run
+  stops when it is stopped, not when the ingest is).
 
 Replays are dropped: a message at or below the highest position already taken from its source
 (``solflow.wire``) is what a restarted ingest published again. A partition ends once every source
@@ -165,8 +166,12 @@ class _TopicPartition(StatefulSourcePartition[tuple[str, Any], PartitionState]):
             self._ended.add(source)
         elif type(item) is SlotReport:
             out.append((RUN_KEY, DecodeReport(item.partition, item.transactions, item.slots, item.stats)))
-        elif type(item) is Gap or type(item) is SourceStopped:
+        elif type(item) is Gap:
             out.append((RUN_KEY, item))
+        elif type(item) is SourceStopped:
+            # The ingest's own stop: it resumes from its snapshot and the members go on reading, so
+            # this run has not stopped (its own stop comes from its own signal).
+            log.info("the ingest's source %s stopped (%s) after slot %s", source, item.reason, item.last_slot)
 
     @override
     def next_awake(self) -> datetime | None:

@@ -20,7 +20,8 @@ without touching earlier runs' rows. Writers of different partitions commit conc
 optimistic concurrency settles their appends.
 
 Read a table with ``polars.scan_delta("s3://BUCKET/PATH/aggregates")`` (or ``deltalake.DeltaTable``).
-Small files add up over a long run: ``DeltaTable(uri).optimize.compact()`` merges them.
+Small files add up over a long run -- one per writer and epoch: ``compact_tables`` (``solflow compact
+--delta ROOT``) merges them; it is a Delta commit of its own, safe while the writers go on.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from sinks.parquet import dataset_tables
 from solflow.settings import DEFAULT_TICK_S, DEFAULT_WINDOWS
 from solflow.wire import ServiceError
 
-__all__ = ["BOOKKEEPING", "EPOCH", "PART", "TICK_KEY", "DeltaSink", "delta_schema", "table_uri"]
+__all__ = ["BOOKKEEPING", "EPOCH", "PART", "TICK_KEY", "DeltaSink", "compact_tables", "delta_schema", "table_uri"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,24 @@ _U64 = pa.decimal128(20, 0)
 
 def table_uri(root: str, dataset: str) -> str:
     return f"{root.rstrip('/')}/{dataset}"
+
+
+def compact_tables(root: str) -> dict[str, tuple[int, int]]:
+    """Merge the small files of each table under ``root``: ``{dataset: (files before, files after)}``."""
+    report = {}
+    for dataset in ("trades", "aggregates", "signals"):
+        uri = table_uri(root, dataset)
+        try:
+            if not DeltaTable.is_deltatable(uri):
+                continue
+            table = DeltaTable(uri)
+            before = len(table.file_uris())
+            table.optimize.compact()
+            report[dataset] = (before, len(DeltaTable(uri).file_uris()))
+        except (DeltaError, OSError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ServiceError(f"Delta table {uri}: cannot compact ({reason})") from None
+    return report
 
 
 def delta_schema(parquet: pa.Schema) -> pa.Schema:

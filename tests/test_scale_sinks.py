@@ -10,8 +10,11 @@ Delta's types, and a resumed partition replaces exactly what it committed after 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -211,6 +214,17 @@ def test_delta_commits_per_snapshot_and_a_resume_replaces_what_came_after(lake: 
     fresh.write_batch(trades[:1])
     fresh.close()
     assert pl.scan_delta(f"{root}/trades").collect()["sink_epoch"].max() == 2
+
+    # solflow compact --delta merges a table's files (a file per commit) and keeps its rows.
+    rows = delta_rows(f"{root}/trades")
+    done = subprocess.run(
+        [sys.executable, "-m", "solflow.cli.main", "compact", "--delta", root, "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    files = json.loads(done.stdout)
+    assert files["before"]["trades"] > files["after"]["trades"] >= 1
+    assert delta_rows(f"{root}/trades") == rows
 
 
 def test_delta_rows_are_the_parquet_rows_in_delta_types(lake: str) -> None:

@@ -158,8 +158,9 @@ def _decoded_input(
             )
         topics = _scale_out_module("solflow.kafka_topics")
         partitions = topics.ensure_topics(settings.kafka_input, settings.agg_shards)
+        metrics = None if settings.metrics_port is None else (settings.metrics_port, settings.metrics_addr)
         source = _scale_out_module("sources.kafka").KafkaTradeSource(
-            settings.kafka_input, list(partition_programs), partitions, settings.agg_tick_s
+            settings.kafka_input, list(partition_programs), partitions, settings.agg_tick_s, metrics
         )
         return op.input("kafka", flow, source)
     items = op.input("geyser", flow, YellowstoneSource(settings))

@@ -40,6 +40,7 @@ from solflow.domain.trade import TradeEvent
 from solflow.domain.windows import IncomingRecord
 from solflow.kafka_topics import CLIENT_LOG
 from solflow.wire import End, KafkaTopic, Position, ServiceError, SlotReport, WireError, decode
+from sources.metrics import serve_metrics
 from sources.worker_thread import keep_thread_state
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,17 @@ class KafkaTradeSource(FixedPartitionedSource[tuple[str, Any], PartitionState]):
     """The ingest's topics at ``target``; ``sources``: the source partitions the ingest publishes
     (every one must end before a partition does); ``partitions``: the trade topic's partition count."""
 
-    def __init__(self, target: KafkaTopic, sources: Sequence[str], partitions: int, tick_s: int):
+    def __init__(
+        self,
+        target: KafkaTopic,
+        sources: Sequence[str],
+        partitions: int,
+        tick_s: int,
+        metrics: tuple[int, str] | None = None,
+    ):
+        """``metrics``: the port and address to serve Prometheus metrics and ``/healthz`` on (the
+        connector's consumer lag among them), as the Yellowstone source does."""
+        self._metrics = metrics
         self._target = target
         self._sources = frozenset(sources)
         self._shards = shard_keys(partitions)
@@ -83,6 +94,8 @@ class KafkaTradeSource(FixedPartitionedSource[tuple[str, Any], PartitionState]):
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: PartitionState | None) -> _TopicPartition:
+        if self._metrics is not None:
+            serve_metrics(*self._metrics)
         index, topic = for_part.split("-", 1)
         state = resume_state or PartitionState(None, {}, frozenset(), {})
         inner = self._kafka.build_part(step_id, for_part, state.offset)

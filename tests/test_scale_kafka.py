@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from test_flow_support import (
     wait_until,
 )
 
+from solflow.bench.flowruns import free_ports
 from solflow.domain.decode import DecodeStats
 from solflow.domain.stream import Gap, SlotClock, SourceStopped
 from solflow.domain.trade import TradeEvent
@@ -173,13 +175,20 @@ def test_a_live_ingest_never_ends_the_cluster(
     assert_ok(ingest)  # the server's stream ended, but a live stream has no end the cluster should act on
 
     out = tmp_path / "member"
-    member = start_flow(
-        flow_env(out, sample_capture(), SOLFLOW_INPUT=url, SOLFLOW_LEGACY="both"), log=tmp_path / "m.log"
+    [metrics_port] = free_ports(1)
+    env = flow_env(
+        out, sample_capture(), SOLFLOW_INPUT=url, SOLFLOW_LEGACY="both", SOLFLOW_METRICS_PORT=str(metrics_port)
     )
+    member = start_flow(env, log=tmp_path / "m.log")
     try:
         expected = len(embedded[0]["sqlite.trades"])
         wait_until(lambda: _sqlite_trades(out) >= expected or member.poll() is not None, RUN_TIMEOUT_S, "every trade")
         assert member.poll() is None, "the member ended although the ingest was live"
+        # A member serves health and metrics as a single process does, the Kafka consumers' lag among them.
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/healthz", timeout=10) as health:
+            assert health.status == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as metrics:
+            assert "bytewax_kafka_consumer_lag" in metrics.read().decode()
         member.send_signal(signal.SIGTERM)  # a drain: the windows are flushed as at the end of input
         assert member.wait(timeout=RUN_TIMEOUT_S) == 0
     finally:
@@ -278,8 +287,6 @@ def test_scale_out_settings_mistakes_are_one_line(
 
 
 def test_unreachable_brokers_are_one_line(tmp_path: Path) -> None:
-    from solflow.bench.flowruns import free_ports
-
     [port] = free_ports(1)  # nothing listens there
     result = run_flow(flow_env(tmp_path, sample_capture(), SOLFLOW_INPUT=f"kafka://127.0.0.1:{port}/t"))
     lines = result.stderr.splitlines()

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
+import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -44,6 +45,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 
 from flows.aggregation import ShardOutput, aggregation_config, shard_logic_builder
+from flows.cluster_start import wait_for_lower_processes
 from flows.decoding import DecodeStep, ShardInput
 from flows.errors import install_excepthook, report_at_exit
 from flows.run_stats import Outputs, RunItem, RunRow, count_rows, run_stats_builder
@@ -247,13 +249,25 @@ def _flow_from_environment() -> Dataflow:
         if settings.sinks.local and settings.kafka_publish is None:
             _check_out_dir(settings.out_dir)
             after_slot = _check_earlier_run(settings, recovery)
-        return build_flow(settings, recovery=recovery, after_slot=after_slot)
+        flow = build_flow(settings, recovery=recovery, after_slot=after_slot)
     except SettingsError as exc:
         print(f"solflow: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     except (CaptureError, ServiceError) as exc:
         print(f"solflow: error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
+    addresses = _cluster_addresses(sys.argv[1:])
+    if settings.process_id and addresses:
+        wait_for_lower_processes(addresses, settings.process_id)
+    return flow
+
+
+def _cluster_addresses(argv: list[str]) -> list[str]:
+    """The processes' ``host:port`` list of a multi-process run (``-a``, as bytewax.run reads it)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("-a", "--addresses", default=os.environ.get("BYTEWAX_ADDRESSES", ""))
+    text: str = parser.parse_known_args(argv)[0].addresses
+    return [address.strip() for address in text.split(";") if address.strip()]
 
 
 def _with_run_options(settings: Settings, argv: list[str]) -> Settings:

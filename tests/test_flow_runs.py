@@ -275,6 +275,39 @@ def test_two_processes_give_identical_outputs(tmp_path: Path, capture: Path, bas
     assert sum(len(summary_lines(stdout)) for stdout, _ in outs) == 1, "one summary for the whole cluster"
 
 
+def test_a_process_started_first_connects_once_the_first_listens(
+    tmp_path: Path, capture: Path, baseline_outputs: dict[str, Any]
+) -> None:
+    """Process 1 waits for process 0's listener instead of being refused and retried a second later
+    (Timely prints "error connecting" on stdout for every refused attempt)."""
+    out = tmp_path / "out"
+    env = flow_env(out, capture, SOLFLOW_LEGACY="both")
+    ports = free_ports(2)
+    addresses = ";".join(f"127.0.0.1:{port}" for port in ports)
+    logs = [(tmp_path / f"process-{i}.out", tmp_path / f"process-{i}.err") for i in range(2)]
+    waiting = f"process 1: waiting for 127.0.0.1:{ports[0]} to listen"
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for i in (1, 0):  # process 0 only once process 1 says it is waiting for it
+            stdout, stderr = logs[i]
+            with open(stdout, "wb") as out_file, open(stderr, "wb") as err_file:
+                command = flow_command("-i", str(i), "-a", addresses)
+                procs.append(subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=out_file, stderr=err_file))
+            if i == 1:
+                wait_until(lambda: waiting in logs[1][1].read_text(), RUN_TIMEOUT_S, "process 1 to wait for process 0")
+        for proc in procs:
+            proc.wait(timeout=RUN_TIMEOUT_S)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    for proc, (_stdout, stderr) in zip(procs, reversed(logs)):
+        assert proc.returncode == 0, stderr.read_text()[-3000:]
+    assert "error connecting" not in logs[1][0].read_text()
+    assert read_outputs(out) == baseline_outputs
+
+
 @pytest.fixture(scope="module")
 def geyser_url(capture: Path):
     """A Yellowstone endpoint on 127.0.0.1 serving the whole capture to every subscriber."""

@@ -29,7 +29,7 @@ from sources.live import EndOfStream
 log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 20_000  # updates waiting for one subscriber before the shared reading pauses
-RECORDS_PER_READ = 256  # small batches keep the parsed messages in cache
+RECORDS_PER_READ = 1024  # a partition's batch (sources.yellowstone.MAX_UPDATES_PER_BATCH)
 
 _FIELD_FILTERS = 1
 _FIELD_SLOT = 3

@@ -310,14 +310,14 @@ class CaptureReader:
         base = 0  # record-stream offset of data[0]
         while True:
             if len(data) - pos < _MAX_VARINT:
-                parts = [data[pos:]]
-                have = len(parts[0])
+                parts = [data[pos:]] if pos < len(data) else []
+                have = len(data) - pos
                 for chunk in source:
                     parts.append(chunk)
                     have += len(chunk)
                     if have >= _MAX_VARINT:
                         break
-                data = b"".join(parts)
+                data = parts[0] if len(parts) == 1 else b"".join(parts)
                 base += pos
                 pos = 0
             if pos >= len(data):
@@ -336,20 +336,26 @@ class CaptureReader:
                 )
             end = start + length
             if end > len(data):
-                parts = [data[pos:]]
+                # The record runs into the next chunk(s): only the record is assembled, and reading goes
+                # on inside the chunk where it ends (joining the chunks would copy the stream once more).
+                record_at = base + pos
+                pieces = [data[start:]]
                 missing = end - len(data)
+                base += len(data)
                 for chunk in source:
-                    parts.append(chunk)
-                    missing -= len(chunk)
-                    if missing <= 0:
+                    if len(chunk) >= missing:
+                        pieces.append(chunk[:missing])
+                        data, pos = chunk, missing
                         break
-                if missing > 0:
-                    raise self._truncated(base + pos, f"record {self.count + 1} is cut short by {missing} bytes")
-                data = b"".join(parts)
-                base += pos
-                start -= pos
-                end -= pos
-                pos = 0
+                    pieces.append(chunk)
+                    missing -= len(chunk)
+                    base += len(chunk)
+                else:
+                    raise self._truncated(record_at, f"record {self.count + 1} is cut short by {missing} bytes")
+                self._record_offset = record_at
+                self.count += 1
+                yield b"".join(pieces)
+                continue
             self._record_offset = base + pos
             self.count += 1
             yield data[start:end]

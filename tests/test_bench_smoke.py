@@ -71,6 +71,11 @@ def test_figures_carry_their_counts(tiny_results: dict) -> None:
         assert figure["startup_s"] > 0, key
         steady = figure["steady_tx_per_s"]
         assert steady is None or steady > figure["tx_per_s"], key  # start-up taken out of the same runs
+        assert figure["cpu_s"] >= figure["busiest_cpu_s"] > 0, key
+    assert tiny_results["flow"]["cpu_s"] == tiny_results["flow"]["busiest_cpu_s"]  # one process
+    assert tiny_results["flow_2proc"]["cpu_s"] > tiny_results["flow_2proc"]["busiest_cpu_s"]  # two
+    two = tiny_results["flow_2proc"]
+    assert two["vs_flow_cpu"] == round(tiny_results["flow"]["cpu_s"] / two["busiest_cpu_s"], 3)
     raw, source = tiny_results["grpc_raw"], tiny_results["grpc_source"]
     assert 0 < raw["transactions"] < 500
     assert source["paced_delivered"] + source["paced_missing"] == raw["transactions"]

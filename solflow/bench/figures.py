@@ -112,6 +112,11 @@ def _note(row: dict[str, Any]) -> str:
         if "vs_flow_steady" in row:
             steady += f" ({row['vs_flow_steady']:.2f} x flow)"
         parts.append(steady)
+    if "cpu_s" in row:
+        cpu = f"CPU {row['cpu_s']:.1f} s"
+        if "vs_flow_cpu" in row:
+            cpu += f", busier process {row['busiest_cpu_s']:.1f} s ({row['vs_flow_cpu']:.2f} x flow)"
+        parts.append(cpu)
     if "updates_per_s" in row:
         parts.append(f"{row['updates_per_s']:,.0f} updates/s")
     if "paced_dropped" in row:

@@ -3,8 +3,13 @@
 Every run replays the capture with the default settings (all five programs, per-program
 partitions, legacy JSONL + the Parquet/SQLite pipeline) into a fresh ``SOLFLOW_OUT``, and is
 timed from process start to the exit of the last process -- interpreter start-up and imports
-included, as a user would see it. A run must exit 0 and print its summary line, whose
-transaction and trade counts are kept.
+included, as a user would see it. Each process's CPU time (user + system, from ``wait4``) is kept
+too: unlike wall time it hardly moves with the load of a shared machine. A run must exit 0 and
+print its summary line, whose transaction and trade counts are kept.
+
+Modules are imported from compiled bytecode, as from an installed SolFlow: runs write and read
+it under ``pycache`` (``PYTHONPYCACHEPREFIX``), whatever ``PYTHONDONTWRITEBYTECODE`` says; the
+caller makes one untimed run first.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 MODES = {"flow": ("-w", "1"), "flow_w4": ("-w", "4"), "flow_2proc": ("-w", "1")}
 _SUMMARY = re.compile(r"solflow run finished: (\d+) transactions, (\d+) trades")
 _CLEARED_PREFIXES = ("SOLFLOW_", "GEYSER_", "BYTEWAX_")
-_CLEARED = {"X_TOKEN", "COMMITMENT_LEVEL", "OUTPUT_MAX_SIZE_MB", "OUTPUT_MAX_ROTATIONS"}
+_CLEARED = {"X_TOKEN", "COMMITMENT_LEVEL", "OUTPUT_MAX_SIZE_MB", "OUTPUT_MAX_ROTATIONS", "PYTHONDONTWRITEBYTECODE"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +37,15 @@ class FlowRun:
     seconds: float
     transactions: int  # as the summary counts them: once per partition that decoded the transaction
     trades: int
+    cpu_seconds: tuple[float, ...]  # per process
 
 
-def run_flow(mode: str, capture: Path, workdir: Path) -> FlowRun:
-    """One run of ``mode`` (``flow``, ``flow_w4`` or ``flow_2proc``) writing into ``workdir``."""
+def run_flow(mode: str, capture: Path, workdir: Path, pycache: Path) -> FlowRun:
+    """One run of ``mode`` (``flow``, ``flow_w4`` or ``flow_2proc``) writing into ``workdir``;
+    bytecode is kept under ``pycache``."""
     out = workdir / "out"
     env = flow_env(capture, out)
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
     command = [sys.executable, "-m", "bytewax.run", "flows.solflow", *MODES[mode]]
     if mode == "flow_2proc":
         addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(2))
@@ -50,7 +58,12 @@ def run_flow(mode: str, capture: Path, workdir: Path) -> FlowRun:
     for argv, log in zip(commands, logs):
         with open(log, "wb") as sink:
             processes.append(subprocess.Popen(argv, cwd=REPO_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT))
-    codes = [process.wait() for process in processes]
+    codes, cpu = [], []
+    for process in processes:
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        codes.append(process.returncode)
+        cpu.append(usage.ru_utime + usage.ru_stime)
     seconds = time.perf_counter() - started
     texts = [log.read_text(errors="replace") for log in logs]
     for code, text in zip(codes, texts):
@@ -59,7 +72,7 @@ def run_flow(mode: str, capture: Path, workdir: Path) -> FlowRun:
     for text in texts:
         found = _SUMMARY.search(text)
         if found:
-            return FlowRun(seconds, int(found[1]), int(found[2]))
+            return FlowRun(seconds, int(found[1]), int(found[2]), tuple(cpu))
     raise BenchError(f"{mode} run printed no summary line: {_tail(texts[0])}")
 
 

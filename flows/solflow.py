@@ -47,7 +47,7 @@ from bytewax.dataflow import Dataflow, Stream
 from flows.aggregation import ShardOutput, aggregation_config, shard_logic_builder
 from flows.cluster_start import wait_for_lower_processes
 from flows.decoding import DecodeStep, ShardInput
-from flows.errors import install_excepthook, report_at_exit
+from flows.errors import flow_built, install_excepthook, report_at_exit
 from flows.run_stats import Outputs, RunItem, RunRow, count_rows, run_stats_builder
 from flows.summary import SummarySink
 from sinks.existing import aggregate_windows, earlier_outputs, last_slot
@@ -342,3 +342,4 @@ install_excepthook()
 gc.set_threshold(GC_GEN0_THRESHOLD, 10, 10)
 report_at_exit()
 flow = _flow_from_environment()
+flow_built()

@@ -169,3 +169,35 @@ def test_recovery_directory_of_other_programs_is_one_error_line(tmp_path: Path, 
     errors = [line for line in fewer.stderr.splitlines() if line.startswith("solflow: error:")]
     assert len(errors) == 1, fewer.stderr
     assert "recovery directory holds state of partition" in errors[0] and "SOLFLOW_PROGRAMS" in errors[0]
+
+
+# ``python -m bytewax.run flows.solflow`` with a bug planted in the decode step.
+_RUN_WITH_A_BUG = """
+import importlib.util, runpy, sys
+sys.modules["__main__"].__spec__ = importlib.util.find_spec("bytewax.run")  # as under python -m bytewax.run
+import flows.decoding
+
+def broken(self, batch):
+    raise ZeroDivisionError("a bug in a step")
+
+flows.decoding.DecodeStep.__call__ = broken
+sys.argv = ["bytewax.run", "flows.solflow"]
+runpy.run_module("bytewax.run", run_name="__main__")
+"""
+
+
+def test_a_finished_run_leaves_at_once_but_a_bug_keeps_its_traceback_and_status(tmp_path: Path, capture: Path) -> None:
+    finished = run_flow(flow_env(tmp_path / "finished", capture))
+    assert finished.returncode == 0, finished.stderr
+    assert len(summary_lines(finished.stdout)) == 1  # printed and flushed before the process left
+    env = flow_env(tmp_path / "bug", capture)
+    broken = subprocess.run(
+        [sys.executable, "-c", _RUN_WITH_A_BUG],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
+    assert broken.returncode == 1, broken.stderr[-3000:]
+    assert "Traceback" in broken.stderr and "ZeroDivisionError: a bug in a step" in broken.stderr

@@ -10,7 +10,15 @@ the partitions that batch moved on; see ``flows.decoding``) and emits ``(kind, p
   depends on the wall clock; each row is the mint's state at its latest change, stamped with that
   tick, so the table at the end of a run does not depend on it;
 * ``("signal", row)`` -- each signal on/off row;
+* ``("token", row)`` -- each ``token_metadata`` row (a mint's metadata changed at the row's tick);
+* ``("dca", row)`` -- ``dca_activity_buckets`` rows: a minute's DCA buys so far;
+* ``("scores", ScoreBatch)`` -- the shard's scorer candidates at each 60 s boundary and at the end;
+* ``("alert", row)`` -- an alert (with ``SOLFLOW_ALERT_WEBHOOK``);
 * ``("mints", n)`` -- how many mints started a window run since the last report (the summary's count).
+
+Every shard carries an ``Enricher`` (``solflow.domain.enrich``): the price columns of its rows, the
+token facts, the blocklist (the process's ``<out>/control.db``, re-read at most four times a second)
+and, with ``SOLFLOW_RPC_URL``, the process's RPC lookups, asked for as facts arrive.
 
 Event time only advances through the clocks, so the history and signals do not depend on worker
 count, batch sizes or restarts.
@@ -35,11 +43,14 @@ from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
 from flows.decoding import ShardInput
+from flows.enrichment import ProcessBlocklist, account_lookup, enrich_config, process_blocklist
 from solflow.domain.aggregate import AggregationConfig, Emitted, ShardAggregator
+from solflow.domain.enrich import EnrichConfig, Enricher
 from solflow.domain.signals import SignalConfig
 from solflow.settings import Settings, SettingsError
+from sources.solana_rpc import AccountLookup
 
-ShardOutput = tuple[str, Any]  # ("aggregates" | "current", RowBlock), ("signal", row dict), ("mints", int)
+ShardOutput = tuple[str, Any]  # ("aggregates" | "current", RowBlock), ("signal" | "token" | ..., row), ("mints", int)
 ShardState = tuple[bytes, int] | None  # (ShardAggregator snapshot, mints counted so far); None without -r
 
 CURRENT_EVERY_S = 1.0
@@ -57,26 +68,70 @@ def aggregation_config(settings: Settings) -> AggregationConfig:
         raise SettingsError(f"SOLFLOW_WINDOWS, SOLFLOW_AGG_TICK or SOLFLOW_SIGNALS: {exc}") from None
 
 
+class ShardServices:
+    """What the shards of a process share beyond their state: the enrichment settings, the user's
+    blocklist and the RPC lookups (made when the first shard is built, not when the flow is)."""
+
+    def __init__(self, settings: Settings):
+        self.enrich: EnrichConfig = enrich_config(settings)
+        self._settings = settings
+        self._ready = False
+        self.blocklist: ProcessBlocklist | None = None
+        self.lookup: AccountLookup | None = None
+
+    def attach(self, enricher: Enricher) -> None:
+        if not self._ready:
+            self.blocklist = process_blocklist(self._settings.out_dir)
+            self.lookup = account_lookup(self._settings)
+            self._ready = True
+        assert self.blocklist is not None
+        enricher.blocked = self.blocklist.blocked
+        enricher.resolve = None if self.lookup is None else self.lookup.resolve
+
+
 class ShardLogic(StatefulLogic[ShardInput, ShardOutput, ShardState]):
-    def __init__(self, config: AggregationConfig, partitions: Sequence[str], recovery: bool, resume: ShardState | None):
+    def __init__(
+        self,
+        config: AggregationConfig,
+        services: ShardServices,
+        partitions: Sequence[str],
+        recovery: bool,
+        resume: ShardState | None,
+    ):
         if resume is None:
-            self._aggregator = ShardAggregator(config, partitions)
+            self._aggregator = ShardAggregator(config, partitions, Enricher(services.enrich))
             self._mints_reported = 0
         else:
             snapshot, self._mints_reported = resume
-            self._aggregator = ShardAggregator.restore(config, snapshot, partitions)
+            self._aggregator = ShardAggregator.restore(config, snapshot, partitions, services.enrich)
+        enricher = self._aggregator.enricher
+        assert enricher is not None
+        services.attach(enricher)
+        self._enricher = enricher
+        self._services = services
         self._recovery = recovery
         self._refresh_at: datetime | None = None
 
     @override
     def on_item(self, value: ShardInput) -> tuple[Iterable[ShardOutput], bool]:
-        aggregator = self._aggregator
+        aggregator, enricher = self._aggregator, self._enricher
         add = aggregator.add_record
         for record in value.records:
             add(record)
+        if value.facts:
+            add_fact = enricher.add
+            for fact in value.facts:
+                add_fact(fact)
+            lookup = self._services.lookup
+            if lookup is not None:
+                lookup.ask(enricher.take_lookups())
         outputs: list[ShardOutput] = []
-        for clock in value.clocks:
-            self._collect(aggregator.advance(clock.partition, clock.block_time), outputs)
+        if value.clocks:
+            blocklist = self._services.blocklist
+            if blocklist is not None:
+                blocklist.refresh()
+            for clock in value.clocks:
+                self._collect(aggregator.advance(clock.partition, clock.block_time), outputs)
         self._count_mints(outputs)
         if self._refresh_at is None and len(aggregator):
             self._refresh_at = datetime.now(UTC) + timedelta(seconds=CURRENT_EVERY_S)
@@ -118,6 +173,10 @@ class ShardLogic(StatefulLogic[ShardInput, ShardOutput, ShardState]):
         if finals is not None:
             outputs.append(("current", finals))
         outputs += (("signal", row) for row in emitted.signals)
+        outputs += (("token", row) for row in emitted.tokens)
+        outputs += (("dca", row) for row in emitted.dca)
+        outputs += (("scores", batch) for batch in emitted.scores)
+        outputs += (("alert", row) for row in emitted.alerts)
 
     def _count_mints(self, outputs: list[ShardOutput]) -> None:
         runs = self._aggregator.new_runs
@@ -127,11 +186,12 @@ class ShardLogic(StatefulLogic[ShardInput, ShardOutput, ShardState]):
 
 
 def shard_logic_builder(
-    config: AggregationConfig, partitions: Sequence[str], recovery: bool
+    config: AggregationConfig, settings: Settings, partitions: Sequence[str], recovery: bool
 ) -> Callable[[ShardState | None], ShardLogic]:
     """The ``op.stateful`` builder: a fresh shard, or one restored from its snapshot."""
+    services = ShardServices(settings)
 
     def build(resume: ShardState | None) -> ShardLogic:
-        return ShardLogic(config, partitions, recovery, resume)
+        return ShardLogic(config, services, partitions, recovery, resume)
 
     return build

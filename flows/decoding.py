@@ -11,11 +11,16 @@ Out of the step come ``(key, value)`` pairs:
   JSONL and Parquet trade partitions of that name are written on the worker that read it);
 * ``(shard_key, ShardInput)`` -- per aggregation shard and batch, the batch's trades of the shard's
   mints as window records, then the event time of every partition whose ``SlotClock`` entered a new
-  tick in the batch. Every shard gets the clocks, so each one takes its watermark from all
-  partitions; one item per shard and batch keeps the stateful calls (and the pickled items between
-  processes) few whatever the number of trades;
+  tick in the batch, and the token facts (``solflow.domain.tokens``): what each trade says about
+  its token, the lifecycle records of the shard's mints (creations, completions, migrations, pools;
+  only transactions that have them carry them) and SOL/USD rates (to every shard). Every shard gets
+  the clocks, so each one takes its watermark from all partitions; one item per shard and batch
+  keeps the stateful calls (and the pickled items between processes) few whatever the number of
+  trades;
 * ``(CLOCK_KEY, SlotClock)`` -- with ``slot_clocks``, each slot's clock after its trades, its time
   the chain's (block meta, else its transactions' events) or None: what the Kafka ingest publishes;
+* ``(program, LifecycleEvent | SolUsdPoint)`` -- with ``token_facts`` (the ingest, whose consumers
+  make the shard inputs), the records the token state reads and the SOL/USD rates;
 * ``(RUN_KEY, Gap)``, ``(RUN_KEY, SourceStopped)`` and ``(RUN_KEY, DecodeReport)`` -- what the run
   summary and the ``gaps`` table need. A report carries the counters of one batch, so counters roll
   back together with the source position under recovery.
@@ -31,13 +36,15 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from flows.metrics import record_decode
 from solflow.domain.aggregate import trade_record
 from solflow.domain.decode import DecodeStats, TransactionDecoder
+from solflow.domain.decode.context import Record
 from solflow.domain.stream import Gap, SlotClock, SourceStopped, TxUpdate
+from solflow.domain.tokens import Fact, fact_mint, is_token_lifecycle, sol_usd_point, token_trade
 from solflow.domain.trade import TradeEvent
 from solflow.domain.windows import IncomingRecord
 
@@ -57,10 +64,11 @@ class ShardClock(NamedTuple):
 
 
 class ShardInput(NamedTuple):
-    """One batch's share of a shard: its trades (window records), then partition clocks."""
+    """One batch's share of a shard: its trades (window records), partition clocks, token facts."""
 
     records: list[IncomingRecord]
     clocks: tuple[ShardClock, ...]
+    facts: list[Fact] = []  # noqa: RUF012  # a NamedTuple default, never mutated
 
 
 class DecodeReport(NamedTuple):
@@ -140,7 +148,7 @@ class _PartitionDecoding:
         self.last_tick: int | None = None
         self.clock: int | None = None  # the batch's latest time that entered a new tick, not yet sent
         self.held_slot: int | None = None  # a slot released without block time whose trades wait for it
-        self.held: list[TradeEvent] = []
+        self.held: list[Record] = []
         self.anchor: tuple[int, int] | None = None  # (slot, time) of the latest slot with a known time
 
     def slot_time(self, slot: int, known: int | None) -> tuple[int | None, bool]:
@@ -187,13 +195,16 @@ class DecodeStep:
         aggregation: bool,
         after_slot: int | None = None,
         slot_clocks: bool = False,
+        token_facts: bool = False,
     ):
         """``programs``: each source partition's program names (what its decoder may emit);
         ``trades``: emit trades for the trade sinks; ``aggregation``: emit shard inputs;
         ``after_slot``: transactions of this slot and earlier are skipped (the outputs hold them);
-        ``slot_clocks``: emit every slot's clock."""
+        ``slot_clocks``: emit every slot's clock; ``token_facts``: emit, keyed by program, the
+        lifecycle records the token state reads and the SOL/USD rates (for the Kafka ingest)."""
         self._after_slot = -1 if after_slot is None else after_slot
         self._slot_clocks = slot_clocks
+        self._token_facts = token_facts
         self._programs = programs
         self._keys = shard_keys(shards)
         self._tick_s = tick_s
@@ -207,7 +218,8 @@ class DecodeStep:
         keys = self._keys
         aggregation = self._aggregation
         shard_records: list[list[IncomingRecord]] = [[] for _ in keys] if aggregation else []
-        emit = self._emitter(append, shard_records)
+        shard_facts: list[list[Fact]] = [[] for _ in keys] if aggregation else []
+        emit = self._emitter(append, shard_records, shard_facts)
         touched: dict[str, _PartitionDecoding] = {}
         for item in batch:
             # `type(item) is` in each test lets the type checker narrow `item` (and is the fastest test).
@@ -216,7 +228,13 @@ class DecodeStep:
                     continue
                 part = touched.get(item.partition) or self._touch(item.partition, touched)
                 part.transactions += 1
-                trades = part.decoder.decode(item.info, item.slot, item.block_time)
+                decoder = part.decoder
+                # for the token state, lifecycle records too (their decoding costs ~3 % more)
+                trades: Sequence[Record] = (
+                    decoder.decode_all(item.info, item.slot, item.block_time)
+                    if aggregation or self._token_facts
+                    else decoder.decode(item.info, item.slot, item.block_time)
+                )
                 if item.block_time is None:  # timed once the whole slot is through
                     if part.held_slot is not None and part.held_slot != item.slot:
                         self._release_held(part, None, emit)
@@ -259,31 +277,48 @@ class DecodeStep:
             append((RUN_KEY, part.report(name)))
         if aggregation:
             shard_clocks = tuple(clocks)
-            for key, records in zip(keys, shard_records):
-                if records or shard_clocks:
-                    append((key, ShardInput(records, shard_clocks)))
+            for key, records, facts in zip(keys, shard_records, shard_facts):
+                if records or shard_clocks or facts:
+                    append((key, ShardInput(records, shard_clocks, facts)))
         return out
 
     def _emitter(
-        self, append: Callable[[tuple[str, object]], None], shard_records: list[list[IncomingRecord]]
-    ) -> Callable[[TradeEvent], None]:
-        """What happens to each trade: keyed by program for the trade sinks, and a record for its
-        mint's shard."""
+        self,
+        append: Callable[[tuple[str, object]], None],
+        shard_records: list[list[IncomingRecord]],
+        shard_facts: list[list[Fact]],
+    ) -> Callable[[Record], None]:
+        """What happens to each decoded record: a trade is keyed by program for the trade sinks, and
+        becomes a window record and a token fact for its mint's shard (a SOL/USD rate for every
+        shard); a lifecycle record the token state reads is a fact for its mint's shard."""
         keys_count = len(self._keys)
         crc32 = zlib.crc32
-        with_trades, aggregation = self._trades, self._aggregation
+        with_trades, aggregation, token_facts = self._trades, self._aggregation, self._token_facts
 
-        def emit(trade: TradeEvent) -> None:
-            if with_trades:
-                append((trade.program, trade))
-            if aggregation:
-                shard_records[crc32(trade.mint.encode()) % keys_count].append(trade_record(trade))
+        def emit(record: Record) -> None:
+            if isinstance(record, TradeEvent):
+                if with_trades:
+                    append((record.program, record))
+                if aggregation or token_facts:
+                    rate = sol_usd_point(record)
+                    if aggregation:
+                        shard = crc32(record.mint.encode()) % keys_count
+                        shard_records[shard].append(trade_record(record))
+                        shard_facts[shard].append(token_trade(record))
+                        if rate is not None:
+                            for facts in shard_facts:
+                                facts.append(rate)
+                    elif rate is not None:
+                        append((record.program, rate))
+            elif is_token_lifecycle(record):
+                if aggregation:
+                    shard_facts[crc32(fact_mint(record).encode()) % keys_count].append(record)
+                elif token_facts:
+                    append((record.program, record))
 
         return emit
 
-    def _release_held(
-        self, part: _PartitionDecoding, known: int | None, emit: Callable[[TradeEvent], None]
-    ) -> int | None:
+    def _release_held(self, part: _PartitionDecoding, known: int | None, emit: Callable[[Record], None]) -> int | None:
         """Time and hand on the held slot's trades; returns the slot's exact time, if it has one."""
         slot = part.held_slot
         assert slot is not None

@@ -46,7 +46,9 @@ def build_ingest_flow(settings: Settings, show_progress: bool) -> Dataflow:
     bounded = settings.geyser_url is None
     flow = Dataflow("solflow")
     items = op.input("geyser", flow, YellowstoneSource(settings))
-    decode = DecodeStep(programs, 1, settings.agg_tick_s, trades=True, aggregation=False, slot_clocks=True)
+    decode = DecodeStep(
+        programs, 1, settings.agg_tick_s, trades=True, aggregation=False, slot_clocks=True, token_facts=True
+    )
     decoded = op.flat_map_batch("decode", items, SlotDecode(decode))
     ordered = op.stateful("publish_order", decoded, _in_order_builder(bounded))
     op.output("kafka", ordered, KafkaPublishSink(target, partitions, list(programs)))
@@ -58,8 +60,8 @@ def build_ingest_flow(settings: Settings, show_progress: bool) -> Dataflow:
 
 class SlotDecode:
     """``flat_map_batch`` mapper: the decode step over each slot of each partition in turn, its
-    output keyed by source partition (``(partition, TradeEvent | SlotClock | Gap | SourceStopped |
-    DecodeReport)``)."""
+    output keyed by source partition (``(partition, TradeEvent | LifecycleEvent | SolUsdPoint |
+    SlotClock | Gap | SourceStopped | DecodeReport)``)."""
 
     def __init__(self, decode: DecodeStep):
         self._decode = decode

@@ -44,6 +44,7 @@ class RowCount(NamedTuple):
     current: int
     signals: int
     mints: int
+    tokens: int = 0  # token_metadata rows
 
 
 RunItem = DecodeReport | Gap | RowCount | SourceStopped  # what reaches the "run" key
@@ -62,7 +63,7 @@ class Outputs:
 
 def count_rows(batch: list[tuple[str, tuple[str, Any]]]) -> list[tuple[str, RowCount]]:
     """``flat_map_batch`` mapper over the aggregation output: one small count per batch."""
-    aggregates = current = signals = mints = 0
+    aggregates = current = signals = mints = tokens = 0
     for _key, (kind, payload) in batch:
         if kind == "aggregates":
             aggregates += len(payload)
@@ -70,9 +71,11 @@ def count_rows(batch: list[tuple[str, tuple[str, Any]]]) -> list[tuple[str, RowC
             current += len(payload)
         elif kind == "signal":
             signals += 1
-        else:
+        elif kind == "token":
+            tokens += 1
+        elif kind == "mints":
             mints += payload
-    return [(RUN_KEY, RowCount(aggregates, current, signals, mints))]
+    return [(RUN_KEY, RowCount(aggregates, current, signals, mints, tokens))]
 
 
 class RunTotals:
@@ -81,6 +84,7 @@ class RunTotals:
 
     stopped: str | None = None  # why a partition ended before its input: "signal" or "error"
     invalid_messages = 0
+    token_rows = 0
 
     def __init__(self, programs: tuple[str, ...]) -> None:
         self.transactions_by_partition: dict[str, int] = {}
@@ -118,6 +122,7 @@ class RunTotals:
             self.current_rows += item.current
             self.signal_rows += item.signals
             self.mints += item.mints
+            self.token_rows += item.tokens
         else:
             raise TypeError(f"unexpected run-stats item {type(item).__name__}: {item!r}")
 
@@ -142,6 +147,7 @@ class RunTotals:
             "parquet_aggregates": aggregates,
             "parquet_signals": signals,
             "kafka_trades": trades if outputs.kafka else 0,
+            "parquet_tokens": self.token_rows if outputs.pipeline else 0,
         }
         return {
             "transactions": self.transactions,

@@ -11,10 +11,14 @@ Graph (each branch only when its setting enables it)::
       ├─ (program, trade) ─┬─ legacy JSONL <out>/streams/<program>/events.jsonl   SOLFLOW_LEGACY jsonl|both
       │                    ├─ SQLite trades                                        SOLFLOW_LEGACY sqlite|both
       │                    └─ Parquet <out>/trades/ (a partition per program)      SOLFLOW_PIPELINE on
-      ├─ (shard key, trades + clocks of a batch) ─ aggregate (stateful, one key per mint shard)
-      │         ├─ history rows  ─ Parquet <out>/aggregates/
+      ├─ (shard key, trades + clocks + token facts of a batch) ─ aggregate (stateful, one key per mint shard)
+      │         ├─ history rows  ─ Parquet <out>/aggregates/ (with price columns)
       │         ├─ current state ─ SQLite token_aggregates
       │         ├─ signal rows   ─ Parquet <out>/signals/ + SQLite token_signals
+      │         ├─ token rows    ─ Parquet <out>/tokens/ + SQLite token_metadata
+      │         ├─ DCA minutes   ─ SQLite dca_activity_buckets
+      │         ├─ score batches ─ scorer (stateful, one key) ─ SQLite token_signal_summary + Parquet <out>/scores/
+      │         ├─ alerts        ─ <out>/alerts.db + the webhook                    SOLFLOW_ALERT_WEBHOOK
       │         └─ row and mint counts ──┐
       └─ ("run", gap | decode report) ───┴─ run_stats (stateful, one key) ─ SQLite run_stats + summary
            └─ gaps ─ SQLite gaps
@@ -46,7 +50,8 @@ from bytewax.dataflow import Dataflow, Stream
 
 from flows.aggregation import ShardOutput, aggregation_config, shard_logic_builder
 from flows.cluster_start import wait_for_lower_processes
-from flows.decoding import DecodeStep, ShardInput
+from flows.decoding import DecodeStep, ShardInput, shard_keys
+from flows.enrichment import score_batch_item, scorer_builder
 from flows.errors import flow_built, install_excepthook, report_at_exit
 from flows.run_stats import Outputs, RunItem, RunRow, count_rows, run_stats_builder
 from flows.summary import SummarySink
@@ -54,6 +59,8 @@ from sinks.existing import aggregate_windows, earlier_outputs, last_slot
 from sinks.jsonl import LegacyJsonlSink
 from sinks.parquet import ParquetDatasetSink
 from sinks.sqlite import SqliteSink
+from sinks.token_tables import Scoring
+from sinks.webhook import WebhookSink
 from solflow import run_control
 from solflow.domain.stream import Gap
 from solflow.domain.trade import TradeEvent
@@ -102,20 +109,27 @@ def build_flow(settings: Settings, recovery: bool = True, after_slot: int | None
     if outputs.sqlite_trades:
         sqlite_items.append(op.map("trade_rows", trades, _sqlite_trade))
     if settings.pipeline:
+        retention = settings.retention_s
         config = aggregation_config(settings)
-        builder = shard_logic_builder(config, list(partition_programs), recovery)
+        builder = shard_logic_builder(config, settings, list(partition_programs), recovery)
         shard_out = op.stateful("aggregate", shard_items, builder)
+        batches = op.filter_map("score_batches", shard_out, score_batch_item)
+        scorings = op.stateful("scorer", batches, scorer_builder(shard_keys(settings.agg_shards), recovery))
         datasets = {
             "trades": trades,
             "aggregates": op.filter_map("aggregate_rows", shard_out, _payload_of("aggregates")),
             "signals": op.filter_map("signal_rows", shard_out, _payload_of("signal")),
+            "tokens": op.filter_map("token_rows", shard_out, _payload_of("token")),
+            "scores": op.flat_map("score_rows", scorings, _score_rows),
         }
         for name, rows in datasets.items():
             # Trades are written in a partition per program, the rest in one.
             by_program = name == "trades"
             if sinks.local:
                 parts = settings.programs if by_program else 1
-                sink = ParquetDatasetSink(out, name, settings.windows, parts, recovery, tick_s=settings.agg_tick_s)
+                sink = ParquetDatasetSink(
+                    out, name, settings.windows, parts, recovery, tick_s=settings.agg_tick_s, retention_s=retention
+                )
                 op.output(f"parquet_{name}", rows, sink)
             if sinks.delta is not None:
                 delta = _scale_out_module("sinks.delta").DeltaSink(
@@ -127,6 +141,11 @@ def build_flow(settings: Settings, recovery: bool = True, after_slot: int | None
                 )
                 op.output(f"delta_{name}", rows, delta)
         sqlite_items.append(op.filter("table_rows", shard_out, _is_table_row))
+        sqlite_items.append(op.map("summary_rows", scorings, _sqlite_scoring))
+        if settings.alert_webhook is not None:
+            alerts = op.filter_map("alert_rows", shard_out, _payload_of("alert"))
+            webhook = WebhookSink(out, settings.alert_webhook, settings.alert_format)
+            op.output("alerts", op.map("alerts_keyed", alerts, _alert_key), webhook)
         run_items = op.merge("run_items", run_items, op.flat_map_batch("count_rows", shard_out, count_rows))
 
     totals = op.stateful("run_stats", run_items, run_stats_builder(settings.programs, outputs))
@@ -137,12 +156,14 @@ def build_flow(settings: Settings, recovery: bool = True, after_slot: int | None
         sqlite_items.append(op.map("stats_rows", totals, _sqlite_stats))
         table_rows = op.merge("sqlite_items", *sqlite_items)
         if sinks.local:
-            op.output("sqlite", table_rows, SqliteSink(out / DB_NAME, settings.windows))
+            op.output("sqlite", table_rows, SqliteSink(out / DB_NAME, settings.windows, settings.retention_s))
         if sinks.postgres is not None:
             op.output(
                 "postgres",
                 table_rows,
-                _scale_out_module("sinks.postgres").PostgresSink(sinks.postgres, settings.windows),
+                _scale_out_module("sinks.postgres").PostgresSink(
+                    sinks.postgres, settings.windows, settings.retention_s
+                ),
             )
     return flow
 
@@ -211,7 +232,21 @@ def _payload_of(wanted: str) -> Callable[[tuple[str, ShardOutput]], tuple[str, A
 
 
 def _is_table_row(item: tuple[str, ShardOutput]) -> bool:
-    return item[1][0] in ("current", "signal")
+    return item[1][0] in ("current", "signal", "token", "dca")
+
+
+def _score_rows(item: tuple[str, Scoring]) -> list[tuple[str, dict[str, Any]]]:
+    key, scoring = item
+    return [(key, row) for row in scoring.rows]
+
+
+def _sqlite_scoring(item: tuple[str, Scoring]) -> tuple[str, tuple[str, Scoring]]:
+    key, scoring = item
+    return key, ("scores", scoring)
+
+
+def _alert_key(item: tuple[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    return "alerts", item[1]
 
 
 def _sqlite_gap(item: tuple[str, RunItem]) -> tuple[str, tuple[str, Gap]] | None:

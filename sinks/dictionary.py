@@ -21,7 +21,10 @@ from sinks.jsonl import LEGACY_FIELDS, LINE_FIELDS
 from sinks.parquet import polars_schema
 from sinks.schema import (
     AGGREGATE_KEY_COLUMNS,
+    PRICE_COLUMNS,
     SIGNAL_COLUMNS,
+    SUMMARY_COLUMNS,
+    TOKEN_COLUMNS,
     TRADE_COLUMNS,
     WINDOW_METRIC_COLUMNS,
     Column,
@@ -58,7 +61,7 @@ def render() -> str:
         "Parquet `aggregates/` (every row: the history) and SQLite `token_aggregates` (each mint's"
         f" newest row). Window columns exist for each configured window `W` (default {windows} s).\n",
         _table(
-            AGGREGATE_KEY_COLUMNS + WINDOW_METRIC_COLUMNS,
+            AGGREGATE_KEY_COLUMNS + WINDOW_METRIC_COLUMNS + PRICE_COLUMNS,
             sqlite["token_aggregates"],
             sqlite_only=[
                 c for c in sqlite["token_aggregates"] if c[0] not in _names(aggregate_columns(DEFAULT_WINDOWS))
@@ -70,7 +73,16 @@ def render() -> str:
         _table(
             SIGNAL_COLUMNS, sqlite["token_signals"], sqlite_only=[c for c in sqlite["token_signals"] if c[0] == "id"]
         ),
+        "## Token metadata\n",
+        "Parquet `tokens/` (a row each time a mint's metadata changed) and SQLite `token_metadata` (each"
+        " mint's newest, merged).\n",
+        _table(TOKEN_COLUMNS, sqlite["token_metadata"]),
+        "## Persistence scores\n",
+        "Parquet `scores/` (every scoring's rows) and SQLite `token_signal_summary` (the latest scoring).\n",
+        _table(SUMMARY_COLUMNS, sqlite["token_signal_summary"]),
         "## SQLite only\n",
+        "`dca_activity_buckets`: each mint's Jupiter DCA buys per minute.\n",
+        _sqlite_table("dca_activity_buckets", sqlite["dca_activity_buckets"]),
         "`gaps`: what a source could not deliver. `run_stats`: the latest run's counters.\n",
         _sqlite_table("gaps", sqlite["gaps"]),
         _sqlite_table("run_stats", sqlite["run_stats"]),
@@ -84,8 +96,8 @@ _INTRO = """# SolFlow data dictionary
      tables sinks/sqlite.py creates; tests/test_schema.py fails when this file is stale. -->
 
 Every quantity has one name in every output: the Parquet datasets under `SOLFLOW_OUT`
-(`trades/`, `aggregates/`, `signals/`, hive-partitioned by `date=YYYY-MM-DD`, the UTC day of the
-row's time), the SQLite database `solflow.db` and the JSONL lines. Only the JSONL lines also carry
+(`trades/`, `aggregates/`, `signals/`, `tokens/`, `scores/`, hive-partitioned by `date=YYYY-MM-DD`,
+the UTC day of the row's time), the SQLite database `solflow.db` and the JSONL lines. Only the JSONL lines also carry
 the original system's keys, first, for its readers.
 
 * Times are chain time, never the local clock: `Datetime(ms, UTC)` in Parquet, unix seconds in

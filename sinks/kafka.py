@@ -2,9 +2,10 @@
 
 A ``FixedPartitionedSink`` with one partition per source partition, so each source's messages leave
 through one idempotent producer in the order the decode step made them: Kafka keeps that order
-within each topic partition, so a consumer sees a slot's trades before its clock. A trade goes to
-partition ``crc32(mint) % partitions`` (the mint's aggregation shard); a clock and an end marker go
-to every partition; gaps, stopped notes and slot reports go to the run topic.
+within each topic partition, so a consumer sees a slot's trades before its clock. A trade or a
+lifecycle record goes to partition ``crc32(mint) % partitions`` (the mint's aggregation shard); a
+clock, a SOL/USD rate and an end marker go to every partition; gaps, stopped notes and slot reports
+go to the run topic.
 
 Each message carries its source's position (``solflow.wire``); the partition's state is the next
 position. At every snapshot the producer is flushed -- everything before the snapshot is in Kafka
@@ -24,7 +25,9 @@ from confluent_kafka import KafkaError, Message, Producer
 from typing_extensions import override
 
 from flows.decoding import DecodeReport
+from solflow.domain.lifecycle import LifecycleEvent
 from solflow.domain.stream import SlotClock
+from solflow.domain.tokens import SolUsdPoint, fact_mint
 from solflow.domain.trade import TradeEvent
 from solflow.kafka_topics import CLIENT_LOG
 from solflow.wire import End, KafkaTopic, Position, ServiceError, SlotReport, encode
@@ -48,7 +51,8 @@ def producer_config(target: KafkaTopic) -> dict[str, Any]:
 
 
 class KafkaPublishSink(FixedPartitionedSink[Any, Position]):
-    """Items ``(source partition, TradeEvent | SlotClock | Gap | SourceStopped | DecodeReport | End)``."""
+    """Items ``(source partition, TradeEvent | LifecycleEvent | SolUsdPoint | SlotClock | Gap | SourceStopped |
+    DecodeReport | End)``."""
 
     def __init__(self, target: KafkaTopic, partitions: int, sources: Sequence[str]):
         self._target = target
@@ -85,11 +89,11 @@ class _PublishPartition(StatefulSinkPartition[Any, Position]):
         count = len(partitions)
         for item in values:
             kind = type(item)
-            if kind is TradeEvent:
+            if kind is TradeEvent or isinstance(item, LifecycleEvent):
                 value = encode(source, (self._slot, self._seq), item)
-                key = item.mint.encode()
+                key = fact_mint(item).encode()
                 produce(topic, value, zlib.crc32(key) % count, key)
-            elif kind is SlotClock or kind is End:
+            elif kind is SlotClock or kind is End or kind is SolUsdPoint:
                 if kind is SlotClock:
                     self._slot, self._seq = item.slot, 0
                 value = encode(source, (self._slot, self._seq), item)

@@ -53,6 +53,7 @@ file each of its row groups came from, so a resume cuts exactly the snapshot's l
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
@@ -82,6 +83,8 @@ from sinks.parquet_files import (
 )
 from sinks.schema import (
     SIGNAL_COLUMNS,
+    SUMMARY_COLUMNS,
+    TOKEN_COLUMNS,
     TRADE_COLUMNS,
     Column,
     RowShapeError,
@@ -124,6 +127,8 @@ _SECONDS_PER_HOUR = 3_600
 _MS_PER_HOUR = _SECONDS_PER_HOUR * 1000
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 _SIGNAL_KEYS = frozenset(name for name, _ in SIGNAL_COLUMNS)
+_TOKEN_KEYS = frozenset(name for name, _ in TOKEN_COLUMNS)
+_SCORE_KEYS = frozenset(name for name, _ in SUMMARY_COLUMNS)
 
 
 def polars_schema(columns: Iterable[Column]) -> pl.Schema:
@@ -171,6 +176,7 @@ class ParquetDatasetSink(FixedPartitionedSink[Any, int]):
         recovery: bool = True,
         row_group_rows: int = ROW_GROUP_ROWS,
         tick_s: int = DEFAULT_TICK_S,
+        retention_s: int | None = None,
     ):
         if dataset not in DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
@@ -187,6 +193,7 @@ class ParquetDatasetSink(FixedPartitionedSink[Any, int]):
         self._recovery = recovery
         self._row_group_rows = row_group_rows
         self._parts = names
+        self._retention_s = retention_s
 
     @override
     def list_parts(self) -> list[str]:
@@ -205,7 +212,9 @@ class ParquetDatasetSink(FixedPartitionedSink[Any, int]):
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _ParquetPartition:
-        return _ParquetPartition(self._dir, for_part, self._shape, self._recovery, self._row_group_rows, resume_state)
+        return _ParquetPartition(
+            self._dir, for_part, self._shape, self._recovery, self._row_group_rows, resume_state, self._retention_s
+        )
 
 
 def dataset_tables(
@@ -245,7 +254,15 @@ def _shape(dataset: str, windows: tuple[int, ...], tick_s: int) -> _Shape:
     if dataset == "aggregates":
         schema = arrow_schema(aggregate_columns(windows)).with_metadata({TICK_KEY: str(tick_s).encode()})
         return _Shape(schema, _block_hours(windows), _aggregates_table(schema, windows))
-    return _Shape(arrow_schema(SIGNAL_COLUMNS), _signal_hours(), _signals_table())
+    if dataset == "tokens":
+        return _Shape(
+            arrow_schema(TOKEN_COLUMNS), _row_hours(_TOKEN_KEYS, "token"), _rows_table(TOKEN_COLUMNS, "token")
+        )
+    if dataset == "scores":
+        return _Shape(
+            arrow_schema(SUMMARY_COLUMNS), _row_hours(_SCORE_KEYS, "score"), _rows_table(SUMMARY_COLUMNS, "score")
+        )
+    return _Shape(arrow_schema(SIGNAL_COLUMNS), _row_hours(_SIGNAL_KEYS, "signal"), _signals_table())
 
 
 def _hours_by(time_of: Callable[[Any], int | None]) -> Callable[[list[Any]], list[tuple[int | None, list[Any], int]]]:
@@ -266,12 +283,13 @@ def _hours_by(time_of: Callable[[Any], int | None]) -> Callable[[list[Any]], lis
     return by_hour
 
 
-def _signal_hours() -> Callable[[list[Any]], list[tuple[int | None, list[Any], int]]]:
+def _row_hours(keys: frozenset[str], what: str) -> Callable[[list[Any]], list[tuple[int | None, list[Any], int]]]:
+    """Row dicts (checked to have exactly ``keys``) grouped by the hour of their ``ts``."""
     by_hour = _hours_by(itemgetter("ts"))
 
     def checked(rows: list[Any]) -> list[tuple[int | None, list[Any], int]]:
         for row in rows:
-            check_row_keys(row, _SIGNAL_KEYS, "signal")
+            check_row_keys(row, keys, what)
         return by_hour(rows)
 
     return checked
@@ -342,6 +360,18 @@ def _aggregates_table(schema: pa.Schema, windows: tuple[int, ...]) -> Callable[[
     return table_of
 
 
+def _rows_table(columns: tuple[Column, ...], what: str) -> Callable[[list[Any]], pa.Table]:
+    """Row dicts with exactly these columns as keys."""
+    schema = arrow_schema(columns)
+    pack = row_packer(columns, what)
+
+    def table_of(rows: list[Any]) -> pa.Table:
+        values = [list(column) for column in zip(*map(pack, rows))] or [[] for _ in columns]
+        return _table(schema, values, what)
+
+    return table_of
+
+
 def _signals_table() -> Callable[[list[Any]], pa.Table]:
     schema = arrow_schema(SIGNAL_COLUMNS)
     pack = row_packer(SIGNAL_COLUMNS, "signal")
@@ -395,8 +425,11 @@ class _ParquetPartition(StatefulSinkPartition[Any, int]):
         recovery: bool,
         row_group_rows: int,
         resume_state: int | None,
+        retention_s: int | None = None,
     ):
         self._dir = directory
+        self._retention_s = retention_s
+        self._kept_from_day: int | None = None  # days before it are past the retention and deleted
         self._name = name
         self._shape = shape
         self._recovery = recovery
@@ -428,6 +461,7 @@ class _ParquetPartition(StatefulSinkPartition[Any, int]):
             if hour is not None and (self._latest_hour is None or hour > self._latest_hour):
                 self._latest_hour = hour
         self._finish(self._done_hours(self._open))
+        self._expire()
 
     @override
     def snapshot(self) -> int:
@@ -438,7 +472,25 @@ class _ParquetPartition(StatefulSinkPartition[Any, int]):
     @override
     def close(self) -> None:
         self._finish(list(self._open), all_done=True)
+        self._expire()
         self._lock.release()
+
+    def _expire(self) -> None:
+        """Delete this partition's files of the days wholly older than the retention (event time:
+        the latest hour written)."""
+        if self._retention_s is None or self._latest_hour is None:
+            return
+        keep_from = (self._latest_hour * _SECONDS_PER_HOUR - self._retention_s) // _SECONDS_PER_DAY
+        if self._kept_from_day is not None and keep_from <= self._kept_from_day:
+            return
+        self._kept_from_day = keep_from
+        for hour in [
+            h for h in self._written if h is not None and h * _SECONDS_PER_HOUR // _SECONDS_PER_DAY < keep_from
+        ]:
+            for _, path in self._written.pop(hour):
+                path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    path.parent.rmdir()  # the day's last file
 
     def _new_file(self, hour: int | None) -> _HourFile:
         seq = self._next_seq

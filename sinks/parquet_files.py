@@ -49,8 +49,8 @@ __all__ = [
     "sources",
 ]
 
-DATASETS = ("trades", "aggregates", "signals")
-TIME_COLUMNS = {"trades": "block_time", "aggregates": "ts", "signals": "ts"}
+DATASETS = ("trades", "aggregates", "signals", "tokens", "scores")
+TIME_COLUMNS = {"trades": "block_time", "aggregates": "ts", "signals": "ts", "tokens": "ts", "scores": "ts"}
 COMPRESSION = "zstd"
 MERGED_SUFFIX = "-merged.parquet"
 SOURCES_KEY = b"solflow.sources"  # footer metadata of a merged file: the source file of each row group

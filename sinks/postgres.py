@@ -119,22 +119,23 @@ class _Executor:
 class PostgresSink(OneWriterSink):
     """Items ``(key, (kind, payload))`` as ``SqliteSink`` takes them -> the Postgres database at ``uri``."""
 
-    def __init__(self, uri: str, windows: Iterable[int] = DEFAULT_WINDOWS):
+    def __init__(self, uri: str, windows: Iterable[int] = DEFAULT_WINDOWS, retention_s: int | None = None):
         self._uri = uri
         self._windows = tuple(sorted(set(windows)))
+        self._retention_s = retention_s
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _PostgresPartition:
-        return _PostgresPartition(self._uri, self._windows, WRITER, resume_state or 0)
+        return _PostgresPartition(self._uri, self._windows, WRITER, resume_state or 0, self._retention_s)
 
 
 class _PostgresPartition(StatefulSinkPartition[Item, int]):
-    def __init__(self, uri: str, windows: tuple[int, ...], writer: str, epoch: int):
+    def __init__(self, uri: str, windows: tuple[int, ...], writer: str, epoch: int, retention_s: int | None = None):
         self._uri = uri
         self._windows = windows
         self._writer = writer
         self._epoch = epoch
-        self._pending = PendingWrites(windows)
+        self._pending = PendingWrites(windows, retention_s)
         self._db: psycopg.Connection[Any] | None = None
         self._retrying(self._connect)
         db = self._db
@@ -159,6 +160,7 @@ class _PostgresPartition(StatefulSinkPartition[Item, int]):
 
     @override
     def close(self) -> None:
+        self._pending.finish()  # the retention's last prune
         self._retrying(self._commit)
         if self._db is not None:
             self._db.close()

@@ -90,6 +90,20 @@ WINDOW_METRIC_COLUMNS: tuple[Column, ...] = (
     ("dca_buys_{w}s", "int"),
 )
 
+# A mint's price columns, after the window metrics (``solflow.domain.tokens.Enrichment``).
+PRICE_COLUMNS: tuple[Column, ...] = (
+    ("quote_mint", "str"),
+    ("price", "float"),
+    ("price_sol", "float"),
+    ("price_usd", "float"),
+    ("market_cap", "float"),
+    ("market_cap_sol", "float"),
+    ("market_cap_usd", "float"),
+    ("bonding_progress", "float"),
+    ("price_change_300s", "float"),
+    ("price_change_3600s", "float"),
+)
+
 SIGNAL_COLUMNS: tuple[Column, ...] = (
     ("mint", "str"),
     ("signal_type", "str"),
@@ -99,6 +113,46 @@ SIGNAL_COLUMNS: tuple[Column, ...] = (
     ("details", "str"),  # the signal's details dict as compact JSON
     ("ts", "time"),  # event time of the row that turned the signal on or off
     ("state", "str"),  # "on" | "off"
+)
+
+# token_metadata (SQLite) and the Parquet dataset tokens/: one row per mint (Parquet: per change).
+TOKEN_COLUMNS: tuple[Column, ...] = (
+    ("mint", "str"),
+    ("token_name", "str"),
+    ("token_symbol", "str"),
+    ("token_uri", "str"),
+    ("token_decimals", "int"),
+    ("supply_raw", "u64"),
+    ("creator", "str"),
+    ("launch_program", "str"),
+    ("curve", "str"),
+    ("quote_mint", "str"),
+    ("created_slot", "int"),
+    ("created_ts", "time"),
+    ("graduated", "bool"),
+    ("migrated_slot", "int"),
+    ("migrated_ts", "time"),
+    ("amm_pool", "str"),
+    ("first_seen_ts", "time"),
+    ("rpc_slot", "int"),
+    ("ts", "time"),
+)
+
+DCA_BUCKET_COLUMNS: tuple[Column, ...] = (
+    ("mint", "str"),
+    ("minute", "time"),
+    ("dca_buys", "int"),
+    ("dca_buy_volume_sol", "float"),
+)
+
+SUMMARY_COLUMNS: tuple[Column, ...] = (
+    ("mint", "str"),
+    ("persistence_score", "int"),
+    ("pattern_tag", "str"),
+    ("confidence", "str"),
+    ("appearance_24h", "int"),
+    ("appearance_72h", "int"),
+    ("ts", "time"),
 )
 
 # What each name means wherever it appears ("{w}": a window length in seconds). One entry per name:
@@ -116,7 +170,8 @@ MEANINGS: dict[str, str] = {
     "trader": "the wallet the program records as trading (event `user` / `sender`, LaunchLab `payer`)",
     "fee_payer": "the transaction's fee payer",
     "mint": "the traded token's mint",
-    "quote_mint": "the mint the token was paid for in (the WSOL mint for SOL)",
+    "quote_mint": "the mint the token is paid for or priced in (the WSOL mint for SOL): a trade's quote; in"
+    " aggregates the unit of `price` and `market_cap`; in token_metadata the quote of its launch curve",
     "token_amount_raw": "tokens bought or sold, raw integer units (exact)",
     "token_decimals": "decimals of `mint`; null when unknown",
     "token_amount": "`token_amount_raw / 10**token_decimals`; null when the decimals are unknown",
@@ -138,8 +193,8 @@ MEANINGS: dict[str, str] = {
     "real_base_reserves": "tokens the curve still has for sale, or the pool holds, after the trade (raw units)",
     "real_quote_reserves": "quote the curve has raised, or the pool holds, after the trade (raw units of `quote_mint`)",
     # aggregates (history: a row per mint and tick with a trade, and a final row; SQLite: current state)
-    "ts": "the event-time tick the row describes (a multiple of SOLFLOW_AGG_TICK); in token_aggregates the"
-    " tick of the mint's latest change",
+    "ts": "the event-time tick the row describes (a multiple of SOLFLOW_AGG_TICK); in token_aggregates and"
+    " token_metadata the tick of the mint's latest change, in token_signal_summary the scoring time",
     "last_trade_ts": "block time of the mint's latest trade counted so far",
     "programs": "sorted program names with a trade in the longest window, comma-joined",
     "trades_total": "trades counted since the mint's windows were last all empty",
@@ -156,6 +211,47 @@ MEANINGS: dict[str, str] = {
     "bot_trades_{w}s": "trades of wallets rated bots over the window; null for windows over 300 s",
     "bot_wallets_{w}s": "wallets rated bots over the window; null for windows over 300 s",
     "dca_buys_{w}s": "Jupiter DCA buys in the window",
+    "price": "the token's price after its latest trade at or before `ts`, in `quote_mint` per whole token: from"
+    " the curve's or pool's reserves where the event gives them, else quote amount / token amount",
+    "price_sol": "`price` in SOL (SOL-quoted, or a USD stablecoin at the SOL/USD rate); null when not convertible",
+    "price_usd": "`price` in USD (a USD stablecoin quote, or SOL at SOLFLOW_SOL_USD); null when the rate is"
+    " unknown, never 0",
+    "market_cap": "`price` × `supply_raw` / 10**`token_decimals`, in `quote_mint`; null while the supply is unknown",
+    "market_cap_sol": "`market_cap` in SOL; null when not convertible",
+    "market_cap_usd": "`market_cap` in USD; null when the rate is unknown, never 0",
+    "bonding_progress": "share of the bonding curve's tokens sold (pump.fun, LaunchLab), 0-1; 1 once the curve"
+    " completed or the token graduated; null without a curve",
+    "price_change_{w}s": "relative change of `price` over the window: now / at the tick W seconds earlier - 1"
+    " (0.25 = +25 %), same quote; null without a price then",
+    # token metadata
+    "token_name": "the token's name (its creation event, else its Metaplex or Token-2022 metadata over RPC)",
+    "token_symbol": "the token's symbol (as `token_name`)",
+    "token_uri": "the token's metadata URI (as `token_name`)",
+    "supply_raw": "total supply, raw units: the creation event's, pump.fun's fixed 1,000,000,000 tokens, or the"
+    " mint account's over RPC; null when unknown",
+    "creator": "the wallet that created the token",
+    "launch_program": "the launchpad the token started on: pumpfun, launchlab or moonshot (its creation, or a"
+    " curve trade); null when only seen on an AMM",
+    "curve": "the token's bonding curve account (pump.fun curve, LaunchLab pool state, Moonshot curve)",
+    "created_slot": "slot of the token's creation; null when it was created before SolFlow saw it",
+    "created_ts": "chain time of the token's creation; null when it was created before SolFlow saw it",
+    "graduated": "the token migrated off its curve (a migration event); false while it trades on a curve; null"
+    " when unknown",
+    "migrated_slot": "slot of the token's migration",
+    "migrated_ts": "chain time of the token's migration",
+    "amm_pool": "the AMM pool the token trades on: where it migrated to, or its PumpSwap pool",
+    "first_seen_ts": "chain time of the first trade or event of the token SolFlow saw (the scorer's lifetime"
+    " counts from it)",
+    "rpc_slot": "slot at which the RPC read the accounts that filled names or supply; null when no RPC answer was used",
+    # DCA minutes and the persistence scorer
+    "minute": "start of the minute (chain time)",
+    "dca_buys": "Jupiter DCA buys of the mint in the minute",
+    "dca_buy_volume_sol": "SOL paid by the minute's SOL-quoted DCA buys",
+    "persistence_score": "0-9: how persistently SOL flows in (reference §11)",
+    "pattern_tag": "ACCUMULATION, MOMENTUM, DISTRIBUTION, WASHOUT or NOISE",
+    "confidence": "HIGH, MEDIUM or LOW",
+    "appearance_24h": "the mint's signals that turned on in the 24 h before `ts`",
+    "appearance_72h": "the mint's signals that turned on in the 72 h before `ts`",
     # signals
     "signal_type": "BREAKOUT, FOCUSED, SURGE, BOT_DROPOFF or DCA_CONVICTION",
     "window_seconds": "the window the signal reads",
@@ -201,7 +297,7 @@ def window_metric_columns(windows: Iterable[int]) -> tuple[Column, ...]:
 
 def aggregate_columns(windows: Iterable[int]) -> tuple[Column, ...]:
     """Every column of an aggregate row produced with these windows."""
-    return AGGREGATE_KEY_COLUMNS + window_metric_columns(windows)
+    return AGGREGATE_KEY_COLUMNS + window_metric_columns(windows) + PRICE_COLUMNS
 
 
 def row_packer(columns: Sequence[Column], what: str) -> Callable[[Mapping[str, Any]], tuple]:

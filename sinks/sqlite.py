@@ -60,6 +60,7 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
 from typing_extensions import override
 
+from sinks import token_tables
 from sinks.schema import (
     SIGNAL_COLUMNS,
     TRADE_COLUMNS,
@@ -235,6 +236,7 @@ _MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         ),
     ),
 )
+_MIGRATIONS += (token_tables.MIGRATION,)
 SCHEMA_VERSION = _MIGRATIONS[-1][0]
 
 _SQL_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "bool": "INTEGER", "u64": ""}
@@ -272,17 +274,18 @@ class SqliteSink(OneWriterSink):
     >>> op.output("sqlite", tagged_items, SqliteSink(Path("out/solflow.db")))  # doctest: +SKIP
     """
 
-    def __init__(self, db_path: Path, windows: Iterable[int] = DEFAULT_WINDOWS):
+    def __init__(self, db_path: Path, windows: Iterable[int] = DEFAULT_WINDOWS, retention_s: int | None = None):
         self._path = Path(db_path)
         self._windows = tuple(sorted(set(windows)))
+        self._retention_s = retention_s
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _SqlitePartition:
-        return _SqlitePartition(self._path, self._windows)
+        return _SqlitePartition(self._path, self._windows, self._retention_s)
 
 
 class _SqlitePartition(StatefulSinkPartition[Item, None]):
-    def __init__(self, path: Path, windows: tuple[int, ...]):
+    def __init__(self, path: Path, windows: tuple[int, ...], retention_s: int | None):
         path.parent.mkdir(parents=True, exist_ok=True)
         self._path = path
         self._db = sqlite3.connect(path, isolation_level=None)
@@ -292,7 +295,7 @@ class _SqlitePartition(StatefulSinkPartition[Item, None]):
         self._db.execute("PRAGMA cache_size=-20000")  # 20 MiB as the original: index pages stay cached
         self._db.execute("PRAGMA temp_store=MEMORY")
         self._while_locked(lambda: _migrate(self._db, windows))
-        self._pending = PendingWrites(windows)
+        self._pending = PendingWrites(windows, retention_s)
 
     @override
     def write_batch(self, values: list[Item]) -> None:
@@ -309,6 +312,7 @@ class _SqlitePartition(StatefulSinkPartition[Item, None]):
 
     @override
     def close(self) -> None:
+        self._pending.finish()  # the retention's last prune
         self._commit()
         self._db.close()
 
@@ -577,21 +581,28 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------- pending writes
 
-_KINDS = frozenset(("trade", "current", "signal", "gap", "stats"))
+_KINDS = frozenset(("trade", "current", "signal", "gap", "stats")) | token_tables.TOKEN_KINDS
 
 
 class PendingWrites:
     """Items accepted since the last commit, already in the shape of their statements; ``write``
     runs them on any connection with SQLite's ``executemany`` and ``?`` placeholders."""
 
-    def __init__(self, windows: tuple[int, ...]):
-        self.items = 0
+    def __init__(self, windows: tuple[int, ...], retention_s: int | None = None):
+        self._count = 0
         self._first_at = 0.0  # when the oldest pending item arrived
         self._trades: list[tuple[Any, ...]] = []
         self._aggregates = _AggregateRows(windows)
         self._signals: list[tuple[Any, ...]] = []
         self._gaps: list[Gap] = []
         self._stats: dict[str, Any] = {}  # flattened name -> latest value
+        self._token_rows = token_tables.TokenRows()
+        self._retention = token_tables.Retention(max(windows), retention_s)
+
+    @property
+    def items(self) -> int:
+        """Rows waiting, counting a due prune as one (so a commit runs it)."""
+        return self._count + int(self._retention.due)
 
     def add(self, values: list[Item]) -> None:
         """Take one batch: every item is checked and converted before any is kept, so a bad item
@@ -602,23 +613,41 @@ class PendingWrites:
         unknown = grouped.keys() - _KINDS
         if unknown:
             raise ValueError(f"the table sink got item kind(s) {sorted(unknown)}; expected {sorted(_KINDS)}")
-        if not self.items:
+        if not self._count:
             self._first_at = monotonic()
         trades = [_trade_row(t) for t in grouped.get("trade", ())]
         signals = [_signal_params(s) for s in grouped.get("signal", ())]
         aggregates = grouped.get("current", [])
         self._aggregates.check(aggregates)
+        token_items = self._token_rows.add(grouped)
         self._aggregates.add(aggregates)
         self._trades += trades
         self._signals += signals
         self._gaps += grouped.get("gap", ())
         for counters in grouped.get("stats", ()):
             _flatten("", counters, self._stats)
-        self.items += sum(len(v) for k, v in grouped.items() if k != "current") + sum(map(len, aggregates))
+        self._count += sum(len(v) for k, v in grouped.items() if k not in ("current", *token_tables.TOKEN_KINDS))
+        self._count += sum(map(len, aggregates)) + token_items
+        times = [
+            *(int(block.ts.max()) for block in aggregates if len(block)),
+            *(s["ts"] for s in grouped.get("signal", ())),
+            *(t.block_time for t in grouped.get("trade", ()) if t.block_time is not None),
+        ]
+        tokens_latest = self._token_rows.latest_time()
+        if tokens_latest is not None:
+            times.append(tokens_latest)
+        if times:
+            self._retention.seen(max(times))
+
+    def finish(self) -> None:
+        """The writer closes: the next commit prunes whatever the retention says (the last time written
+        decides, so the tables a run leaves depend only on its data)."""
+        self._retention.final()
 
     def due(self) -> bool:
         """A commit is due: ``FLUSH_ITEMS`` are pending, or the oldest waited ``FLUSH_INTERVAL_S``."""
-        return self.items >= FLUSH_ITEMS or (self.items > 0 and monotonic() - self._first_at >= FLUSH_INTERVAL_S)
+        count = self._count
+        return count >= FLUSH_ITEMS or (count > 0 and monotonic() - self._first_at >= FLUSH_INTERVAL_S)
 
     def write(self, db: Executor) -> None:
         """Execute everything pending (inside the caller's transaction); ``clear`` once it committed."""
@@ -631,8 +660,13 @@ class PendingWrites:
             db.executemany(_GAP_INSERT, self._gaps)  # a Gap is a tuple in column order
         if self._stats:
             db.executemany(_STATS_UPSERT, self._stats.items())
+        self._token_rows.write(db)
+        self._retention.prune(db)
 
     def clear(self) -> None:
+        """The pending rows (and a due prune) committed."""
         self._aggregates.clear()
+        self._token_rows.clear()
+        self._retention.done()
         self._trades, self._signals, self._gaps, self._stats = [], [], [], {}
-        self.items = 0
+        self._count = 0

@@ -8,8 +8,9 @@
 * at ``SOLFLOW_LOG_LEVEL`` (``debug``, ``info`` -- the default --, ``warning``, ``error``).
 
 Times are the wall clock in UTC (a log says when the process did something; the outputs' times are
-chain time). The x-token never reaches the stream: the message and traceback of every record are
-searched for it and each occurrence replaced with ``***`` before they are written. Calling it again
+chain time). The x-token, the RPC URL and the webhook URL (which may hold keys) never reach the
+stream: the message and traceback of every record are searched for them and each occurrence
+replaced with ``***`` before they are written. Calling it again
 replaces the handler it installed, so a process never logs a line twice.
 """
 
@@ -30,7 +31,7 @@ _HANDLER_NAME = "solflow"
 
 
 def configure_logging(settings: Settings) -> None:
-    secrets = tuple(secret for secret in (settings.x_token,) if secret)
+    secrets = tuple(secret for secret in (settings.x_token, settings.rpc_url, settings.alert_webhook) if secret)
     handler = logging.StreamHandler(sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(_JsonFormatter(secrets) if settings.log_format == "json" else _TextFormatter(secrets))

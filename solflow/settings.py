@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from solflow.control import parse_duration
 from solflow.domain.programs import PROGRAM_NAMES
 from solflow.domain.windows import DEFAULT_TICK_S, DEFAULT_WINDOWS
 from solflow.wire import KafkaTopic, parse_kafka_url
@@ -79,6 +80,27 @@ def _url(raw: str) -> str:
     return raw
 
 
+def display_url(url: str) -> str:
+    """``scheme://host[:port]`` of a URL: safe to print (no path, query or credentials)."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
+
+
+def _http_url(raw: str) -> str:
+    """An ``http(s)://host[:port][/path][?query]`` URL (a path or query may hold an API key)."""
+    if any(c.isspace() or not c.isprintable() for c in raw):
+        raise ValueError("must not contain spaces or control characters")
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must look like https://host[/path] or http://host:port[/path]")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ValueError(f"for {parts.scheme}://{parts.hostname} has an invalid port") from None
+    return raw
+
+
 def _token(raw: str) -> str:
     # gRPC metadata values are printable ASCII; anything else fails every call, far from its cause.
     if not all(" " <= c <= "~" for c in raw):
@@ -129,6 +151,22 @@ def _non_negative_int(raw: str) -> int:
     if value < 0:
         raise ValueError("must be zero or a positive integer")
     return value
+
+
+def _duration(raw: str) -> int:
+    """Seconds in ``90s``, ``30m``, ``24h``, ``7d``, ``2w`` or a sum such as ``1h30m``."""
+    return parse_duration(raw)
+
+
+def _retention(raw: str) -> int | None:
+    return None if raw.lower() == "off" else parse_duration(raw)
+
+
+def _sol_usd(raw: str) -> float | str:
+    """A fixed SOL price in USD, or ``stream`` (the stream's own SOL/stablecoin trades)."""
+    if raw.lower() == "stream":
+        return "stream"
+    return _positive_float(raw)
 
 
 def _port(raw: str) -> int:
@@ -272,6 +310,14 @@ class Settings:
     agg_shards: int = _env("SOLFLOW_AGG_SHARDS", _positive_int, 4)
     signal_overrides: Mapping[str, float] = _env("SOLFLOW_SIGNALS", _signal_overrides, {})
     progress: str = _env("SOLFLOW_PROGRESS", _choice(("auto", "on", "off")), "auto")
+    # Enrichment and alerts
+    rpc_url: str | None = _env("SOLFLOW_RPC_URL", _http_url, shown=False)
+    rpc_rps: float = _env("SOLFLOW_RPC_RPS", _positive_float, 5.0)
+    sol_usd: float | str | None = _env("SOLFLOW_SOL_USD", _sol_usd)  # a fixed price, "stream" or unknown
+    alert_webhook: str | None = _env("SOLFLOW_ALERT_WEBHOOK", _http_url, shown=False)
+    alert_format: str = _env("SOLFLOW_ALERT_FORMAT", _choice(("auto", "discord", "json"), lower=True), "auto")
+    alert_cooldown_s: int = _env("SOLFLOW_ALERT_COOLDOWN", _duration, 1800)
+    retention_s: int | None = _env("SOLFLOW_RETENTION", _retention, 7 * 86_400)  # None: keep everything
     # Logging
     log_format: str = _env("SOLFLOW_LOG_FORMAT", _choice(("text", "json"), lower=True), "text")
     log_level: str = _env("SOLFLOW_LOG_LEVEL", _choice(("debug", "info", "warning", "error"), lower=True), "info")

@@ -11,6 +11,9 @@ ingest restarted from its last snapshot publishes again (ingest -> Kafka is at-l
 Trade topic, partition ``crc32(mint) % partitions`` (the aggregation shard of the mint):
 
 * ``trade`` -- every ``TradeEvent`` field (``solflow.domain.trade``), key = the mint;
+* ``token_created``, ``curve_completed``, ``migrated``, ``pool_created`` -- the lifecycle records the
+  token state reads, every field (``solflow.domain.lifecycle``), key = the mint (a pool's base mint);
+* ``sol_usd`` -- a SOL/stablecoin trade's rate (``SolUsdPoint``), to **every** partition;
 * ``clock`` -- ``slot`` and ``block_time`` (unix seconds, null when the chain gave none) after the
   slot's trades, to **every** partition: a consumer knows each source's event time everywhere;
 * ``end`` -- the source's input ended (a capture replay finished), to every partition.
@@ -30,7 +33,9 @@ from typing import Any, NamedTuple
 
 from solflow.domain.decode import DecodeStats
 from solflow.domain.decode.stats import ProgramCounters
+from solflow.domain.lifecycle import BY_KIND, LifecycleEvent
 from solflow.domain.stream import Gap, SlotClock, SourceStopped
+from solflow.domain.tokens import SolUsdPoint
 from solflow.domain.trade import TRADE_FIELDS, TradeEvent
 
 __all__ = [
@@ -112,7 +117,7 @@ class End(NamedTuple):
     """The source's input ended: nothing more will come from it (the source is the message's)."""
 
 
-Message = TradeEvent | SlotClock | Gap | SourceStopped | SlotReport | End
+Message = TradeEvent | LifecycleEvent | SolUsdPoint | SlotClock | Gap | SourceStopped | SlotReport | End
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
@@ -123,6 +128,10 @@ def encode(source: str, at: Position, item: Message) -> bytes:
         body["kind"] = "trade"
         for name in TRADE_FIELDS:
             body[name] = getattr(item, name)
+    elif isinstance(item, LifecycleEvent):
+        body.update(item.to_dict())
+    elif type(item) is SolUsdPoint:
+        body.update(kind="sol_usd", **item._asdict())
     elif type(item) is SlotClock:
         body.update(kind="clock", slot=item.slot, block_time=item.block_time)
     elif type(item) is Gap or type(item) is SourceStopped:
@@ -163,6 +172,10 @@ def decode(value: bytes | None) -> tuple[str, Position, Message]:
             item = SlotReport(source, body["transactions"], body["slots"], _stats(body["stats"]))
         elif kind == "end":
             item = End()
+        elif kind == "sol_usd":
+            item = SolUsdPoint(**body)
+        elif kind in BY_KIND:
+            item = BY_KIND[kind](**body)
         else:
             raise ValueError(f"unknown kind {kind!r}")
     except (ValueError, TypeError, KeyError, AttributeError) as exc:

@@ -7,7 +7,9 @@ the rest of the flow is the same:
 
 * trade topic partition ``k`` (the mints of aggregation shard ``k``): ``(program, TradeEvent)``
   for the trade sinks, and per batch one ``(shard key, ShardInput)`` -- the batch's trades as
-  window records, then the event time of every source whose clock entered a new tick;
+  window records, then the event time of every source whose clock entered a new tick, and the token
+  facts (``solflow.domain.tokens``): what each trade says about its token, the lifecycle records of
+  the partition's mints and the SOL/USD rates;
 * run topic: ``("run", Gap | DecodeReport)``; an ingest's stop is logged, not counted (a member's run
   stops when it is stopped, not when the ingest is).
 
@@ -35,7 +37,9 @@ from typing_extensions import override
 from flows.decoding import RUN_KEY, DecodeReport, ShardClock, ShardInput, shard_keys
 from solflow import run_control
 from solflow.domain.aggregate import trade_record
+from solflow.domain.lifecycle import LifecycleEvent
 from solflow.domain.stream import Gap, SlotClock, SourceStopped
+from solflow.domain.tokens import Fact, SolUsdPoint, token_trade
 from solflow.domain.trade import TradeEvent
 from solflow.domain.windows import IncomingRecord
 from solflow.kafka_topics import CLIENT_LOG
@@ -136,23 +140,29 @@ class _TopicPartition(StatefulSourcePartition[tuple[str, Any], PartitionState]):
             raise StopIteration() from None
         out: list[tuple[str, Any]] = []
         records: list[IncomingRecord] = []
+        facts: list[Fact] = []
         clocks: dict[str, int] = {}
         try:
             for message in messages:
-                self._take(message.value, out, records, clocks)
+                self._take(message.value, out, records, facts, clocks)
                 if self._ended >= self._sources:
                     break  # whatever follows the last end marker belongs to another run
         except WireError as exc:
             run_control.fail(WireError(f"Kafka partition {self._name}: {exc}"))
             raise StopIteration() from None
-        if self._shard is not None and (records or clocks):
+        if self._shard is not None and (records or clocks or facts):
             shard_clocks = tuple(ShardClock(source, time) for source, time in clocks.items())
-            out.append((self._shard, ShardInput(records, shard_clocks)))
+            out.append((self._shard, ShardInput(records, shard_clocks, facts)))
         self._wake = None if messages else datetime.now(UTC) + IDLE_POLL
         return out
 
     def _take(
-        self, value: bytes | None, out: list[tuple[str, Any]], records: list[IncomingRecord], clocks: dict[str, int]
+        self,
+        value: bytes | None,
+        out: list[tuple[str, Any]],
+        records: list[IncomingRecord],
+        facts: list[Fact],
+        clocks: dict[str, int],
     ) -> None:
         source, at, item = decode(value)
         if source not in self._sources:
@@ -167,6 +177,9 @@ class _TopicPartition(StatefulSourcePartition[tuple[str, Any], PartitionState]):
         if type(item) is TradeEvent:
             out.append((item.program, item))
             records.append(trade_record(item))
+            facts.append(token_trade(item))
+        elif isinstance(item, LifecycleEvent) or type(item) is SolUsdPoint:
+            facts.append(item)
         elif type(item) is SlotClock:
             time = item.block_time
             if time is not None:

@@ -134,12 +134,36 @@ def expected_top(out: Path, window: int, by: str, limit: int, at: int) -> list[d
                 "dca_buys": sum(1 for t in mine if t["direction"] == "buy" and t["is_dca"]),
                 "volume_sol": (bought + sold) / 1e9,
                 "active_signals": signals.get(mint, []),
+                **token_fields(out, mint, at),
             }
         )
     metric = {"net_flow": "net_flow_sol", "volume": "volume_sol", "buys": "buy_count", "wallets": "unique_wallets"}[by]
     expected.sort(key=lambda r: r["mint"])
     expected.sort(key=lambda r: r[metric], reverse=True)
     return expected[:limit]
+
+
+def token_fields(out: Path, mint: str, at: int) -> dict[str, Any]:
+    """A mint's names as of ``at`` (its latest tokens row), the price columns of its latest aggregate
+    row, and its score in the latest scoring at or before ``at``."""
+    names = read(out, "tokens").filter(pl.col("mint") == mint, pl.col("ts") <= at).sort("ts").tail(1).to_dicts()
+    prices = read(out, "aggregates").filter(pl.col("mint") == mint, pl.col("ts") <= at).sort("ts").tail(1).to_dicts()
+    return {
+        "token_name": names[0]["token_name"] if names else None,
+        "token_symbol": names[0]["token_symbol"] if names else None,
+        **{name: prices[0][name] if prices else None for name in ("price_sol", "market_cap_sol", "bonding_progress")},
+        "persistence_score": (latest_score(out, mint, at) or {}).get("persistence_score"),
+    }
+
+
+def latest_score(out: Path, mint: str, at: int | None = None) -> dict[str, Any] | None:
+    scores = read(out, "scores")
+    if at is not None:
+        scores = scores.filter(pl.col("ts") <= at)
+    if scores.is_empty():
+        return None
+    mine = scores.filter(pl.col("ts") == scores.get_column("ts").max(), pl.col("mint") == mint).to_dicts()
+    return {k: mine[0][k] for k in ("persistence_score", "pattern_tag", "confidence", "ts")} if mine else None
 
 
 def check_top(answer: dict[str, Any], out: Path, window: int, by: str, limit: int, at: int) -> None:
@@ -151,6 +175,7 @@ def check_top(answer: dict[str, Any], out: Path, window: int, by: str, limit: in
         assert row.keys() == want.keys()
         for key, value in want.items():
             assert row[key] == (pytest.approx(value) if isinstance(value, float) else value), (row["mint"], key)
+    assert any(row["price_sol"] for row in answer["mints"]), "the leaders have prices"
     for row in answer["mints"]:
         assert -(-row["last_trade_ts"] // TICK) * TICK <= row["ts"] <= at
 
@@ -160,9 +185,12 @@ def expected_trace(out: Path, mint: str) -> dict[str, Any]:
     history = read(out, "aggregates").filter(pl.col("mint") == mint).sort("ts")
     signals = read(out, "signals").filter(pl.col("mint") == mint).sort("ts", "signal_type")
     windows = sorted(int(c[len("net_flow_") : -len("s_sol")]) for c in history.columns if c.startswith("net_flow_"))
+    token = read(out, "tokens").filter(pl.col("mint") == mint).sort("ts").tail(1).drop("date", strict=False)
     return {
         "mint": mint,
         "windows": windows,
+        "token": token.to_dicts()[0] if token.height else None,
+        "score": latest_score(out, mint),
         "trades": trades,
         "history": history.to_dicts(),
         "signals": [

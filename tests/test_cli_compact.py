@@ -35,8 +35,8 @@ def test_compact_merges_a_killed_recovery_run_and_refuses_while_a_flow_writes(tm
     done = compact("--out", str(tmp_path), "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {
-        "before": {"trades": 20, "aggregates": 0, "signals": 0},  # no hour was done while it ran
-        "after": {"trades": 2, "aggregates": 0, "signals": 0},
+        "before": {"trades": 20, "aggregates": 0, "signals": 0, "tokens": 0, "scores": 0},  # no hour was done
+        "after": {"trades": 2, "aggregates": 0, "signals": 0, "tokens": 0, "scores": 0},
     }
     stored = pl.scan_parquet(tmp_path / "trades", hive_partitioning=True).collect()
     assert sorted(stored.get_column("slot").to_list()) == [t.slot for t in trades]

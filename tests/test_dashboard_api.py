@@ -17,6 +17,7 @@ import pytest
 from starlette.testclient import TestClient
 from test_flow_support import assert_ok, flow_env, run_flow, sample_capture, wait_until
 
+from sinks.schema import PRICE_COLUMNS
 from solflow.dashboard.app import create_app
 
 WINDOWS = (60, 300, 900, 3600, 14400)
@@ -105,7 +106,11 @@ def test_tokens_are_the_listed_mints_by_five_minute_flow(client: TestClient, out
     )
     assert (",".join(top["programs"]), top["nf_60"], top["nf_3600"], top["buys_300"], top["sells_300"],
             top["wallets_300"], top["bot_wallets_300"], top["dca_buys_3600"]) == row[:8]  # fmt: skip
-    assert top["age_s"] == chain_time - row[8] and top["age_from"] == "first_seen"
+    created = query(out, "SELECT created_ts FROM token_metadata WHERE mint = ? AND created_ts IS NOT NULL", top["mint"])
+    if created:  # launched in the sample: its age counts from the creation
+        assert (top["age_s"], top["age_from"]) == (chain_time - created[0][0], "created")
+    else:
+        assert (top["age_s"], top["age_from"]) == (chain_time - row[8], "first_seen")
     assert len(top["spark"]) == 30 and top["spark"][-1] == top["nf_300"]
 
     # Active signals: the types whose latest row for the mint is "on".
@@ -120,13 +125,19 @@ def test_tokens_are_the_listed_mints_by_five_minute_flow(client: TestClient, out
     assert any(t["signals"] for t in answer["tokens"])
 
 
-def test_columns_the_database_does_not_have_are_null_and_said_so(client: TestClient, out: Path) -> None:
-    answer = get(client, "/api/tokens", limit=5)
-    aggregates = {row[1] for row in query(out, "PRAGMA table_info(token_aggregates)")}
-    tables = {name for (name,) in query(out, "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if "price_sol" in aggregates or "token_metadata" in tables:
-        pytest.skip("this solflow.db has price or metadata columns: test_optional_columns_are_read covers them")
-    assert not any(answer["columns"].values())
+def test_columns_the_database_does_not_have_are_null_and_said_so(out: Path) -> None:
+    """A database of a flow without the token tables (an older SolFlow): the columns are null and
+    ``columns`` says they are absent."""
+    db = sqlite3.connect(out / "solflow.db")
+    for table in ("token_metadata", "token_signal_summary", "dca_activity_buckets"):
+        db.execute(f"DROP TABLE {table}")
+    for name, _ in PRICE_COLUMNS:
+        db.execute(f"ALTER TABLE token_aggregates DROP COLUMN {name}")
+    db.commit()
+    db.close()
+    with TestClient(create_app(out / "solflow.db", out=out)) as client:
+        answer = get(client, "/api/tokens", limit=5)
+    assert answer["tokens"] and not any(answer["columns"].values())
     for token in answer["tokens"]:
         assert token["name"] is token["price_sol"] is token["bonding_progress"] is token["score"] is None
 
@@ -134,7 +145,11 @@ def test_columns_the_database_does_not_have_are_null_and_said_so(client: TestCli
 def test_sort_filter_search_and_paging(client: TestClient, out: Path) -> None:
     expected = listed_mints(out)
     by_token = get(client, "/api/tokens", sort="token", order="asc", limit=500)["tokens"]
-    assert [t["mint"] for t in by_token] == sorted((m for m, _ in expected), key=str.lower)
+    names = dict(query(out, "SELECT mint, coalesce(token_name, token_symbol) FROM token_metadata"))
+    ascii_lower = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")  # SQLite's NOCASE
+    by_name = sorted((m for m, _ in expected), key=lambda m: ((names.get(m) or m).translate(ascii_lower), m))
+    assert [t["mint"] for t in by_token] == by_name
+    assert any(t["name"] for t in by_token), "mints created in the sample are listed by name"
 
     ascending = get(client, "/api/tokens", sort="nf_300", order="asc", limit=5)["tokens"]
     assert [(t["mint"], t["nf_300"]) for t in ascending] == sorted(expected, key=lambda r: (r[1], r[0]))[:5]
@@ -322,25 +337,22 @@ def test_waiting_until_the_database_appears(out: Path, tmp_path: Path) -> None:
 
 
 def test_optional_columns_are_read_when_present(out: Path) -> None:
-    """A database with what the enrichment writes (constructed here): names, prices, progress,
-    scores and DCA minutes reach the table, and its filters use them."""
+    """The token tables the flow writes, set here to known values: names, prices, progress, scores
+    and DCA minutes reach the table, and its filters use them."""
     mints = [m for m, _ in listed_mints(out)]
     db = sqlite3.connect(out / "solflow.db")
-    for column in ("price_sol", "market_cap_sol", "bonding_progress", "price_change_300s", "price_change_3600s"):
-        db.execute(f"ALTER TABLE token_aggregates ADD COLUMN {column} REAL")
     db.execute("UPDATE token_aggregates SET price_sol = 0.000001 * rowid, market_cap_sol = 1000.0 * rowid,"
                " bonding_progress = min(1.0, 0.01 * rowid)")  # fmt: skip
-    db.execute("CREATE TABLE token_metadata (mint TEXT PRIMARY KEY, name TEXT, symbol TEXT, created_ts INTEGER,"
-               " graduated INTEGER, launch_program TEXT, supply INTEGER)")  # fmt: skip
     [(chain_time,)] = db.execute("SELECT max(ts) FROM token_aggregates").fetchall()
+    db.execute("DELETE FROM token_metadata")
     db.executemany(
-        "INSERT INTO token_metadata VALUES (?, ?, ?, ?, ?, 'pumpfun', 1000000000)",
-        [(m, f"Token {i}", f"O0{i}", chain_time - 100 * i, int(i == 1)) for i, m in enumerate(mints[:5])],
+        "INSERT INTO token_metadata (mint, token_name, token_symbol, created_ts, graduated, launch_program,"
+        " supply_raw, ts) VALUES (?, ?, ?, ?, ?, 'pumpfun', 1000000000, ?)",
+        [(m, f"Token {i}", f"O0{i}", chain_time - 100 * i, int(i == 1), chain_time) for i, m in enumerate(mints[:5])],
     )
-    db.execute("CREATE TABLE token_signal_summary (mint TEXT PRIMARY KEY, persistence_score INTEGER,"
-               " pattern_tag TEXT, confidence TEXT)")  # fmt: skip
-    db.execute("INSERT INTO token_signal_summary VALUES (?, 7, 'MOMENTUM', 'HIGH')", (mints[0],))
-    db.execute("CREATE TABLE dca_activity_buckets (mint TEXT, minute INTEGER, buy_count INTEGER, volume_sol REAL)")
+    db.execute("DELETE FROM token_signal_summary")
+    db.execute("INSERT INTO token_signal_summary VALUES (?, 7, 'MOMENTUM', 'HIGH', 1, 2, ?)", (mints[0], chain_time))
+    db.execute("DELETE FROM dca_activity_buckets")
     db.execute("INSERT INTO dca_activity_buckets VALUES (?, ?, 3, 1.5)", (mints[0], chain_time // 60 * 60))
     db.commit()
     db.close()
@@ -361,7 +373,7 @@ def test_optional_columns_are_read_when_present(out: Path) -> None:
         prices = [t["price_sol"] for t in get(client, "/api/tokens", sort="price", limit=500)["tokens"]]
         assert prices == sorted(prices, reverse=True)
         detail = get(client, f"/api/token/{mints[0]}")
-        assert detail["metadata"]["supply"] == 1_000_000_000 and detail["summary"]["pattern_tag"] == "MOMENTUM"
+        assert detail["metadata"]["supply_raw"] == 1_000_000_000 and detail["summary"]["pattern_tag"] == "MOMENTUM"
         assert get(client, "/api/signals", limit=1000)["signals"][0].keys() >= {"name", "symbol"}
 
 

@@ -280,7 +280,7 @@ def test_page_shows_names_of_mints_created_in_the_sample(live: Live, page: Any) 
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "token_metadata" not in tables:
             pytest.skip("solflow.db has no token_metadata table yet (the flow does not write names)")
-        names = dict(db.execute("SELECT mint, name FROM token_metadata WHERE name IS NOT NULL"))
+        names = dict(db.execute("SELECT mint, token_name FROM token_metadata WHERE token_name IS NOT NULL"))
     finally:
         db.close()
     assert names, "token_metadata holds no name although the sample creates mints"

@@ -27,8 +27,16 @@ SUMMARY_PREFIX = "solflow run "
 _CALLER_VARIABLES = ("GEYSER_URL", "X_TOKEN", "COMMITMENT_LEVEL", "OUTPUT_MAX_SIZE_MB", "OUTPUT_MAX_ROTATIONS")
 
 # Table -> columns that identify a row; "id" columns are insertion order (differs with worker count).
-SQLITE_TABLES = ("trades", "token_aggregates", "token_signals", "gaps")
-DATASETS = ("trades", "aggregates", "signals")
+SQLITE_TABLES = (
+    "trades",
+    "token_aggregates",
+    "token_signals",
+    "gaps",
+    "token_metadata",
+    "dca_activity_buckets",
+    "token_signal_summary",
+)
+DATASETS = ("trades", "aggregates", "signals", "tokens")
 
 
 def sample_capture() -> Path:

@@ -15,7 +15,7 @@ import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSource, cluster_main
 
-from sinks.schema import SIGNAL_COLUMNS, TRADE_COLUMNS, RowShapeError, aggregate_columns
+from sinks.schema import PRICE_COLUMNS, SIGNAL_COLUMNS, TRADE_COLUMNS, RowShapeError, aggregate_columns
 from sinks.sqlite import _MIGRATIONS, SCHEMA_VERSION, NotASolflowDatabase, SqliteSink, open_db
 from solflow.domain.programs import BY_NAME, WSOL_MINT
 from solflow.domain.stream import Gap
@@ -181,6 +181,10 @@ def test_a_version_2_database_gains_the_reserve_columns_and_keeps_its_trades(tmp
     with sqlite3.connect(path) as db:  # back to what schema version 2 wrote
         for name in RESERVES:
             db.execute(f"ALTER TABLE trades DROP COLUMN {name}")
+        for name, _ in PRICE_COLUMNS:  # and what version 4 added
+            db.execute(f"ALTER TABLE token_aggregates DROP COLUMN {name}")
+        for table in ("token_metadata", "dca_activity_buckets", "token_signal_summary"):
+            db.execute(f"DROP TABLE {table}")
         db.execute("DELETE FROM schema_version WHERE version > 2")
     write(path, [("trade", trade(2, slot=8, real_base_reserves=2**64 - 1, real_quote_reserves=5))])
     assert columns(path, "trades") == TRADE_NAMES

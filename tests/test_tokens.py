@@ -76,7 +76,12 @@ def test_pumpfun_create_and_buy_give_names_supply_price_and_market_cap(fixtures_
     created, trade = only(items, TokenCreated), only(items, TradeEvent)
     book, _ = book_of(items)
     meta = book.metadata(created.mint)
-    assert (meta.name, meta.symbol, meta.decimals, meta.supply) == ("The Ass Statue", "TAS", 6, 10**15)
+    assert (meta.token_name, meta.token_symbol, meta.token_decimals, meta.supply_raw) == (
+        "The Ass Statue",
+        "TAS",
+        6,
+        10**15,
+    )
     assert (meta.launch_program, meta.curve, meta.creator) == ("pumpfun", created.curve, created.creator)
     assert (meta.created_slot, meta.created_ts, meta.graduated) == (created.slot, created.block_time, False)
     enrichment = book.enrichment(created.mint)
@@ -99,7 +104,7 @@ def test_migration_sets_graduated_and_full_progress(fixtures_dir):
     book, _ = book_of(items)
     meta = book.metadata(migrated.mint)
     assert meta.graduated is True
-    assert (meta.migrated_slot, meta.migrated_ts, meta.pool) == (migrated.slot, migrated.block_time, migrated.pool)
+    assert (meta.migrated_slot, meta.migrated_ts, meta.amm_pool) == (migrated.slot, migrated.block_time, migrated.pool)
     assert meta.launch_program == "pumpfun"
     enrichment = book.enrichment(migrated.mint)
     assert enrichment.bonding_progress == 1.0
@@ -130,7 +135,7 @@ def test_launchlab_price_and_progress_from_its_events(fixtures_dir):
     assert launchlab_tokens_for_sale(virtual_only, created.supply) == 800_000_000_000_000
     sold = trade.token_amount_raw  # the creation's first buy
     assert enrichment.bonding_progress == pytest.approx(sold / 800_000_000_000_000, rel=1e-12)
-    assert book.metadata(created.mint).name == "PenguX"
+    assert book.metadata(created.mint).token_name == "PenguX"
 
 
 def test_launchlab_standard_curve_sells_793_1_million(fixtures_dir):
@@ -146,7 +151,7 @@ def test_pumpswap_price_from_pool_reserves(fixtures_dir):
     assert enrichment.price == exact(trade.real_quote_reserves, trade.real_base_reserves, 9, 6)
     assert enrichment.bonding_progress is None  # an AMM has no curve
     meta = book.metadata(trade.mint)
-    assert (meta.pool, meta.launch_program, meta.graduated, meta.name) == (trade.pool, None, None, None)
+    assert (meta.amm_pool, meta.launch_program, meta.graduated, meta.token_name) == (trade.pool, None, None, None)
     assert enrichment.market_cap is None  # a mint created before the run: supply unknown without RPC
 
 
@@ -229,7 +234,7 @@ def test_changes_apply_at_their_tick_whatever_the_arrival_order():
     assert outputs[0] == outputs[1]
     rows = outputs[0][0]
     assert [row["ts"] for row in rows] == [100]  # one row: the creation's tick; the later trade changed no metadata
-    assert rows[0]["name"] == "Test"
+    assert rows[0]["token_name"] == "Test"
 
 
 def test_rpc_answers_apply_at_a_fixed_event_time():
@@ -246,11 +251,11 @@ def test_rpc_answers_apply_at_a_fixed_event_time():
     book.add(token_trade(_trade(program="pumpswap", time=100)))
     assert book.take_lookups() == ["M1nt"]  # asked for at once
     book.advance(125, resolve)
-    assert asked == [] and book.metadata("M1nt").name is None  # due 30 s after first seen
+    assert asked == [] and book.metadata("M1nt").token_name is None  # due 30 s after first seen
     book.advance(130, resolve)
     assert asked == [["M1nt"]]
     meta = book.metadata("M1nt")
-    assert (meta.name, meta.supply, meta.rpc_slot, meta.ts) == ("Rpc Name", 5 * 10**14, 999, 130)
+    assert (meta.token_name, meta.supply_raw, meta.rpc_slot, meta.ts) == ("Rpc Name", 5 * 10**14, 999, 130)
     assert book.enrichment("M1nt").market_cap is not None
     created = TokenBook(TokenConfig(rpc=True))
     created.add(_created("M2nt", time=100))
@@ -262,7 +267,7 @@ def test_finish_applies_lookups_whose_time_never_came():
     book.add(token_trade(_trade(program="pumpswap", time=100)))
     book.advance(100)
     book.finish(105, lambda mints: {m: TokenAccountFacts(m, slot=1, symbol="X") for m in mints})
-    assert book.metadata("M1nt").symbol == "X"
+    assert book.metadata("M1nt").token_symbol == "X"
     assert book.take_metadata_rows()[-1]["ts"] == 105
 
 
@@ -273,8 +278,8 @@ def test_dca_minutes_count_buys_and_sol_volume():
     book.add(token_trade(_trade(program="jupiter_dca", time=70, direction="sell", is_dca=True)))
     book.advance(130)
     assert book.take_dca_rows() == [
-        {"mint": "M1nt", "minute": 60, "buy_count": 2, "buy_volume_sol": 1.5},
-        {"mint": "M1nt", "minute": 120, "buy_count": 1, "buy_volume_sol": 2.0},
+        {"mint": "M1nt", "minute": 60, "dca_buys": 2, "dca_buy_volume_sol": 1.5},
+        {"mint": "M1nt", "minute": 120, "dca_buys": 1, "dca_buy_volume_sol": 2.0},
     ]
 
 

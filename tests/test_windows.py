@@ -23,7 +23,7 @@ from solflow.domain.aggregate import AggregationConfig, Emitted, ShardAggregator
 from solflow.domain.bots import is_bot
 from solflow.domain.programs import JUPITER_DCA, PUMPFUN, PUMPSWAP, WSOL_MINT
 from solflow.domain.trade import TradeEvent
-from solflow.domain.windows import aggregate_columns
+from solflow.domain.windows import PRICE_COLUMN_TYPES, aggregate_columns
 from solflow.settings import DEFAULT_WINDOWS
 
 SOL = 1_000_000_000
@@ -406,6 +406,7 @@ def _expected_rows(trades: list[TradeEvent], config: AggregationConfig) -> dict[
                 else:
                     row[f"bot_trades_{window}s"] = row[f"bot_wallets_{window}s"] = None
                 row[f"dca_buys_{window}s"] = sum(1 for t in inside if t.direction == "buy" and t.is_dca)
+            row.update(dict.fromkeys(PRICE_COLUMN_TYPES))  # no token state: every price column null
             expected[(mint, tick)] = row
             if not longest:
                 session_start = tick

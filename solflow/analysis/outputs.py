@@ -29,13 +29,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sinks.parquet import NULL_DATE, TICK_KEY, polars_schema
-from sinks.schema import AGGREGATE_KEY_COLUMNS, SIGNAL_COLUMNS, TRADE_COLUMNS, Column
+from sinks.schema import AGGREGATE_KEY_COLUMNS, SIGNAL_COLUMNS, SUMMARY_COLUMNS, TOKEN_COLUMNS, TRADE_COLUMNS, Column
 
 __all__ = ["AnalysisError", "Outputs"]
 
 SECONDS_PER_DAY = 86_400
-TIME_COLUMNS = {"trades": "block_time", "aggregates": "ts", "signals": "ts"}
-_FIXED_SCHEMAS = {"trades": polars_schema(TRADE_COLUMNS), "signals": polars_schema(SIGNAL_COLUMNS)}
+TIME_COLUMNS = {"trades": "block_time", "aggregates": "ts", "signals": "ts", "tokens": "ts", "scores": "ts"}
+_FIXED_SCHEMAS = {
+    "trades": polars_schema(TRADE_COLUMNS),
+    "signals": polars_schema(SIGNAL_COLUMNS),
+    "tokens": polars_schema(TOKEN_COLUMNS),
+    "scores": polars_schema(SUMMARY_COLUMNS),
+}
 
 
 def _times(columns: tuple[Column, ...]) -> list[pl.Expr]:
@@ -46,6 +51,8 @@ _AS_SECONDS = {
     "trades": _times(TRADE_COLUMNS),
     "aggregates": _times(AGGREGATE_KEY_COLUMNS),
     "signals": _times(SIGNAL_COLUMNS),
+    "tokens": _times(TOKEN_COLUMNS),
+    "scores": _times(SUMMARY_COLUMNS),
 }
 _WINDOW_COLUMN = re.compile(r"^net_flow_(\d+)s_sol$")
 _PARTITION = "date"

@@ -44,28 +44,45 @@ def top_table(result: TopMints, wide: bool = False) -> Table:
     )
     table.add_column("#", justify="right")
     table.add_column("mint", no_wrap=True)
-    headers = ["net SOL", "buys", "sells", *(["bought SOL", "sold SOL"] if wide else []), "wallets", "bots", "DCA"]
+    table.add_column("name" if wide else "sym", no_wrap=True)
+    if wide:
+        table.add_column("symbol", no_wrap=True)
+    if wide:
+        headers = ["net SOL", "buys", "sells", "bought SOL", "sold SOL", "wallets", "bots", "DCA"]
+        headers += ["price SOL", "mcap SOL", "progress", "score"]
+    else:
+        headers = ["net SOL", "buys/sells", "wal", "DCA", "mcap", "prog", "scr"]
     for header in headers:
         table.add_column(header, justify="right")
-    table.add_column("last trade" if wide else "last (UTC)", no_wrap=True)
+    if wide:
+        table.add_column("last trade", no_wrap=True)
     table.add_column("active signals" if wide else "signals")
     for rank, row in enumerate(result.rows.iter_rows(named=True), start=1):
+        names = [_text(row["token_name"]), _text(row["token_symbol"])] if wide else [_text(row["token_symbol"], 6)]
         volumes = [_sol(row["buy_volume_sol"]), _sol(row["sell_volume_sol"])] if wide else []
+        bots = [_count(row["bot_wallets"])] if wide else []
+        price = [_price(row["price_sol"])] if wide else []
+        last = [_time(row["last_trade_ts"], wide)] if wide else []
+        counts = [_count(row["buy_count"]), _count(row["sell_count"])]
         table.add_row(
             str(rank),
             short(row["mint"], wide),
+            *names,
             _sol(row["net_flow_sol"], signed=True),
-            _count(row["buy_count"]),
-            _count(row["sell_count"]),
+            *(counts if wide else ["/".join(counts)]),
             *volumes,
             _count(row["unique_wallets"]),
-            _count(row["bot_wallets"]),
+            *bots,
             _count(row["dca_buys"]),
-            _time(row["last_trade_ts"], wide),
+            *price,
+            _cap(row["market_cap_sol"], wide),
+            _progress(row["bonding_progress"]),
+            _count(row["persistence_score"]),
+            *last,
             _signal_names(row["active_signals"], wide),
         )
     if not wide and result.rows.height:
-        table.caption = _signal_legend()
+        table.caption = _signal_legend() + "; wal: wallets, mcap: market cap in SOL, scr: persistence score"
     return table
 
 
@@ -147,6 +164,29 @@ def _table(title: str, caption: str | None) -> Table:
 def _trace_summary(trace: MintTrace) -> str:
     trades = trace.trades
     lines = [f"mint {trace.mint}"]
+    token = trace.token
+    if token is not None:
+        name = token["token_name"] or "(no name known)"
+        about = [f"{name} ({token['token_symbol']})" if token["token_symbol"] else name]
+        if token["launch_program"]:
+            launched = f" at {_time(token['created_ts'], True)} UTC" if token["created_ts"] is not None else ""
+            about.append(f"launched on {token['launch_program']}{launched}")
+        if token["graduated"]:
+            about.append(f"graduated at {_time(token['migrated_ts'], True)} UTC")
+        lines.append(", ".join(about))
+    if trace.history.height:
+        latest = trace.history.row(-1, named=True)
+        quote = "SOL" if latest["quote_mint"] in (None, WSOL_MINT) else short(latest["quote_mint"])
+        lines.append(
+            f"price {_price(latest['price'])} {quote}, market cap {_cap(latest['market_cap'], True)} {quote},"
+            f" bonding progress {_progress(latest['bonding_progress'])} (at {_time(latest['ts'], True)} UTC)"
+        )
+    if trace.score is not None:
+        score = trace.score
+        lines.append(
+            f"persistence score {score['persistence_score']} ({score['pattern_tag']}, confidence"
+            f" {score['confidence']}; scored at {_time(score['ts'], True)} UTC)"
+        )
     if trades.height:
         programs = ", ".join(sorted(set(trades.get_column("program"))))
         buys = trades.filter(pl.col("direction") == "buy").height
@@ -237,6 +277,26 @@ def _sol(value: float | None, signed: bool = False) -> str:
     if value is None:
         return _MISSING
     return f"{value:+,.4f}" if signed else f"{value:,.4f}"
+
+
+def _text(value: str | None, width: int | None = None) -> str:
+    if not value:
+        return _MISSING
+    return value if width is None or len(value) <= width else value[: width - 1] + "…"
+
+
+def _price(value: float | None) -> str:
+    return _MISSING if value is None else f"{value:.4g}"
+
+
+def _cap(value: float | None, wide: bool) -> str:
+    if value is None:
+        return _MISSING
+    return f"{value:,.1f}" if wide or value < 10_000 else f"{value / 1000:,.0f}k"
+
+
+def _progress(value: float | None) -> str:
+    return _MISSING if value is None else f"{value * 100:.0f}%"
 
 
 def _count(value: int | None) -> str:

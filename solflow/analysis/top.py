@@ -16,6 +16,7 @@ import polars as pl
 
 from solflow.analysis.outputs import AnalysisError, Outputs
 from solflow.analysis.states import states_at
+from solflow.analysis.tokens import scores_at, token_columns
 
 __all__ = ["RANKINGS", "TopMints", "top_mints"]
 
@@ -44,7 +45,9 @@ _METRICS: dict[str, str] = {
 @dataclass(frozen=True)
 class TopMints:
     """The ranking; ``rows`` has the ``_METRICS`` columns plus ``mint``, ``ts`` (the row's tick),
-    ``last_trade_ts``, ``programs``, ``volume_sol`` and ``active_signals`` (list of signal types)."""
+    ``last_trade_ts``, ``programs``, ``volume_sol``, ``active_signals`` (list of signal types),
+    ``token_name``, ``token_symbol``, ``price_sol``, ``market_cap_sol``, ``bonding_progress`` and
+    ``persistence_score`` (of the latest scoring), as of ``at``."""
 
     at: int
     window: int
@@ -93,9 +96,19 @@ def top_mints(
         .head(limit)
     )
     leaders = outputs.collect("aggregates", query)
+    mints = leaders.get_column("mint").to_list()
     active = _active_signals(outputs, leaders.get_column("mint"), at)
-    rows = leaders.join(active, on="mint", how="left", maintain_order="left").with_columns(
-        pl.col("active_signals").fill_null(pl.lit([], dtype=pl.List(pl.String)))
+    tokens = token_columns(outputs, mints, at, after=at // tick * tick - window - tick)
+    scores = scores_at(outputs, mints, at)
+    rows = (
+        leaders.join(active, on="mint", how="left", maintain_order="left")
+        .with_columns(pl.col("active_signals").fill_null(pl.lit([], dtype=pl.List(pl.String))))
+        .join(tokens, on="mint", how="left", maintain_order="left")
+        .with_columns(
+            persistence_score=pl.Series(
+                [scores[m]["persistence_score"] if m in scores else None for m in mints], dtype=pl.Int64()
+            )
+        )
     )
     return TopMints(at, window, by, rows)
 

@@ -16,6 +16,7 @@ import polars as pl
 from sinks.schema import TRADE_COLUMNS
 from solflow.analysis.outputs import AnalysisError, Outputs
 from solflow.analysis.recent import SIGNAL_FIELDS, signal_dicts
+from solflow.analysis.tokens import scores_at
 
 __all__ = ["MintTrace", "mint_history", "mint_signals", "trace_mint"]
 
@@ -27,18 +28,25 @@ _TRADE_IDENTITY = ("signature", "outer_ix_index", "inner_ix_index")
 @dataclass(frozen=True)
 class MintTrace:
     """``trades`` in chain order (every ``TradeEvent`` field), ``history`` the aggregate rows by
-    tick, ``signals`` the signal transitions by tick; ``windows`` the window lengths of ``history``."""
+    tick, ``signals`` the signal transitions by tick; ``windows`` the window lengths of ``history``;
+    ``token`` its latest ``tokens`` row (None: not in the dataset), ``score`` its persistence score in
+    the latest scoring (``persistence_score``, ``pattern_tag``, ``confidence``, ``ts``; None: not a
+    candidate then)."""
 
     mint: str
     windows: tuple[int, ...]
     trades: pl.DataFrame
     history: pl.DataFrame
     signals: pl.DataFrame
+    token: dict[str, Any] | None
+    score: dict[str, Any] | None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "mint": self.mint,
             "windows": list(self.windows),
+            "token": self.token,
+            "score": self.score,
             "trades": self.trades.to_dicts(),
             "history": self.history.to_dicts(),
             "signals": signal_dicts(self.signals),
@@ -62,7 +70,12 @@ def trace_mint(out: Path | str, mint: str) -> MintTrace:
     history = mint_history(outputs, mint)
     if trades.is_empty() and history.is_empty():
         raise AnalysisError(f"mint {mint!r} has no trades and no aggregate rows in {outputs.root}")
-    return MintTrace(mint, outputs.windows(), trades, history, mint_signals(outputs, mint))
+    tokens = outputs.collect(
+        "tokens", outputs.scan("tokens").filter(pl.col("mint") == mint).drop("date").sort("ts").tail(1)
+    )
+    token = tokens.to_dicts()[0] if tokens.height else None
+    score = scores_at(outputs, [mint]).get(mint)
+    return MintTrace(mint, outputs.windows(), trades, history, mint_signals(outputs, mint), token, score)
 
 
 def mint_history(outputs: Outputs, mint: str) -> pl.DataFrame:

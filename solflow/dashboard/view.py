@@ -13,13 +13,16 @@ which are present, so a page can tell "not known yet" from "zero":
 ======================== ==================================================================
 table                    columns read when present
 ======================== ==================================================================
-``token_aggregates``     ``price_sol``, ``market_cap_sol``, ``bonding_progress`` (0-1),
-                         ``price_change_300s``, ``price_change_3600s``
-``token_metadata``       ``mint``, ``name``, ``symbol``, ``created_ts`` (chain time of the
-                         launch), ``graduated`` (0/1), ``launch_program``; the detail shows every column
+``token_aggregates``     ``price_sol``, ``price`` and ``quote_mint`` (a price in another quote),
+                         ``market_cap_sol``, ``bonding_progress`` (0-1), ``price_change_300s``,
+                         ``price_change_3600s``
+``token_metadata``       ``mint``, ``token_name``, ``token_symbol`` (or the original's ``name``,
+                         ``symbol``), ``created_ts`` (chain time of the launch), ``graduated``
+                         (0/1), ``launch_program``; the detail shows every column
 ``token_signal_summary`` keyed on ``mint`` (or the original's ``token_address``):
                          ``persistence_score``, ``pattern_tag``, ``confidence``
-``dca_activity_buckets`` ``mint``, ``minute`` (or the original's ``bucket_timestamp``), ``buy_count``
+``dca_activity_buckets`` ``mint``, ``minute`` (or the original's ``bucket_timestamp``), ``dca_buys``
+                         (or ``buy_count``)
 ======================== ==================================================================
 
 ``FlowHistory`` keeps each mint's recent 5-minute net flow for the sparklines: ``token_aggregates``
@@ -91,12 +94,14 @@ _FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "bot_wallets_300": ("a", ("bot_wallets_300s",)),
     "dca_buys_3600": ("a", ("dca_buys_3600s",)),
     "price_sol": ("a", ("price_sol",)),
+    "price": ("a", ("price",)),
+    "quote_mint": ("a", ("quote_mint",)),
     "market_cap_sol": ("a", ("market_cap_sol",)),
     "bonding_progress": ("a", ("bonding_progress",)),
     "price_change_300s": ("a", ("price_change_300s",)),
     "price_change_3600s": ("a", ("price_change_3600s",)),
-    "name": ("m", ("name",)),
-    "symbol": ("m", ("symbol",)),
+    "name": ("m", ("token_name", "name")),
+    "symbol": ("m", ("token_symbol", "symbol")),
     "created_ts": ("m", ("created_ts",)),
     "graduated": ("m", ("graduated",)),
     "launch_program": ("m", ("launch_program",)),
@@ -244,7 +249,7 @@ class Schema:
 
     def dca_columns(self) -> tuple[str, str] | None:
         time = self.first("dca_activity_buckets", _DCA_TIMES)
-        count = self.first("dca_activity_buckets", ("buy_count",))
+        count = self.first("dca_activity_buckets", ("dca_buys", "buy_count"))
         return (
             None
             if time is None or count is None or not self.first("dca_activity_buckets", ("mint",))
@@ -407,8 +412,7 @@ def read_signals(db: sqlite3.Connection | None, control: Control, params: Mappin
     if db is None or chain_time is None or "token_signals" not in schema.tables:
         return answer
     since = _whole(params["since"], "since", 0, None) if "since" in params else chain_time - SIGNALS_SPAN_S
-    names = "m.name, m.symbol" if {"name", "symbol"} <= schema.tables.get("token_metadata", frozenset()) else (
-        "NULL AS name, NULL AS symbol")  # fmt: skip
+    names = f"{schema.field_sql('name') or 'NULL'} AS name, {schema.field_sql('symbol') or 'NULL'} AS symbol"
     join = "LEFT JOIN token_metadata m ON m.mint = t.mint" if "token_metadata" in schema.tables else ""
     type_filter = "AND t.signal_type = :type" if "type" in params else ""
     rows = db.execute(

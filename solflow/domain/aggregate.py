@@ -40,8 +40,11 @@ from typing import Any
 
 import numpy as np
 
+from solflow.domain.enrich import EnrichConfig, Enricher, ScoreBatch
+from solflow.domain.lifecycle import LifecycleEvent
 from solflow.domain.programs import JUPITER_DCA, LAUNCHLAB, MOONSHOT, PUMPSWAP, WSOL_MINT
 from solflow.domain.signals import SignalConfig, evaluate, transitions
+from solflow.domain.tokens import SolUsdPoint, TokenTrade, token_trade
 from solflow.domain.trade import TradeEvent
 from solflow.domain.windows import (
     BUY_LAMPORTS,
@@ -113,11 +116,16 @@ class AggregationConfig:
 @dataclass
 class Emitted:
     """What processing some ticks gave: history rows, final rows (current state of mints that
-    emptied) and signal rows, each in tick order."""
+    emptied) and signal rows, each in tick order; with an ``Enricher``, also ``token_metadata`` and
+    ``dca_activity_buckets`` rows, score batches and alerts."""
 
     history: list[RowBlock] = field(default_factory=list)
     finals: list[RowBlock] = field(default_factory=list)
     signals: list[dict[str, Any]] = field(default_factory=list)
+    tokens: list[dict[str, Any]] = field(default_factory=list)
+    dca: list[dict[str, Any]] = field(default_factory=list)
+    scores: list[ScoreBatch] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
 
     def history_block(self) -> RowBlock | None:
         return RowBlock.concat(self.history) if self.history else None
@@ -129,8 +137,9 @@ class Emitted:
 class ShardAggregator:
     """Windows, signals and the event clock of the mints of one shard (see the module docstring)."""
 
-    def __init__(self, config: AggregationConfig, partitions: Sequence[str]):
+    def __init__(self, config: AggregationConfig, partitions: Sequence[str], enricher: Enricher | None = None):
         self.config = config
+        self._enricher = enricher
         self._layout = config.layout()
         self._partitions = _checked_partitions(partitions)
         self._clocks: dict[str, int] = {}
@@ -167,8 +176,19 @@ class ShardAggregator:
     def __len__(self) -> int:
         return len(self._windows)
 
+    @property
+    def enricher(self) -> Enricher | None:
+        return self._enricher
+
     def add_trade(self, trade: TradeEvent) -> None:
         self.add_record(trade_record(trade))
+        if self._enricher is not None:
+            self._enricher.add(token_trade(trade))
+
+    def add_fact(self, fact: TokenTrade | SolUsdPoint | LifecycleEvent) -> None:
+        """A fact for the token state (needs an ``Enricher``)."""
+        assert self._enricher is not None, "facts need an Enricher"
+        self._enricher.add(fact)
 
     def add_record(self, record: IncomingRecord) -> None:
         time = record[R_TIME]
@@ -234,7 +254,14 @@ class ShardAggregator:
         if self._watermark is None or latest > self._watermark:
             self._watermark = latest
         self._place_waiting(latest)
-        return self._process_through(self._layout.tick_of(latest))
+        emitted = self._process_through(self._layout.tick_of(latest))
+        enricher = self._enricher
+        if enricher is not None and self._last_tick is not None:
+            final = self._last_tick
+            self._refresh(final, enricher.finish(final))
+            self._take_rows(emitted)
+            emitted.scores.append(enricher.score_batch(final, self._windows, final=True))
+        return emitted
 
     def current_rows(self) -> RowBlock | None:
         """The current state of every mint that changed since the last call, each stamped with the
@@ -244,7 +271,8 @@ class ShardAggregator:
         if not len(slots):
             return None
         windows.dirty[slots] = False
-        return windows.rows(slots, windows.last_change[slots])
+        rows = windows.rows(slots, windows.last_change[slots])
+        return rows if self._enricher is None else self._enricher.attach(rows)
 
     def snapshot(self) -> bytes:
         """The whole shard as immutable bytes for Bytewax recovery."""
@@ -252,9 +280,14 @@ class ShardAggregator:
 
     @classmethod
     def restore(
-        cls, config: AggregationConfig, snapshot: bytes, partitions: Sequence[str] | None = None
+        cls,
+        config: AggregationConfig,
+        snapshot: bytes,
+        partitions: Sequence[str] | None = None,
+        enrich: EnrichConfig | None = None,
     ) -> ShardAggregator:
-        """Resume from ``snapshot()``; thresholds and partitions may change, windows and tick not."""
+        """Resume from ``snapshot()``; thresholds, partitions and the enrichment settings may change,
+        windows and tick not."""
         aggregator = pickle.loads(snapshot)
         if not isinstance(aggregator, cls):
             raise ValueError(f"recovery state is a {type(aggregator).__name__}, not a ShardAggregator snapshot")
@@ -269,6 +302,8 @@ class ShardAggregator:
         if partitions is not None:
             aggregator._partitions = _checked_partitions(partitions)
             aggregator._clocks = {p: t for p, t in aggregator._clocks.items() if p in aggregator._partitions}
+        if enrich is not None and aggregator._enricher is not None:
+            aggregator._enricher.reconfigure(enrich)
         return aggregator
 
     def __getstate__(self) -> dict[str, Any]:
@@ -288,33 +323,91 @@ class ShardAggregator:
         out = Emitted()
         if self._last_tick is not None and target <= self._last_tick:
             return out
-        layout, windows, pending = self._layout, self._windows, self._pending
+        layout, windows, pending, enricher = self._layout, self._windows, self._pending, self._enricher
         granularity = layout.granularity
         while True:
             first = min(pending) if pending else None
             tick = windows.next_tick(None if first is None else layout.tick_of(first * granularity))
             if tick is None or tick > target:
                 break
+            touched: list[str] = []
+            if enricher is not None:  # the token facts up to the tick go first, as its trades do
+                self._score(tick, out)
+                touched = enricher.advance(tick)
             due = sorted(bucket for bucket in pending if bucket * granularity <= tick)
             changes = windows.process(tick, [(bucket, pending.pop(bucket)) for bucket in due])
-            self._tick_done(tick, changes, out)
+            self._tick_done(tick, changes, touched, out)
+        if enricher is not None:
+            self._score(target + 1, out)
+            self._refresh(target, enricher.advance(target))
+            self._take_rows(out)
         self._last_tick = target
         return out
 
-    def _tick_done(self, tick: int, changes: TickChanges, out: Emitted) -> None:
-        windows = self._windows
+    def _tick_done(self, tick: int, changes: TickChanges, touched: list[str], out: Emitted) -> None:
+        windows, enricher = self._windows, self._enricher
         entered, emptied = changes.entered, changes.emptied
+        changed = changes.changed
+        if enricher is not None:
+            for slot in changed.tolist():
+                enricher.price(windows.mints[slot])
+            self._refresh(tick, touched)
         history = np.concatenate((entered, emptied)) if len(emptied) else entered
         if len(history):
-            out.history.append(windows.rows(history, np.full(len(history), tick, dtype=np.int64)))
+            self._add_rows(out.history, windows.rows(history, np.full(len(history), tick, dtype=np.int64)))
         if len(emptied):
-            out.finals.append(windows.rows(emptied, np.full(len(emptied), tick, dtype=np.int64)))
-        changed = changes.changed
+            self._add_rows(out.finals, windows.rows(emptied, np.full(len(emptied), tick, dtype=np.int64)))
         if len(changed):
             windows.dirty[changed] = True
-            self._signals(tick, changed, out.signals)
+            if enricher is None:
+                self._signals(tick, changed, out.signals)
+            else:
+                signals: list[dict[str, Any]] = []
+                self._signals(tick, changed, signals)
+                kept, alerts = enricher.signals(tick, signals)
+                out.signals += kept
+                out.alerts += alerts
         if len(emptied):
+            if enricher is not None:
+                enricher.forget([windows.mints[slot] for slot in emptied.tolist()])
             windows.release(emptied)
+
+    def _add_rows(self, blocks: list[RowBlock], rows: RowBlock) -> None:
+        """Rows with their price columns, less those of blocked mints (with an ``Enricher``)."""
+        attached = rows if self._enricher is None else self._enricher.attach(rows)
+        if attached is not None:
+            blocks.append(attached)
+
+    def _refresh(self, tick: int, mints: Sequence[str]) -> None:
+        """The token facts of ``mints`` changed at ``tick``: their current state (and price columns)
+        is as of ``tick``, windows unchanged since their last change."""
+        enricher, windows = self._enricher, self._windows
+        assert enricher is not None
+        for mint in mints:
+            slot = windows.slot_of.get(mint)
+            if slot is not None:
+                enricher.price(mint)
+                windows.dirty[slot] = True
+                windows.last_change[slot] = tick
+
+    def _score(self, before: int, out: Emitted) -> None:
+        """Score batches of the 60 s boundaries before tick ``before``, each as of its boundary."""
+        enricher = self._enricher
+        assert enricher is not None
+        boundaries = enricher.boundaries(before)
+        if len(boundaries) > 1 and not len(self._windows):
+            # Nothing to score at any of them (no mint has a window): the latest says how far the
+            # shard got, which is all the scorer needs -- a quiet day is one batch, not 1,440.
+            boundaries = boundaries[-1:]
+        for boundary in boundaries:
+            self._refresh(boundary, enricher.advance(boundary))
+            out.scores.append(enricher.score_batch(boundary, self._windows))
+
+    def _take_rows(self, out: Emitted) -> None:
+        assert self._enricher is not None
+        tokens, dca = self._enricher.take_rows()
+        out.tokens += tokens
+        out.dca += dca
 
     def _signals(self, tick: int, slots: Ints, out: list[dict[str, Any]]) -> None:
         windows, columns, config = self._windows, self._signal_columns, self.config.signals

@@ -17,7 +17,7 @@ ties do not depend on arrival order), the first 100. For each, at the scoring ti
   < 0.4), ``WASHOUT`` (avg < -5), else ``NOISE``;
 * ``confidence``: ``clamp((0.4·trades/50 + 0.3·min(lifetime_h / 24, 1) + 0.3·(1 - bot_ratio)) ·
   age_factor, 0, 1)``, where the age since the launch (the original's ``pair_created_at``: the
-  token's creation, or its pool's) gives the factor: < 1 h 0.5, < 24 h 0.7, < 7 d 1.0, < 30 d 1.1,
+  token's creation, else its migration, else its PumpSwap pool's creation) gives the factor: < 1 h 0.5, < 24 h 0.7, < 7 d 1.0, < 30 d 1.1,
   older 1.3, unknown 0.8; ``HIGH`` above 0.7, ``MEDIUM`` above 0.4, else ``LOW``;
 * ``appearance_24h`` / ``appearance_72h``: the mint's signals that turned on in the last 24 h / 72 h
   (``ts > now - span``).

@@ -151,8 +151,8 @@ def is_token_lifecycle(record: object) -> bool:
     return isinstance(record, _TOKEN_LIFECYCLE)
 
 
-def fact_mint(fact: TokenTrade | LifecycleEvent) -> str:
-    """The mint a trade or lifecycle fact is about (a pool's base mint)."""
+def fact_mint(fact: TokenTrade | TradeEvent | LifecycleEvent) -> str:
+    """The mint a trade or lifecycle record is about (a pool's base mint)."""
     if isinstance(fact, PoolCreated):
         return fact.base_mint
     return fact.mint  # type: ignore[union-attr]  # every other kind the book reads has one
@@ -163,11 +163,11 @@ class TokenMetadata:
     """A ``token_metadata`` row (``ts``: the tick of its latest change)."""
 
     mint: str
-    name: str | None = None
-    symbol: str | None = None
-    uri: str | None = None
-    decimals: int | None = None
-    supply: int | None = None  # raw units
+    token_name: str | None = None
+    token_symbol: str | None = None
+    token_uri: str | None = None
+    token_decimals: int | None = None
+    supply_raw: int | None = None
     creator: str | None = None
     launch_program: str | None = None
     curve: str | None = None
@@ -177,7 +177,7 @@ class TokenMetadata:
     graduated: bool | None = None
     migrated_slot: int | None = None
     migrated_ts: int | None = None
-    pool: str | None = None
+    amm_pool: str | None = None
     first_seen_ts: int | None = None
     rpc_slot: int | None = None
     ts: int | None = None
@@ -281,6 +281,7 @@ class TokenBook:
         self._sol_usd = config.sol_usd
         self._lookups_wanted: list[str] = []  # asked for since the last take_lookups
         self._asked: set[str] = set()  # mints a lookup was asked for and not yet applied or dropped
+        self._arriving: set[str] = set()  # new mints whose first fact is held, not applied yet
         self._due: dict[int, list[str]] = {}  # tick -> mints whose RPC answer applies then
         self._metadata_rows: list[dict[str, Any]] = []
         self._dca: dict[tuple[str, int], list[int]] = {}  # (mint, minute) -> [buys, lamports]
@@ -316,9 +317,11 @@ class TokenBook:
         self._pending.setdefault(tick, []).append(fact)
         if self.config.rpc and not isinstance(fact, SolUsdPoint):
             mint = fact_mint(fact)
-            if mint not in self._tokens and mint not in self._asked and not isinstance(fact, TokenCreated):
-                self._asked.add(mint)
-                self._lookups_wanted.append(mint)
+            if mint not in self._tokens and mint not in self._arriving:
+                self._arriving.add(mint)  # the first fact of a new mint decides; it is applied later
+                if not isinstance(fact, TokenCreated) and mint not in self._asked:
+                    self._asked.add(mint)
+                    self._lookups_wanted.append(mint)
 
     def take_lookups(self) -> list[str]:
         """Mints to look up over RPC, asked for since the last call (ask at once: answers apply later)."""
@@ -363,7 +366,7 @@ class TokenBook:
         if token is None or self._last_tick is None:
             return NO_ENRICHMENT
         meta, quote, price, rate = token.meta, token.quote, token.price, self._sol_usd
-        cap = market_cap(price, meta.supply, meta.decimals)
+        cap = market_cap(price, meta.supply_raw, meta.token_decimals)
         progress = 1.0 if token.completed or meta.graduated else token.progress
         changes = [
             price_change(price, token.price_at(self._last_tick - window, quote)) if quote is not None else None
@@ -392,7 +395,7 @@ class TokenBook:
         rows = []
         for key in sorted(self._dca_changed):
             buys, lamports = self._dca[key]
-            rows.append({"mint": key[0], "minute": key[1], "buy_count": buys, "buy_volume_sol": lamports / 1e9})
+            rows.append({"mint": key[0], "minute": key[1], "dca_buys": buys, "dca_buy_volume_sol": lamports / 1e9})
         self._dca_changed.clear()
         return rows
 
@@ -408,11 +411,16 @@ class TokenBook:
         return None if token is None else token.meta.first_seen_ts
 
     def launch_time(self, mint: str) -> int | None:
-        """When the token's trading pair was created: its creation, else its PumpSwap pool's."""
+        """When the token's trading pair was created: its creation, else its migration to a pool,
+        else the creation of its PumpSwap pool."""
         token = self._tokens.get(mint)
         if token is None:
             return None
-        return token.meta.created_ts if token.meta.created_ts is not None else token.pool_created_ts
+        meta = token.meta
+        for time in (meta.created_ts, meta.migrated_ts, token.pool_created_ts):
+            if time is not None:
+                return time
+        return None
 
     def _apply_tick(self, tick: int, resolve: Resolver | None) -> list[str]:
         facts = self._pending.pop(tick, [])
@@ -429,6 +437,7 @@ class TokenBook:
             if token is None:
                 time = fact.time if isinstance(fact, TokenTrade) else fact.block_time
                 token = self._tokens[mint] = _Token(mint, time if time is not None else tick)
+                self._arriving.discard(mint)
                 before[mint] = ()
             elif mint not in before:
                 before[mint] = _values(token.meta)
@@ -452,8 +461,8 @@ class TokenBook:
     def _apply_trade(self, token: _Token, fact: TokenTrade, tick: int) -> None:
         meta = token.meta
         program = fact.program
-        if meta.decimals is None and fact.decimals is not None:
-            meta.decimals = fact.decimals
+        if meta.token_decimals is None and fact.decimals is not None:
+            meta.token_decimals = fact.decimals
         if program in LAUNCH_PROGRAMS:
             if meta.launch_program is None:
                 meta.launch_program = program
@@ -463,12 +472,12 @@ class TokenBook:
                 meta.quote_mint = fact.quote_mint
             if meta.graduated is None:
                 meta.graduated = False
-            if program == PUMPFUN.name and meta.supply is None and meta.launch_program == PUMPFUN.name:
-                meta.supply = PUMPFUN_SUPPLY
-        elif program == PUMPSWAP.name and meta.pool is None:
-            meta.pool = fact.pool
+            if program == PUMPFUN.name and meta.supply_raw is None and meta.launch_program == PUMPFUN.name:
+                meta.supply_raw = PUMPFUN_SUPPLY
+        elif program == PUMPSWAP.name and meta.amm_pool is None:
+            meta.amm_pool = fact.pool
         if program in CURVE_PROGRAMS and fact.real_base is not None:
-            progress = curve_progress(program, fact.real_base, fact.virtual_base, meta.supply, meta.decimals)
+            progress = curve_progress(program, fact.real_base, fact.virtual_base, meta.supply_raw, meta.token_decimals)
             if progress is not None:
                 token.progress = progress
         if fact.price is not None and (token.quote is None or fact.quote_mint in (token.quote, WSOL_MINT)):
@@ -486,7 +495,7 @@ class TokenBook:
         meta = token.meta
         if not self.config.rpc or token.lookup_due is not None:
             return
-        if meta.name is not None and meta.supply is not None:
+        if meta.token_name is not None and meta.supply_raw is not None:
             self._asked.discard(meta.mint)
             return
         lag = self.config.rpc_lag_s
@@ -574,11 +583,12 @@ def _chain_order(fact: Fact) -> tuple[int, int, int, int, int]:
 def _apply_lifecycle(token: _Token, event: LifecycleEvent) -> None:
     meta = token.meta
     if isinstance(event, TokenCreated):
-        meta.name, meta.symbol, meta.uri, meta.creator = event.name, event.symbol, event.uri, event.creator
+        meta.token_name, meta.token_symbol, meta.token_uri = event.name, event.symbol, event.uri
+        meta.creator = event.creator
         if event.decimals is not None:
-            meta.decimals = event.decimals
+            meta.token_decimals = event.decimals
         if event.supply is not None:
-            meta.supply = event.supply
+            meta.supply_raw = event.supply
         meta.launch_program = event.program
         meta.curve = event.curve or meta.curve
         meta.quote_mint = event.quote_mint or meta.quote_mint
@@ -592,22 +602,31 @@ def _apply_lifecycle(token: _Token, event: LifecycleEvent) -> None:
         token.completed = True
         meta.graduated = True
         meta.migrated_slot, meta.migrated_ts = event.slot, event.block_time
-        meta.pool = event.pool or meta.pool
+        meta.amm_pool = event.pool or meta.amm_pool
         meta.launch_program = meta.launch_program or event.program
         meta.curve = meta.curve or event.curve
     elif isinstance(event, PoolCreated):
         if token.pool_created_ts is None:
             token.pool_created_ts = event.block_time
-        meta.pool = meta.pool or event.pool
+        meta.amm_pool = meta.amm_pool or event.pool
+
+
+_ACCOUNT_COLUMNS = (
+    ("name", "token_name"),
+    ("symbol", "token_symbol"),
+    ("uri", "token_uri"),
+    ("decimals", "token_decimals"),
+    ("supply", "supply_raw"),
+)
 
 
 def _apply_account_facts(token: _Token, facts: TokenAccountFacts) -> bool:
     meta = token.meta
     filled = False
-    for name in ("name", "symbol", "uri", "decimals", "supply"):
-        value = getattr(facts, name)
-        if value is not None and getattr(meta, name) is None:
-            setattr(meta, name, value)
+    for fact, column in _ACCOUNT_COLUMNS:
+        value = getattr(facts, fact)
+        if value is not None and getattr(meta, column) is None:
+            setattr(meta, column, value)
             filled = True
     if filled:
         meta.rpc_slot = facts.slot

@@ -64,7 +64,7 @@ SQLite schemas follow.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from math import gcd
 from operator import itemgetter
 from typing import Any, Final, NamedTuple
@@ -74,6 +74,7 @@ import numpy.typing as npt
 
 from solflow.domain.bots import BOT_HORIZON_S, MAX_TRADES, MIN_TRADES_IDENTICAL, is_bot
 from solflow.domain.signals import DcaInputs
+from solflow.domain.tokens import ENRICHMENT_COLUMNS, NO_ENRICHMENT, Enrichment
 
 DEFAULT_WINDOWS = (60, 300, 900, 3600, 7200, 14400)  # the original system's windows, seconds
 DEFAULT_TICK_S = 5  # the aggregation tick, seconds
@@ -129,6 +130,8 @@ _METRICS = (
 )
 _METRIC_TYPES: tuple[type, ...] = (float, int, int, float, float, int, int, int, float, int, int, int)
 _ROW_KEYS: dict[str, type] = {"mint": str, "ts": int, "last_trade_ts": int, "programs": str, "trades_total": int}
+# The mint's price columns (``solflow.domain.tokens.Enrichment``), after the window metrics.
+PRICE_COLUMN_TYPES: dict[str, type] = {name: str if name == "quote_mint" else float for name in ENRICHMENT_COLUMNS}
 
 
 def aggregate_columns(windows: Sequence[int]) -> dict[str, type]:
@@ -137,6 +140,7 @@ def aggregate_columns(windows: Sequence[int]) -> dict[str, type]:
     for window in windows:
         for metric, kind in zip(_METRICS, _METRIC_TYPES):
             columns[metric.format(window)] = kind
+    columns.update(PRICE_COLUMN_TYPES)
     return columns
 
 
@@ -200,9 +204,14 @@ class RowBlock:
     first_ts: Ints  # tick at which the mint's current run of non-empty windows began
     sums: Ints  # (rows, windows * _COUNTERS)
     bots: Ints  # (rows, 2 * rated windows): bot wallets, bot trades
+    # per row, its mint's price columns (solflow.domain.tokens); empty: every price column null
+    prices: list[Enrichment] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.mints)
+
+    def with_prices(self, prices: list[Enrichment]) -> RowBlock:
+        return replace(self, prices=prices)
 
     @staticmethod
     def concat(blocks: Sequence[RowBlock]) -> RowBlock:
@@ -211,6 +220,8 @@ class RowBlock:
         values: list[Any] = []
         for name in _BLOCK_FIELDS:
             parts = [getattr(block, name) for block in blocks]
+            if name == "prices" and any(parts) and not all(parts):  # some blocks without: null prices
+                parts = [part or [NO_ENRICHMENT] * len(block) for part, block in zip(parts, blocks)]
             values.append([v for part in parts for v in part] if type(parts[0]) is list else np.concatenate(parts))
         return RowBlock(*values)
 
@@ -221,7 +232,10 @@ class RowBlock:
         values: list[Any] = []
         for name in _BLOCK_FIELDS:
             column = getattr(self, name)
-            values.append([column[i] for i in positions] if type(column) is list else column[index])
+            if type(column) is list:
+                values.append([column[i] for i in positions] if column else column)  # empty prices stay empty
+            else:
+                values.append(column[index])
         return RowBlock(*values)
 
     def fits(self, windows: Sequence[int]) -> bool:
@@ -265,6 +279,11 @@ class RowBlock:
             )
             for metric, value in zip(_METRICS, values):
                 out[metric.format(window)] = value
+        if self.prices and len(self.prices) != len(self):
+            raise ValueError(f"{len(self)} rows with {len(self.prices)} price rows")
+        prices = self.prices or [NO_ENRICHMENT] * len(self)
+        for name, column in zip(ENRICHMENT_COLUMNS, zip(*prices) if prices else [()] * len(ENRICHMENT_COLUMNS)):
+            out[name] = (list(column), None)
         return out
 
     def dicts(self, windows: Sequence[int]) -> list[dict[str, Any]]:

@@ -52,6 +52,15 @@ function fmtPrice(v) {
   return v.toExponential(2);
 }
 
+const QUOTE_LABELS = {
+  EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v: "USDC",
+  Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB: "USDT",
+};
+
+function quoteLabel(mint) {
+  return QUOTE_LABELS[mint] || shortMint(mint);
+}
+
 function fmtWindow(s) {
   return s % 3600 === 0 ? `${s / 3600} h` : s % 60 === 0 ? `${s / 60} m` : `${s} s`;
 }
@@ -236,7 +245,10 @@ function updateRow(tr, t, chainTime) {
   age.textContent = (t.age_from === "created" ? "" : "≥ ") + fmtDuration(t.age_s);
   age.title = t.age_from === "created" ? "since its launch" : "since first seen (its launch is not in the data)";
 
-  setValue(q('[data-testid="price-sol"]'), t.price_sol, fmtPrice(t.price_sol));
+  // A price in another quote (USDC, a tokenized stock) is shown in that unit when SOL's is unknown.
+  const inSol = t.price_sol != null || t.price == null;
+  setValue(q('[data-testid="price-sol"]'), inSol ? t.price_sol : t.price,
+    inSol ? fmtPrice(t.price_sol) : `${fmtPrice(t.price)} ${quoteLabel(t.quote_mint)}`);
   setValue(q('[data-testid="mcap-sol"]'), t.market_cap_sol, fmtSol(t.market_cap_sol));
   const bar = q('[data-testid="progress"]');
   setValue(bar, t.bonding_progress, "");
@@ -445,8 +457,8 @@ async function refreshDetail() {
   const agg = d.aggregate || {};
   const facts = [
     ["mint", d.mint],
-    ["name", meta.name || "—"],
-    ["symbol", meta.symbol || "—"],
+    ["name", meta.token_name || meta.name || "—"],
+    ["symbol", meta.token_symbol || meta.symbol || "—"],
     ["programs", agg.programs || "—"],
     ["price SOL", fmtPrice(agg.price_sol)],
     ["market cap SOL", fmtSol(agg.market_cap_sol)],
@@ -458,13 +470,15 @@ async function refreshDetail() {
     ["followed", d.followed ? "yes" : "no"],
   ];
   for (const [key, value] of Object.entries(meta)) {
-    if (!["mint", "name", "symbol"].includes(key)) facts.push([key, value == null ? "—" : String(value)]);
+    if (!["mint", "name", "symbol", "token_name", "token_symbol"].includes(key)) {
+      facts.push([key, value == null ? "—" : String(value)]);
+    }
   }
   const table = (headers, lines) =>
     el("table", {}, el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", { text: h })))),
       el("tbody", {}, ...lines.map((line) => el("tr", {}, ...line.map((v) => el("td", { text: v }))))));
   body.replaceChildren(
-    el("h2", { text: meta.name ? `${meta.name} (${meta.symbol || "—"})` : shortMint(d.mint) }),
+    el("h2", { text: (meta.token_name || meta.name) ? `${meta.token_name || meta.name} (${meta.token_symbol || meta.symbol || "—"})` : shortMint(d.mint) }),
     el("dl", {}, ...facts.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })])),
     el("h3", { text: "windows" }),
     table(["window", "net flow", "buys", "sells", "bought", "sold", "wallets", "bots", "DCA"],

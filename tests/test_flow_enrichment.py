@@ -1,0 +1,215 @@
+"""The token tables of real ``python -m bytewax.run flows.solflow`` runs over the embedded sample:
+names, prices, market caps, bonding progress, DCA minutes and persistence scores, each checked
+against values computed here from the trades, the lifecycle records (``solflow decode``) and the
+scorer's definition. (``test_flow_runs`` compares these tables across worker counts, processes and a
+``kill -9`` + ``-r`` resume.)"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from test_flow_support import REPO_ROOT, assert_ok, flow_env, run_flow, sample_capture
+
+from solflow.domain.pricing import USDC_MINT
+from solflow.domain.programs import WSOL_MINT
+from solflow.domain.scorer import ScoreInput, score_all
+
+WINDOWS = (60, 300, 900, 3600, 7200, 14400)
+
+
+@pytest.fixture(scope="module")
+def sample_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("enriched")
+    assert_ok(run_flow(flow_env(out, sample_capture(), SOLFLOW_PROGRESS="off")))
+    return out
+
+
+@pytest.fixture(scope="module")
+def lifecycle() -> list[dict[str, Any]]:
+    """The sample's lifecycle records, as ``solflow decode`` prints them."""
+    done = subprocess.run(
+        [sys.executable, "-m", "solflow.cli.main", "decode", str(sample_capture()), "--kind", "lifecycle"],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def table(out: Path, sql: str) -> list[dict[str, Any]]:
+    db = sqlite3.connect(out / "solflow.db")
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in db.execute(sql)]
+    finally:
+        db.close()
+
+
+def trades(out: Path) -> pl.DataFrame:
+    frame = pl.read_parquet(out / "trades" / "*" / "*.parquet", hive_partitioning=False)
+    inner = pl.col("inner_ix_index").fill_null(-1)
+    return frame.with_columns(pl.col("block_time").dt.epoch("s")).sort(
+        "block_time", "slot", "tx_index", "outer_ix_index", inner
+    )
+
+
+def exact(quote: int, base: int, quote_decimals: int, token_decimals: int) -> float:
+    return float(Fraction(quote, 10**quote_decimals) / Fraction(base, 10**token_decimals))
+
+
+def test_every_mint_has_a_price_and_progress_within_0_and_1(sample_out: Path) -> None:
+    rows = table(sample_out, "SELECT * FROM token_aggregates")
+    metadata = {row["mint"]: row for row in table(sample_out, "SELECT * FROM token_metadata")}
+    assert len(rows) > 100
+    for row in rows:
+        assert row["price"] > 0, row["mint"]
+        if row["quote_mint"] == WSOL_MINT:
+            assert row["price_sol"] == row["price"], row["mint"]
+        else:  # USDC or a tokenized stock: stays in its quote without a SOL rate
+            assert row["price_sol"] is None and row["quote_mint"] is not None
+        if metadata[row["mint"]]["launch_program"] in ("pumpfun", "launchlab"):  # it has a curve
+            assert 0 <= row["bonding_progress"] <= 1, row["mint"]
+        else:
+            assert row["bonding_progress"] is None or metadata[row["mint"]]["graduated"]
+        # no SOLFLOW_SOL_USD: USD only for a USD stablecoin quote, else null (never 0)
+        assert row["price_usd"] == (row["price"] if row["quote_mint"] == USDC_MINT else None)
+    assert sum(1 for row in rows if row["quote_mint"] == WSOL_MINT) > 0.9 * len(rows)
+
+
+def test_price_is_the_latest_trades_reserves_ratio_and_market_cap_price_times_supply(sample_out: Path) -> None:
+    latest = trades(sample_out).group_by("mint", maintain_order=True).last()
+    metadata = {row["mint"]: row for row in table(sample_out, "SELECT * FROM token_metadata")}
+    checked = 0
+    for row in table(sample_out, f"SELECT * FROM token_aggregates WHERE quote_mint = '{WSOL_MINT}'"):
+        trade = latest.filter(pl.col("mint") == row["mint"]).row(0, named=True)
+        if trade["quote_mint"] != WSOL_MINT:
+            continue
+        if trade["virtual_base_reserves"] is not None:
+            base, quote = trade["virtual_base_reserves"], trade["virtual_quote_reserves"]
+        elif trade["real_base_reserves"] is not None:
+            base, quote = trade["real_base_reserves"], trade["real_quote_reserves"]
+        else:
+            base, quote = trade["token_amount_raw"], trade["quote_amount_raw"]
+        assert row["price"] == exact(quote, base, 9, trade["token_decimals"]), row["mint"]
+        meta = metadata[row["mint"]]
+        if meta["supply_raw"] is not None:
+            supply = int(meta["supply_raw"]) / 10 ** meta["token_decimals"]
+            assert row["market_cap_sol"] == pytest.approx(row["price_sol"] * supply, rel=1e-12)
+        else:
+            assert row["market_cap_sol"] is None
+        checked += 1
+    assert checked > 100
+
+
+def test_names_for_every_mint_created_in_the_sample(sample_out: Path, lifecycle: list[dict[str, Any]]) -> None:
+    created = {r["mint"]: r for r in lifecycle if r["kind"] == "token_created"}
+    assert len(created) > 50
+    metadata = {row["mint"]: row for row in table(sample_out, "SELECT * FROM token_metadata")}
+    for mint, event in created.items():
+        meta = metadata[mint]
+        assert (meta["token_name"], meta["token_symbol"], meta["token_uri"]) == (
+            event["name"],
+            event["symbol"],
+            event["uri"],
+        )
+        assert (meta["launch_program"], meta["creator"], meta["created_slot"], meta["created_ts"]) == (
+            event["program"],
+            event["creator"],
+            event["slot"],
+            event["block_time"],
+        )
+        assert int(meta["supply_raw"]) == event["supply"] and meta["token_decimals"] == event["decimals"]
+        assert meta["rpc_slot"] is None
+    named = {mint for mint, meta in metadata.items() if meta["token_name"]}
+    assert named == set(created)  # without RPC, only creations name a mint
+
+
+def test_migrated_mints_are_graduated_with_full_progress(sample_out: Path, lifecycle: list[dict[str, Any]]) -> None:
+    migrated = {r["mint"]: r for r in lifecycle if r["kind"] == "migrated"}
+    assert migrated
+    for mint, event in migrated.items():
+        (meta,) = table(sample_out, f"SELECT * FROM token_metadata WHERE mint = '{mint}'")
+        assert (meta["graduated"], meta["migrated_slot"], meta["amm_pool"]) == (1, event["slot"], event["pool"])
+        (row,) = table(sample_out, f"SELECT bonding_progress FROM token_aggregates WHERE mint = '{mint}'")
+        assert row["bonding_progress"] == 1.0
+    tokens = pl.read_parquet(sample_out / "tokens" / "*" / "*.parquet", hive_partitioning=False)
+    latest = tokens.sort("ts").group_by("mint").last()
+    assert latest.height == len(table(sample_out, "SELECT mint FROM token_metadata"))
+    assert set(latest.filter(pl.col("graduated")).get_column("mint")) == set(migrated)
+
+
+def test_dca_minutes_count_the_dca_buys(sample_out: Path) -> None:
+    buys = trades(sample_out).filter(pl.col("is_dca"), pl.col("direction") == "buy")
+    expected = (
+        buys.with_columns(minute=pl.col("block_time") // 60 * 60, sol=pl.col("quote_mint") == WSOL_MINT)
+        .group_by("mint", "minute")
+        .agg(
+            pl.len().alias("dca_buys"),
+            (pl.when(pl.col("sol")).then(pl.col("quote_amount_raw")).otherwise(0).sum() / 1e9).alias("volume"),
+        )
+    )
+    stored = table(sample_out, "SELECT * FROM dca_activity_buckets")
+    assert len(stored) == expected.height > 0
+    for row in stored:
+        want = expected.filter(pl.col("mint") == row["mint"], pl.col("minute") == row["minute"]).row(0, named=True)
+        assert row["dca_buys"] == want["dca_buys"]
+        assert row["dca_buy_volume_sol"] == pytest.approx(want["volume"], rel=1e-12)
+
+
+def test_scores_are_the_scorer_of_the_final_state(sample_out: Path) -> None:
+    """The final scoring, recomputed from the current-state rows, the metadata and the signals."""
+    summary = table(sample_out, "SELECT * FROM token_signal_summary")
+    assert summary
+    (now,) = {row["ts"] for row in summary}
+    metadata = {row["mint"]: row for row in table(sample_out, "SELECT * FROM token_metadata")}
+    on = table(sample_out, "SELECT mint, ts FROM token_signals WHERE state = 'on'")
+    inputs = []
+    for row in table(sample_out, "SELECT * FROM token_aggregates"):
+        meta = metadata[row["mint"]]
+        times = [s["ts"] for s in on if s["mint"] == row["mint"]]
+        inputs.append(
+            ScoreInput(
+                mint=row["mint"],
+                net_flows=tuple(row[f"net_flow_{w}s_sol"] for w in WINDOWS),
+                net_flow_300s=row["net_flow_300s_sol"],
+                net_flow_900s=row["net_flow_900s_sol"],
+                net_flow_3600s=row["net_flow_3600s_sol"],
+                unique_wallets_300s=row["unique_wallets_300s"],
+                buy_count_300s=row["buy_count_300s"],
+                sell_count_300s=row["sell_count_300s"],
+                bot_trades_300s=row["bot_trades_300s"],
+                dca_buys_3600s=row["dca_buys_3600s"],
+                first_seen_ts=meta["first_seen_ts"],
+                launch_ts=meta["created_ts"] if meta["created_ts"] is not None else meta["migrated_ts"],
+                appearance_24h=sum(1 for t in times if now - 86_400 < t <= now),
+                appearance_72h=sum(1 for t in times if now - 259_200 < t <= now),
+            )
+        )
+    expected = sorted((score.as_row() for score in score_all(inputs, now)), key=lambda r: r["mint"])
+    assert sorted(summary, key=lambda r: r["mint"]) == expected
+    # the Parquet scores/ hold every scoring, the last of them this one
+    history = pl.read_parquet(sample_out / "scores" / "*" / "*.parquet").with_columns(pl.col("ts").dt.epoch("s"))
+    assert sorted(history.filter(pl.col("ts") == now).to_dicts(), key=lambda r: r["mint"]) == expected
+    assert history.get_column("ts").n_unique() > 3  # a scoring a minute
+    assert {r["pattern_tag"] for r in summary} >= {"ACCUMULATION", "NOISE"}
+
+
+def test_a_fixed_sol_price_converts_usd_quotes(tmp_path: Path) -> None:
+    assert_ok(run_flow(flow_env(tmp_path, sample_capture(), SOLFLOW_PROGRESS="off", SOLFLOW_SOL_USD="150")))
+    rows = table(tmp_path, "SELECT * FROM token_aggregates")
+    usdc = [row for row in rows if row["quote_mint"] == USDC_MINT]
+    assert usdc
+    for row in rows:
+        if row["quote_mint"] == WSOL_MINT:
+            assert row["price_usd"] == pytest.approx(row["price"] * 150, rel=1e-15)
+        elif row["quote_mint"] == USDC_MINT:
+            assert (row["price_usd"], row["price_sol"]) == (row["price"], pytest.approx(row["price"] / 150))
+        else:
+            assert row["price_sol"] is None and row["price_usd"] is None

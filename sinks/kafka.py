@@ -7,9 +7,10 @@ lifecycle record goes to partition ``crc32(mint) % partitions`` (the mint's aggr
 clock, a SOL/USD rate and an end marker go to every partition; gaps, stopped notes and slot reports
 go to the run topic.
 
-Each message carries its source's position (``solflow.wire``); the partition's state is the next
-position. At every snapshot the producer is flushed -- everything before the snapshot is in Kafka
-before Bytewax records it -- so a resumed ingest publishes again only what came after the snapshot,
+Each message carries its source's position (``solflow.wire``): the newest slot clocked so far and a
+sequence number since, so positions grow even where slots are released out of order (a straggler, a
+late block meta); the partition's state is the next position. At every snapshot the producer is
+flushed -- everything before the snapshot is in Kafka before Bytewax records it -- so a resumed ingest publishes again only what came after the snapshot,
 at the same positions, and consumers drop what they already have. A message Kafka refuses to take
 stops the run with one line (``ServiceError``).
 """
@@ -94,7 +95,9 @@ class _PublishPartition(StatefulSinkPartition[Any, Position]):
                 key = fact_mint(item).encode()
                 produce(topic, value, zlib.crc32(key) % count, key)
             elif kind is SlotClock or kind is End or kind is SolUsdPoint:
-                if kind is SlotClock:
+                # Positions only grow: a slot released late (a straggler's, or block meta after the
+                # slot went out by distance) gets the next number after the newest slot's.
+                if kind is SlotClock and item.slot > self._slot:
                     self._slot, self._seq = item.slot, 0
                 value = encode(source, (self._slot, self._seq), item)
                 for partition in partitions:

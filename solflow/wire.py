@@ -3,7 +3,7 @@
 ``SOLFLOW_PUBLISH=kafka://HOST:PORT/TOPIC`` (the ingest) and ``SOLFLOW_INPUT=kafka://…/TOPIC`` (a
 cluster member) name a **trade topic**; its **run topic** is ``TOPIC.run``. Every message value is
 one JSON object with a ``kind``, the ``source`` partition (subscription) it comes from and ``at``,
-the source's position ``[slot, seq]``: the slot of the source's latest clock before the message
+the source's position ``[slot, seq]``: the newest slot the source had clocked before the message
 and a sequence number since that clock. Positions only grow along one source's messages, so a
 consumer drops a message at or below the highest position it has seen from that source -- what an
 ingest restarted from its last snapshot publishes again (ingest -> Kafka is at-least-once).

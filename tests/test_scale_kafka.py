@@ -113,6 +113,35 @@ def test_wire_messages_round_trip() -> None:
             decode(junk)
 
 
+def test_positions_only_grow_when_slots_are_released_out_of_order(kafka: Component) -> None:
+    """A slot released late (a straggler, block meta after the slot went out) never takes a position
+    back: a member would drop every message after it as published already."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from sinks.kafka import KafkaPublishSink
+    from solflow.kafka_topics import ensure_topics
+
+    target = parse_kafka_url(topic_url(kafka))
+    assert ensure_topics(target, 2) == 2
+    part = KafkaPublishSink(target, 2, ["pumpfun"]).build_part("kafka", "pumpfun", None)
+    late = SlotClock("pumpfun", 8, 1_700_000_000)
+    part.write_batch([SlotClock("pumpfun", 9, 1_700_000_001), SlotClock("pumpfun", 10, 1_700_000_001), late])
+    part.write_batch([SlotClock("pumpfun", 11, 1_700_000_002), End()])
+    assert part.snapshot() == (11, 2)
+    part.close()
+    consumer = Consumer({"bootstrap.servers": target.bootstrap, "group.id": "t", "enable.partition.eof": True})
+    consumer.assign([TopicPartition(target.topic, 0, 0)])
+    found: list[tuple[Any, ...]] = []
+    while not found or found[-1] != "eof":
+        for message in consumer.consume(100, 5):
+            found.append("eof" if message.error() else decode(message.value())[1:])
+    consumer.close()
+    positions = [at for at, _ in found[:-1]]
+    assert [item for _, item in found[:-1]] == [SlotClock("pumpfun", s, t) for s, t in ((9, 1_700_000_001),
+        (10, 1_700_000_001), (8, 1_700_000_000), (11, 1_700_000_002))] + [End()]  # fmt: skip
+    assert positions == [(9, 0), (10, 0), (10, 1), (11, 0), (11, 1)] and positions == sorted(set(positions))
+
+
 @pytest.mark.parametrize(
     ("url", "problem"),
     [

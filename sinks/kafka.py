@@ -10,8 +10,9 @@ go to the run topic.
 Each message carries its source's position (``solflow.wire``): the newest slot clocked so far and a
 sequence number since, so positions grow even where slots are released out of order (a straggler, a
 late block meta); the partition's state is the next position. At every snapshot the producer is
-flushed -- everything before the snapshot is in Kafka before Bytewax records it -- so a resumed ingest publishes again only what came after the snapshot,
-at the same positions, and consumers drop what they already have. A message Kafka refuses to take
+flushed -- everything before the snapshot is in Kafka before Bytewax records it -- so a resumed
+ingest publishes again only what came after the snapshot, at the same positions, and consumers
+drop what they already have. A message Kafka refuses to take
 stops the run with one line (``ServiceError``).
 """
 

@@ -608,6 +608,11 @@ def migrate(b: TxBuilder, curve: BondingCurve, pool: pumpswap.Pool, authority: b
     b.move_lamports(curve.key, authority_wsol_account, quote_amount)
     b.move_lamports(curve.key, withdraw_authority, POOL_MIGRATION_FEE)
     spl.sync_native(b, authority_wsol_account)
+    # The pool authority pays the pool's rent; a PDA that holds less (its first-seen balance comes
+    # from its address) is topped up by the migration authority, or its balance would go negative.
+    shortfall = pumpswap.create_pool_rent(pool) - b.lamport_balance(pool_authority)
+    if shortfall > 0:
+        spl.system_transfer(b, authority, pool_authority, shortfall)
     pumpswap.create_pool(
         b, pool, pool_authority, authority_mint_account, authority_wsol_account, base_amount, quote_amount
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from solflow.simulator import events, keys, spl
 from solflow.simulator.common import SOL, Asset, Outcome, enter_venue, event_bytes, exit_venue, fee
+from solflow.simulator.ledger import token_account_rent
 from solflow.simulator.tx import ExpectedTrade, TxBuilder
 
 PROGRAM = keys.PUMPSWAP_PROGRAM
@@ -28,6 +29,8 @@ LP_FEE_BPS = 20
 PROTOCOL_FEE_BPS = 5
 COIN_CREATOR_FEE_BPS = 5
 SLIPPAGE_ERROR = 6004  # ExceededSlippage
+POOL_ACCOUNT_RENT = 4_000_000
+LP_MINT_RENT = 1_600_000
 _AMOUNTS = struct.Struct("<QQ")
 _CREATE_POOL_ARGS = struct.Struct("<HQQ32s??")
 
@@ -300,6 +303,16 @@ def _fallback(
     )
 
 
+def create_pool_rent(pool: Pool) -> int:
+    """Lamports the creator of ``create_pool`` pays for the pool's accounts (pool, LP mint, vaults)."""
+    return (
+        POOL_ACCOUNT_RENT
+        + LP_MINT_RENT
+        + token_account_rent(pool.base.program)
+        + token_account_rent(pool.quote.program)
+    )
+
+
 def create_pool(
     b: TxBuilder,
     pool: Pool,
@@ -338,8 +351,8 @@ def create_pool(
         CREATE_POOL + _CREATE_POOL_ARGS.pack(pool.index, base_amount, quote_amount, pool.coin_creator, False, False),
     )
     b.log("Instruction: CreatePool")
-    spl.create_account(b, creator, pool.key, 4_000_000, 300, PROGRAM)
-    spl.create_account(b, creator, pool.lp_mint, 1_600_000, 82, keys.TOKEN_2022_PROGRAM)
+    spl.create_account(b, creator, pool.key, POOL_ACCOUNT_RENT, 300, PROGRAM)
+    spl.create_account(b, creator, pool.lp_mint, LP_MINT_RENT, 82, keys.TOKEN_2022_PROGRAM)
     spl.create_ata(b, creator, pool.key, pool.base.mint, pool.base.program, pool.base.decimals, idempotent=False)
     spl.create_ata(b, creator, pool.key, pool.quote.mint, pool.quote.program, pool.quote.decimals, idempotent=False)
     spl.transfer(

@@ -26,6 +26,14 @@ PROGRAM_COUNTERS = {
         "solflow_decode_cross_check_disagreements", "Event amounts that disagree with balance changes", ["program"]
     ),
     "errors": Counter("solflow_decode_errors", "Malformed transactions or events", ["program"]),
+    "unknown_events": Counter(
+        "solflow_decode_unknown_events", "Events whose discriminator no layout of the program knows", ["program"]
+    ),
+    "trailing_events": Counter(
+        "solflow_decode_trailing_events",
+        "Events longer than their newest known layout (decoded by the known prefix)",
+        ["program"],
+    ),
 }
 
 

@@ -159,6 +159,8 @@ class RunTotals:
             "decode_fallbacks": decode.total("fallbacks"),
             "decode_disagreements": decode.total("cross_check_disagreements"),
             "decode_errors": decode.total("errors"),
+            "decode_unknown_events": decode.total("unknown_events"),
+            "decode_trailing_events": decode.total("trailing_events"),
             "dropped": self.dropped,
             "invalid_messages": self.invalid_messages,
             "gaps": self.gaps,

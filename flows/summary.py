@@ -27,7 +27,9 @@ def format_summary(row: RunRow) -> str:
     return (
         f"solflow run {state}: {row['transactions']} transactions, {row['trades']} trades ({by_program});"
         f" decode: {row['decode_fallbacks']} fallbacks, {row['decode_disagreements']} disagreements,"
-        f" {row['decode_errors']} errors, {row['failed_transactions']} failed transactions skipped;"
+        f" {row['decode_errors']} errors, {row['decode_unknown_events']} unknown events,"
+        f" {row['decode_trailing_events']} events with unknown trailing bytes,"
+        f" {row['failed_transactions']} failed transactions skipped;"
         f" {row['dropped']} dropped, {row['invalid_messages']} invalid messages, {row['gaps']} gaps;"
         f" {row['mints']} mints; rows written: {written};"
         f" {row['elapsed_s']:.1f} s, {row['tx_per_s']:.0f} tx/s"

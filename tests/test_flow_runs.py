@@ -42,11 +42,12 @@ from test_flow_support import (
 
 from solflow.bench.flowruns import free_ports
 from solflow.cli.simulate import add_arguments as add_simulate_arguments
+from solflow.domain.decode import TransactionDecoder
 from solflow.domain.programs import PROGRAM_NAMES, WSOL_MINT
 from solflow.domain.trade import TRADE_FIELDS
 from solflow.server.replay import ReplayServer
 from solflow.simulator import simulate
-from sources.capture import CaptureReader
+from sources.capture import CaptureReader, iter_updates
 
 PACED_RUN_S = 8  # chain time is replayed this fast in the interrupted runs
 
@@ -207,6 +208,25 @@ def test_summary_is_printed_and_stored(baseline: tuple[Path, Any], baseline_outp
     assert stats["transactions"] >= stats["trades_by_program.pumpfun"] > 0
     assert stats["dropped"] == stats["gaps"] == 0
     assert "\x1b[" not in result.stdout, "no progress bar when stdout is not a terminal"
+
+
+def test_summary_and_run_stats_count_events_newer_than_the_layout_tables(
+    capture: Path, baseline: tuple[Path, Any]
+) -> None:
+    """The sample holds events no layout knows and events with fields beyond the newest layout; the
+    run reports as many as the decoder finds in the capture itself."""
+    decoder = TransactionDecoder()
+    for update in iter_updates(capture):
+        if update.HasField("transaction"):
+            tx = update.transaction
+            decoder.decode(tx.transaction, tx.slot, None)
+    unknown, trailing = decoder.stats.total("unknown_events"), decoder.stats.total("trailing_events")
+    assert unknown > 0 and trailing > 0
+    out, result = baseline
+    stats = run_stats(out)
+    assert (stats["decode_unknown_events"], stats["decode_trailing_events"]) == (unknown, trailing)
+    [summary] = summary_lines(result.stdout)
+    assert f" {unknown} unknown events, {trailing} events with unknown trailing bytes," in summary
 
 
 def test_pipeline_off_writes_only_legacy_outputs(
@@ -491,7 +511,11 @@ def test_metrics_endpoint_shows_source_and_decode_counters(
             if line.startswith("solflow_") and " " in line:
                 name, value = line.rsplit(" ", 1)
                 scraped[name] = float(value)
-        return scraped.get('solflow_decode_trades_total{program="pumpfun"}', 0) > 0
+        newer_versions = [  # events of program versions newer than the layout tables (the sample has both kinds)
+            sum(value for name, value in scraped.items() if name.startswith(f"solflow_decode_{counter}_total{{"))
+            for counter in ("unknown_events", "trailing_events")
+        ]
+        return scraped.get('solflow_decode_trades_total{program="pumpfun"}', 0) > 0 and min(newer_versions) > 0
 
     try:
         wait_until(decode_counters_seen, RUN_TIMEOUT_S, "decode counters on the metrics endpoint")

@@ -38,6 +38,7 @@ import argparse
 import gc
 import importlib
 import os
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Callable
@@ -339,19 +340,43 @@ def _check_earlier_run(settings: Settings, recovery: bool) -> int | None:
             f" {','.join(map(str, windows))}, whose columns another window set would change; write to another"
             " SOLFLOW_OUT (the datasets here stay as they are) or keep those windows"
         )
-    if recovery:
+    resumes = settings.recovery_directory is not None and _has_committed_state(settings.recovery_directory)
+    if resumes:
         return None  # a resumed run rewrites exactly what its snapshot did not cover
     earlier = earlier_outputs(out)
     if not earlier:
         return None
     if not settings.append:
         shown = ", ".join(earlier[:3]) + (", ..." if len(earlier) > 3 else "")
+        if recovery:
+            raise SettingsError(
+                f"SOLFLOW_OUT={str(out)!r} holds an earlier run's outputs ({shown}) but the recovery directory"
+                f" {str(settings.recovery_directory)!r} holds no snapshot, so nothing resumes and this run would"
+                " write its trades again. Resume with the recovery directory of the run that wrote them, start"
+                " fresh with another SOLFLOW_OUT, or set SOLFLOW_APPEND=on to add only the slots after the last"
+                " one written"
+            )
         raise SettingsError(
             f"SOLFLOW_OUT={str(out)!r} holds an earlier run's outputs ({shown}); this run would write its"
             " trades again. Start fresh with another SOLFLOW_OUT (or remove this one), resume an interrupted"
             " run with -r, or set SOLFLOW_APPEND=on to add only the slots after the last one written"
         )
     return last_slot(out)
+
+
+def _has_committed_state(recovery_directory: Path) -> bool:
+    """Whether Bytewax committed an epoch to this recovery store, i.e. whether ``-r`` resumes
+    anything (a store just made by ``python -m bytewax.recovery`` has no commit yet)."""
+    for part in sorted(recovery_directory.glob("part-*.sqlite3")):
+        db = sqlite3.connect(f"file:{part}?mode=ro", uri=True, timeout=30)
+        try:
+            if db.execute("SELECT 1 FROM commits LIMIT 1").fetchone() is not None:
+                return True
+        except sqlite3.DatabaseError:
+            return True  # not a store Bytewax made: Bytewax itself says what is wrong with it
+        finally:
+            db.close()
+    return False
 
 
 def _check_out_dir(out: Path) -> None:

@@ -9,6 +9,9 @@ import os
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
-from test_flow_support import assert_ok, flow_env, parse_jsonl, read_outputs, run_flow, sample_capture
+from test_flow_support import REPO_ROOT, assert_ok, flow_env, parse_jsonl, read_outputs, run_flow, sample_capture
 from test_readme import snippets
 
 from solflow.bench.capture import head_capture, load_records
@@ -63,6 +66,29 @@ def test_a_second_plain_run_is_refused_and_writes_nothing(first_run: Path, tmp_p
     assert line.startswith(f"solflow: configuration error: SOLFLOW_OUT='{first_run}' holds an earlier run's outputs")
     assert "another SOLFLOW_OUT" in line and "-r" in line and "SOLFLOW_APPEND=on" in line
     assert read_outputs(first_run) == before
+
+
+def test_a_fresh_recovery_directory_does_not_make_a_rerun_a_resume(first_run: Path, tmp_path: Path) -> None:
+    """``-r`` with a recovery store that committed nothing resumes nothing: into an earlier run's
+    outputs it is refused like a plain second run, unless the run appends."""
+    before = read_outputs(first_run)
+    recovery = tmp_path / "recovery"
+    recovery.mkdir()
+    subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), "1"], check=True, cwd=REPO_ROOT)
+    args = ("-r", str(recovery), "-s", "1", "-b", "0")
+    started = time.monotonic()
+    again = run_flow(flow_env(first_run, sample_capture(), SOLFLOW_LEGACY="both"), *args)
+    assert time.monotonic() - started < REFUSAL_S
+    line = _one_line(again)
+    assert line.startswith(f"solflow: configuration error: SOLFLOW_OUT='{first_run}' holds an earlier run's outputs")
+    assert f"recovery directory '{recovery}' holds no snapshot" in line and "SOLFLOW_APPEND=on" in line
+    assert read_outputs(first_run) == before
+
+    work = tmp_path / "out"
+    shutil.copytree(first_run, work)
+    appended = run_flow(flow_env(work, sample_capture(), SOLFLOW_LEGACY="both", SOLFLOW_APPEND="on"), *args)
+    assert_ok(appended)
+    assert read_outputs(work)["sqlite.trades"] == before["sqlite.trades"], "nothing after the last slot: no trade"
 
 
 def test_append_writes_only_the_slots_after_the_last_one_written(first_run: Path, tmp_path: Path) -> None:

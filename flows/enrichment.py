@@ -6,7 +6,9 @@ boundary of event time it passes -- its own first 100 candidates, so the first 1
 are among them -- and one at the end of the input (a shard without any mint reports only the latest
 of the boundaries it passed). Boundary ``B`` is scored once every shard has reported ``B`` or a later
 boundary (a shard that did not report ``B`` had nothing then); at the end
-of the input the shards' final batches are scored at the latest of their ticks. Arrival order and
+of the input the shards' final batches are scored at the latest of their ticks, once: a run resumed
+(``-r``) after the end of its input, whose shards report the same final batches again, adds no
+second final scoring. Arrival order and
 worker count change nothing: a scoring depends only on the shards' states at its time. Each
 scoring replaces ``token_signal_summary``.
 """
@@ -49,6 +51,7 @@ def enrich_config(settings: Settings) -> EnrichConfig:
         tokens=TokenConfig(
             tick_s=settings.agg_tick_s,
             keep_s=max(settings.windows),
+            metadata_keep_s=settings.retention_s,
             sol_usd=sol_usd if isinstance(sol_usd, float) else None,
             sol_usd_from_stream=sol_usd == "stream",
             rpc=settings.rpc_url is not None,
@@ -118,6 +121,7 @@ class _ScorerState:
         self.progress: dict[str, int] = {}  # shard -> latest boundary reported
         self.finals: dict[str, ScoreBatch] = {}
         self.scored_through: int | None = None
+        self.final_scored: int | None = None  # the tick of the final scoring made
 
 
 class ScorerLogic(StatefulLogic[ScorerItem, Scoring, bytes | None]):
@@ -154,6 +158,9 @@ class ScorerLogic(StatefulLogic[ScorerItem, Scoring, bytes | None]):
         if not finals:
             return (), StatefulLogic.RETAIN
         tick = max(batch.tick for batch in finals.values())
+        if self._state.final_scored is not None and tick <= self._state.final_scored:
+            return (), StatefulLogic.RETAIN  # resumed after the end: scored already
+        self._state.final_scored = tick
         return [_scoring(tick, [entry for batch in finals.values() for entry in batch.inputs])], StatefulLogic.RETAIN
 
     @override

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from signal import SIGKILL
 from typing import Any
 
 import polars as pl
@@ -22,7 +23,9 @@ from test_flow_support import (
     RUN_TIMEOUT_S,
     assert_ok,
     block_time_span,
+    committed_epoch,
     flow_env,
+    jsonl_lines,
     read_outputs,
     run_flow,
     sample_capture,
@@ -290,6 +293,71 @@ def run_alerts(env: dict[str, str], out: Path, *args: str, alerts_of: Path | Non
 
 def _pending(out: Path) -> int:
     return table(out, "SELECT count(*) AS n FROM alerts WHERE sent_at IS NULL", db="alerts.db")[0]["n"]
+
+
+# ---------------------------------------------------------------- interrupted and resumed
+
+
+def test_a_run_killed_and_resumed_with_r_writes_what_an_uninterrupted_one_does(
+    tmp_path: Path, baseline: Path, sample_records: dict[str, Any]
+) -> None:
+    """With RPC names, a block and alerts: ``kill -9`` mid-stream, then ``-r`` on two workers, leaves
+    every table and dataset (token_metadata, tokens/, scores, DCA minutes, price columns) and every
+    alert row an uninterrupted one-worker run leaves; each alert is delivered, none twice (but the one
+    a kill may catch between the receiver's 2xx and its stored ``sent_at``)."""
+    (blocked,) = busy_mints(baseline, 1)
+    rpc, hook = JsonRpcServer(), WebhookServer()
+    for mint in {r["mint"] for r in sample_records["trade"]}:
+        rpc.add_token(mint, f"Rpc {mint[:5]}", mint[:4], supply=RPC_SUPPLY)
+    variables = {
+        "SOLFLOW_PROGRESS": "off", "SOLFLOW_LEGACY": "both", "SOLFLOW_RPC_URL": rpc.url,
+        "SOLFLOW_ALERT_WEBHOOK": hook.url, "SOLFLOW_ALERT_FORMAT": "json", "SOLFLOW_ALERT_COOLDOWN": "2m",
+    }  # fmt: skip
+    plain, out, recovery = tmp_path / "plain", tmp_path / "resumed", tmp_path / "recovery"
+    for where in (plain, out, recovery):
+        where.mkdir()
+    for where in (plain, out):
+        with ControlStore(where / "control.db") as store:
+            store.block(blocked, at=Clock(0, "chain"), reason="rug")
+    try:
+        assert_ok(run_flow(flow_env(plain, sample_capture(), **variables)))
+        wait_until(lambda: not _pending(plain), 30, "every alert of the uninterrupted run delivered")
+        sent_before = len(hook.delivered())
+
+        subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), "4"], check=True, cwd=REPO_ROOT)
+        recovery_args = ("-r", str(recovery), "-s", "1", "-b", "0")
+        speed = max(1.0, block_time_span(baseline) / 10)
+        env = flow_env(out, sample_capture(), SOLFLOW_REPLAY_SPEED=f"{speed:.3f}", **variables)
+        first = start_flow(env, *recovery_args, log=tmp_path / "first.log")
+        try:
+            wait_until(lambda: committed_epoch(recovery) > 1 and len(hook.delivered()) > sent_before + 2,
+                       RUN_TIMEOUT_S, "alerts delivered after a committed epoch")  # fmt: skip
+            committed = committed_epoch(recovery)
+            wait_until(lambda: committed_epoch(recovery) > committed, RUN_TIMEOUT_S, "another committed epoch")
+            assert first.poll() is None, "the paced run ended before it could be killed"
+            first.send_signal(SIGKILL)
+            assert first.wait(timeout=RUN_TIMEOUT_S) == -SIGKILL
+        finally:
+            if first.poll() is None:
+                first.kill()
+        total = len(read_outputs(baseline)["sqlite.trades"])
+        assert 0 < jsonl_lines(out) < total, "the kill landed mid-stream"
+        del env["SOLFLOW_REPLAY_SPEED"]
+        assert_ok(run_flow(env, "-w", "2", *recovery_args))
+        wait_until(lambda: not _pending(out), 30, "every alert of the resumed run delivered")
+        delivered = [body["alert_id"] for body in hook.delivered()[sent_before:]]
+    finally:
+        rpc.close()
+        hook.close()
+    expected = read_outputs(plain)
+    assert read_outputs(out) == expected
+    assert any(row[1] and row[1].startswith("Rpc ") for row in expected["sqlite.token_metadata"])
+    assert not any(row[0] == blocked for row in expected["sqlite.token_aggregates"])
+    fields = "alert_id, mint, signal_type, severity, score, details, ts, price_sol"
+    alerts = table(out, f"SELECT {fields} FROM alerts ORDER BY alert_id", db="alerts.db")
+    assert alerts == table(plain, f"SELECT {fields} FROM alerts ORDER BY alert_id", db="alerts.db") and alerts
+    assert set(delivered) == {a["alert_id"] for a in alerts}
+    assert len(delivered) - len(set(delivered)) <= 1, "alerts delivered twice across the restart"
 
 
 # ---------------------------------------------------------------- retention

@@ -145,6 +145,24 @@ def test_migrated_mints_are_graduated_with_full_progress(sample_out: Path, lifec
     assert set(latest.filter(pl.col("graduated")).get_column("mint")) == set(migrated)
 
 
+def test_a_completed_curve_has_progress_1_and_graduates_only_on_migration(
+    sample_out: Path, lifecycle: list[dict[str, Any]]
+) -> None:
+    completed = {r["mint"]: r for r in lifecycle if r["kind"] == "curve_completed"}
+    migrated = {r["mint"]: r for r in lifecycle if r["kind"] == "migrated"}
+    assert len(completed) >= 2 and set(completed) <= set(migrated)
+    history = pl.read_parquet(sample_out / "aggregates" / "*" / "*.parquet", hive_partitioning=False)
+    tokens = pl.read_parquet(sample_out / "tokens" / "*" / "*.parquet", hive_partitioning=False)
+    for mint, event in completed.items():
+        done_tick, migrated_tick = (-(-r["block_time"] // 5) * 5 for r in (event, migrated[mint]))
+        rows = history.filter(pl.col("mint") == mint).with_columns(pl.col("ts").dt.epoch("s"))
+        assert rows.filter(pl.col("ts") < done_tick).get_column("bonding_progress").max() < 1  # type: ignore[operator]
+        assert set(rows.filter(pl.col("ts") >= done_tick).get_column("bonding_progress")) == {1.0}
+        changes = tokens.filter(pl.col("mint") == mint).with_columns(pl.col("ts").dt.epoch("s")).sort("ts")
+        graduated = changes.filter(pl.col("graduated")).get_column("ts")
+        assert graduated.min() == migrated_tick > done_tick  # complete first, graduated at the migration
+
+
 def test_dca_minutes_count_the_dca_buys(sample_out: Path) -> None:
     buys = trades(sample_out).filter(pl.col("is_dca"), pl.col("direction") == "buy")
     expected = (
@@ -213,3 +231,104 @@ def test_a_fixed_sol_price_converts_usd_quotes(tmp_path: Path) -> None:
             assert (row["price_usd"], row["price_sol"]) == (row["price"], pytest.approx(row["price"] / 150))
         else:
             assert row["price_sol"] is None and row["price_usd"] is None
+
+
+# ---------------------------------------------------------------- mainnet fixtures through the flow
+
+
+@pytest.fixture(scope="module")
+def fixtures_run(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """A flow run over every mainnet fixture transaction (``solflow capture import-rpc``), and the
+    fixtures' records as ``solflow decode`` prints them, by signature."""
+    work = tmp_path_factory.mktemp("fixtures")
+    capture = work / "fixtures.capture"
+    cli = [sys.executable, "-m", "solflow.cli.main"]
+    files = [str(path) for path in sorted((fixtures_dir / "rpc").glob("*/*.json"))]
+    imported = subprocess.run([*cli, "capture", "import-rpc", *files, "-o", str(capture)],
+                              capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    decoded = subprocess.run([*cli, "decode", str(capture), "--kind", "all"],
+                             capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)  # fmt: skip
+    assert decoded.returncode == 0, decoded.stderr
+    by_signature: dict[str, list[dict[str, Any]]] = {}
+    for line in decoded.stdout.splitlines():
+        record = json.loads(line)
+        by_signature.setdefault(record["signature"], []).append(record)
+    out = work / "out"
+    # The fixtures span years: retention off keeps every (long idle) mint's row.
+    assert_ok(run_flow(flow_env(out, capture, SOLFLOW_PROGRESS="off", SOLFLOW_RETENTION="off")))
+    return out, by_signature
+
+
+def fixture_records(records: dict[str, list[dict[str, Any]]], prefix: str) -> dict[str, dict[str, Any]]:
+    """The records of the fixture transaction whose signature starts with ``prefix``, by kind (one each)."""
+    (signature,) = [s for s in records if s.startswith(prefix)]
+    kinds = [r["kind"] for r in records[signature]]
+    return {r["kind"]: r for r in records[signature] if kinds.count(r["kind"]) == 1}
+
+
+def test_fixtures_pumpfun_create_and_buy_give_name_supply_price_and_market_cap(
+    fixtures_run: tuple[Path, dict[str, Any]],
+) -> None:
+    out, records = fixtures_run
+    tx = fixture_records(records, "2RoRJxat")
+    created, buy = tx["token_created"], tx["trade"]
+    (meta,) = table(out, f"SELECT * FROM token_metadata WHERE mint = '{created['mint']}'")
+    assert (meta["token_name"], meta["token_symbol"], meta["token_decimals"], int(meta["supply_raw"])) == (
+        "The Ass Statue", "TAS", 6, 10**15,
+    )  # fmt: skip
+    assert (meta["launch_program"], meta["created_slot"], meta["graduated"]) == ("pumpfun", created["slot"], 0)
+    (row,) = table(out, f"SELECT * FROM token_aggregates WHERE mint = '{created['mint']}'")
+    # the price is the buy event's virtual reserves after it: 32.962962962 SOL / 976,550,561.855907 tokens
+    assert (buy["virtual_quote_reserves"], buy["virtual_base_reserves"]) == (32_962_962_962, 976_550_561_855_907)
+    assert row["price_sol"] == row["price"] == exact(32_962_962_962, 976_550_561_855_907, 9, 6)
+    assert row["market_cap_sol"] == row["price_sol"] * 1_000_000_000  # price × the 10^9 whole tokens minted
+    sold = 793_100_000_000_000 - buy["real_base_reserves"]  # of the 793.1 M tokens the curve sells
+    assert row["bonding_progress"] == pytest.approx(sold / 793_100_000_000_000, rel=1e-12)
+    assert 0 < row["bonding_progress"] < 0.13  # a 3 SOL first buy
+
+
+def test_fixtures_migration_graduates_with_full_progress(fixtures_run: tuple[Path, dict[str, Any]]) -> None:
+    out, records = fixtures_run
+    tx = fixture_records(records, "2ffHb9AX")
+    migrated, swap = tx["migrated"], tx["trade"]
+    (meta,) = table(out, f"SELECT * FROM token_metadata WHERE mint = '{migrated['mint']}'")
+    assert (meta["graduated"], meta["migrated_slot"], meta["migrated_ts"], meta["amm_pool"]) == (
+        1, migrated["slot"], migrated["block_time"], migrated["pool"],
+    )  # fmt: skip
+    assert int(meta["supply_raw"]) == 10**15  # a pump.fun token: minted whole at creation
+    # after graduation the price is the PumpSwap pool's, from its reserves after the buy (the history
+    # row of the migration's tick); nine hours later the mint trades again (fixture 59GXCxvQ): still
+    # graduated, priced by that trade, its market cap known
+    history = pl.read_parquet(out / "aggregates" / "*" / "*.parquet", hive_partitioning=False)
+    at_migration = history.filter(
+        pl.col("mint") == migrated["mint"], pl.col("ts").dt.epoch("s") == -(-migrated["block_time"] // 5) * 5
+    ).row(0, named=True)
+    later = fixture_records(records, "59GXCxvQ")["trade"]
+    (current,) = table(out, f"SELECT * FROM token_aggregates WHERE mint = '{migrated['mint']}'")
+    for row, trade in ((at_migration, swap), (current, later)):
+        assert trade["mint"] == migrated["mint"] and row["bonding_progress"] == 1.0
+        assert row["price_sol"] == exact(trade["real_quote_reserves"], trade["real_base_reserves"], 9, 6)
+        assert row["market_cap_sol"] == pytest.approx(row["price_sol"] * 1_000_000_000, rel=1e-12)
+    assert current["last_trade_ts"] == later["block_time"] > migrated["block_time"] + 4 * 3600
+
+
+@pytest.mark.parametrize(
+    ("prefix", "program", "reserves"),
+    [("mqSGNwKK", "launchlab", "virtual"), ("3QvhUBMp", "pumpswap", "real")],
+)
+def test_fixtures_launchlab_and_pumpswap_mints_are_priced_from_their_events(
+    fixtures_run: tuple[Path, dict[str, Any]], prefix: str, program: str, reserves: str
+) -> None:
+    out, records = fixtures_run
+    trade = fixture_records(records, prefix)["trade"]
+    assert trade["program"] == program
+    (row,) = table(out, f"SELECT * FROM token_aggregates WHERE mint = '{trade['mint']}'")
+    quote, base = trade[f"{reserves}_quote_reserves"], trade[f"{reserves}_base_reserves"]
+    assert row["price_sol"] == row["price"] == exact(quote, base, 9, trade["token_decimals"])
+    if program == "launchlab":  # the curve's creation is in the same transaction
+        (meta,) = table(out, f"SELECT * FROM token_metadata WHERE mint = '{trade['mint']}'")
+        assert meta["token_name"] == "PenguX" and 0 < row["bonding_progress"] < 1
+        assert row["market_cap_sol"] == pytest.approx(row["price_sol"] * int(meta["supply_raw"]) / 1e6, rel=1e-12)
+    else:  # an AMM mint created before the capture: no curve, no supply without RPC
+        assert row["bonding_progress"] is None and row["market_cap_sol"] is None

@@ -27,6 +27,7 @@ from test_flow_support import (
     RUN_TIMEOUT_S,
     assert_ok,
     block_time_span,
+    committed_epoch,
     flow_command,
     flow_env,
     jsonl_lines,
@@ -396,20 +397,6 @@ def _wait_for_progress(out: Path, proc: subprocess.Popen[bytes], total: int) -> 
     return jsonl_lines(out)
 
 
-def _committed_epoch(recovery: Path) -> int:
-    """The latest epoch Bytewax committed to the recovery store (0 before the first)."""
-    epochs = [0]
-    for part in recovery.glob("part-*.sqlite3"):
-        db = sqlite3.connect(f"file:{part}?mode=ro", uri=True, timeout=0.1)
-        try:
-            epochs += [epoch for (epoch,) in db.execute("SELECT commit_epoch FROM commits")]
-        except sqlite3.OperationalError:  # busy while the run writes; ask again later
-            pass
-        finally:
-            db.close()
-    return max(epochs)
-
-
 def test_kill_and_resume_gives_identical_outputs(
     tmp_path: Path, capture: Path, baseline: tuple[Path, Any], baseline_outputs: dict[str, Any]
 ) -> None:
@@ -423,8 +410,8 @@ def test_kill_and_resume_gives_identical_outputs(
     try:
         _wait_for_progress(out, first, total)
         # Resuming needs a committed epoch; the kill then lands after it, with more written since.
-        committed = _committed_epoch(recovery)
-        wait_until(lambda: _committed_epoch(recovery) > max(committed, 1), RUN_TIMEOUT_S, "a committed epoch")
+        committed = committed_epoch(recovery)
+        wait_until(lambda: committed_epoch(recovery) > max(committed, 1), RUN_TIMEOUT_S, "a committed epoch")
         written = jsonl_lines(out)
         wait_until(lambda: jsonl_lines(out) > written, RUN_TIMEOUT_S, "writes after the committed epoch")
         assert first.poll() is None, "the paced run ended before it could be killed"

@@ -36,7 +36,7 @@ SQLITE_TABLES = (
     "dca_activity_buckets",
     "token_signal_summary",
 )
-DATASETS = ("trades", "aggregates", "signals", "tokens")
+DATASETS = ("trades", "aggregates", "signals", "tokens", "scores")
 
 
 def sample_capture() -> Path:
@@ -115,6 +115,20 @@ def read_outputs(out: Path) -> dict[str, Any]:
     for path in sorted((out / "streams").glob("*/events.jsonl*")):
         outputs[f"jsonl.{path.relative_to(out / 'streams')}"] = path.read_bytes()
     return outputs
+
+
+def committed_epoch(recovery: Path) -> int:
+    """The latest epoch Bytewax committed to the recovery store (0 before the first)."""
+    epochs = [0]
+    for part in recovery.glob("part-*.sqlite3"):
+        db = sqlite3.connect(f"file:{part}?mode=ro", uri=True, timeout=0.1)
+        try:
+            epochs += [epoch for (epoch,) in db.execute("SELECT commit_epoch FROM commits")]
+        except sqlite3.OperationalError:  # busy while the run writes; ask again later
+            pass
+        finally:
+            db.close()
+    return max(epochs)
 
 
 def run_stats(out: Path) -> dict[str, Any]:

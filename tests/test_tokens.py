@@ -23,6 +23,7 @@ from solflow.domain.pricing import (
 from solflow.domain.programs import WSOL_MINT
 from solflow.domain.token_accounts import TokenAccountFacts
 from solflow.domain.tokens import (
+    NO_ENRICHMENT,
     SolUsdPoint,
     TokenBook,
     TokenConfig,
@@ -269,6 +270,27 @@ def test_finish_applies_lookups_whose_time_never_came():
     book.finish(105, lambda mints: {m: TokenAccountFacts(m, slot=1, symbol="X") for m in mints})
     assert book.metadata("M1nt").token_symbol == "X"
     assert book.take_metadata_rows()[-1]["ts"] == 105
+
+
+def test_a_mint_quiet_longer_than_its_windows_keeps_its_metadata_for_the_retention():
+    config = TokenConfig(keep_s=3600, metadata_keep_s=86_400)
+    book = TokenBook(config)
+    book.add(_created("M1nt", time=100))
+    book.add(token_trade(_trade(time=100)))
+    book.advance(100)
+    book.advance(100 + 3600 + 120)  # quiet past its windows: the trading state goes
+    assert "M1nt" not in book and book.enrichment("M1nt") == NO_ENRICHMENT
+    book.take_metadata_rows()
+    book.add(token_trade(_trade(time=5000, virtual_quote=45_000_000_000)))
+    book.advance(5000)
+    meta = book.metadata("M1nt")
+    assert (meta.token_name, meta.supply_raw, meta.first_seen_ts, meta.created_ts) == ("Test", 10**15, 100, 100)
+    assert book.enrichment("M1nt").market_cap is not None
+    assert book.take_metadata_rows() == []  # nothing it knew changed
+    book.advance(5000 + 3600 + 86_400 + 120)  # quiet past the retention too: forgotten
+    book.add(token_trade(_trade(time=100_000)))
+    book.advance(100_000)
+    assert book.metadata("M1nt").token_name is None and book.metadata("M1nt").first_seen_ts == 100_000
 
 
 def test_dca_minutes_count_buys_and_sol_volume():

@@ -22,9 +22,9 @@ Metadata, by source (a later source only fills what is still unknown):
 1. the creation (``TokenCreated``): name, symbol, uri, creator, decimals, supply, launch program,
    curve, quote mint, created slot and time; ``Migrated``: graduated, migration slot, time and pool;
    ``PoolCreated``: the PumpSwap pool;
-2. what trades reveal: decimals, the launch program and curve (a pump.fun, LaunchLab or Moonshot
-   curve trade), the PumpSwap pool, the supply of a pump.fun token (the program mints exactly
-   1,000,000,000 at creation), graduated = false while it trades on a curve;
+2. what trades and migrations reveal: decimals, the launch program and curve (a pump.fun, LaunchLab
+   or Moonshot curve trade), the PumpSwap pool, the supply of a pump.fun token (the program mints
+   exactly 1,000,000,000 at creation), graduated = false while it trades on a curve;
 3. the token's accounts, read over JSON-RPC (``SOLFLOW_RPC_URL``) for a mint first seen without a
    name or supply. How that answer enters a deterministic flow: the lookup is *asked for* as soon as
    the mint's first fact arrives, but its answer is *applied as a fact at a fixed event time* --
@@ -40,8 +40,12 @@ Price: the trade's price (``solflow.domain.pricing``) in the mint's pricing quot
 mint has traded against SOL, else the quote it first traded in. ``price_change_{300,3600}s`` compare
 it with the price at the tick that many seconds earlier (the last trade at or before it, same quote).
 
-A token is forgotten ``keep_s`` seconds of event time after its last fact (the aggregation forgets its
-windows after the longest window); its signal times are kept 72 h for ``appearance_72h``.
+A token's trading state (price, quote, progress) is forgotten ``keep_s`` seconds of event time after
+its last fact (the aggregation forgets its windows after the longest window); what it was learned to
+be (its metadata: name, supply, launch, graduation, first sight) is kept ``metadata_keep_s`` longer
+(the retention, as ``token_metadata`` keeps it), so a mint that trades again after a quiet spell is
+still named, priced to a market cap and graduated. Its signal times are kept 72 h for
+``appearance_72h``.
 """
 
 from __future__ import annotations
@@ -260,10 +264,28 @@ class _Token:
             del ticks[:drop], prices[:drop]
 
 
+class _Dormant:
+    """What is kept of a quiet token: its metadata and launch facts, not its trading state."""
+
+    __slots__ = ("completed", "last_seen", "meta", "pool_created_ts")
+
+    def __init__(self, token: _Token):
+        self.meta = token.meta
+        self.completed = token.completed
+        self.pool_created_ts = token.pool_created_ts
+        self.last_seen = token.last_seen
+
+    def restore(self, token: _Token) -> None:
+        token.meta = self.meta
+        token.completed = self.completed
+        token.pool_created_ts = self.pool_created_ts
+
+
 @dataclass(frozen=True)
 class TokenConfig:
     tick_s: int = 5
-    keep_s: int = 14_400  # forget a token this long after its last fact (>= the longest window)
+    keep_s: int = 14_400  # forget a token's trading state this long after its last fact (>= the longest window)
+    metadata_keep_s: int | None = 7 * 86_400  # ... and its metadata this much later (None: never)
     sol_usd: float | None = None  # a fixed SOL price in USD
     sol_usd_from_stream: bool = False  # else: the latest SOL/stablecoin trade's
     rpc: bool = False  # look up mints first seen without a name or supply
@@ -276,6 +298,7 @@ class TokenBook:
     def __init__(self, config: TokenConfig):
         self.config = config
         self._tokens: dict[str, _Token] = {}
+        self._dormant: dict[str, _Dormant] = {}  # quiet mints' metadata, kept for ``metadata_keep_s``
         self._pending: dict[int, list[Fact]] = {}  # tick -> facts to apply then
         self._last_tick: int | None = None
         self._sol_usd = config.sol_usd
@@ -319,7 +342,7 @@ class TokenBook:
             mint = fact_mint(fact)
             if mint not in self._tokens and mint not in self._arriving:
                 self._arriving.add(mint)  # the first fact of a new mint decides; it is applied later
-                if not isinstance(fact, TokenCreated) and mint not in self._asked:
+                if not isinstance(fact, TokenCreated) and mint not in self._asked and not self._named(mint):
                     self._asked.add(mint)
                     self._lookups_wanted.append(mint)
 
@@ -438,7 +461,10 @@ class TokenBook:
                 time = fact.time if isinstance(fact, TokenTrade) else fact.block_time
                 token = self._tokens[mint] = _Token(mint, time if time is not None else tick)
                 self._arriving.discard(mint)
-                before[mint] = ()
+                dormant = self._dormant.pop(mint, None)
+                if dormant is not None:
+                    dormant.restore(token)
+                before[mint] = () if dormant is None else _values(token.meta)
             elif mint not in before:
                 before[mint] = _values(token.meta)
             touched[mint] = None
@@ -490,6 +516,11 @@ class TokenBook:
             bucket[0] += 1
             bucket[1] += fact.sol_raw or 0
             self._dca_changed.add(key)
+
+    def _named(self, mint: str) -> bool:
+        """A quiet mint whose name and supply are known (no lookup needed when it trades again)."""
+        dormant = self._dormant.get(mint)
+        return dormant is not None and dormant.meta.token_name is not None and dormant.meta.supply_raw is not None
 
     def _maybe_lookup(self, token: _Token, tick: int) -> None:
         meta = token.meta
@@ -553,6 +584,7 @@ class TokenBook:
         keep_after = tick - self.config.keep_s
         for mint in [m for m, token in self._tokens.items() if token.last_seen < keep_after]:
             token = self._tokens.pop(mint)
+            self._dormant[mint] = _Dormant(token)
             if token.lookup_due is not None:
                 due = self._due.get(token.lookup_due)
                 if due is not None and mint in due:
@@ -560,6 +592,10 @@ class TokenBook:
                     if not due:
                         del self._due[token.lookup_due]
             self._asked.discard(mint)
+        if self.config.metadata_keep_s is not None:
+            metadata_after = keep_after - self.config.metadata_keep_s
+            for mint in [m for m, dormant in self._dormant.items() if dormant.last_seen < metadata_after]:
+                del self._dormant[mint]
         signals_after = tick - _SIGNAL_KEEP_S
         for mint in list(self._signals):
             times = [t for t in self._signals[mint] if t > signals_after]
@@ -605,6 +641,8 @@ def _apply_lifecycle(token: _Token, event: LifecycleEvent) -> None:
         meta.amm_pool = event.pool or meta.amm_pool
         meta.launch_program = meta.launch_program or event.program
         meta.curve = meta.curve or event.curve
+        if meta.launch_program == PUMPFUN.name and meta.supply_raw is None:
+            meta.supply_raw = PUMPFUN_SUPPLY  # minted whole at creation; a migration burns none
     elif isinstance(event, PoolCreated):
         if token.pool_created_ts is None:
             token.pool_created_ts = event.block_time

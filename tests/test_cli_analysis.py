@@ -257,9 +257,29 @@ def test_top_table_lists_the_leaders(out: Path) -> None:
         assert header in result.stdout
     positions = [result.stdout.index(row["mint"]) for row in leaders]
     assert positions == sorted(positions)
+    # 80 columns: each leader by its name (else symbol, else short mint), its price, market cap,
+    # progress and score as the JSON has them
     narrow = solflow("top", "--out", out, "--limit", "3")
-    positions = [narrow.stdout.index(f"{row['mint'][:4]}…{row['mint'][-4:]}") for row in leaders]
-    assert positions == sorted(positions) and "bought SOL" not in narrow.stdout
+    assert "bought SOL" not in narrow.stdout
+    shown = solflow_json("top", "--out", out, "--limit", "3")["mints"]
+    lines = [line for line in narrow.stdout.splitlines() if re.match(r"\s+[123] ", line)]
+    assert [line.split()[0] for line in lines] == ["1", "2", "3"]
+    for line, row in zip(lines, shown, strict=True):
+        label = row["token_name"] or row["token_symbol"] or f"{row['mint'][:4]}…{row['mint'][-4:]}"
+        assert label[:8] in line, (label, line)
+        cells = line.split()
+        at = cells.index(f"{row['price_sol']:.3g}")
+        missing = lambda value, text: "–" if value is None else text  # noqa: E731
+        assert cells[at + 1 : at + 8] == [
+            f"{row['net_flow_sol']:+,.2f}",
+            f"{row['buy_count']}/{row['sell_count']}",
+            str(row["unique_wallets"]),
+            str(row["dca_buys"]),
+            missing(row["market_cap_sol"], f"{row['market_cap_sol'] or 0:,.1f}"),
+            missing(row["bonding_progress"], f"{(row['bonding_progress'] or 0) * 100:.0f}%"),
+            missing(row["persistence_score"], str(row["persistence_score"])),
+        ], line
+    assert any(row["token_name"] for row in shown) and any(row["market_cap_sol"] for row in shown)
 
 
 def test_tables_fit_80_columns_and_wide_shows_everything(out: Path) -> None:

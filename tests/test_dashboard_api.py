@@ -125,6 +125,50 @@ def test_tokens_are_the_listed_mints_by_five_minute_flow(client: TestClient, out
     assert any(t["signals"] for t in answer["tokens"])
 
 
+def test_names_prices_progress_scores_and_dca_are_the_flows_own(client: TestClient, out: Path) -> None:
+    """Every listed mint's enriched fields as the flow wrote them: names and graduation from
+    ``token_metadata``, price, market cap and progress from ``token_aggregates``, the score from
+    ``token_signal_summary``, the DCA sparkline from ``dca_activity_buckets``."""
+    answer = get(client, "/api/tokens", limit=500)
+    assert all(answer["columns"].values()), answer["columns"]
+    chain_time = answer["chain_time"]
+    rows = {
+        row[0]: row[1:]
+        for row in query(
+            out,
+            "SELECT a.mint, m.token_name, m.token_symbol, m.graduated, a.price_sol, a.price, a.quote_mint,"
+            " a.market_cap_sol, a.bonding_progress, s.persistence_score, s.pattern_tag, s.confidence"
+            " FROM token_aggregates a LEFT JOIN token_metadata m USING (mint)"
+            " LEFT JOIN token_signal_summary s USING (mint)",
+        )
+    }
+    dca = query(
+        out,
+        "SELECT mint, minute, dca_buys FROM dca_activity_buckets WHERE minute > ?",
+        (chain_time // 60 - 60) * 60,
+    )
+    tokens = answer["tokens"]
+    assert len(tokens) == len(listed_mints(out))
+    for token in tokens:
+        name, symbol, graduated, price_sol, price, quote, cap, progress, score, pattern, confidence = rows[
+            token["mint"]
+        ]
+        assert (token["name"], token["symbol"], token["graduated"]) == (
+            name, symbol, None if graduated is None else bool(graduated),
+        )  # fmt: skip
+        assert (token["price_sol"], token["price"], token["quote_mint"]) == (price_sol, price, quote)
+        assert (token["market_cap_sol"], token["bonding_progress"]) == (cap, progress)
+        assert (token["score"], token["pattern"], token["confidence"]) == (score, pattern, confidence)
+        assert token["dca_spark"][-1] == sum(
+            n for m, minute, n in dca if m == token["mint"] and minute == chain_time // 60 * 60
+        )
+        assert sum(token["dca_spark"]) == sum(n for m, _, n in dca if m == token["mint"])
+    assert sum(1 for t in tokens if t["name"]) > 20 and sum(1 for t in tokens if t["graduated"]) >= 2
+    assert sum(1 for t in tokens if t["score"] is not None) > 5 and any(sum(t["dca_spark"]) for t in tokens)
+    assert all(t["price"] > 0 for t in tokens)
+    assert all(0 <= t["bonding_progress"] <= 1 for t in tokens if t["bonding_progress"] is not None)
+
+
 def test_columns_the_database_does_not_have_are_null_and_said_so(out: Path) -> None:
     """A database of a flow without the token tables (an older SolFlow): the columns are null and
     ``columns`` says they are absent."""

@@ -72,6 +72,14 @@ def get_json(url: str) -> dict[str, Any]:
         return json.loads(response.read())
 
 
+def db_rows(out: Path, sql: str) -> list[tuple[Any, ...]]:
+    db = sqlite3.connect(f"file:{out / 'solflow.db'}?mode=ro", uri=True, timeout=5)
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
 def db_chain_time(out: Path) -> int | None:
     try:
         db = sqlite3.connect(f"file:{out / 'solflow.db'}?mode=ro", uri=True, timeout=5)
@@ -284,27 +292,21 @@ def test_page_fills_and_changes_without_a_reload(live: Live, page: Any) -> None:
 
 
 def test_page_shows_names_of_mints_created_in_the_sample(live: Live, page: Any) -> None:
-    db = sqlite3.connect(f"file:{live.out / 'solflow.db'}?mode=ro", uri=True)
-    try:
-        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "token_metadata" not in tables:
-            pytest.skip("solflow.db has no token_metadata table yet (the flow does not write names)")
-        names = dict(db.execute("SELECT mint, token_name FROM token_metadata WHERE token_name IS NOT NULL"))
-    finally:
-        db.close()
+    names = {mint: (name, symbol) for mint, name, symbol in db_rows(
+        live.out, "SELECT mint, token_name, token_symbol FROM token_metadata WHERE token_name IS NOT NULL")}  # fmt: skip
     assert names, "token_metadata holds no name although the sample creates mints"
     shown = rows(page).evaluate_all(
-        "rs => rs.map(r => [r.dataset.mint, r.querySelector('[data-testid=token-name]').textContent])"
+        "rs => rs.map(r => [r.dataset.mint, r.querySelector('[data-testid=token-name]').textContent,"
+        " r.querySelector('[data-testid=token-symbol]').textContent])"
     )
-    named = [(mint, text) for mint, text in shown if mint in names]
+    named = [(mint, (name, symbol)) for mint, name, symbol in shown if mint in names]
     assert named, "no listed mint was created in the sample"
-    assert all(text == names[mint] for mint, text in named), named
+    assert all(pair == names[mint] for mint, pair in named), named
 
 
 def test_page_prices_are_positive_and_progress_within_0_and_1(live: Live, page: Any) -> None:
     columns = get_json(live.url + "api/tokens?limit=1")["columns"]
-    if not (columns["price_sol"] and columns["bonding_progress"]):
-        pytest.skip("solflow.db has no price_sol / bonding_progress columns yet (the flow does not write prices)")
+    assert all(columns.values()), f"the flow's token tables or price columns are missing: {columns}"
     prices = page.locator('[data-testid="price-sol"]').evaluate_all("ps => ps.map(p => p.dataset.value)")
     assert prices and all(p is not None and float(p) > 0 for p in prices), prices
     progress = page.locator('[data-testid="progress"]').evaluate_all("ps => ps.map(p => p.dataset.value)")
@@ -458,6 +460,61 @@ def test_top_watch_redraws_in_80_columns(live: Live) -> None:
     lines = [line for line in re.split(r"[\r\n]", text) if line.strip()]
     assert max(len(line) for line in lines) <= 80, max(lines, key=len)
     assert any(re.match(r"\s*1 \S", line) for line in lines), "no ranked row"
+    assert any(line.split()[:5] == ["#", "token", "price", "mcap", "bond"] for line in lines), "no header"
+    ranked = [line for line in lines if re.match(r"\s*\*?\d+ ", line)]
+    names = [name for (name,) in db_rows(live.out, "SELECT token_name FROM token_metadata WHERE token_name != ''")]
+    assert any(name[:8] in line for line in ranked for name in names), "no name shown"
+    assert any(re.search(r" \d\.\d\de-\d\d ", line) for line in ranked), "no price shown"
+    assert any(re.search(r" (\d{1,3}%|AMM) ", line) for line in ranked), "no bonding progress shown"
+    assert any(re.search(r" (BRK|FOC|SRG|BOT|DCA)\b", line) for line in ranked), "no signal shown"
+
+
+def test_the_page_shows_the_flows_enriched_columns(live: Live, page: Any) -> None:
+    """Once the replay ended, every row of the page shows what the database holds: name and symbol,
+    price, market cap, progress ("AMM" once graduated), score, DCA in 1 h and the sparklines."""
+    assert live.flow.wait(timeout=180) == 0
+    [(final,)] = db_rows(live.out, "SELECT max(ts) FROM token_aggregates")
+    page.reload()  # a snapshot of the final database
+    page.wait_for_function(
+        "t => document.querySelector('[data-testid=\"chain-time\"]').dataset.value === t", arg=str(final)
+    )
+    expected = {
+        row[0]: row[1:]
+        for row in db_rows(
+            live.out,
+            "SELECT a.mint, m.token_name, m.token_symbol, coalesce(a.price_sol, a.price), a.market_cap_sol,"
+            " a.bonding_progress, m.graduated, s.persistence_score, a.dca_buys_3600s"
+            " FROM token_aggregates a LEFT JOIN token_metadata m USING (mint)"
+            " LEFT JOIN token_signal_summary s USING (mint)",
+        )
+    }
+    shown = rows(page).evaluate_all(
+        """rs => rs.map(r => {
+            const cell = (id) => r.querySelector(`[data-testid=${id}]`);
+            const col = (name) => r.querySelector(`[data-col=${name}]`);
+            return {
+                mint: r.dataset.mint, name: cell("token-name").textContent, symbol: cell("token-symbol").textContent,
+                price: cell("price-sol").dataset.value, mcap: cell("mcap-sol").dataset.value,
+                progress: cell("progress").dataset.value, label: cell("progress").textContent,
+                score: col("score").textContent, dca: col("dca").firstChild.textContent,
+                dcaSpark: col("dca").querySelectorAll("svg.dca-spark polyline").length,
+                spark: col("spark").querySelectorAll("svg.flow-spark polyline").length,
+            };
+        })"""
+    )
+    assert len(shown) > 20
+    value = lambda text: None if text is None else float(text)  # noqa: E731
+    for row in shown:
+        name, symbol, price, cap, progress, graduated, score, dca = expected[row["mint"]]
+        short = f"{row['mint'][:4]}…{row['mint'][-4:]}"
+        assert (row["name"], row["symbol"]) == (name or short, symbol or "—"), row
+        assert (value(row["price"]), value(row["mcap"]), value(row["progress"])) == (price, cap, progress), row
+        label = "AMM" if graduated else "—" if progress is None else f"{round(100 * progress)}%"
+        assert row["label"] == label, row
+        assert (row["score"], row["dca"]) == ("—" if score is None else str(score), str(dca)), row
+        assert row["spark"] == 1 and row["dcaSpark"] == 1, row
+    assert sum(1 for r in shown if r["label"] == "AMM") >= 2 and sum(1 for r in shown if r["score"] != "—") > 5
+    assert sum(1 for r in shown if expected[r["mint"]][0]) > 10
 
 
 def test_sigterm_stops_the_dashboard_with_exit_status_0(live: Live) -> None:

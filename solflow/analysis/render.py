@@ -1,8 +1,9 @@
 """Terminal tables (rich) of the analysis results; ``--json`` prints the results' ``as_json`` instead.
 
-Each table fits 80 columns: addresses shortened to ``Abcd…wxyz``, signal types to three letters (a
+Each table fits 80 columns: addresses shortened to ``Abcd…wxyz`` (a mint shown by its name or symbol
+where known, as ``solflow top --watch`` and the dashboard show it), signal types to three letters (a
 legend says which), times without a date the title or summary gives, a trade's amounts to a few
-decimals, secondary columns left out. ``wide=True`` (``--wide``) shows every column in full: whole
+decimals, prices to three digits, secondary columns left out. ``wide=True`` (``--wide``) shows every column in full: whole
 addresses, dates, a trade's token and quote amounts exactly (from their raw integers and decimals).
 SOL amounts of aggregate rows are shown to 4 decimals. Times are UTC. A column a window does not
 have (bot ratings beyond 300 s) shows "–".
@@ -34,6 +35,7 @@ _MISSING = "–"
 SIGNAL_CODES = {"BREAKOUT": "BRK", "FOCUSED": "FOC", "SURGE": "SRG", "BOT_DROPOFF": "BOT", "DCA_CONVICTION": "DCA"}
 _NARROW_HISTORY_WINDOWS = 3  # net flow columns of the window history table without --wide
 _NARROW_AMOUNT_PLACES = 4  # decimals of a trade's amounts without --wide
+_NARROW_TOKEN_WIDTH = 12  # a mint's name, symbol or short address in top without --wide
 
 
 def top_table(result: TopMints, wide: bool = False) -> Table:
@@ -43,22 +45,24 @@ def top_table(result: TopMints, wide: bool = False) -> Table:
         caption=None if result.rows.height else "no mint traded in this window at this time",
     )
     table.add_column("#", justify="right")
-    table.add_column("mint", no_wrap=True)
-    table.add_column("name" if wide else "sym", no_wrap=True)
     if wide:
-        table.add_column("symbol", no_wrap=True)
-    if wide:
+        for header in ("mint", "name", "symbol"):
+            table.add_column(header, no_wrap=True)
         headers = ["net SOL", "buys", "sells", "bought SOL", "sold SOL", "wallets", "bots", "DCA"]
         headers += ["price SOL", "mcap SOL", "progress", "score"]
     else:
-        headers = ["net SOL", "buys/sells", "wal", "DCA", "mcap", "prog", "scr"]
+        table.add_column("token", no_wrap=True, overflow="ellipsis", max_width=_NARROW_TOKEN_WIDTH)
+        headers = ["price", "net SOL", "b/s", "wal", "DCA", "mcap", "prog", "scr"]
     for header in headers:
-        table.add_column(header, justify="right")
+        table.add_column(header, justify="right", no_wrap=True)
     if wide:
         table.add_column("last trade", no_wrap=True)
-    table.add_column("active signals" if wide else "signals")
+    table.add_column("active signals" if wide else "sig")
     for rank, row in enumerate(result.rows.iter_rows(named=True), start=1):
-        names = [_text(row["token_name"]), _text(row["token_symbol"])] if wide else [_text(row["token_symbol"], 6)]
+        if wide:
+            token = [row["mint"], _text(row["token_name"]), _text(row["token_symbol"])]
+        else:
+            token = [row["token_name"] or row["token_symbol"] or short(row["mint"]), _price(row["price_sol"], 3)]
         volumes = [_sol(row["buy_volume_sol"]), _sol(row["sell_volume_sol"])] if wide else []
         bots = [_count(row["bot_wallets"])] if wide else []
         price = [_price(row["price_sol"])] if wide else []
@@ -66,9 +70,8 @@ def top_table(result: TopMints, wide: bool = False) -> Table:
         counts = [_count(row["buy_count"]), _count(row["sell_count"])]
         table.add_row(
             str(rank),
-            short(row["mint"], wide),
-            *names,
-            _sol(row["net_flow_sol"], signed=True),
+            *token,
+            _sol(row["net_flow_sol"], signed=True, places=4 if wide else 2),
             *(counts if wide else ["/".join(counts)]),
             *volumes,
             _count(row["unique_wallets"]),
@@ -82,7 +85,10 @@ def top_table(result: TopMints, wide: bool = False) -> Table:
             _signal_names(row["active_signals"], wide),
         )
     if not wide and result.rows.height:
-        table.caption = _signal_legend() + "; wal: wallets, mcap: market cap in SOL, scr: persistence score"
+        table.caption = (
+            _signal_legend()
+            + "; price, mcap: in SOL; b/s: buys/sells, wal: wallets; scr: persistence score; sig: signals on"
+        )
     return table
 
 
@@ -273,10 +279,10 @@ def _amount(raw: int | None, decimals: int | None, wide: bool) -> str:
     return f"{value.quantize(Decimal(1).scaleb(-places), ROUND_HALF_EVEN):,}"
 
 
-def _sol(value: float | None, signed: bool = False) -> str:
+def _sol(value: float | None, signed: bool = False, places: int = 4) -> str:
     if value is None:
         return _MISSING
-    return f"{value:+,.4f}" if signed else f"{value:,.4f}"
+    return f"{value:+,.{places}f}" if signed else f"{value:,.{places}f}"
 
 
 def _text(value: str | None, width: int | None = None) -> str:
@@ -285,8 +291,8 @@ def _text(value: str | None, width: int | None = None) -> str:
     return value if width is None or len(value) <= width else value[: width - 1] + "…"
 
 
-def _price(value: float | None) -> str:
-    return _MISSING if value is None else f"{value:.4g}"
+def _price(value: float | None, digits: int = 4) -> str:
+    return _MISSING if value is None else f"{value:.{digits}g}"
 
 
 def _cap(value: float | None, wide: bool) -> str:

@@ -6,9 +6,9 @@ first), ``read_token`` one mint's detail, ``read_signals`` the latest signals. T
 and spans are measured against it, never against the wall clock.
 
 A mint is listed while it has a trade in its longest window (the flow's final all-zero row of a mint
-that went quiet is not). The table reads ``token_aggregates`` and, where the flow writes them,
-these optional tables and columns; ``Schema`` finds what exists and ``columns`` in every answer says
-which are present, so a page can tell "not known yet" from "zero":
+that went quiet is not). The table reads ``token_aggregates`` and the flow's token tables (a
+database of an older SolFlow lacks some of them); ``Schema`` finds what exists and ``columns`` in
+every answer says which are present, so a page can tell "not known yet" from "zero":
 
 ======================== ==================================================================
 table                    columns read when present
@@ -16,13 +16,11 @@ table                    columns read when present
 ``token_aggregates``     ``price_sol``, ``price`` and ``quote_mint`` (a price in another quote),
                          ``market_cap_sol``, ``bonding_progress`` (0-1), ``price_change_300s``,
                          ``price_change_3600s``
-``token_metadata``       ``mint``, ``token_name``, ``token_symbol`` (or the original's ``name``,
-                         ``symbol``), ``created_ts`` (chain time of the launch), ``graduated``
-                         (0/1), ``launch_program``; the detail shows every column
-``token_signal_summary`` keyed on ``mint`` (or the original's ``token_address``):
-                         ``persistence_score``, ``pattern_tag``, ``confidence``
-``dca_activity_buckets`` ``mint``, ``minute`` (or the original's ``bucket_timestamp``), ``dca_buys``
-                         (or ``buy_count``)
+``token_metadata``       ``mint``, ``token_name``, ``token_symbol``, ``created_ts`` (chain time of
+                         the launch), ``graduated`` (0/1), ``launch_program``; the detail shows
+                         every column
+``token_signal_summary`` ``mint``, ``persistence_score``, ``pattern_tag``, ``confidence``
+``dca_activity_buckets`` ``mint``, ``minute``, ``dca_buys``
 ======================== ==================================================================
 
 ``FlowHistory`` keeps each mint's recent 5-minute net flow for the sparklines: ``token_aggregates``
@@ -100,8 +98,8 @@ _FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "bonding_progress": ("a", ("bonding_progress",)),
     "price_change_300s": ("a", ("price_change_300s",)),
     "price_change_3600s": ("a", ("price_change_3600s",)),
-    "name": ("m", ("token_name", "name")),
-    "symbol": ("m", ("token_symbol", "symbol")),
+    "name": ("m", ("token_name",)),
+    "symbol": ("m", ("token_symbol",)),
     "created_ts": ("m", ("created_ts",)),
     "graduated": ("m", ("graduated",)),
     "launch_program": ("m", ("launch_program",)),
@@ -110,8 +108,6 @@ _FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "confidence": ("s", ("confidence",)),
 }
 _ALIASED = {"a": "token_aggregates", "m": "token_metadata", "s": "token_signal_summary"}
-_SUMMARY_KEYS = ("mint", "token_address")
-_DCA_TIMES = ("minute", "bucket_timestamp")
 
 # ``sort`` parameter -> expression over the fields above
 SORTS: dict[str, str] = {
@@ -244,16 +240,14 @@ class Schema:
 
     def join_key(self, alias: str) -> str | None:
         """The column a table joins ``token_aggregates`` on (``None``: it cannot be joined)."""
-        keys = {"a": ("mint",), "m": ("mint",), "s": _SUMMARY_KEYS}[alias]
-        return self.first(_ALIASED[alias], keys)
+        return self.first(_ALIASED[alias], ("mint",))
 
     def dca_columns(self) -> tuple[str, str] | None:
-        time = self.first("dca_activity_buckets", _DCA_TIMES)
-        count = self.first("dca_activity_buckets", ("dca_buys", "buy_count"))
+        """The DCA minutes' time and count columns; ``None`` without the table."""
         return (
-            None
-            if time is None or count is None or not self.first("dca_activity_buckets", ("mint",))
-            else (time, count)
+            ("minute", "dca_buys")
+            if {"mint", "minute", "dca_buys"} <= self.tables.get("dca_activity_buckets", set())
+            else None
         )
 
 

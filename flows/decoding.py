@@ -26,7 +26,10 @@ Out of the step come ``(key, value)`` pairs:
   back together with the source position under recovery.
 
 A slot that comes without block time has its trades held until the whole slot is through, then
-timed from the chain (``_PartitionDecoding.slot_time``).
+timed from the chain (``_PartitionDecoding.slot_time``). Before the partition's first known time
+there is nothing to estimate from: such slots wait (in order, nothing after them overtakes) for the
+partition's next timed slot and are estimated back from it; a partition that ends or stops without
+any chain time hands them on untimed (null, never the local clock).
 
 Within one partition the order of trades and clocks is kept all the way to the shards, which is
 what lets the aggregation watermark (the minimum over partitions) never see a trade late.
@@ -43,7 +46,7 @@ from flows.metrics import record_decode
 from solflow.domain.aggregate import trade_record
 from solflow.domain.decode import DecodeStats, TransactionDecoder
 from solflow.domain.decode.context import Record
-from solflow.domain.stream import Gap, SlotClock, SourceStopped, TxUpdate
+from solflow.domain.stream import Gap, SlotClock, SourceEnded, SourceStopped, TxUpdate
 from solflow.domain.tokens import Fact, fact_mint, is_token_lifecycle, sol_usd_point, token_trade
 from solflow.domain.trade import TradeEvent
 from solflow.domain.windows import IncomingRecord
@@ -139,7 +142,7 @@ def _rotate(value: int, bits: int) -> int:
 
 
 class _PartitionDecoding:
-    __slots__ = ("decoder", "transactions", "slots", "last_tick", "clock", "held_slot", "held", "anchor")
+    __slots__ = ("decoder", "transactions", "slots", "last_tick", "clock", "held_slot", "held", "anchor", "untimed")
 
     def __init__(self, programs: tuple[str, ...]):
         self.decoder = TransactionDecoder(programs)
@@ -150,21 +153,28 @@ class _PartitionDecoding:
         self.held_slot: int | None = None  # a slot released without block time whose trades wait for it
         self.held: list[Record] = []
         self.anchor: tuple[int, int] | None = None  # (slot, time) of the latest slot with a known time
+        # Slots released before any known time, with their records, waiting for the first one.
+        self.untimed: list[tuple[int, list[Record]]] = []
 
     def slot_time(self, slot: int, known: int | None) -> tuple[int | None, bool]:
         """The time of ``slot``'s held trades and whether it is the block's own: ``known`` (block meta),
         else an event timestamp of one of its transactions (the Clock sysvar, which is the block time),
-        else estimated from the latest earlier slot with a known time at 400 ms a slot."""
+        else estimated from the latest slot with a known time at 400 ms a slot (None before any)."""
         exact = (
             known if known is not None else next((t.block_time for t in self.held if t.block_time is not None), None)
         )
         if exact is not None:
             self.anchor = (slot, exact)
             return exact, True
-        if self.anchor is None or self.anchor[0] > slot:
-            return None, False
+        return self.estimate(slot), False
+
+    def estimate(self, slot: int) -> int | None:
+        if self.anchor is None:
+            return None
         anchor_slot, anchor_time = self.anchor
-        return anchor_time + (slot - anchor_slot) * SLOT_MS // 1000, False
+        if slot >= anchor_slot:
+            return anchor_time + (slot - anchor_slot) * SLOT_MS // 1000
+        return anchor_time - (anchor_slot - slot) * SLOT_MS // 1000
 
     def report(self, partition: str) -> DecodeReport:
         """Hand over the counters gathered since the last report and start new ones."""
@@ -212,7 +222,9 @@ class DecodeStep:
         self._aggregation = aggregation
         self._partitions: dict[str, _PartitionDecoding] = {}
 
-    def __call__(self, batch: Iterable[TxUpdate | SlotClock | Gap | SourceStopped]) -> list[tuple[str, object]]:
+    def __call__(
+        self, batch: Iterable[TxUpdate | SlotClock | Gap | SourceStopped | SourceEnded]
+    ) -> list[tuple[str, object]]:
         out: list[tuple[str, object]] = []
         append = out.append
         keys = self._keys
@@ -243,6 +255,9 @@ class DecodeStep:
                     continue
                 if part.held_slot is not None:
                     self._release_held(part, None, emit)
+                if part.untimed:
+                    part.anchor = (item.slot, item.block_time)
+                    self._release_untimed(part, emit)
                 for trade in trades:
                     emit(trade)
             elif type(item) is SlotClock:
@@ -256,6 +271,8 @@ class DecodeStep:
                         time = exact
                 if item.block_time is not None:
                     part.anchor = (item.slot, item.block_time)
+                    if part.untimed:
+                        self._release_untimed(part, emit)
                 if self._slot_clocks:
                     append((CLOCK_KEY, SlotClock(item.partition, item.slot, time)))
                 if aggregation and time is not None:
@@ -263,8 +280,17 @@ class DecodeStep:
                     if part.last_tick is None or tick > part.last_tick:
                         part.last_tick = tick
                         part.clock = time
-            elif type(item) is Gap or type(item) is SourceStopped:
+            elif type(item) is Gap:
                 append((RUN_KEY, item))
+            elif type(item) is SourceStopped or type(item) is SourceEnded:
+                # The partition's last items: what waits for a time gets none from it any more.
+                ended = self._partitions.get(item.partition)
+                if ended is not None:
+                    if ended.held_slot is not None:
+                        self._release_held(ended, None, emit)
+                    self._release_untimed(ended, emit)
+                if type(item) is SourceStopped:
+                    append((RUN_KEY, item))
             else:
                 raise TypeError(f"unexpected source item {type(item).__name__}: {item!r}")
         clocks = []
@@ -319,17 +345,36 @@ class DecodeStep:
         return emit
 
     def _release_held(self, part: _PartitionDecoding, known: int | None, emit: Callable[[Record], None]) -> int | None:
-        """Time and hand on the held slot's trades; returns the slot's exact time, if it has one."""
+        """Time and hand on the held slot's trades; returns the slot's exact time, if it has one. Before
+        the partition's first known time they wait in ``untimed`` instead."""
         slot = part.held_slot
         assert slot is not None
         time, exact = part.slot_time(slot, known)
-        for trade in part.held:
+        held = part.held
+        part.held_slot = None
+        part.held = []
+        if time is None:
+            part.untimed.append((slot, held))
+            return None
+        if part.untimed:
+            self._release_untimed(part, emit)
+        for trade in held:
             if trade.block_time is None:
                 trade.block_time = time
             emit(trade)
-        part.held_slot = None
-        part.held = []
         return time if exact else None
+
+    @staticmethod
+    def _release_untimed(part: _PartitionDecoding, emit: Callable[[Record], None]) -> None:
+        """Hand on the slots that waited for the partition's first known time, estimated back from it
+        (untimed if the partition never had one)."""
+        for slot, records in part.untimed:
+            time = part.estimate(slot)
+            for record in records:
+                if record.block_time is None:
+                    record.block_time = time
+                emit(record)
+        part.untimed = []
 
     def _touch(self, partition: str, touched: dict[str, _PartitionDecoding]) -> _PartitionDecoding:
         part = self._partitions.get(partition)

@@ -162,7 +162,8 @@ MEANINGS: dict[str, str] = {
     "signature": "base58 transaction signature",
     "slot": "slot of the transaction",
     "tx_index": "position of the transaction in its block",
-    "block_time": "chain time of the trade: the block's time, else the event's own timestamp, else null"
+    "block_time": "chain time of the trade: the block's time, else the event's own timestamp (or another of the"
+    " slot's), else estimated at 400 ms a slot from the partition's nearest slot with a known time, else null"
     " (never the local clock)",
     "program": "SolFlow program name: pumpswap, pumpfun, launchlab, moonshot, jupiter_dca",
     "program_id": "base58 id of the program that made the trade",

@@ -7,7 +7,8 @@ reads a live Geyser stream (``settings.geyser_url``) through a background reader
 one ``SlotClock``, plus a ``Gap`` for anything it knows it lost (``solflow.domain.stream``).
 When a stop is requested (SIGTERM, or another partition's feed failed for good: ``solflow.run_control``)
 or its own feed fails, a partition hands on everything received, held slots included, then a
-``SourceStopped`` and ends -- so the dataflow drains instead of crashing.
+``SourceStopped`` and ends -- so the dataflow drains instead of crashing. At the end of its input
+it hands on a ``SourceEnded`` last (the decode step releases what it holds for that partition).
 
 The resume state is the last slot handed downstream; a restarted flow (``-r``) resubscribes from
 the slot after it, or skips up to it when replaying. ``SOLFLOW_OVERFLOW=block`` trades dropped
@@ -33,7 +34,7 @@ from typing_extensions import override
 from protos import geyser_pb2
 from solflow import run_control
 from solflow.domain.programs import BY_NAME, Program
-from solflow.domain.stream import Gap, SlotClock, SourceStopped, TxUpdate
+from solflow.domain.stream import Gap, SlotClock, SourceEnded, SourceStopped, TxUpdate
 from solflow.settings import Settings
 from sources.capture_feed import CaptureFeed
 from sources.geyser_client import COMMITMENT_LEVELS
@@ -44,7 +45,7 @@ from sources.worker_thread import keep_thread_state
 
 log = logging.getLogger(__name__)
 
-SourceItem = TxUpdate | SlotClock | Gap | SourceStopped
+SourceItem = TxUpdate | SlotClock | Gap | SourceStopped | SourceEnded
 SINGLE_PARTITION = "all"
 # In a multi-process run every batch costs messages between the processes (run reports, shard
 # inputs, progress): 1,024 updates a batch instead of 256 took 7 % less CPU in two processes, the
@@ -172,6 +173,8 @@ class _YellowstonePartition(StatefulSourcePartition[SourceItem, int | None]):
         if stopping:
             reason = "signal" if run_control.failure() is None else "error"
             out.append(SourceStopped(self._name, reason, self._handed_slot))
+        elif self._ended:
+            out.append(SourceEnded(self._name))
         if self._ended and not out:
             raise StopIteration()
         if items:

@@ -35,6 +35,8 @@ from solflow.domain.programs import PUMPSWAP
 from solflow.server.replay import ReplayServer
 from sources.capture import CaptureReader, CaptureWriter
 
+UNTIMED_START_SLOTS = 12
+
 
 @pytest.fixture(scope="module")
 def capture() -> Path:
@@ -212,8 +214,7 @@ def test_absurd_decimals_or_amounts_are_counted_decode_errors_and_never_hang(
 
 def test_live_runs_time_untimed_trades_from_the_chain_so_every_run_is_identical(tmp_path: Path, capture: Path) -> None:
     # Every third slot's block meta carries no block time: its trades must be timed from the chain.
-    # The first slot keeps its time: before it there is no slot to estimate from (a trade there without
-    # an event timestamp has no chain time, as the README says).
+    # The first slot keeps its time (untimed first slots are the next test's).
     untimed = tmp_path / "untimed.capture"
     first_slot = None
     with CaptureReader(capture) as reader, CaptureWriter(untimed, source="test") as writer:
@@ -242,6 +243,44 @@ def test_live_runs_time_untimed_trades_from_the_chain_so_every_run_is_identical(
         assert all(row[3] is not None for row in written["sqlite.trades"]), "every trade has a chain time"
         outputs.append({name: rows for name, rows in written.items() if not name.startswith("jsonl.")})
     assert outputs[1] == outputs[0] and outputs[2] == outputs[0]
+
+
+def test_trades_before_a_partitions_first_known_time_are_timed_from_its_next_timed_slot(
+    tmp_path: Path, capture: Path
+) -> None:
+    """The capture's first slots lose their block time; LetsBonk, Moonshot and Jupiter DCA events
+    carry no timestamp, so those partitions start with slots that have no chain time of their own.
+    Their trades are estimated back from the partition's next timed slot (400 ms a slot), at any
+    worker count -- never null, never the local clock."""
+    untimed = tmp_path / "untimed-start.capture"
+    block_times: dict[int, int | None] = {}
+    with CaptureReader(capture) as reader, CaptureWriter(untimed, source="test") as writer:
+        for raw in reader:
+            update = geyser_pb2.SubscribeUpdate.FromString(raw)
+            if update.HasField("block_meta"):
+                meta = update.block_meta
+                if len(block_times) < UNTIMED_START_SLOTS:
+                    meta.ClearField("block_time")
+                    raw = update.SerializeToString()
+                block_times[meta.slot] = meta.block_time.timestamp if meta.HasField("block_time") else None
+            writer.write(raw)
+    timed = sorted(slot for slot, known in block_times.items() if known is not None)
+
+    def estimate(slot: int) -> int:
+        after = next(t for t in timed if t > slot)
+        return block_times[after] - (after - slot) * 400 // 1000  # type: ignore[operator]
+
+    outputs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        assert_ok(run_flow(flow_env(out, untimed, SOLFLOW_LEGACY="sqlite"), "-w", workers))
+        outputs.append(read_outputs(out))
+        trades = outputs[-1]["sqlite.trades"]
+        assert all(row[3] is not None for row in trades), "every trade has a chain time"
+        early = [row for row in trades if row[1] < timed[0] and row[4] in ("launchlab", "moonshot", "jupiter_dca")]
+        assert {row[4] for row in early} >= {"launchlab", "moonshot"}, "the test covers untimestamped partitions"
+        assert [(row[1], row[3]) for row in early] == [(row[1], estimate(row[1])) for row in early]
+    assert outputs[1] == outputs[0]
 
 
 def test_cut_refused_resume_lock_and_sigterm_in_one_live_run_lose_nothing_silently(

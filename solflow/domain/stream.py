@@ -39,6 +39,12 @@ class Gap(NamedTuple):
     detected_at_slot: int | None
 
 
+class SourceEnded(NamedTuple):
+    """A partition's input ended (its last item): the decode step hands on what it still holds."""
+
+    partition: str
+
+
 class SourceStopped(NamedTuple):
     """A partition ended before its input did: a stop was requested (a signal) or a source failed."""
 

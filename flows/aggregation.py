@@ -25,7 +25,9 @@ count, batch sizes or restarts.
 
 Snapshots: Bytewax asks every stateful step for a snapshot at each epoch end, with or without
 recovery; without ``-r`` nobody keeps it, so the shard answers ``None`` and costs nothing. With
-``-r`` the snapshot is the pickled aggregator and the mints counter.
+``-r`` the snapshot is the pickled aggregator and the mints counter, and a stop (SIGTERM, a failed
+source) does not flush the last ticks as the end of the input does: the resumed run goes on with
+them, as if never stopped.
 
 Shards are never discarded, not even when ``is_empty``: there are only ``SOLFLOW_AGG_SHARDS`` of
 them, an empty one is small, and it holds every partition's clock -- a rebuilt shard would know no
@@ -44,6 +46,7 @@ from typing_extensions import override
 
 from flows.decoding import ShardInput
 from flows.enrichment import ProcessBlocklist, account_lookup, enrich_config, process_blocklist
+from solflow import run_control
 from solflow.domain.aggregate import AggregationConfig, Emitted, ShardAggregator
 from solflow.domain.enrich import EnrichConfig, Enricher
 from solflow.domain.signals import SignalConfig
@@ -150,8 +153,11 @@ class ShardLogic(StatefulLogic[ShardInput, ShardOutput, ShardState]):
     @override
     def on_eof(self) -> tuple[Iterable[ShardOutput], bool]:
         outputs: list[ShardOutput] = []
-        self._collect(self._aggregator.finish(), outputs)
-        self._count_mints(outputs)
+        if not (self._recovery and run_control.stop_requested()):
+            # The end of the input: every held trade reaches the rows. A stop with -r is no end --
+            # the resumed run goes on from this state, and its rows must be an uninterrupted run's.
+            self._collect(self._aggregator.finish(), outputs)
+            self._count_mints(outputs)
         current = self._aggregator.current_rows()
         if current is not None:
             outputs.append(("current", current))

@@ -4,11 +4,14 @@ A slot is complete when its block meta arrives, when a slot status at or above t
 commitment arrives, when the stream has moved ``RELEASE_DISTANCE_SLOTS`` past it, or when the
 stream ends. Released as the slot's transactions in arrival order, then one ``SlotClock``. Replays
 after a reconnect overlap what was already seen: transactions are deduplicated by
-(slot, signature) for the last ``RESUME_WINDOW_SLOTS`` slots. Plain Python, no I/O.
+(slot, signature) for the last ``RESUME_WINDOW_SLOTS`` slots. ``position`` is where a restarted
+run resumes: before the oldest slot still open (it comes again in full), skipping the slots after
+it that were already released. Plain Python, no I/O.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from solflow.domain.stream import SlotClock, TxUpdate
@@ -41,10 +44,15 @@ class SlotAssembler:
     slots that died, never on chain).
     """
 
-    def __init__(self, partition: str, commitment_level: int, resume_slot: int | None = None):
+    def __init__(
+        self, partition: str, commitment_level: int, resume_slot: int | None = None, released_after: Iterable[int] = ()
+    ):
+        """``resume_slot`` and ``released_after``: a resumed run's ``position`` -- every slot up to
+        ``resume_slot`` and the listed later ones were handed on before."""
         self._partition = partition
         self._commitment_level = commitment_level
         self._skip_through = -1 if resume_slot is None else resume_slot
+        self._skip_slots = frozenset(released_after)
         self._open: dict[int, dict[bytes, Any]] = {}  # slot -> signature -> info, in arrival order
         self._released: dict[int, _ReleasedSlot] = {}  # roughly in slot order; pruned from the front
         self.newest_slot = -1
@@ -71,7 +79,7 @@ class SlotAssembler:
             self.add_slot_status(update.slot.slot, update.slot.status, out)
 
     def add_transaction(self, slot: int, info: Any, out: list) -> None:
-        if slot <= self._skip_through:
+        if slot <= self._skip_through or slot in self._skip_slots:
             self.resumed_skipped += 1
             return
         signature = info.signature
@@ -103,7 +111,7 @@ class SlotAssembler:
         self._advance(slot, out)
 
     def add_block_meta(self, slot: int, block_time: int | None, out: list) -> None:
-        if slot <= self._skip_through:
+        if slot <= self._skip_through or slot in self._skip_slots:
             self.resumed_skipped += 1
             return
         held = self._open.pop(slot, None)
@@ -121,7 +129,7 @@ class SlotAssembler:
         self._advance(slot, out)
 
     def add_slot_status(self, slot: int, status: int, out: list) -> None:
-        if slot <= self._skip_through:
+        if slot <= self._skip_through or slot in self._skip_slots:
             self.resumed_skipped += 1
             return
         if status == _SLOT_DEAD:
@@ -139,6 +147,20 @@ class SlotAssembler:
         """The stream ended: every held slot is as complete as it will get."""
         for slot in sorted(self._open):
             self._release(slot, self._open.pop(slot), None, out)
+
+    def position(self) -> tuple[int, tuple[int, ...]] | None:
+        """Where a restarted run resumes: ``(slot, released after it)`` -- every slot up to ``slot``
+        was handed on, and of the later ones those listed. The oldest open slot is not among them,
+        so its transactions come again in full instead of only the rest; None before any release."""
+        if self._open:
+            base = min(self._open) - 1
+        elif self.max_released_slot >= 0:
+            base = self.max_released_slot
+        else:
+            return None if self._skip_through < 0 else (self._skip_through, tuple(sorted(self._skip_slots)))
+        after = {slot for slot in self._released if slot > base}
+        after.update(slot for slot in self._skip_slots if slot > base)
+        return base, tuple(sorted(after))
 
     def _release(self, slot: int, held: dict[bytes, Any], block_time: int | None, out: list) -> None:
         partition = self._partition

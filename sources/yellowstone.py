@@ -10,8 +10,11 @@ or its own feed fails, a partition hands on everything received, held slots incl
 ``SourceStopped`` and ends -- so the dataflow drains instead of crashing. At the end of its input
 it hands on a ``SourceEnded`` last (the decode step releases what it holds for that partition).
 
-The resume state is the last slot handed downstream; a restarted flow (``-r``) resubscribes from
-the slot after it, or skips up to it when replaying. ``SOLFLOW_OVERFLOW=block`` trades dropped
+The resume state is a position (``SlotAssembler.position``): the slot before the oldest one still
+open, and the later slots already handed on. A restarted flow (``-r``) resubscribes from the slot
+after it, or skips up to it when replaying, and skips the listed ones; the open slot comes again
+in full. So a stop with ``-r`` leaves the slots still open to the resumed run instead of handing
+on their part, which the resumed run would complete only with their rest. ``SOLFLOW_OVERFLOW=block`` trades dropped
 updates for backpressure, at the risk of the server cutting a slow stream as "lagged" (then it
 reconnects and replays from where it was, if the server still holds those slots).
 
@@ -98,7 +101,11 @@ class _Feed(Protocol):
     def close(self) -> None: ...
 
 
-class YellowstoneSource(FixedPartitionedSource[SourceItem, int | None]):
+# (slot, slots after it already handed on): see ``SlotAssembler.position``; a bare slot from an older snapshot.
+SourceState = tuple[int, tuple[int, ...]] | int | None
+
+
+class YellowstoneSource(FixedPartitionedSource[SourceItem, SourceState]):
     """Yellowstone gRPC (or capture replay) input; partitions are fixed by ``settings.layout``."""
 
     def __init__(self, settings: Settings):
@@ -111,18 +118,21 @@ class YellowstoneSource(FixedPartitionedSource[SourceItem, int | None]):
         return list(self._subscriptions)
 
     @override
-    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _YellowstonePartition:
+    def build_part(self, step_id: str, for_part: str, resume_state: SourceState) -> _YellowstonePartition:
         if self._settings.metrics_port is not None:
             serve_metrics(self._settings.metrics_port, self._settings.metrics_addr)
         return _YellowstonePartition(self._settings, self._subscriptions[for_part], resume_state)
 
 
-class _YellowstonePartition(StatefulSourcePartition[SourceItem, int | None]):
-    def __init__(self, settings: Settings, subscription: Subscription, resume_slot: int | None):
+class _YellowstonePartition(StatefulSourcePartition[SourceItem, SourceState]):
+    def __init__(self, settings: Settings, subscription: Subscription, resume_state: SourceState):
         name = subscription.name
         self._name = name
         self._metrics = PartitionMetrics(name)
-        self._assembler = SlotAssembler(name, COMMITMENT_LEVELS[settings.commitment], resume_slot)
+        resume_slot, released_after = resume_state if isinstance(resume_state, tuple) else (resume_state, ())
+        commitment = COMMITMENT_LEVELS[settings.commitment]
+        self._assembler = SlotAssembler(name, commitment, resume_slot, released_after)
+        self._recovery = settings.recovery_directory is not None
         self._handed_slot = resume_slot
         self._feed: _Feed
         if settings.geyser_url:
@@ -166,8 +176,11 @@ class _YellowstonePartition(StatefulSourcePartition[SourceItem, int | None]):
                 else:
                     self._ended = True
         if stopping or self._ended:
-            # Everything received is handed on, held slots included (as complete as they will get).
-            self._assembler.finish(out)
+            if stopping and self._recovery:  # (a stop ends the feed too: its end is no end of input)
+                self._leave_open_slots()
+            else:
+                # Everything received is handed on, held slots included (as complete as they will get).
+                self._assembler.finish(out)
             self._ended = True
         self._account(updates)
         if stopping:
@@ -188,12 +201,26 @@ class _YellowstonePartition(StatefulSourcePartition[SourceItem, int | None]):
         return self._wake
 
     @override
-    def snapshot(self) -> int | None:
-        return self._handed_slot
+    def snapshot(self) -> SourceState:
+        return self._assembler.position()
 
     @override
     def close(self) -> None:
         self._feed.close()
+
+    def _leave_open_slots(self) -> None:
+        """A stop of a run that keeps snapshots: the slots still open stay unreleased -- the snapshot's
+        position is before them, so the resumed run reads them again in full."""
+        held = self._assembler.held_transactions
+        position = self._assembler.position()
+        if held and position is not None:
+            log.info(
+                "partition %s: %d transaction(s) of slots still open at the stop are left to the resumed run"
+                " (-r), which reads again from slot %d",
+                self._name,
+                held,
+                position[0] + 1,
+            )
 
     def _account(self, updates: int) -> None:
         assembler = self._assembler

@@ -17,6 +17,7 @@ from typing import Any
 import base58
 import pytest
 from test_flow_support import (
+    REPO_ROOT,
     RUN_TIMEOUT_S,
     assert_ok,
     flow_env,
@@ -36,6 +37,8 @@ from solflow.server.replay import ReplayServer
 from sources.capture import CaptureReader, CaptureWriter
 
 UNTIMED_START_SLOTS = 12
+OPEN_SLOT_UPDATES = 6000  # served at SERVED_RATE: the open slot waits 5 s for its rest
+SERVED_RATE = 1200.0
 
 
 @pytest.fixture(scope="module")
@@ -329,6 +332,58 @@ def test_cut_refused_resume_lock_and_sigterm_in_one_live_run_lose_nothing_silent
     assert (stats["end"], stats["gaps"]) == ("stopped", len(gap_rows))
     written = read_outputs(tmp_path)
     assert stats["trades"] == len(written["sqlite.trades"]) == stats["rows_written.jsonl"]
+
+
+def test_sigterm_with_recovery_inside_an_open_slot_resumes_to_an_uninterrupted_runs_outputs(
+    tmp_path: Path, capture: Path, baseline: dict[str, Any]
+) -> None:
+    """Halfway through the stream a slot's transactions are out but not its block meta: processed
+    statuses of that slot (which complete nothing) keep it open for seconds. SIGTERM lands then; the
+    same command with ``-r`` must re-read the open slot, so the outputs equal an uninterrupted
+    run's, each trade once."""
+    updates = [geyser_pb2.SubscribeUpdate.FromString(raw) for raw in CaptureReader(capture)]
+    metas = [n for n, update in enumerate(updates) if update.HasField("block_meta")]
+    middle = metas[len(metas) // 2]
+    open_slot = updates[middle].block_meta.slot
+    inside = [
+        n for n in range(middle) if updates[n].HasField("transaction") and updates[n].transaction.slot == open_slot
+    ]
+    assert len(inside) >= 2, "the slot has transactions to split"
+    cut_at = inside[len(inside) // 2]  # some of the slot's transactions are out, the rest wait
+    hold = geyser_pb2.SubscribeUpdate(slot=geyser_pb2.SubscribeUpdateSlot(slot=open_slot, status=0))
+    served = [*updates[:cut_at], *[hold] * OPEN_SLOT_UPDATES, *updates[cut_at:]]
+    server = ReplayServer(
+        served, rate=SERVED_RATE, replay_window_slots=150, ping_interval_s=1.0, clock_start=time.time() + 3600
+    )
+    server.start()
+    recovery = tmp_path / "recovery"
+    recovery.mkdir()
+    subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), "1"], check=True, cwd=REPO_ROOT)
+    env = flow_env(tmp_path / "out", capture, GEYSER_URL=f"http://127.0.0.1:{server.port}", SOLFLOW_LEGACY="both")
+    args = ("-r", str(recovery), "-s", "1", "-b", "0")
+    try:
+        log = tmp_path / "stopped.log"
+        proc = start_flow(env, *args, log=log)
+        try:
+            begin_when_subscribed(server, proc)
+            # Stop once the slot's first transactions went out and its rest is seconds away.
+            opened = cut_at + OPEN_SLOT_UPDATES // 4
+            wait_until(lambda: server._published() > opened or proc.poll() is not None, RUN_TIMEOUT_S, "the open slot")
+            assert server._published() < cut_at + OPEN_SLOT_UPDATES * 3 // 4, "the machine is too slow for this test"
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=RUN_TIMEOUT_S) == 0, log.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        stopped = read_outputs(tmp_path / "out")["sqlite.trades"]
+        assert 0 < len(stopped) < len(baseline["sqlite.trades"])
+        resumed = run_flow(env, *args)
+        assert_ok(resumed)
+    finally:
+        server.stop()
+    written = read_outputs(tmp_path / "out")
+    assert [name for name in baseline if written.get(name) != baseline[name]] == []
+    assert run_stats(tmp_path / "out")["trades"] == len(baseline["sqlite.trades"]), "each trade counted once"
 
 
 def test_a_gap_is_backfilled_as_the_readme_says(tmp_path: Path, capture: Path, baseline: dict[str, Any]) -> None:

@@ -257,13 +257,8 @@ def test_an_ingest_stopped_and_resumed_leaves_the_members_run_finished(
     trades = outputs["sqlite.trades"]
     lines = [line for name, data in outputs.items() if name.startswith("jsonl.") for line in data.splitlines()]
     assert len(lines) == len(set(lines)) == len(trades) == run_stats(out)["trades"], "each trade once, counted once"
-    # A drained stop of the Yellowstone source hands on its last slot as far as it had it (timed by
-    # estimate when its block meta had not come), and the resumed ingest goes on after that slot, as
-    # a resumed single process does: that slot's rest is missing. Every other trade is the embedded run's.
-    expected = embedded[0]["sqlite.trades"]
-    differing = {(row[4], row[1]) for row in set(trades) ^ set(expected)}  # (program, slot)
-    assert len({program for program, _ in differing}) == len(differing), f"more than a slot per source: {differing}"
-    assert {row[0] for row in trades} <= {row[0] for row in expected}
+    # A stop with -r leaves a slot still open to the resumed ingest, which reads it again in full.
+    assert sorted(trades) == sorted(embedded[0]["sqlite.trades"])
 
 
 def _committed_epoch(recovery: Path) -> int:

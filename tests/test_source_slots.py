@@ -141,6 +141,24 @@ def test_updates_at_or_below_the_resume_slot_are_skipped():
     assert assembler.resumed_skipped == 2
 
 
+def test_the_position_is_before_the_oldest_open_slot_and_a_resume_skips_what_was_released_after_it():
+    assembler = SlotAssembler("p", CONFIRMED)
+    assert assembler.position() is None
+    feed(assembler, tx(10, 0), block_meta(10, 1), tx(11, 0), tx(12, 0), block_meta(12, 2))
+    assert assembler.position() == (10, (12,))  # 11 is open: it comes again in full
+    resumed = SlotAssembler("p", CONFIRMED, *assembler.position())
+    out = feed(resumed, tx(10, 0), block_meta(10, 1), tx(11, 0), tx(11, 1), block_meta(11, 3))
+    out += feed(resumed, tx(12, 0), block_meta(12, 2), tx(13, 0), block_meta(13, 4))
+    assert shape(out) == [
+        ("tx", 11, 3, signature(11, 0)),
+        ("tx", 11, 3, signature(11, 1)),
+        ("clock", 11, 3),
+        ("tx", 13, 4, signature(13, 0)),
+        ("clock", 13, 4),
+    ]
+    assert resumed.position() == (13, ())
+
+
 def test_dedup_memory_is_bounded_by_the_resume_window():
     assembler = SlotAssembler("p", CONFIRMED)
     for slot in range(1, 3 * RESUME_WINDOW_SLOTS):

@@ -41,13 +41,18 @@ trade amounts of the rows already there.
 Pragmas: ``journal_mode=WAL`` (readers never block the writer), ``synchronous=NORMAL``, a 20 MiB cache.
 Another process holding the write lock (a long analysis write) is waited out: each attempt waits
 ``BUSY_TIMEOUT_MS`` inside SQLite, then the commit is retried with backoff (tenacity) for as long as
-it takes, with a warning on every retry; pending rows are kept until a commit succeeds.
+it takes, with a warning on every retry; pending rows are kept until a commit succeeds. Once the run
+is stopping (SIGTERM, a failed source) the wait ends ``LOCKED_AT_STOP_S`` after the stop, so the stop
+stays prompt: the rows not written yet are pickled next to the database (``<db>.unwritten``), one
+error line says so, and the next run into that ``SOLFLOW_OUT`` writes them first.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import pickle
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -69,6 +74,7 @@ from sinks.schema import (
     check_row_keys,
     window_metric_columns,
 )
+from solflow import run_control
 from solflow.domain.stream import Gap
 from solflow.domain.windows import RowBlock
 from solflow.settings import DEFAULT_WINDOWS
@@ -101,6 +107,8 @@ FLUSH_ITEMS = 20_000  # pending items that force a commit
 BUSY_TIMEOUT_MS = 1_000  # SQLite's own wait for the write lock, per attempt
 LOCK_RETRY_MAX_S = 2.0  # longest pause between attempts while another process holds the lock
 FLUSH_INTERVAL_S = 1.0  # while items keep arriving, none waits longer than this for its commit
+LOCKED_AT_STOP_S = 4.0  # after a stop, how long a commit waits for a locked database (a stop takes < 10 s)
+UNWRITTEN_SUFFIX = ".unwritten"  # <db>.unwritten: rows a stopped run could not commit, written by the next
 
 _MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (
@@ -296,6 +304,9 @@ class _SqlitePartition(StatefulSinkPartition[Item, None]):
         self._db.execute("PRAGMA temp_store=MEMORY")
         self._while_locked(lambda: _migrate(self._db, windows))
         self._pending = PendingWrites(windows, retention_s)
+        self._unwritten = path.with_name(path.name + UNWRITTEN_SUFFIX)
+        self._keeping = False  # the database stayed locked after a stop: pending rows go to _unwritten
+        self._write_unwritten()
 
     @override
     def write_batch(self, values: list[Item]) -> None:
@@ -318,21 +329,65 @@ class _SqlitePartition(StatefulSinkPartition[Item, None]):
 
     def _commit(self) -> None:
         pending = self._pending
-        if pending.items:
+        if not pending.items:
+            return
+        if self._keeping:
+            self._keep_unwritten()
+            return
 
-            def write() -> None:
-                with _transaction(self._db):
-                    pending.write(self._db)
+        def write() -> None:
+            with _transaction(self._db):
+                pending.write(self._db)
 
-            self._while_locked(write)
-            pending.clear()
+        try:
+            self._while_locked(write, until_stop=True)
+        except sqlite3.OperationalError as exc:
+            if not (_is_locked(exc) and run_control.stop_requested()):
+                raise
+            self._keeping = True
+            self._keep_unwritten()
+            log.error(
+                "%s stayed locked by another writer after the stop; %s not written yet are kept in %s and"
+                " written by the next run into this SOLFLOW_OUT (-r or SOLFLOW_APPEND=on)",
+                self._path,
+                pending.describe(),
+                self._unwritten,
+            )
+            return
+        pending.clear()
 
-    def _while_locked(self, action: Callable[[], object]) -> None:
+    def _keep_unwritten(self) -> None:
+        """Pickle every pending row next to the database (replacing an earlier, smaller copy)."""
+        part = self._unwritten.with_name(self._unwritten.name + ".tmp")
+        with open(part, "wb") as file:
+            pickle.dump(self._pending, file, protocol=pickle.HIGHEST_PROTOCOL)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(part, self._unwritten)
+
+    def _write_unwritten(self) -> None:
+        """Commit the rows an earlier run kept aside because the database stayed locked at its stop."""
+        if not self._unwritten.is_file():
+            return
+        with open(self._unwritten, "rb") as file:
+            kept: PendingWrites = pickle.load(file)
+
+        def write() -> None:
+            with _transaction(self._db):
+                kept.write(self._db)
+
+        self._while_locked(write)
+        self._unwritten.unlink()
+        log.warning("%s: wrote %s an earlier run had kept in %s", self._path, kept.describe(), self._unwritten)
+
+    def _while_locked(self, action: Callable[[], object], until_stop: bool = False) -> None:
         """Run ``action``, retrying with backoff for as long as another process holds the write lock
-        (a long analysis write, a backup): the dataflow waits, nothing is lost, a warning says why."""
+        (a long analysis write, a backup): the dataflow waits, nothing is lost, a warning says why.
+        ``until_stop``: give up (raise) ``LOCKED_AT_STOP_S`` after a stop was requested."""
         for attempt in Retrying(
             retry=retry_if_exception(_is_locked),
             wait=wait_exponential(multiplier=0.1, max=LOCK_RETRY_MAX_S),
+            stop=_stopped_long_enough if until_stop else _never,
             before_sleep=self._warn_locked,
             reraise=True,
         ):
@@ -345,6 +400,15 @@ class _SqlitePartition(StatefulSinkPartition[Item, None]):
             self._path,
             state.seconds_since_start or 0.0,
         )
+
+
+def _stopped_long_enough(state: RetryCallState) -> bool:
+    since = run_control.seconds_since_stop()
+    return since is not None and since >= LOCKED_AT_STOP_S
+
+
+def _never(state: RetryCallState) -> bool:
+    return False
 
 
 def _is_locked(error: BaseException) -> bool:
@@ -501,6 +565,10 @@ class _AggregateRows:
                 raise RowShapeError(f"aggregate rows come as RowBlock batches, got {type(block).__name__}")
             if not block.fits(self._windows):
                 raise RowShapeError(f"aggregate rows were computed for other windows than {self._windows}")
+
+    @property
+    def rows(self) -> int:
+        return sum(len(block) for block in self._blocks)
 
     def add(self, blocks: list[RowBlock]) -> None:
         """Keep checked rows."""
@@ -662,6 +730,20 @@ class PendingWrites:
             db.executemany(_STATS_UPSERT, self._stats.items())
         self._token_rows.write(db)
         self._retention.prune(db)
+
+    def describe(self) -> str:
+        """The pending rows per table, for a message: ``"1200 rows (trades 1150, token_aggregates 40, ...)"``."""
+        tokens = self._token_rows
+        counts = {
+            "trades": len(self._trades),
+            "token_aggregates": self._aggregates.rows,
+            "token_signals": len(self._signals),
+            "gaps": len(self._gaps),
+            "run_stats": len(self._stats),
+            "token tables": len(tokens.tokens) + len(tokens.dca) + (len(tokens.scoring.rows) if tokens.scoring else 0),
+        }
+        shown = ", ".join(f"{table} {n}" for table, n in counts.items() if n)
+        return f"{sum(counts.values())} rows ({shown or 'none'})"
 
     def clear(self) -> None:
         """The pending rows (and a due prune) committed."""

@@ -12,24 +12,34 @@ from __future__ import annotations
 
 import signal
 import threading
+from time import monotonic
 from types import FrameType
 
 _stop = threading.Event()
-_state: dict[str, object] = {}  # "signal": the first signal's number; "error": the first fatal error
+# "signal": the first signal's number; "error": the first fatal error; "at": monotonic time of the first stop
+_state: dict[str, object] = {}
 
 
 def stop_requested() -> bool:
     return _stop.is_set()
 
 
+def seconds_since_stop() -> float | None:
+    """How long ago the first stop was requested; None while the run goes on."""
+    at = _state.get("at")
+    return monotonic() - at if isinstance(at, float) else None
+
+
 def request_stop(signum: int) -> None:
     _state.setdefault("signal", signum)
+    _state.setdefault("at", monotonic())
     _stop.set()
 
 
 def fail(error: Exception) -> None:
     """A source cannot go on: remember the first such error and stop every partition."""
     _state.setdefault("error", error)
+    _state.setdefault("at", monotonic())
     _stop.set()
 
 

@@ -6,6 +6,7 @@ summary and ``run_stats`` say matches what is on disk.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -177,6 +178,51 @@ def test_a_database_locked_by_another_process_for_15_s_is_ridden_out(
     assert "solflow.db is locked by another writer; waiting" in log
     written = read_outputs(tmp_path)
     assert written == baseline, "every row reached every sink"
+
+
+def test_sigterm_while_another_process_holds_the_lock_stops_within_10_s_and_keeps_the_rows(
+    tmp_path: Path, capture: Path, baseline: dict[str, Any]
+) -> None:
+    times = [row[3] for row in baseline["sqlite.trades"] if row[3] is not None]
+    speed = (max(times) - min(times)) / 10  # a 10-second run
+    out, recovery = tmp_path / "out", tmp_path / "recovery"
+    recovery.mkdir()
+    subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), "1"], check=True, cwd=REPO_ROOT)
+    args = ("-r", str(recovery), "-s", "1", "-b", "0")
+    env = flow_env(out, capture, SOLFLOW_LEGACY="both", SOLFLOW_REPLAY_SPEED=f"{speed:.3f}")
+    log = tmp_path / "run.log"
+    proc = start_flow(env, *args, log=log)
+    try:
+        wait_until(lambda: jsonl_lines(out) > 100 or proc.poll() is not None, RUN_TIMEOUT_S, "progress")
+        analysis = sqlite3.connect(out / "solflow.db", isolation_level=None, timeout=RUN_TIMEOUT_S)
+        analysis.execute("BEGIN IMMEDIATE")  # another writer holds the write lock, longer than the stop may take
+        try:
+            time.sleep(2)
+            assert proc.poll() is None, "the paced run ended before it could be stopped"
+            proc.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            wait_until(lambda: proc.poll() is not None, 30, "the stop")
+            stopped_in = time.monotonic() - signalled
+        finally:
+            analysis.execute("ROLLBACK")  # (also lets a run that did not stop in time finish)
+            analysis.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = log.read_text()
+    assert proc.returncode == 0, text
+    assert stopped_in < 10, f"the stop took {stopped_in:.1f} s"
+    [kept_line] = [line for line in text.splitlines() if "stayed locked by another writer after the stop" in line]
+    unwritten = out / "solflow.db.unwritten"
+    assert f"are kept in {unwritten}" in kept_line and re.search(r"; \d+ rows \(trades \d+", kept_line), kept_line
+    assert unwritten.is_file() and "Traceback" not in text and "panicked" not in text
+    assert len(read_outputs(out)["sqlite.trades"]) < jsonl_lines(out), "some trades were kept aside"
+
+    # Resumed, the run writes the kept rows first, then goes on as if never stopped.
+    resumed = run_flow(dict(env, SOLFLOW_REPLAY_SPEED="0"), *args)
+    assert_ok(resumed)
+    assert "an earlier run had kept in" in resumed.stderr and not unwritten.exists()
+    assert read_outputs(out) == baseline, "every row once: none lost to the lock"
 
 
 def test_absurd_decimals_or_amounts_are_counted_decode_errors_and_never_hang(

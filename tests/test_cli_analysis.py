@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from solflow.analysis.outputs import format_utc
 from solflow.domain.bots import is_bot
 from solflow.domain.programs import WSOL_MINT
 
@@ -335,6 +336,24 @@ def test_trace_table_shows_trades_history_and_signals(out: Path) -> None:
     assert "Window history" in result.stdout and "Signals" in result.stdout
     if trades.height > 2:
         assert f"latest 2 of {trades.height}" in result.stdout
+
+
+def test_trace_summary_names_prices_and_scores_the_mint(out: Path) -> None:
+    """In 80 columns: a mint launched and graduated in the sample, by its name and symbol, with its
+    launch, graduation, price, market cap, progress and persistence score."""
+    tokens = read(out, "tokens").sort("ts").group_by("mint").last()
+    scored = set(read(out, "scores").get_column("mint"))
+    candidates = tokens.filter(pl.col("graduated"), pl.col("token_name").is_not_null(), pl.col("mint").is_in(scored))
+    token = candidates.sort("mint").row(0, named=True)
+    trace = solflow_json("trace", token["mint"], "--out", out)
+    latest, score = trace["history"][-1], trace["score"]
+    result = solflow("trace", token["mint"], "--out", out)
+    assert result.returncode == 0 and result.stderr == ""
+    text = " ".join(result.stdout.split())  # lines wrapped at 80 columns, joined
+    assert f"{token['token_name']} ({token['token_symbol']}), launched on {token['launch_program']}" in text
+    assert f"graduated at {format_utc(token['migrated_ts'])} UTC" in text
+    assert f"price {latest['price']:.4g} SOL, market cap {latest['market_cap']:,.1f} SOL, bonding progress 100%" in text
+    assert f"persistence score {score['persistence_score']} ({score['pattern_tag']}, confidence" in text
 
 
 # ---------------------------------------------------------------- signals

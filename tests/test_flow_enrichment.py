@@ -108,6 +108,26 @@ def test_price_is_the_latest_trades_reserves_ratio_and_market_cap_price_times_su
     assert checked > 100
 
 
+def test_price_changes_compare_with_the_price_a_window_earlier(sample_out: Path) -> None:
+    """Each history row's ``price_change_{300,3600}s``: its price over the price of the mint's latest
+    row at least that many seconds earlier, minus 1; null without one."""
+    history = pl.read_parquet(sample_out / "aggregates" / "*" / "*.parquet", hive_partitioning=False)
+    history = history.with_columns(pl.col("ts").dt.epoch("s")).sort("mint", "ts")
+    compared = 0
+    for (_mint,), rows in history.group_by("mint"):
+        series = rows.select("ts", "price", "quote_mint", "price_change_300s", "price_change_3600s").rows()
+        assert len({quote for _, _, quote, _, _ in series}) == 1  # no mint of the sample changes quote
+        for ts, price, _, *changes in series:
+            for window, change in zip((300, 3600), changes, strict=True):
+                earlier = [then for t, then, *_ in series if t <= ts - window]
+                if not earlier:
+                    assert change is None
+                    continue
+                assert change == pytest.approx(price / earlier[-1] - 1, rel=1e-9, abs=1e-12)
+                compared += 1
+    assert compared > 50
+
+
 def test_names_for_every_mint_created_in_the_sample(sample_out: Path, lifecycle: list[dict[str, Any]]) -> None:
     created = {r["mint"]: r for r in lifecycle if r["kind"] == "token_created"}
     assert len(created) > 50
@@ -215,7 +235,9 @@ def test_scores_are_the_scorer_of_the_final_state(sample_out: Path) -> None:
     # the Parquet scores/ hold every scoring, the last of them this one
     history = pl.read_parquet(sample_out / "scores" / "*" / "*.parquet").with_columns(pl.col("ts").dt.epoch("s"))
     assert sorted(history.filter(pl.col("ts") == now).to_dicts(), key=lambda r: r["mint"]) == expected
-    assert history.get_column("ts").n_unique() > 3  # a scoring a minute
+    times = sorted(set(history.get_column("ts")))
+    assert len(times) > 3 and all(t % 60 == 0 for t in times[:-1])  # a scoring a minute of chain time ...
+    assert times[-1] == now  # ... and the last at the end of the input
     assert {r["pattern_tag"] for r in summary} >= {"ACCUMULATION", "NOISE"}
 
 

@@ -6,8 +6,9 @@ reads a live Geyser stream (``settings.geyser_url``) through a background reader
 ``settings.replay_path`` when no URL is set, and emits per complete slot its ``TxUpdate``s then
 one ``SlotClock``, plus a ``Gap`` for anything it knows it lost (``solflow.domain.stream``).
 When a stop is requested (SIGTERM, or another partition's feed failed for good: ``solflow.run_control``)
-or its own feed fails, a partition hands on everything received, held slots included, then a
-``SourceStopped`` and ends -- so the dataflow drains instead of crashing. At the end of its input
+or its own feed fails, a partition hands on everything received, held slots included (with ``-r``
+only the complete ones: the resumed run reads the open ones again), then a ``SourceStopped`` and
+ends -- so the dataflow drains instead of crashing. At the end of its input
 it hands on a ``SourceEnded`` last (the decode step releases what it holds for that partition).
 
 The resume state is a position (``SlotAssembler.position``): the slot before the oldest one still

@@ -4,6 +4,7 @@ against the numbers in the transaction's own events."""
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -281,6 +282,7 @@ def test_a_mint_quiet_longer_than_its_windows_keeps_its_metadata_for_the_retenti
     book.advance(100 + 3600 + 120)  # quiet past its windows: the trading state goes
     assert "M1nt" not in book and book.enrichment("M1nt") == NO_ENRICHMENT
     book.take_metadata_rows()
+    book = pickle.loads(pickle.dumps(book))  # a shard's snapshot keeps it (-r)
     book.add(token_trade(_trade(time=5000, virtual_quote=45_000_000_000)))
     book.advance(5000)
     meta = book.metadata("M1nt")

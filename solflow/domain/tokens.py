@@ -192,6 +192,7 @@ class TokenMetadata:
 
 METADATA_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(TokenMetadata))
 _values: Callable[[TokenMetadata], tuple[Any, ...]] = attrgetter(*METADATA_COLUMNS)
+_NAME_AT, _SUPPLY_AT = METADATA_COLUMNS.index("token_name"), METADATA_COLUMNS.index("supply_raw")
 
 
 class Enrichment(NamedTuple):
@@ -264,21 +265,26 @@ class _Token:
             del ticks[:drop], prices[:drop]
 
 
-class _Dormant:
-    """What is kept of a quiet token: its metadata and launch facts, not its trading state."""
+class _Dormant(NamedTuple):
+    """What is kept of a quiet token: its metadata and launch facts, not its trading state (plain
+    values: a shard's snapshot pickles every one of them)."""
 
-    __slots__ = ("completed", "last_seen", "meta", "pool_created_ts")
+    meta: tuple[Any, ...]  # the TokenMetadata fields, in order
+    completed: bool
+    pool_created_ts: int | None
+    last_seen: int
 
-    def __init__(self, token: _Token):
-        self.meta = token.meta
-        self.completed = token.completed
-        self.pool_created_ts = token.pool_created_ts
-        self.last_seen = token.last_seen
+    @classmethod
+    def of(cls, token: _Token) -> _Dormant:
+        return cls(_values(token.meta), token.completed, token.pool_created_ts, token.last_seen)
 
     def restore(self, token: _Token) -> None:
-        token.meta = self.meta
+        token.meta = TokenMetadata(*self.meta)
         token.completed = self.completed
         token.pool_created_ts = self.pool_created_ts
+
+    def named(self) -> bool:
+        return self.meta[_NAME_AT] is not None and self.meta[_SUPPLY_AT] is not None
 
 
 @dataclass(frozen=True)
@@ -520,7 +526,7 @@ class TokenBook:
     def _named(self, mint: str) -> bool:
         """A quiet mint whose name and supply are known (no lookup needed when it trades again)."""
         dormant = self._dormant.get(mint)
-        return dormant is not None and dormant.meta.token_name is not None and dormant.meta.supply_raw is not None
+        return dormant is not None and dormant.named()
 
     def _maybe_lookup(self, token: _Token, tick: int) -> None:
         meta = token.meta
@@ -584,7 +590,7 @@ class TokenBook:
         keep_after = tick - self.config.keep_s
         for mint in [m for m, token in self._tokens.items() if token.last_seen < keep_after]:
             token = self._tokens.pop(mint)
-            self._dormant[mint] = _Dormant(token)
+            self._dormant[mint] = _Dormant.of(token)
             if token.lookup_due is not None:
                 due = self._due.get(token.lookup_due)
                 if due is not None and mint in due:

@@ -203,16 +203,13 @@ class DecodeStep:
         tick_s: int,
         trades: bool,
         aggregation: bool,
-        after_slot: int | None = None,
         slot_clocks: bool = False,
         token_facts: bool = False,
     ):
         """``programs``: each source partition's program names (what its decoder may emit);
         ``trades``: emit trades for the trade sinks; ``aggregation``: emit shard inputs;
-        ``after_slot``: transactions of this slot and earlier are skipped (the outputs hold them);
         ``slot_clocks``: emit every slot's clock; ``token_facts``: emit, keyed by program, the
         lifecycle records the token state reads and the SOL/USD rates (for the Kafka ingest)."""
-        self._after_slot = -1 if after_slot is None else after_slot
         self._slot_clocks = slot_clocks
         self._token_facts = token_facts
         self._programs = programs
@@ -236,8 +233,6 @@ class DecodeStep:
         for item in batch:
             # `type(item) is` in each test lets the type checker narrow `item` (and is the fastest test).
             if type(item) is TxUpdate:
-                if item.slot <= self._after_slot:
-                    continue
                 part = touched.get(item.partition) or self._touch(item.partition, touched)
                 part.transactions += 1
                 decoder = part.decoder

@@ -12,10 +12,15 @@ transaction that touches two tracked programs reaches both partitions and counts
 ``mints`` counts mints entering the aggregation windows: over a run shorter than the longest
 window that is the number of distinct mints traded; a mint that drops out after idling longer than
 the longest window and trades again later counts again.
+``continue_at`` (a run that was stopped) says per partition where the next run continues: ``slot``,
+the first slot not written in full, and ``written``, the later slots that were; null for a partition
+that handed on nothing (the next run continues it after the last slot written). An appending run
+(``SOLFLOW_APPEND=on``) starts there (``flows.solflow``).
 """
 
 from __future__ import annotations
 
+import json
 import pickle
 import time
 from collections.abc import Callable, Iterable
@@ -28,7 +33,7 @@ from typing_extensions import override
 from flows.decoding import RUN_KEY, DecodeReport
 from solflow.domain.decode import DecodeStats
 from solflow.domain.decode.stats import UNATTRIBUTED
-from solflow.domain.stream import MALFORMED_UPDATE, Gap, SourceStopped
+from solflow.domain.stream import MALFORMED_UPDATE, Gap, SlotPosition, SourceStopped
 
 PROCESS_STARTED = time.monotonic()
 EMIT_EVERY_S = 0.5
@@ -85,6 +90,7 @@ class RunTotals:
     stopped: str | None = None  # why a partition ended before its input: "signal" or "error"
     invalid_messages = 0
     token_rows = 0
+    positions: dict[str, SlotPosition | None] | None = None  # where each stopped partition's next run continues
 
     def __init__(self, programs: tuple[str, ...]) -> None:
         self.transactions_by_partition: dict[str, int] = {}
@@ -117,6 +123,7 @@ class RunTotals:
         elif type(item) is SourceStopped:
             if self.stopped != "error":
                 self.stopped = item.reason
+            self.positions = {**(self.positions or {}), item.partition: item.position}
         elif type(item) is RowCount:
             self.aggregate_rows += item.aggregates
             self.current_rows += item.current
@@ -170,7 +177,18 @@ class RunTotals:
             "tx_per_s": round(transactions_this_run / elapsed_s, 1) if elapsed_s > 0 else 0.0,
             "end": self._end(at_end),
             "finished": int(at_end and self._end(at_end) == "finished"),
+            "continue_at": self._continue_at() if at_end else None,
         }
+
+    def _continue_at(self) -> str | None:
+        """JSON of where each stopped partition's next run continues (None: no partition stopped)."""
+        if self.positions is None:
+            return None
+        where = {
+            partition: None if position is None else {"slot": position[0] + 1, "written": list(position[1])}
+            for partition, position in sorted(self.positions.items())
+        }
+        return json.dumps(where, separators=(",", ":"))
 
     def _end(self, at_end: bool) -> str:
         if not at_end:
@@ -184,6 +202,8 @@ class RunStatsLogic(StatefulLogic[RunItem, RunRow, bytes]):
     def __init__(self, programs: tuple[str, ...], outputs: Outputs, resume: bytes | None):
         self._outputs = outputs
         self._totals: RunTotals = RunTotals(programs) if resume is None else pickle.loads(resume)
+        # A resumed run goes on past the stop that ended the snapshotted one: only its own stop counts.
+        self._totals.stopped = self._totals.positions = None
         self._resumed_transactions = self._totals.transactions
         self._emitted_at = time.monotonic()
 

@@ -41,7 +41,7 @@ import os
 import sqlite3
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -56,7 +56,7 @@ from flows.enrichment import score_batch_item, scorer_builder
 from flows.errors import flow_built, install_excepthook, report_at_exit
 from flows.run_stats import Outputs, RunItem, RunRow, count_rows, run_stats_builder
 from flows.summary import SummarySink
-from sinks.existing import aggregate_windows, earlier_outputs, last_slot
+from sinks.existing import aggregate_windows, earlier_outputs, last_slot, stopped_positions
 from sinks.jsonl import LegacyJsonlSink
 from sinks.parquet import ParquetDatasetSink
 from sinks.sqlite import SqliteSink
@@ -69,18 +69,18 @@ from solflow.logs import configure_logging
 from solflow.settings import Settings, SettingsError
 from solflow.wire import ServiceError
 from sources.capture import CaptureError, check_capture
-from sources.yellowstone import YellowstoneSource, subscriptions
+from sources.yellowstone import SourceState, YellowstoneSource, subscriptions
 
 DB_NAME = "solflow.db"
 GC_GEN0_THRESHOLD = 10_000
 
 
-def build_flow(settings: Settings, recovery: bool = True, after_slot: int | None = None) -> Dataflow:
+def build_flow(settings: Settings, recovery: bool = True, start: Mapping[str, SourceState] | None = None) -> Dataflow:
     """The whole pipeline for ``settings``; building it opens nothing (connections and files open
     in the source and sink partitions) -- except that in the scale-out modes it makes sure the
     Kafka topics exist. ``recovery``: the run keeps snapshots (``-r``); without it, steps skip the
-    work of snapshotting. ``after_slot``: transactions up to this slot are skipped (an appending
-    run continues after what the outputs hold)."""
+    work of snapshotting. ``start``: where each source partition of an appending run starts, after
+    what the outputs hold (``_check_earlier_run``)."""
     if settings.kafka_publish is not None:
         return _scale_out_module("flows.ingest").build_ingest_flow(settings, _show_progress(settings))
     out, sinks = settings.out_dir, settings.sinks
@@ -93,7 +93,7 @@ def build_flow(settings: Settings, recovery: bool = True, after_slot: int | None
     )
     partition_programs = {sub.name: tuple(p.name for p in sub.programs) for sub in subscriptions(settings)}
     flow = Dataflow("solflow")
-    decoded = _decoded_input(flow, settings, partition_programs, after_slot)
+    decoded = _decoded_input(flow, settings, partition_programs, start)
     # The casts name what the branch predicates let through (Bytewax streams cannot narrow).
     routed = op.branch("route_trades", decoded, _is_trade)
     # Keyed by program, a trade is written by the worker that read it (sink partitions are named
@@ -170,12 +170,15 @@ def build_flow(settings: Settings, recovery: bool = True, after_slot: int | None
 
 
 def _decoded_input(
-    flow: Dataflow, settings: Settings, partition_programs: dict[str, tuple[str, ...]], after_slot: int | None
+    flow: Dataflow,
+    settings: Settings,
+    partition_programs: dict[str, tuple[str, ...]],
+    start: Mapping[str, SourceState] | None,
 ) -> Stream[tuple[str, object]]:
     """What the branches take: the decode step's output (``flows.decoding``), from the Yellowstone
     source -- or, for a cluster member, from the ingest's Kafka topics in the same shape."""
     if settings.kafka_input is not None:
-        if after_slot is not None:
+        if start is not None:
             raise SettingsError(
                 "SOLFLOW_APPEND: a cluster member (SOLFLOW_INPUT) goes on from its recovery state (-r), not from"
                 " the last slot of its outputs"
@@ -187,7 +190,7 @@ def _decoded_input(
             settings.kafka_input, list(partition_programs), partitions, settings.agg_tick_s, metrics
         )
         return op.input("kafka", flow, source)
-    items = op.input("geyser", flow, YellowstoneSource(settings))
+    items = op.input("geyser", flow, YellowstoneSource(settings, start))
     with_trades = settings.legacy_jsonl or settings.legacy_sqlite or settings.pipeline
     decode = DecodeStep(
         partition_programs,
@@ -195,7 +198,6 @@ def _decoded_input(
         settings.agg_tick_s,
         trades=with_trades,
         aggregation=settings.pipeline,
-        after_slot=after_slot,
     )
     return op.flat_map_batch("decode", items, decode)
 
@@ -281,11 +283,11 @@ def _flow_from_environment() -> Dataflow:
                 )
             check_capture(settings.replay_path)
         recovery = settings.recovery_directory is not None
-        after_slot = None
+        start = None
         if settings.sinks.local and settings.kafka_publish is None:
             _check_out_dir(settings.out_dir)
-            after_slot = _check_earlier_run(settings, recovery)
-        flow = build_flow(settings, recovery=recovery, after_slot=after_slot)
+            start = _check_earlier_run(settings, recovery)
+        flow = build_flow(settings, recovery=recovery, start=start)
     except SettingsError as exc:
         print(f"solflow: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -328,9 +330,9 @@ def _per_process(settings: Settings) -> Settings:
     return replace(settings, metrics_port=port)
 
 
-def _check_earlier_run(settings: Settings, recovery: bool) -> int | None:
+def _check_earlier_run(settings: Settings, recovery: bool) -> dict[str, SourceState] | None:
     """Refuse a run that would write an earlier run's trades again, or change the aggregates'
-    columns; for a run that appends (``SOLFLOW_APPEND=on``), the last slot already written."""
+    columns; for a run that appends (``SOLFLOW_APPEND=on``), where each source partition starts."""
     out = settings.out_dir
     windows = aggregate_windows(out)
     if settings.pipeline and windows is not None and windows != tuple(settings.windows):
@@ -361,7 +363,18 @@ def _check_earlier_run(settings: Settings, recovery: bool) -> int | None:
             " trades again. Start fresh with another SOLFLOW_OUT (or remove this one), resume an interrupted"
             " run with -r, or set SOLFLOW_APPEND=on to add only the slots after the last one written"
         )
-    return last_slot(out)
+    return _appending_start(settings)
+
+
+def _appending_start(settings: Settings) -> dict[str, SourceState]:
+    """Where each partition of an appending run starts, as a resumed run starts at its snapshot:
+    after the last slot the outputs hold -- or, when the last run into them was stopped, at the
+    position it recorded for the partition, so a slot it left open is read again in full and the
+    later slots it wrote are skipped."""
+    written = last_slot(settings.out_dir)
+    after: SourceState = None if written is None else (written, ())
+    positions = stopped_positions(settings.out_dir) or {}
+    return {sub.name: positions.get(sub.name, after) for sub in subscriptions(settings)}
 
 
 def _has_committed_state(recovery_directory: Path) -> bool:

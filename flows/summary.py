@@ -7,6 +7,7 @@ after end of input, and also on SIGINT/SIGTERM so an interrupted run still repor
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,8 +33,17 @@ def format_summary(row: RunRow) -> str:
         f" {row['failed_transactions']} failed transactions skipped;"
         f" {row['dropped']} dropped, {row['invalid_messages']} invalid messages, {row['gaps']} gaps;"
         f" {row['mints']} mints; rows written: {written};"
-        f" {row['elapsed_s']:.1f} s, {row['tx_per_s']:.0f} tx/s"
+        f" {row['elapsed_s']:.1f} s, {row['tx_per_s']:.0f} tx/s{_continues(row.get('continue_at'))}"
     )
+
+
+def _continues(continue_at: str | None) -> str:
+    """Where the next run of a stopped one continues: the oldest slot any partition did not write in full."""
+    if continue_at is None:
+        return ""
+    slots = [where["slot"] for where in json.loads(continue_at).values() if where is not None]
+    start = f"at slot {min(slots)}" if slots else "after the last slot written"
+    return f"; the next run (-r, or SOLFLOW_APPEND=on) continues {start}"
 
 
 class SummarySink(FixedPartitionedSink[RunRow, None]):

@@ -86,6 +86,10 @@ def render() -> str:
         "`gaps`: what a source could not deliver. `run_stats`: the latest run's counters.\n",
         _sqlite_table("gaps", sqlite["gaps"]),
         _sqlite_table("run_stats", sqlite["run_stats"]),
+        "`end` is `running`, `finished`, `incomplete` (gaps recorded) or `stopped`; after a stop"
+        " `continue_at` is JSON of where each partition's next run continues, e.g."
+        ' `{"pumpswap":{"slot":380000301,"written":[380000302]}}` (`slot`: the first slot not written in'
+        " full; `written`: later slots written in full; null: the partition wrote nothing), null otherwise.\n",
     ]
     return "\n".join(parts)
 

@@ -1,6 +1,7 @@
-"""What an output directory already holds: an earlier run's outputs, the last slot they reached, the
-windows of their aggregates. Read before a run starts (``flows.solflow``), to refuse a run that
-would duplicate rows or change the aggregates' columns.
+"""What an output directory already holds: an earlier run's outputs, the last slot they reached (or,
+after a stop, where each partition continues), the windows of their aggregates. Read before a run
+starts (``flows.solflow``), to refuse a run that would duplicate rows or change the aggregates'
+columns, and to start an appending run where the earlier one left off.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from sinks.parquet_files import DATASETS
+from solflow.domain.stream import SlotPosition
 
-__all__ = ["aggregate_windows", "earlier_outputs", "last_slot"]
+__all__ = ["aggregate_windows", "earlier_outputs", "last_slot", "stopped_positions"]
 
 DB_NAME = "solflow.db"
 _WINDOW_COLUMN = re.compile(r"^net_flow_(\d+)s_sol$")
@@ -51,6 +53,29 @@ def last_slot(out: Path) -> int | None:
         slots.append(_rows(db, "SELECT max(slot) FROM trades"))
     known = [slot for slot in slots if slot is not None]
     return max(known) if known else None
+
+
+def stopped_positions(out: Path) -> dict[str, SlotPosition] | None:
+    """Where each partition of a stopped run into ``out`` continues, from its ``run_stats``
+    ``continue_at`` (``flows.run_stats``): ``(last slot written in full, later slots written)``; a
+    partition that wrote nothing is left out. None: the last run was not stopped (or is not known)."""
+    db = out / DB_NAME
+    if not db.is_file():
+        return None
+    connection = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        stats = dict(connection.execute("SELECT name, value FROM run_stats WHERE name IN ('end', 'continue_at')"))
+    except sqlite3.Error:
+        return None
+    finally:
+        connection.close()
+    if stats.get("end") != "stopped" or not stats.get("continue_at"):
+        return None
+    return {
+        partition: (where["slot"] - 1, tuple(where["written"]))
+        for partition, where in json.loads(stats["continue_at"]).items()
+        if where is not None
+    }
 
 
 def _parquet_last_slot(directory: Path) -> int | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from solflow.domain.stream import SlotClock, TxUpdate
+from solflow.domain.stream import SlotClock, SlotPosition, TxUpdate
 
 RELEASE_DISTANCE_SLOTS = 32
 RESUME_WINDOW_SLOTS = 300  # well past any server's from_slot replay store (150 by default)
@@ -148,7 +148,7 @@ class SlotAssembler:
         for slot in sorted(self._open):
             self._release(slot, self._open.pop(slot), None, out)
 
-    def position(self) -> tuple[int, tuple[int, ...]] | None:
+    def position(self) -> SlotPosition | None:
         """Where a restarted run resumes: ``(slot, released after it)`` -- every slot up to ``slot``
         was handed on, and of the later ones those listed. The oldest open slot is not among them,
         so its transactions come again in full instead of only the rest; None before any release."""

@@ -6,16 +6,19 @@ reads a live Geyser stream (``settings.geyser_url``) through a background reader
 ``settings.replay_path`` when no URL is set, and emits per complete slot its ``TxUpdate``s then
 one ``SlotClock``, plus a ``Gap`` for anything it knows it lost (``solflow.domain.stream``).
 When a stop is requested (SIGTERM, or another partition's feed failed for good: ``solflow.run_control``)
-or its own feed fails, a partition hands on everything received, held slots included (with ``-r``
-only the complete ones: the resumed run reads the open ones again), then a ``SourceStopped`` and
-ends -- so the dataflow drains instead of crashing. At the end of its input
-it hands on a ``SourceEnded`` last (the decode step releases what it holds for that partition).
+or its own feed fails, a partition hands on every complete slot received -- not the slots still
+open, which the next run (``-r``, or ``SOLFLOW_APPEND=on``) reads again in full -- then a
+``SourceStopped`` with its position, and ends: the dataflow drains instead of crashing. At the end
+of its input it hands on everything, held slots included, and a ``SourceEnded`` last (the decode
+step releases what it holds for that partition).
 
 The resume state is a position (``SlotAssembler.position``): the slot before the oldest one still
 open, and the later slots already handed on. A restarted flow (``-r``) resubscribes from the slot
 after it, or skips up to it when replaying, and skips the listed ones; the open slot comes again
-in full. So a stop with ``-r`` leaves the slots still open to the resumed run instead of handing
-on their part, which the resumed run would complete only with their rest. ``SOLFLOW_OVERFLOW=block`` trades dropped
+in full. So a stop leaves the slots still open to the next run instead of handing on their part,
+which that run would complete only with their rest. An appending run (``SOLFLOW_APPEND=on``) starts
+its partitions (``start``) at the positions a stopped run recorded, else after the last slot
+written, as a resumed run starts at its snapshot's. ``SOLFLOW_OVERFLOW=block`` trades dropped
 updates for backpressure, at the risk of the server cutting a slow stream as "lagged" (then it
 reconnects and replays from where it was, if the server still holds those slots).
 
@@ -26,7 +29,7 @@ reconnects and replays from where it was, if the server still holds those slots)
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from time import monotonic
@@ -38,7 +41,7 @@ from typing_extensions import override
 from protos import geyser_pb2
 from solflow import run_control
 from solflow.domain.programs import BY_NAME, Program
-from solflow.domain.stream import Gap, SlotClock, SourceEnded, SourceStopped, TxUpdate
+from solflow.domain.stream import Gap, SlotClock, SlotPosition, SourceEnded, SourceStopped, TxUpdate
 from solflow.settings import Settings
 from sources.capture_feed import CaptureFeed
 from sources.geyser_client import COMMITMENT_LEVELS
@@ -103,14 +106,16 @@ class _Feed(Protocol):
 
 
 # (slot, slots after it already handed on): see ``SlotAssembler.position``; a bare slot from an older snapshot.
-SourceState = tuple[int, tuple[int, ...]] | int | None
+SourceState = SlotPosition | int | None
 
 
 class YellowstoneSource(FixedPartitionedSource[SourceItem, SourceState]):
     """Yellowstone gRPC (or capture replay) input; partitions are fixed by ``settings.layout``."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, start: Mapping[str, SourceState] | None = None):
+        """``start``: each partition's position when no snapshot resumes it (an appending run)."""
         self._settings = settings
+        self._start = start or {}
         self._subscriptions = {sub.name: sub for sub in subscriptions(settings)}
 
     @override
@@ -122,6 +127,8 @@ class YellowstoneSource(FixedPartitionedSource[SourceItem, SourceState]):
     def build_part(self, step_id: str, for_part: str, resume_state: SourceState) -> _YellowstonePartition:
         if self._settings.metrics_port is not None:
             serve_metrics(self._settings.metrics_port, self._settings.metrics_addr)
+        if resume_state is None:
+            resume_state = self._start.get(for_part)
         return _YellowstonePartition(self._settings, self._subscriptions[for_part], resume_state)
 
 
@@ -133,7 +140,6 @@ class _YellowstonePartition(StatefulSourcePartition[SourceItem, SourceState]):
         resume_slot, released_after = resume_state if isinstance(resume_state, tuple) else (resume_state, ())
         commitment = COMMITMENT_LEVELS[settings.commitment]
         self._assembler = SlotAssembler(name, commitment, resume_slot, released_after)
-        self._recovery = settings.recovery_directory is not None
         self._handed_slot = resume_slot
         self._feed: _Feed
         if settings.geyser_url:
@@ -176,17 +182,16 @@ class _YellowstonePartition(StatefulSourcePartition[SourceItem, SourceState]):
                     stopping = True
                 else:
                     self._ended = True
-        if stopping or self._ended:
-            if stopping and self._recovery:  # (a stop ends the feed too: its end is no end of input)
-                self._leave_open_slots()
-            else:
-                # Everything received is handed on, held slots included (as complete as they will get).
-                self._assembler.finish(out)
+        if stopping:  # (a stop ends the feed too: its end is no end of input)
+            self._leave_open_slots()
             self._ended = True
+        elif self._ended:
+            # Everything received is handed on, held slots included (as complete as they will get).
+            self._assembler.finish(out)
         self._account(updates)
         if stopping:
             reason = "signal" if run_control.failure() is None else "error"
-            out.append(SourceStopped(self._name, reason, self._handed_slot))
+            out.append(SourceStopped(self._name, reason, self._handed_slot, self._assembler.position()))
         elif self._ended:
             out.append(SourceEnded(self._name))
         if self._ended and not out:
@@ -210,14 +215,14 @@ class _YellowstonePartition(StatefulSourcePartition[SourceItem, SourceState]):
         self._feed.close()
 
     def _leave_open_slots(self) -> None:
-        """A stop of a run that keeps snapshots: the slots still open stay unreleased -- the snapshot's
-        position is before them, so the resumed run reads them again in full."""
+        """A stop: the slots still open stay unreleased -- the position (snapshotted with ``-r``, in
+        ``run_stats`` for ``SOLFLOW_APPEND=on``) is before them, so the next run reads them again in full."""
         held = self._assembler.held_transactions
         position = self._assembler.position()
-        if held and position is not None:
-            log.info(
-                "partition %s: %d transaction(s) of slots still open at the stop are left to the resumed run"
-                " (-r), which reads again from slot %d",
+        if held and position is not None:  # (the summary line says where the next run continues)
+            log.debug(
+                "partition %s: %d transaction(s) of slots still open at the stop are left to the next run"
+                " (-r, or SOLFLOW_APPEND=on), which reads again from slot %d",
                 self._name,
                 held,
                 position[0] + 1,

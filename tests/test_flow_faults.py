@@ -33,7 +33,7 @@ from test_flow_support import (
 )
 
 from protos import geyser_pb2
-from solflow.domain.programs import PUMPSWAP
+from solflow.domain.programs import BY_NAME, PUMPSWAP
 from solflow.server.replay import ReplayServer
 from sources.capture import CaptureReader, CaptureWriter
 
@@ -380,13 +380,10 @@ def test_cut_refused_resume_lock_and_sigterm_in_one_live_run_lose_nothing_silent
     assert stats["trades"] == len(written["sqlite.trades"]) == stats["rows_written.jsonl"]
 
 
-def test_sigterm_with_recovery_inside_an_open_slot_resumes_to_an_uninterrupted_runs_outputs(
-    tmp_path: Path, capture: Path, baseline: dict[str, Any]
-) -> None:
-    """Halfway through the stream a slot's transactions are out but not its block meta: processed
-    statuses of that slot (which complete nothing) keep it open for seconds. SIGTERM lands then; the
-    same command with ``-r`` must re-read the open slot, so the outputs equal an uninterrupted
-    run's, each trade once."""
+def served_with_an_open_slot(capture: Path) -> tuple[ReplayServer, int]:
+    """The capture served live, with a slot held open halfway: its first transactions are out, then
+    processed statuses of that slot (which complete nothing) keep its rest and block meta back for
+    seconds. Returns the started server and how many updates precede the hold."""
     updates = [geyser_pb2.SubscribeUpdate.FromString(raw) for raw in CaptureReader(capture)]
     metas = [n for n, update in enumerate(updates) if update.HasField("block_meta")]
     middle = metas[len(metas) // 2]
@@ -402,25 +399,38 @@ def test_sigterm_with_recovery_inside_an_open_slot_resumes_to_an_uninterrupted_r
         served, rate=SERVED_RATE, replay_window_slots=150, ping_interval_s=1.0, clock_start=time.time() + 3600
     )
     server.start()
+    return server, cut_at
+
+
+def sigterm_inside_the_open_slot(server: ReplayServer, cut_at: int, env: dict[str, str], *args: str, log: Path) -> None:
+    """Runs the flow against ``served_with_an_open_slot`` and stops it by SIGTERM once the slot's
+    first transactions went out and its rest is seconds away."""
+    proc = start_flow(env, *args, log=log)
+    try:
+        begin_when_subscribed(server, proc)
+        opened = cut_at + OPEN_SLOT_UPDATES // 4
+        wait_until(lambda: server._published() > opened or proc.poll() is not None, RUN_TIMEOUT_S, "the open slot")
+        assert server._published() < cut_at + OPEN_SLOT_UPDATES * 3 // 4, "the machine is too slow for this test"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=RUN_TIMEOUT_S) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_sigterm_with_recovery_inside_an_open_slot_resumes_to_an_uninterrupted_runs_outputs(
+    tmp_path: Path, capture: Path, baseline: dict[str, Any]
+) -> None:
+    """SIGTERM lands while a served slot is open; the same command with ``-r`` must re-read the open
+    slot, so the outputs equal an uninterrupted run's, each trade once."""
+    server, cut_at = served_with_an_open_slot(capture)
     recovery = tmp_path / "recovery"
     recovery.mkdir()
     subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), "1"], check=True, cwd=REPO_ROOT)
     env = flow_env(tmp_path / "out", capture, GEYSER_URL=f"http://127.0.0.1:{server.port}", SOLFLOW_LEGACY="both")
     args = ("-r", str(recovery), "-s", "1", "-b", "0")
     try:
-        log = tmp_path / "stopped.log"
-        proc = start_flow(env, *args, log=log)
-        try:
-            begin_when_subscribed(server, proc)
-            # Stop once the slot's first transactions went out and its rest is seconds away.
-            opened = cut_at + OPEN_SLOT_UPDATES // 4
-            wait_until(lambda: server._published() > opened or proc.poll() is not None, RUN_TIMEOUT_S, "the open slot")
-            assert server._published() < cut_at + OPEN_SLOT_UPDATES * 3 // 4, "the machine is too slow for this test"
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=RUN_TIMEOUT_S) == 0, log.read_text()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        sigterm_inside_the_open_slot(server, cut_at, env, *args, log=tmp_path / "stopped.log")
         stopped = read_outputs(tmp_path / "out")["sqlite.trades"]
         assert 0 < len(stopped) < len(baseline["sqlite.trades"])
         resumed = run_flow(env, *args)
@@ -430,6 +440,45 @@ def test_sigterm_with_recovery_inside_an_open_slot_resumes_to_an_uninterrupted_r
     written = read_outputs(tmp_path / "out")
     assert [name for name in baseline if written.get(name) != baseline[name]] == []
     assert run_stats(tmp_path / "out")["trades"] == len(baseline["sqlite.trades"]), "each trade counted once"
+
+
+def test_sigterm_inside_an_open_slot_then_an_appending_run_writes_each_trade_of_that_slot_once(
+    tmp_path: Path, capture: Path, baseline: dict[str, Any]
+) -> None:
+    """SIGTERM without ``-r`` while a served slot is open: the stop writes no part of that slot and
+    ``run_stats``/the summary say where the next run continues; a run with ``SOLFLOW_APPEND=on`` into
+    the same outputs starts there, so the trades (SQLite, JSONL, Parquet) equal an uninterrupted
+    run's, each once. The aggregates of an appended run start afresh (README): every mint has its row."""
+    server, cut_at = served_with_an_open_slot(capture)
+    out = tmp_path / "out"
+    env = flow_env(out, capture, GEYSER_URL=f"http://127.0.0.1:{server.port}", SOLFLOW_LEGACY="both")
+    log = tmp_path / "stopped.log"
+    try:
+        sigterm_inside_the_open_slot(server, cut_at, env, log=log)
+        stopped = read_outputs(out)["sqlite.trades"]
+        assert 0 < len(stopped) < len(baseline["sqlite.trades"])
+        stats = run_stats(out)
+        assert stats["end"] == "stopped" and stats["trades"] == len(stopped)
+        continue_at = json.loads(stats["continue_at"])
+        assert set(continue_at) == set(BY_NAME)
+        # No partition wrote a slot it will read again: each trade is at or before where it continues
+        # or in a slot listed as written.
+        for row in stopped:
+            where = continue_at[row[4]]
+            assert row[1] < where["slot"] or row[1] in where["written"]
+        [summary] = summary_lines(log.read_text())
+        first = min(where["slot"] for where in continue_at.values() if where is not None)
+        assert summary.endswith(f"the next run (-r, or SOLFLOW_APPEND=on) continues at slot {first}")
+        appended = run_flow({**env, "SOLFLOW_APPEND": "on"})
+        assert_ok(appended)
+    finally:
+        server.stop()
+    written = read_outputs(out)
+    trades = ["sqlite.trades", "parquet.trades", *(name for name in baseline if name.startswith("jsonl."))]
+    assert [name for name in trades if written.get(name) != baseline[name]] == []
+    mints = {row[0] for row in baseline["sqlite.token_aggregates"]}
+    assert {row[0] for row in written["sqlite.token_aggregates"]} == mints
+    assert run_stats(out)["end"] == "finished" and run_stats(out)["continue_at"] is None
 
 
 def test_a_gap_is_backfilled_as_the_readme_says(tmp_path: Path, capture: Path, baseline: dict[str, Any]) -> None:

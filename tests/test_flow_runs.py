@@ -10,6 +10,7 @@ counters while a run is going.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import signal
 import sqlite3
@@ -449,7 +450,8 @@ def test_sigterm_drains_the_run_and_reports_exactly_what_is_on_disk(
     tmp_path: Path, capture: Path, baseline: tuple[Path, Any], baseline_outputs: dict[str, Any], workers: str
 ) -> None:
     log = tmp_path / "run.log"
-    proc = start_flow(_paced_env(tmp_path, capture, baseline[0]), "-w", workers, log=log)
+    env = _paced_env(tmp_path, capture, baseline[0])
+    proc = start_flow(env, "-w", workers, log=log)
     try:
         _wait_for_progress(tmp_path, proc, len(baseline_outputs["sqlite.trades"]))
         proc.send_signal(signal.SIGTERM)
@@ -474,8 +476,19 @@ def test_sigterm_drains_the_run_and_reports_exactly_what_is_on_disk(
         assert f"{sink} {rows}" in summary or rows == 0, sink
     written = read_outputs(tmp_path)  # every Parquet part is complete (footer written at close)
     assert not list(tmp_path.rglob("*.tmp*")) and not list(tmp_path.rglob(".*.parquet"))
-    # Trades of a slot still open at the stop are written too, timed from the chain (see the decode step).
     assert untimed(written["sqlite.trades"]) <= untimed(baseline_outputs["sqlite.trades"])
+    # No slot is written in part: a run appending into the same outputs starts each partition where
+    # it stopped (run_stats continue_at) and ends with an uninterrupted run's trades, each once.
+    assert summary.endswith(f"continues at slot {_first_continued(stats['continue_at'])}")
+    env.pop("SOLFLOW_REPLAY_SPEED")
+    assert_ok(run_flow({**env, "SOLFLOW_APPEND": "on"}, "-w", workers))
+    appended = read_outputs(tmp_path)
+    trades = ["sqlite.trades", "parquet.trades", *(name for name in baseline_outputs if name.startswith("jsonl."))]
+    assert [name for name in trades if appended.get(name) != baseline_outputs[name]] == []
+
+
+def _first_continued(continue_at: str) -> int:
+    return min(where["slot"] for where in json.loads(continue_at).values() if where is not None)
 
 
 def test_metrics_endpoint_shows_source_and_decode_counters(

@@ -120,7 +120,10 @@ def test_corrupt_capture_fails_with_the_file_named_after_delivering_what_was_rea
     error = run_control.failure()
     assert isinstance(error, CaptureError) and str(path) in str(error) and "truncated" in str(error)
     assert delivered_txs(out)  # complete slots before the damage came through
-    assert out[-1] == SourceStopped("pumpswap", "error", max(c.slot for c in clocks(out)))
+    last = max(c.slot for c in clocks(out))
+    # The slot cut short is not handed on in part: the next run (-r, or SOLFLOW_APPEND=on) reads it in full.
+    assert all(tx.slot <= last for tx in out if type(tx) is TxUpdate)
+    assert out[-1] == SourceStopped("pumpswap", "error", last, (last, ()))
 
 
 def test_a_malformed_record_is_skipped_counted_and_the_rest_delivered(tmp_path: Path):

@@ -45,9 +45,18 @@ class SourceEnded(NamedTuple):
     partition: str
 
 
+# Where a partition's next run continues: every slot up to the first handed on in full, of the later
+# slots those listed, nothing of the others (``sources.slots.SlotAssembler.position``).
+SlotPosition = tuple[int, tuple[int, ...]]
+
+
 class SourceStopped(NamedTuple):
-    """A partition ended before its input did: a stop was requested (a signal) or a source failed."""
+    """A partition ended before its input did: a stop was requested (a signal) or a source failed.
+
+    ``position``: where the next run of this partition continues (a slot still open at the stop is
+    not handed on); None: nothing was handed on."""
 
     partition: str
     reason: str  # "signal" | "error"
     last_slot: int | None  # the last slot it handed on
+    position: SlotPosition | None = None

@@ -30,15 +30,17 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from typing_extensions import override
 
 from solflow.domain.alerts import ALERT_FIELDS, payload
 from solflow.settings import display_url
+
+if TYPE_CHECKING:  # httpx is imported by the delivery thread: a run without a webhook never pays for it
+    import httpx
 
 __all__ = ["ALERTS_DB", "WebhookSink", "alert_form"]
 
@@ -158,6 +160,8 @@ class Sender(threading.Thread):
         self.join(grace_s)  # a post still waiting for a dead receiver is left behind (a daemon thread)
 
     def run(self) -> None:
+        import httpx
+
         db = open_alerts(self._path)
         try:
             # A new run is a new chance (the receiver may have been fixed): what waits is due at once.
@@ -210,6 +214,8 @@ class Sender(threading.Thread):
 
     def _post(self, client: httpx.Client, alert: Mapping[str, Any]) -> tuple[str | None, float | None]:
         """(error or None, seconds the receiver asked to wait)."""
+        import httpx
+
         headers = {"Idempotency-Key": str(alert["alert_id"])}
         try:
             response = client.post(self._url, json=payload(alert, self._form), headers=headers)

@@ -28,12 +28,13 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from time import monotonic
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from solflow.domain.token_accounts import TokenAccountFacts, account_facts, metadata_address
 from solflow.settings import display_url
+
+if TYPE_CHECKING:  # httpx is imported by the lookup thread: a run without SOLFLOW_RPC_URL never pays for it
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,8 @@ class AccountLookup:
             self._thread.start()
 
     def _run(self) -> None:
+        import httpx
+
         cache = _open_cache(self._cache_path)
         next_call = 0.0
         try:
@@ -200,6 +203,8 @@ class AccountLookup:
             self._cond.notify_all()
 
     def _call_with_retries(self, client: httpx.Client, mints: list[str]) -> list[TokenAccountFacts] | None:
+        import httpx
+
         delay = BACKOFF_S
         for attempt in range(1, ATTEMPTS + 1):
             try:
@@ -264,6 +269,8 @@ def _seconds(header: str | None) -> float | None:
 
 
 def _describe(exc: Exception) -> str:
+    import httpx
+
     if isinstance(exc, httpx.HTTPError):
         return type(exc).__name__  # its message may repeat the URL
     return str(exc) or type(exc).__name__

@@ -349,8 +349,8 @@ class ShardAggregator:
         entered, emptied = changes.entered, changes.emptied
         changed = changes.changed
         if enricher is not None:
-            for slot in changed.tolist():
-                enricher.price(windows.mints[slot])
+            mints = windows.mints
+            enricher.price([mints[slot] for slot in changed.tolist()])
             self._refresh(tick, touched)
         history = np.concatenate((entered, emptied)) if len(emptied) else entered
         if len(history):
@@ -383,12 +383,13 @@ class ShardAggregator:
         is as of ``tick``, windows unchanged since their last change."""
         enricher, windows = self._enricher, self._windows
         assert enricher is not None
-        for mint in mints:
-            slot = windows.slot_of.get(mint)
-            if slot is not None:
-                enricher.price(mint)
-                windows.dirty[slot] = True
-                windows.last_change[slot] = tick
+        slot_of = windows.slot_of
+        present = [mint for mint in mints if mint in slot_of]
+        if present:
+            enricher.price(present)
+            slots = [slot_of[mint] for mint in present]
+            windows.dirty[slots] = True
+            windows.last_change[slots] = tick
 
     def _score(self, before: int, out: Emitted) -> None:
         """Score batches of the 60 s boundaries before tick ``before``, each as of its boundary."""

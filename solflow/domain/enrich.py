@@ -105,10 +105,9 @@ class Enricher:
     def finish(self, tick: int | None) -> list[str]:
         return self.book.finish(tick, self.resolve)
 
-    def price(self, mint: str) -> Enrichment:
-        """``mint``'s price columns as of the book's tick, kept as those of its latest change."""
-        enrichment = self.prices[mint] = self.book.enrichment(mint)
-        return enrichment
+    def price(self, mints: Sequence[str]) -> None:
+        """Keep the price columns of ``mints`` as of the book's tick, as those of their latest change."""
+        self.prices.update(zip(mints, self.book.enrichments(mints)))
 
     def forget(self, mints: Sequence[str]) -> None:
         for mint in mints:

@@ -79,6 +79,7 @@ DCA_BUCKET_S = 60
 LAUNCH_PROGRAMS = frozenset((PUMPFUN.name, LAUNCHLAB.name, MOONSHOT.name))
 _SIGNAL_KEEP_S = max(SPANS_S)
 _PRUNE_EVERY_S = 60
+_FOREVER = 2**63  # a tick no input reaches
 
 Resolver = Callable[[Sequence[str]], Mapping[str, TokenAccountFacts | None]]
 
@@ -217,6 +218,7 @@ NO_ENRICHMENT = Enrichment(*(None,) * len(Enrichment._fields))
 class _Token:
     __slots__ = (
         "completed",
+        "enriched",
         "last_seen",
         "lookup_due",
         "meta",
@@ -239,6 +241,16 @@ class _Token:
         self.completed = False
         self.pool_created_ts: int | None = None
         self.lookup_due: int | None = None  # the tick an RPC answer is applied at
+        # its Enrichment, the SOL/USD rate it used and the first tick it no longer holds at (see
+        # ``TokenBook.enrichment``); None once a fact of the token was applied
+        self.enriched: tuple[Enrichment, float | None, int] | None = None
+
+    def next_price_then(self, tick: int, window: int) -> int:
+        """The first tick after ``tick`` at which the price ``window`` seconds earlier may differ
+        (the next price entry enters the window's past; ``_FOREVER`` if none)."""
+        ticks = self.price_ticks
+        index = bisect_right(ticks, tick - window)
+        return ticks[index] + window if index < len(ticks) else _FOREVER
 
     def price_at(self, tick: int, quote: str) -> float | None:
         """The latest price in ``quote`` at or before ``tick``."""
@@ -359,8 +371,11 @@ class TokenBook:
 
     def next_tick(self) -> int | None:
         """The earliest tick with something to apply."""
-        ticks = [*self._pending, *self._due]
-        return min(ticks) if ticks else None
+        pending = min(self._pending, default=None)
+        due = min(self._due, default=None)
+        if pending is None or (due is not None and due < pending):
+            return due
+        return pending
 
     def advance(self, tick: int, resolve: Resolver | None = None) -> list[str]:
         """Apply everything due at or before ``tick``, tick by tick; the mints whose price columns or
@@ -391,27 +406,37 @@ class TokenBook:
 
     def enrichment(self, mint: str) -> Enrichment:
         """``mint``'s price columns as of the last applied tick."""
-        token = self._tokens.get(mint)
-        if token is None or self._last_tick is None:
-            return NO_ENRICHMENT
-        meta, quote, price, rate = token.meta, token.quote, token.price, self._sol_usd
-        cap = market_cap(price, meta.supply_raw, meta.token_decimals)
-        progress = 1.0 if token.completed or meta.graduated else token.progress
-        changes = [
-            price_change(price, token.price_at(self._last_tick - window, quote)) if quote is not None else None
-            for window in PRICE_CHANGE_WINDOWS
-        ]
-        return Enrichment(
-            quote,
-            price,
-            in_sol(price, quote, rate),
-            in_usd(price, quote, rate),
-            cap,
-            in_sol(cap, quote, rate),
-            in_usd(cap, quote, rate),
-            progress,
-            *changes,
-        )
+        return self.enrichments((mint,))[0]
+
+    def enrichments(self, mints: Sequence[str]) -> list[Enrichment]:
+        """The price columns of each of ``mints`` as of the last applied tick.
+
+        They change only with the token's facts, the SOL/USD rate, or when a price change's "price
+        then" moves (the tick reaches a later price entry plus the change's window), so each token
+        keeps its last answer until one of those happens (most mints asked for merely had a bucket
+        leave a window)."""
+        tick = self._last_tick
+        if tick is None:
+            return [NO_ENRICHMENT] * len(mints)
+        tokens, rate = self._tokens, self._sol_usd
+        answers = []
+        for mint in mints:
+            token = tokens.get(mint)
+            if token is None:
+                answers.append(NO_ENRICHMENT)
+                continue
+            cached = token.enriched
+            if cached is not None and tick < cached[2] and cached[1] == rate:
+                answers.append(cached[0])
+                continue
+            enrichment = _enrichment(token, tick, rate)
+            until = _FOREVER
+            if token.quote is not None:
+                for window in PRICE_CHANGE_WINDOWS:
+                    until = min(until, token.next_price_then(tick, window))
+            token.enriched = (enrichment, rate, until)
+            answers.append(enrichment)
+        return answers
 
     def take_metadata_rows(self) -> list[dict[str, Any]]:
         """``token_metadata`` rows of the changes applied since the last call, in tick order."""
@@ -475,6 +500,7 @@ class TokenBook:
                 before[mint] = _values(token.meta)
             touched[mint] = None
             token.last_seen = tick
+            token.enriched = None
             if isinstance(fact, TokenTrade):
                 self._apply_trade(token, fact, tick)
             else:
@@ -567,6 +593,7 @@ class TokenBook:
                 continue
             if mint not in track:
                 track[mint] = _values(token.meta)
+            token.enriched = None
             if _apply_account_facts(token, facts):
                 changed.append(mint)
         if before is None:
@@ -612,6 +639,28 @@ class TokenBook:
         minute_floor = tick - 2 * DCA_BUCKET_S
         for key in [k for k in self._dca if k[1] < minute_floor and k not in self._dca_changed]:
             del self._dca[key]
+
+
+def _enrichment(token: _Token, tick: int, rate: float | None) -> Enrichment:
+    """A token's price columns at ``tick``."""
+    meta, quote, price = token.meta, token.quote, token.price
+    cap = market_cap(price, meta.supply_raw, meta.token_decimals)
+    progress = 1.0 if token.completed or meta.graduated else token.progress
+    changes = [
+        price_change(price, token.price_at(tick - window, quote)) if quote is not None else None
+        for window in PRICE_CHANGE_WINDOWS
+    ]
+    return Enrichment(
+        quote,
+        price,
+        in_sol(price, quote, rate),
+        in_usd(price, quote, rate),
+        cap,
+        in_sol(cap, quote, rate),
+        in_usd(cap, quote, rate),
+        progress,
+        *changes,
+    )
 
 
 def _chain_order(fact: Fact) -> tuple[int, int, int, int, int]:

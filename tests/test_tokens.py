@@ -222,6 +222,28 @@ def test_price_change_compares_with_the_price_a_window_earlier():
     assert book.enrichment("M1nt").price_change_300s == pytest.approx(36 / 33 - 1)
 
 
+def test_price_columns_asked_at_every_tick_equal_those_asked_once():
+    """A token keeps its price columns between changes; asked at every tick, they must be what a book
+    asked only at that tick gives, as each price change's "price then" moves."""
+    quotes = ((1000, 30), (1200, 33), (1310, 36), (2000, 34), (4700, 40))
+    facts = [token_trade(_trade(time=time, virtual_quote=sol * 1_000_000_000)) for time, sol in quotes]
+
+    def fed() -> TokenBook:
+        book = TokenBook(TokenConfig())
+        for fact in facts:
+            book.add(fact)
+        return book
+
+    watched, seen = fed(), set()
+    for tick in range(1000, 5400, 5):
+        watched.advance(tick)
+        once = fed()
+        once.advance(tick)
+        assert watched.enrichment("M1nt") == once.enrichment("M1nt"), tick
+        seen.add(once.enrichment("M1nt")[-2:])
+    assert len(seen) > len(quotes)  # the price changes moved between the trades too
+
+
 def test_changes_apply_at_their_tick_whatever_the_arrival_order():
     created = _created("M1nt", time=100)
     first = token_trade(_trade(time=100, outer=3))

@@ -12,7 +12,6 @@ import itertools
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import urllib.request
@@ -29,6 +28,7 @@ from test_flow_support import (
     RUN_TIMEOUT_S,
     assert_ok,
     block_time_span,
+    committed_epoch,
     flow_env,
     read_outputs,
     run_flow,
@@ -251,20 +251,6 @@ def _view(url: str) -> Any:
     return answer
 
 
-def _committed_epoch(recovery: Path) -> int:
-    """The latest epoch Bytewax committed to a recovery directory (0 before the first)."""
-    epochs = [0]
-    for part in recovery.glob("part-*.sqlite3"):
-        db = sqlite3.connect(f"file:{part}?mode=ro", uri=True, timeout=0.1)
-        try:
-            epochs += [epoch for (epoch,) in db.execute("SELECT commit_epoch FROM commits")]
-        except sqlite3.OperationalError:  # busy, or not created yet
-            pass
-        finally:
-            db.close()
-    return max(epochs)
-
-
 def _recovery_dir(path: Path, partitions: int, snapshot_s: int = 1) -> tuple[str, ...]:
     path.mkdir()
     subprocess.run([sys.executable, "-m", "bytewax.recovery", str(path), str(partitions)], check=True, cwd=REPO_ROOT)
@@ -273,8 +259,8 @@ def _recovery_dir(path: Path, partitions: int, snapshot_s: int = 1) -> tuple[str
 
 def _wait_past_a_commit(recovery: Path, progressed: Any, what: str, *running: subprocess.Popen[bytes]) -> None:
     """Wait for a committed epoch and, after it, more progress -- so a kill lands between commits."""
-    committed = _committed_epoch(recovery)
-    wait_until(lambda: _committed_epoch(recovery) > max(committed, 1), RUN_TIMEOUT_S, f"a committed epoch ({what})")
+    committed = committed_epoch(recovery)
+    wait_until(lambda: committed_epoch(recovery) > max(committed, 1), RUN_TIMEOUT_S, f"a committed epoch ({what})")
     before = progressed()
     wait_until(lambda: progressed() > before, RUN_TIMEOUT_S, f"progress after the commit ({what})")
     for process in running:

@@ -23,6 +23,7 @@ from test_flow_support import (
     RUN_TIMEOUT_S,
     assert_ok,
     block_time_span,
+    committed_epoch,
     flow_env,
     read_outputs,
     run_flow,
@@ -238,7 +239,7 @@ def test_an_ingest_stopped_and_resumed_leaves_the_members_run_finished(
     args = ("-r", str(recovery), "-s", "1", "-b", "0")
     ingest = start_flow(env, *args, log=tmp_path / "ingest-1.log")
     try:
-        wait_until(lambda: _committed_epoch(recovery) > 2 or ingest.poll() is not None, RUN_TIMEOUT_S, "a snapshot")
+        wait_until(lambda: committed_epoch(recovery) > 2 or ingest.poll() is not None, RUN_TIMEOUT_S, "a snapshot")
         assert ingest.poll() is None, "the paced ingest ended before it could be stopped"
         ingest.send_signal(signal.SIGTERM)  # a drain: the sources stop, the run topic says so
         assert ingest.wait(timeout=RUN_TIMEOUT_S) == 0
@@ -259,22 +260,6 @@ def test_an_ingest_stopped_and_resumed_leaves_the_members_run_finished(
     assert len(lines) == len(set(lines)) == len(trades) == run_stats(out)["trades"], "each trade once, counted once"
     # A stop with -r leaves a slot still open to the resumed ingest, which reads it again in full.
     assert sorted(trades) == sorted(embedded[0]["sqlite.trades"])
-
-
-def _committed_epoch(recovery: Path) -> int:
-    """The latest epoch Bytewax committed to a recovery directory (0 before the first)."""
-    import sqlite3
-
-    epochs = [0]
-    for part in recovery.glob("part-*.sqlite3"):
-        db = sqlite3.connect(f"file:{part}?mode=ro", uri=True, timeout=0.1)
-        try:
-            epochs += [epoch for (epoch,) in db.execute("SELECT commit_epoch FROM commits")]
-        except sqlite3.OperationalError:  # busy, or not created yet
-            pass
-        finally:
-            db.close()
-    return max(epochs)
 
 
 def _sqlite_trades(out: Path) -> int:

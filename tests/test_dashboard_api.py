@@ -5,10 +5,13 @@ same file. (The event stream, the page in a browser and the command are in
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from test_flow_support import assert_ok, flow_env, run_flow, sample_capture, wai
 
 from sinks.schema import PRICE_COLUMNS
 from solflow.dashboard.app import create_app
+from solflow.dashboard.watch import STALE_AFTER_S
 
 WINDOWS = (60, 300, 900, 3600, 14400)
 JSON = {"Content-Type": "application/json"}
@@ -378,6 +382,42 @@ def test_waiting_until_the_database_appears(out: Path, tmp_path: Path) -> None:
         _copy_db(out / "solflow.db", later / "solflow.db")
         wait_until(lambda: get(client, "/api/tokens")["status"] != "waiting", 10, "the database to be seen")
         assert get(client, "/api/tokens", limit=3)["tokens"]
+
+
+def test_stale_once_the_flow_stopped_committing_and_live_on_its_next_commit(out: Path, tmp_path: Path) -> None:
+    """The status is the wall time since the flow's latest commit: a database last written long ago is
+    ``stale`` from the start (the dashboard's own read-only open is no commit), a commit makes it
+    ``live``, and ``STALE_AFTER_S`` without one turns it ``stale`` again, pushed to open streams."""
+    db_path = out / "solflow.db"
+    long_ago = time.time() - 600
+    os.utime(db_path, (long_ago, long_ago))
+    with TestClient(create_app(db_path, out=out, poll_interval_s=0.05)) as client:
+        answer = get(client, "/api/tokens", limit=1)
+        assert answer["status"] == "stale" and answer["last_commit_age_s"] >= 590, answer
+        assert get(client, "/api/health")["status"] == "stale"
+        with contextlib.closing(sqlite3.connect(db_path)) as db, db:  # the flow commits
+            db.execute(
+                "UPDATE token_aggregates SET net_flow_300s_sol = net_flow_300s_sol + 1 WHERE mint = ?",
+                (answer["tokens"][0]["mint"],),
+            )
+        wait_until(lambda: get(client, "/api/tokens", limit=1)["status"] == "live", 10, "the commit to be seen")
+
+    recent = tmp_path / "recent"
+    recent.mkdir()
+    _copy_db(db_path, recent / "solflow.db")
+    quiet_for = STALE_AFTER_S - 8  # written 22 s ago: live now, stale in 8 s without a commit
+    os.utime(recent / "solflow.db", (time.time() - quiet_for, time.time() - quiet_for))
+    started = time.monotonic()
+    statuses = []
+    with TestClient(create_app(recent / "solflow.db", out=recent, poll_interval_s=0.05)) as client:
+        with client.stream("GET", "/api/stream", params={"limit": 1}) as stream:
+            for line in stream.iter_lines():  # a keep-alive comment every 15 s bounds the wait
+                if line.startswith("data: "):
+                    snapshot = json.loads(line[6:])
+                    statuses.append((snapshot["status"], snapshot["chain_time"], round(time.monotonic() - started)))
+                if (statuses and statuses[-1][0] == "stale") or time.monotonic() - started > 14:
+                    break
+    assert [s[:2] for s in statuses] == [("live", answer["chain_time"]), ("stale", answer["chain_time"])], statuses
 
 
 def test_optional_columns_are_read_when_present(out: Path) -> None:

@@ -181,11 +181,14 @@ class PipelineWatcher:
 
 
 def _modified(db_path: Path) -> float | None:
-    """When the database (or its write-ahead log) was last written."""
+    """When the database (or its write-ahead log) was last written. An empty log holds no commit: a
+    read-only open (this watcher's, or an earlier one's) creates it when the writer has closed."""
     times = []
     for path in (db_path, db_path.with_name(db_path.name + "-wal")):
         try:
-            times.append(path.stat().st_mtime)
+            found = path.stat()
         except FileNotFoundError:
-            pass
+            continue
+        if found.st_size > 0 or path == db_path:
+            times.append(found.st_mtime)
     return max(times) if times else None

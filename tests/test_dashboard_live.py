@@ -517,6 +517,71 @@ def test_the_page_shows_the_flows_enriched_columns(live: Live, page: Any) -> Non
     assert sum(1 for r in shown if expected[r["mint"]][0]) > 10
 
 
+def test_filters_and_column_headers_list_what_the_api_answers(live: Live, page: Any) -> None:
+    """On the final database: each filter of the page (a program chip, DCA only, hide graduated, the
+    minimum 5-minute flow) and a click on a column header show the rows ``/api/tokens`` answers for
+    the same parameters, in its order; the address keeps them, so a reload shows the same."""
+    assert live.flow.poll() == 0, "the database must no longer change"
+
+    def cells(test_id: str) -> list[str | None]:
+        return rows(page).evaluate_all(f"rs => rs.map(r => r.querySelector('[data-testid={test_id}]').dataset.value)")
+
+    def shows(params: str) -> tuple[list[dict[str, Any]], int]:
+        """Once the page's rows are the API's answer to ``params``: its tokens and how many match."""
+        answer = get_json(live.url + "api/tokens" + (f"?{params}" if params else ""))
+        page.wait_for_function(
+            "wanted => JSON.stringify([...document.querySelectorAll('[data-testid=\"token-row\"]')]"
+            ".map(r => r.dataset.mint)) === wanted",
+            arg=json.dumps([t["mint"] for t in answer["tokens"]], separators=(",", ":")),
+            timeout=UI_WAIT_MS,
+        )
+        assert page.evaluate("location.search") == (f"?{params}" if params else ""), params
+        return answer["tokens"], answer["counts"]["matching"]
+
+    page.goto(live.url)
+    _, everything = shows("")
+    page.locator('.chip[data-program="moonshot"]').click()
+    moonshot, matching = shows("program=moonshot")
+    assert 0 < matching < everything and all("moonshot" in t["programs"] for t in moonshot)
+    assert all("Moonshot" in v for v in rows(page).locator('[data-col="venue"]').all_inner_texts())
+    page.locator('.chip[data-program="moonshot"]').click()
+    shows("")
+
+    page.get_by_test_id("dca-only").check()
+    dca, matching = shows("dca=1")
+    assert 0 < matching < everything and all(t["dca_buys_3600"] > 0 for t in dca)
+    page.get_by_test_id("dca-only").uncheck()
+    shows("")
+
+    page.get_by_test_id("hide-graduated").check()
+    listed, matching = shows("hide_graduated=1")
+    assert 0 < matching < everything and not any(t["graduated"] for t in listed)
+    assert "AMM" not in rows(page).locator('[data-testid="progress"]').all_inner_texts()
+    page.get_by_test_id("hide-graduated").uncheck()
+    shows("")
+
+    page.get_by_test_id("min-flow").fill("5")
+    page.get_by_test_id("min-flow").press("Enter")
+    _, matching = shows("min_nf300=5")
+    assert 0 < matching < everything and all(float(v or 0) >= 5 for v in cells("nf-300"))
+    page.get_by_test_id("min-flow").fill("")
+    page.get_by_test_id("min-flow").press("Enter")
+    shows("")
+
+    page.locator('th[data-sort="price"]').click()
+    by_price, _ = shows("sort=price")
+    prices = [float(v) for v in cells("price-sol") if v is not None]
+    assert prices == sorted(prices, reverse=True) and len(prices) == len(by_price)
+    page.locator('th[data-sort="price"]').click()
+    shows("sort=price&order=asc")
+    page.reload()
+    assert shows("sort=price&order=asc")[0] != by_price  # the reload kept the order asked for
+    ascending = [float(v) for v in cells("price-sol") if v is not None]
+    assert ascending == sorted(ascending) and ascending[0] < prices[-1]
+    page.goto(live.url)
+    shows("")
+
+
 def test_sigterm_stops_the_dashboard_with_exit_status_0(live: Live) -> None:
     stream = SseClient(live.url + "api/stream")  # an open stream must not hold the shutdown
     try:

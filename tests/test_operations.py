@@ -2,13 +2,15 @@
 
 * ``SOLFLOW_METRICS_PORT`` + the process id: both processes of a two-process run serve ``/metrics``
   and ``/healthz`` on their own port; ``/healthz`` says 503 once a run is stopping.
-* ``deploy/Dockerfile`` and ``deploy/solflow.service`` parse and say what the README promises (there
-  is no container engine or systemd here, so they are read, not run).
+* ``deploy/Dockerfile``, ``deploy/solflow.service`` and ``deploy/compose.scale-out.yaml`` parse and
+  say what the README and docs/scale-out.md promise, in the code's own setting names (there is no
+  container engine or systemd here, so they are read, not run).
 * LICENSE and CHANGELOG.md exist and agree with pyproject.toml.
 """
 
 from __future__ import annotations
 
+import argparse
 import configparser
 import json
 import re
@@ -21,6 +23,7 @@ import tomllib
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import dockerfile
 import pytest
@@ -158,6 +161,103 @@ def test_the_dockerfile_is_slim_non_root_and_runs_the_embedded_default() -> None
     assert env["SOLFLOW_METRICS_ADDR"] == "0.0.0.0" and [c.value[0] for c in by_name["EXPOSE"]] == [port]
     assert f"http://127.0.0.1:{port}/healthz" in by_name["HEALTHCHECK"][0].original
     assert env["SOLFLOW_OUT"] == "/app/out"
+
+
+def test_the_scale_out_compose_file_agrees_with_the_code() -> None:
+    """``deploy/compose.scale-out.yaml`` (docs/scale-out.md) as the code reads it: every SolFlow
+    setting is one of ``Settings``' variables and parses, the ingest publishes where the members
+    read, their sinks are the compose file's own MinIO bucket and Postgres, the members' ``-i``/``-a``
+    and recovery partitions agree, the recovery volumes are the image's user's to write, nothing
+    starts before the broker answers, and each health check asks a port its process serves."""
+    import yaml
+
+    from solflow.cli import dashboard as dashboard_command
+    from solflow.settings import Settings
+
+    services = yaml.safe_load((DEPLOY / "compose.scale-out.yaml").read_text())["services"]
+    image = dockerfile.parse_file(str(DEPLOY / "Dockerfile"))
+    [image_env] = [dict(zip(c.value[::2], c.value[1::2], strict=True)) for c in image if c.cmd.upper() == "ENV"]
+    [user] = [c.value[0] for c in image if c.cmd.upper() == "USER"]
+    [health] = [c.original for c in image if c.cmd.upper() == "HEALTHCHECK"]
+    owned = " ".join(c.original for c in image if c.cmd.upper() == "RUN" and f"chown {user}" in c.original)
+    solflow = {name: s for name, s in services.items() if s.get("image") == "solflow-scale"}
+    assert set(solflow) == {"ingest", "member-0", "member-1", "dashboard"}
+    aws = {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ALLOW_HTTP"}
+
+    def environment(service: dict[str, Any]) -> dict[str, str]:
+        given = {k: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(v)) for k, v in service["environment"].items()}
+        assert set(given) <= set(Settings.variables()) | aws, set(given) - set(Settings.variables()) - aws
+        return image_env | given
+
+    def flow_arguments(service: dict[str, Any]) -> list[str]:
+        """The ``bytewax.run`` arguments after ``flows.solflow``; the recovery set-up before it checked."""
+        script = service["command"][-1]
+        init = re.search(r"python -m bytewax\.recovery (\S+) (\d+)", script)
+        words = shlex.split(script.split("exec ", 1)[1])
+        assert words[:4] == ["python", "-m", "bytewax.run", "flows.solflow"], words
+        arguments = words[4:]
+        recovery = arguments[arguments.index("-r") + 1]
+        [mount] = [v.split(":")[1] for v in service["volumes"] if v.split(":")[1] == recovery]
+        assert mount in owned.split(), f"{mount} is not writable by {user} in the image"
+        if init is not None:
+            assert init[1] == recovery
+            partitions[service["volumes"][0].split(":")[0]] = int(init[2])
+        return arguments
+
+    partitions: dict[str, int] = {}  # recovery volume -> partitions it is initialised with
+    for name, service in services.items():
+        for needed in service.get("depends_on", {}):
+            assert needed in services, (name, needed)
+    # Every process's health check asks the port it serves.
+    for name in ("ingest", "member-0"):
+        assert "healthcheck" not in solflow[name]
+    assert f"127.0.0.1:{image_env['SOLFLOW_METRICS_PORT']}/healthz" in health
+
+    ingest = Settings.from_env(environment(solflow["ingest"]))
+    assert ingest.kafka_publish is not None and ingest.kafka_input is None and ingest.geyser_url is None
+    [kafka_address] = ingest.kafka_publish.brokers
+    assert kafka_address == services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"].split("//")[1]
+    assert flow_arguments(solflow["ingest"])[:2] == ["-r", "/app/recovery"]
+
+    postgres = services["postgres"]["environment"]
+    user_password = f"{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
+    database = f"postgresql://{user_password}@postgres:5432/{postgres['POSTGRES_DB']}"
+    minio = services["minio"]["environment"]
+    members = ["member-0", "member-1"]
+    for process_id, name in enumerate(members):
+        env = environment(solflow[name])
+        member = Settings.from_env(env)
+        assert member.kafka_input == ingest.kafka_publish and member.kafka_publish is None
+        assert member.sinks.local is False and member.sinks.postgres == database
+        assert member.sinks.delta is not None and member.sinks.delta.startswith("s3://lake/")
+        assert "mb -p local/lake" in services["lake"]["command"][-1]  # the bucket exists
+        assert env["AWS_ENDPOINT_URL"] == "http://minio:9000" and env["AWS_ALLOW_HTTP"] == "true"
+        assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == (
+            minio["MINIO_ROOT_USER"],
+            minio["MINIO_ROOT_PASSWORD"],
+        )
+        arguments = flow_arguments(solflow[name])
+        assert arguments[arguments.index("-i") + 1] == str(process_id)
+        addresses = arguments[arguments.index("-a") + 1].split(";")
+        assert [a.split(":")[0] for a in addresses] == members and solflow[name]["hostname"] == name
+        port = int(env["SOLFLOW_METRICS_PORT"]) + process_id
+        if process_id:
+            assert f"127.0.0.1:{port}/healthz" in " ".join(solflow[name]["healthcheck"]["test"])
+    assert partitions == {"ingest-recovery": 1, "member-recovery": len(members)}
+
+    # A process stops when the brokers do not answer within 10 s of its start: start once Kafka answers.
+    assert "--bootstrap-server localhost:9092" in services["kafka"]["healthcheck"]["test"][-1]
+    for name in ("ingest", *members):
+        assert solflow[name]["depends_on"]["kafka"] == {"condition": "service_healthy"}, name
+
+    command = solflow["dashboard"]["command"]
+    assert command[:2] == ["solflow", "dashboard"]
+    parser = argparse.ArgumentParser()
+    dashboard_command.add_arguments(parser)
+    dashboard = parser.parse_args(command[2:])
+    assert dashboard.db == database and dashboard.host == "0.0.0.0"
+    assert solflow["dashboard"]["ports"] == [f"127.0.0.1:{dashboard.port}:{dashboard.port}"]
+    assert f"127.0.0.1:{dashboard.port}/api/health" in " ".join(solflow["dashboard"]["healthcheck"]["test"])
 
 
 def test_the_systemd_unit_parses_and_runs_the_flow(tmp_path: Path) -> None:

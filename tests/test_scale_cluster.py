@@ -44,7 +44,15 @@ from sinks.delta import EPOCH, PART
 from solflow.bench.flowruns import free_ports
 
 PACED_RUN_S = 12  # the interrupted runs replay the capture's chain time this fast
-TABLES = ("trades", "token_aggregates", "token_signals", "gaps")
+TABLES = (
+    "trades",
+    "token_aggregates",
+    "token_signals",
+    "gaps",
+    "token_metadata",
+    "dca_activity_buckets",
+    "token_signal_summary",
+)
 COUNTERS = ("transactions", "trades", "mints", "decode_fallbacks", "rows_written.parquet_aggregates")
 _names = itertools.count()
 

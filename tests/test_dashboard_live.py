@@ -218,6 +218,28 @@ def test_bad_starts_are_one_line(tmp_path: Path) -> None:
         taken.close()
 
 
+def test_ctrl_c_stops_the_dashboard_with_exit_status_0(tmp_path: Path) -> None:
+    dashboard = subprocess.Popen(
+        [*CLI, "dashboard", "--out", str(tmp_path), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
+    try:
+        first = dashboard.stdout.readline() if dashboard.stdout else ""
+        assert first.startswith("dashboard: http://127.0.0.1:"), first
+        assert get_json(first.split()[1] + "api/health")["status"] == "waiting"
+        dashboard.send_signal(signal.SIGINT)
+        assert dashboard.wait(timeout=10) == 0
+    finally:
+        if dashboard.poll() is None:
+            dashboard.kill()
+            dashboard.wait(timeout=30)
+    stderr = dashboard.stderr.read() if dashboard.stderr else ""
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+
+
 # ---------------------------------------------------------------- the page in Chromium
 
 

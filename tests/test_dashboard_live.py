@@ -558,7 +558,19 @@ def test_filters_and_column_headers_list_what_the_api_answers(live: Live, page: 
             timeout=UI_WAIT_MS,
         )
         assert page.evaluate("location.search") == (f"?{params}" if params else ""), params
-        return answer["tokens"], answer["counts"]["matching"]
+        # The header's counts, and per row: bots marked, the age since the launch or "≥" since first seen.
+        counts = answer["counts"]
+        assert [page.locator(f"#count-{name}").inner_text() for name in ("active", "matching")] == [
+            str(counts["active"]),
+            str(counts["matching"]),
+        ]
+        assert page.locator("#lag").inner_text() != "—"
+        shown = rows(page).evaluate_all(
+            "rs => rs.map(r => [!!r.querySelector('[data-col=wallets] .bots'),"
+            " r.querySelector('[data-col=age]').textContent.startsWith('≥')])"
+        )
+        assert shown == [[bool(t["bot_wallets_300"]), t["age_from"] == "first_seen"] for t in answer["tokens"]]
+        return answer["tokens"], counts["matching"]
 
     page.goto(live.url)
     _, everything = shows("")

@@ -278,12 +278,13 @@ class DecodeStep:
             elif type(item) is Gap:
                 append((RUN_KEY, item))
             elif type(item) is SourceStopped or type(item) is SourceEnded:
-                # The partition's last items: what waits for a time gets none from it any more.
-                ended = self._partitions.get(item.partition)
-                if ended is not None:
-                    if ended.held_slot is not None:
-                        self._release_held(ended, None, emit)
-                    self._release_untimed(ended, emit)
+                # The partition's last items: what waits for a time gets none from it any more. Its
+                # report goes out even when it read nothing, so a run that read nothing still ends
+                # with a summary and its own run_stats.
+                ended = touched.get(item.partition) or self._touch(item.partition, touched)
+                if ended.held_slot is not None:
+                    self._release_held(ended, None, emit)
+                self._release_untimed(ended, emit)
                 if type(item) is SourceStopped:
                     append((RUN_KEY, item))
             else:

@@ -31,9 +31,15 @@ def earlier_outputs(out: Path) -> list[str]:
             found.append(f"{dataset}/")
     found += [str(path.relative_to(out)) for path in sorted(out.glob("streams/*/events.jsonl")) if path.stat().st_size]
     db = out / DB_NAME
-    if db.is_file() and _rows(db, "SELECT (SELECT count(*) FROM run_stats) + (SELECT count(*) FROM trades)"):
+    if db.is_file() and _rows(db, _DB_HOLDS_A_RUN):
         found.append(DB_NAME)
     return found
+
+
+# A database counts once a run read something into it: a run that read nothing (a refused token, an
+# unreachable endpoint, an empty capture) wrote nothing a second run could duplicate.
+_DB_HOLDS_A_RUN = """SELECT (SELECT count(*) FROM trades) + (SELECT count(*) FROM gaps)
+    + coalesce((SELECT value FROM run_stats WHERE name = 'transactions'), 0)"""
 
 
 def aggregate_windows(out: Path) -> tuple[int, ...] | None:

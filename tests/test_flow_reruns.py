@@ -1,7 +1,9 @@
 """Running again into the same ``SOLFLOW_OUT``: a plain second run is refused (one line, exit 2,
 nothing written), ``SOLFLOW_APPEND=on`` adds only the slots after the last one written (no trade key
 twice in JSONL, SQLite or Parquet), and a run with other windows is refused while README's Polars
-and DuckDB queries keep working on every dataset. Real ``bytewax.run`` subprocesses."""
+and DuckDB queries keep working on every dataset. A run that read nothing still ends with its summary
+and its own ``run_stats``, and leaves nothing that refuses the next run. Real ``bytewax.run``
+subprocesses."""
 
 from __future__ import annotations
 
@@ -19,11 +21,23 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
-from test_flow_support import REPO_ROOT, assert_ok, flow_env, parse_jsonl, read_outputs, run_flow, sample_capture
+from test_flow_support import (
+    REPO_ROOT,
+    assert_ok,
+    flow_env,
+    parse_jsonl,
+    read_outputs,
+    run_flow,
+    run_stats,
+    sample_capture,
+    summary_lines,
+)
 from test_readme import snippets
 
 from solflow.bench.capture import head_capture, load_records
 from solflow.domain.programs import PROGRAM_NAMES
+from solflow.server.replay import ReplayServer
+from sources.capture import CaptureWriter
 
 REFUSAL_S = 10
 
@@ -134,3 +148,50 @@ def test_other_windows_are_refused_and_every_dataset_stays_readable(first_run: P
     assert namespace["latest"].height > 0 and namespace["volume"].height > 0
     assert all(result.height > 0 for result in results) and signals[0] > 0
     assert pl.scan_parquet(work / "out" / "signals" / "**" / "*.parquet", hive_partitioning=True).collect().height > 0
+
+
+def _read_nothing(result: Any) -> None:
+    """A finished run that read nothing: its summary says so."""
+    assert_ok(result)
+    [summary] = summary_lines(result.stdout)
+    assert summary.startswith("solflow run finished: 0 transactions, 0 trades (none);"), summary
+
+
+def test_a_run_that_reads_nothing_still_reports_and_replaces_the_last_runs_stats(
+    first_run: Path, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty.capture"
+    with CaptureWriter(empty, source="test"):
+        pass
+    out = tmp_path / "out"
+    _read_nothing(run_flow(flow_env(out, empty, SOLFLOW_LEGACY="both")))
+    assert (run_stats(out)["transactions"], run_stats(out)["end"]) == (0, "finished")
+
+    # Appending the same capture again: every slot is already written, nothing is read.
+    work = tmp_path / "work"
+    shutil.copytree(first_run, work)
+    before = read_outputs(work)
+    assert run_stats(work)["transactions"] > 0
+    _read_nothing(run_flow(flow_env(work, sample_capture(), SOLFLOW_LEGACY="both", SOLFLOW_APPEND="on")))
+    stats = run_stats(work)
+    assert (stats["transactions"], stats["trades"], stats["end"]) == (0, 0, "finished"), "this run's stats"
+    assert read_outputs(work) == before
+
+
+def test_a_run_refused_by_the_endpoint_does_not_refuse_the_next_one(first_run: Path, tmp_path: Path) -> None:
+    """A wrong ``X_TOKEN`` ends the run before it read anything; the run with the right one, into the
+    same ``SOLFLOW_OUT`` and without ``SOLFLOW_APPEND``, is no second run: it writes everything."""
+    server = ReplayServer(sample_capture(), x_token="the-right-token")
+    url = f"http://127.0.0.1:{server.start()}"
+    out = tmp_path / "out"
+    try:
+        live = flow_env(out, sample_capture(), GEYSER_URL=url, SOLFLOW_LEGACY="both")
+        refused = run_flow({**live, "X_TOKEN": "a-wrong-token"})
+        assert refused.returncode == 1 and "UNAUTHENTICATED" in refused.stderr, refused.stderr
+        assert (out / "solflow.db").is_file() and run_stats(out)["transactions"] == 0
+        accepted = run_flow({**live, "X_TOKEN": "the-right-token"})
+    finally:
+        server.stop()
+    assert_ok(accepted)
+    assert summary_lines(accepted.stdout)[0].startswith("solflow run finished:")
+    assert read_outputs(out)["sqlite.trades"] == read_outputs(first_run)["sqlite.trades"]

@@ -317,6 +317,25 @@ def test_no_color_turns_colours_off(out: Path) -> None:
     assert not COLOUR.search(solflow("signals", "--out", out, "--since", "0").stdout)  # piped: no colour
 
 
+@pytest.mark.parametrize(
+    "listing",
+    [("top",), ("signals", "--since", "0"), ("top", "--json"), ("signals", "--json"), ("decode",)],
+    ids=["top", "signals", "top-json", "signals-json", "decode"],
+)
+def test_a_reader_that_stops_early_ends_the_command_quietly(
+    out: Path, repo_root: Path, listing: tuple[str, ...]
+) -> None:
+    """``solflow signals | head``: the closed pipe is no error of the command's."""
+    where = [str(repo_root / "data" / "sample.capture")] if listing == ("decode",) else ["--out", str(out)]
+    proc = subprocess.Popen(
+        [*CLI, *listing, *where], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, text=True
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the first line
+    assert proc.wait(timeout=120) == 0
+    assert proc.stderr.read() == ""
+
+
 # ---------------------------------------------------------------- trace
 
 

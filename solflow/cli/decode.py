@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -93,27 +92,23 @@ def run(args: argparse.Namespace) -> int:
     out, err = sys.stdout, sys.stderr
     tally = _Tally()
     unreadable = 0
-    try:
-        for path in args.paths:
-            try:
-                for report in _inspect_path(decoder.inspect, path):
-                    tally.add(report)
-                    for record in report.records:
-                        if wanted(record):
-                            _print(record, out)
-                    _notices(report, err)
-            except BrokenPipeError:
-                raise
-            except OSError as exc:
-                unreadable += 1
-                print(f"solflow decode: {path}: cannot read file: {exc.strerror or exc}", file=err)
-            except (RpcJsonError, CaptureError) as exc:  # their messages start with the path
-                unreadable += 1
-                print(f"solflow decode: {exc}", file=err)
-        out.flush()
-    except BrokenPipeError:  # the reader stopped early (`| head`): nothing left to say
-        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
-        return 0
+    for path in args.paths:
+        try:
+            for report in _inspect_path(decoder.inspect, path):
+                tally.add(report)
+                for record in report.records:
+                    if wanted(record):
+                        _print(record, out)
+                _notices(report, err)
+        except BrokenPipeError:  # the reader stopped early (`| head`): the command ends (solflow.cli.main)
+            raise
+        except OSError as exc:
+            unreadable += 1
+            print(f"solflow decode: {path}: cannot read file: {exc.strerror or exc}", file=err)
+        except (RpcJsonError, CaptureError) as exc:  # their messages start with the path
+            unreadable += 1
+            print(f"solflow decode: {exc}", file=err)
+    out.flush()
     errors = decoder.stats.total("errors")
     if errors:
         print(

@@ -2,7 +2,8 @@
 
 Each subcommand lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``;
 modules are imported only when their command runs. A user error (``CliError``, ``SettingsError``,
-``OSError``) prints one line on stderr and exits 2 -- never a traceback. The exit statuses
+``OSError``) prints one line on stderr and exits 2 -- never a traceback. A reader that stops early
+(``| head``) ends a command quietly, with status 0. The exit statuses
 (``solflow.cli.output.EXIT_STATUSES``) close every ``--help``.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from solflow import version
@@ -95,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging()
     try:
         return int(args._run(args) or 0)
+    except BrokenPipeError:
+        # The reader has all it wanted; point stdout elsewhere so the final flush cannot fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except _user_errors() as exc:
         print(f"solflow {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -65,8 +65,13 @@ def print_json(document: Any) -> int:
 def print_table(renderable: Any, wide: bool) -> int:
     from rich.console import Console
 
-    console = Console(width=_WIDE_COLUMNS) if wide else Console()
+    class TableConsole(Console):
+        def on_broken_pipe(self) -> None:
+            # rich would exit 1; a reader that stopped early (`| head`) is no failure (solflow.cli.main)
+            raise BrokenPipeError
+
+    console = TableConsole(width=_WIDE_COLUMNS) if wide else TableConsole()
     if not wide and not console.is_terminal:
-        console = Console(width=TABLE_COLUMNS)
+        console = TableConsole(width=TABLE_COLUMNS)
     console.print(renderable)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -35,3 +36,12 @@ def test_pre_commit_hooks_run_the_ci_checks() -> None:
     tests = next(i for i, line in enumerate(ci) if "pytest" in line)
     assert checks == ["ruff check .", "ruff format --check .", "mypy"]
     assert all(ci.index(check) < tests for check in checks)
+
+
+def test_mypy_is_strict_on_the_whole_domain_and_silences_nothing_but_generated_code() -> None:
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    overrides = config["overrides"]
+    [strict] = [o for o in overrides if o["module"] == ["solflow.domain.*"]]
+    assert strict["disallow_untyped_defs"] and strict["disallow_any_generics"] and strict["warn_return_any"]
+    silenced = [module for o in overrides if o.get("ignore_errors") for module in o["module"]]
+    assert silenced == ["protos.*"], "only the generated protobuf modules go unchecked"

@@ -62,13 +62,13 @@ CURRENT_EVERY_S = 1.0
 def aggregation_config(settings: Settings) -> AggregationConfig:
     """The domain's configuration from the settings; a combination it refuses is a ``SettingsError``."""
     try:
-        return AggregationConfig(
-            windows=tuple(settings.windows),
-            tick_s=settings.agg_tick_s,
-            signals=SignalConfig.with_overrides(settings.signal_overrides),
-        )
+        signals = SignalConfig.with_overrides(settings.signal_overrides)
     except ValueError as exc:
-        raise SettingsError(f"SOLFLOW_WINDOWS, SOLFLOW_AGG_TICK or SOLFLOW_SIGNALS: {exc}") from None
+        raise SettingsError(f"SOLFLOW_SIGNALS: {exc}") from None
+    try:
+        return AggregationConfig(windows=tuple(settings.windows), tick_s=settings.agg_tick_s, signals=signals)
+    except ValueError as exc:  # (SOLFLOW_AGG_TICK is a positive integer by then: what is left is the windows')
+        raise SettingsError(f"SOLFLOW_WINDOWS={','.join(map(str, settings.windows))}: {exc}") from None
 
 
 class ShardServices:

@@ -118,15 +118,25 @@ def _choice(options: tuple[str, ...], lower: bool = False) -> Callable[[str], st
     return parse
 
 
+def _int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+
+
 def _positive_int(raw: str) -> int:
-    value = int(raw)
+    value = _int(raw)
     if value <= 0:
         raise ValueError("must be a positive integer")
     return value
 
 
 def _finite(raw: str) -> float:
-    value = float(raw)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("must be a number") from None
     if not math.isfinite(value):
         raise ValueError("must be a finite number")
     return value
@@ -147,7 +157,7 @@ def _non_negative_float(raw: str) -> float:
 
 
 def _non_negative_int(raw: str) -> int:
-    value = int(raw)
+    value = _int(raw)
     if value < 0:
         raise ValueError("must be zero or a positive integer")
     return value
@@ -170,7 +180,7 @@ def _sol_usd(raw: str) -> float | str:
 
 
 def _port(raw: str) -> int:
-    value = int(raw)
+    value = _int(raw)
     if not 0 < value < 65536:
         raise ValueError("must be a TCP port (1-65535)")
     return value

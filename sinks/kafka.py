@@ -1,8 +1,11 @@
 """The ingest's output: trades, clocks and run items to the trade and run topics (``solflow.wire``).
 
-A ``FixedPartitionedSink`` with one partition per source partition, so each source's messages leave
-through one idempotent producer in the order the decode step made them: Kafka keeps that order
-within each topic partition, so a consumer sees a slot's trades before its clock. A trade or a
+A ``FixedPartitionedSink`` with one partition per source partition, each handing its source's
+messages on in the order the decode step made them to the process's one idempotent producer: Kafka
+keeps that order within each topic partition, so a consumer sees a slot's trades before its clock.
+One producer (one connection per broker) rather than one per source batches every source's messages
+together, and no two requests of the ingest race to append to the same topic partition (some
+Kafka-protocol brokers lose a write when they do). A trade or a
 lifecycle record goes to partition ``crc32(mint) % partitions`` (the mint's aggregation shard); a
 clock, a SOL/USD rate and an end marker go to every partition; gaps, stopped notes and slot reports
 go to the run topic.
@@ -18,6 +21,7 @@ stops the run with one line (``ServiceError``).
 
 from __future__ import annotations
 
+import threading
 import zlib
 from collections.abc import Sequence
 from typing import Any
@@ -60,6 +64,8 @@ class KafkaPublishSink(FixedPartitionedSink[Any, Position]):
         self._target = target
         self._partitions = partitions
         self._sources = sorted(sources)
+        self._producer: _SharedProducer | None = None
+        self._building = threading.Lock()  # the partitions may be built on several worker threads
 
     @override
     def list_parts(self) -> list[str]:
@@ -71,17 +77,35 @@ class KafkaPublishSink(FixedPartitionedSink[Any, Position]):
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: Position | None) -> _PublishPartition:
-        return _PublishPartition(self._target, self._partitions, for_part, resume_state or START)
+        with self._building:
+            if self._producer is None:
+                self._producer = _SharedProducer(self._target)
+        return _PublishPartition(self._producer, self._partitions, for_part, resume_state or START)
+
+
+class _SharedProducer:
+    """The process's producer and the first fatal error it reported (a refused message is reported
+    to the partition that sent it)."""
+
+    def __init__(self, target: KafkaTopic):
+        self.target = target
+        self.fatal: KafkaError | None = None
+        self.client = Producer({**producer_config(target), "error_cb": self._on_error})
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.fatal() and self.fatal is None:
+            self.fatal = error
 
 
 class _PublishPartition(StatefulSinkPartition[Any, Position]):
-    def __init__(self, target: KafkaTopic, partitions: int, source: str, at: Position):
-        self._target = target
+    def __init__(self, shared: _SharedProducer, partitions: int, source: str, at: Position):
+        self._shared = shared
+        self._target = shared.target
         self._partitions = range(partitions)
         self._source = source
         self._slot, self._seq = at
         self._failure: KafkaError | None = None
-        self._producer = Producer({**producer_config(target), "error_cb": self._on_error})
+        self._producer = shared.client
         self._unpolled = 0
 
     @override
@@ -144,10 +168,7 @@ class _PublishPartition(StatefulSinkPartition[Any, Position]):
         if error is not None and self._failure is None:
             self._failure = error
 
-    def _on_error(self, error: KafkaError) -> None:
-        if error.fatal() and self._failure is None:
-            self._failure = error
-
     def _check(self) -> None:
-        if self._failure is not None:
-            raise ServiceError(f"{self._target}: Kafka refused a message of {self._source}: {self._failure.str()}")
+        failure = self._failure or self._shared.fatal
+        if failure is not None:
+            raise ServiceError(f"{self._target}: Kafka refused a message of {self._source}: {failure.str()}")

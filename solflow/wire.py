@@ -6,7 +6,8 @@ one JSON object with a ``kind``, the ``source`` partition (subscription) it come
 the source's position ``[slot, seq]``: the newest slot the source had clocked before the message
 and a sequence number since that clock. Positions only grow along one source's messages, so a
 consumer drops a message at or below the highest position it has seen from that source -- what an
-ingest restarted from its last snapshot publishes again (ingest -> Kafka is at-least-once).
+ingest restarted from its last snapshot publishes again (ingest -> Kafka is at-least-once); trades,
+lifecycle records and rates are dropped by slot and key instead (``sources.kafka``).
 
 Trade topic, partition ``crc32(mint) % partitions`` (the aggregation shard of the mint):
 

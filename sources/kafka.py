@@ -13,8 +13,13 @@ the rest of the flow is the same:
 * run topic: ``("run", Gap | DecodeReport)``; an ingest's stop is logged, not counted (a member's run
   stops when it is stopped, not when the ingest is).
 
-Replays are dropped: a message at or below the highest position already taken from its source
-(``solflow.wire``) is what a restarted ingest published again. A partition ends once every source
+Replays are dropped by slot and key: a trade, lifecycle record or SOL/USD rate whose key (its
+signature and instruction positions) was already taken in its slot is what a restarted ingest
+published again, whatever position it now has -- a live stream resent after a restart may order a
+slot's transactions differently. Keys are kept for the ``KEY_HORIZON_SLOTS`` slots before the newest
+(far more than an ingest's snapshot interval); an older keyed record, and any other message (clocks,
+reports, gaps, end markers), is a replay when it is at or below the highest position already taken
+from its source (``solflow.wire``). A partition ends once every source
 has sent its end marker (a capture replay is through: the cluster flushes its windows and exits), or
 when the run is stopped (SIGTERM: a later ``-r`` run goes on where it stopped). A partition that
 ended on markers stays ended when resumed.
@@ -51,16 +56,21 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 2_000
 IDLE_POLL = timedelta(milliseconds=20)
+KEY_HORIZON_SLOTS = 1_500  # ~10 minutes of chain time
+
+RecordKey = tuple[object, ...]
 
 
 class PartitionState(NamedTuple):
     """What a partition resumes from: the next offset, the highest position taken per source, the
-    sources that ended, and the latest tick each source's clock entered."""
+    sources that ended, the latest tick each source's clock entered, and the keys of each source's
+    recent records by slot."""
 
     offset: int | None
     seen: dict[str, Position]
     ended: frozenset[str]
     ticks: dict[str, int]
+    recent: dict[str, dict[int, frozenset[RecordKey]]] | None = None  # None: a snapshot from before keys were kept
 
 
 class KafkaTradeSource(FixedPartitionedSource[tuple[str, Any], PartitionState]):
@@ -125,6 +135,10 @@ class _TopicPartition(StatefulSourcePartition[tuple[str, Any], PartitionState]):
         self._seen = dict(state.seen)
         self._ended = set(state.ended)
         self._ticks = dict(state.ticks)
+        self._recent = {
+            source: {slot: set(keys) for slot, keys in slots.items()} for source, slots in (state.recent or {}).items()
+        }
+        self._newest = {source: max(slots) for source, slots in self._recent.items() if slots}
         self._wake: datetime | None = None
         if self._ended >= sources:
             log.info("partition %s: every source ended before; nothing more to read", name)
@@ -171,9 +185,15 @@ class _TopicPartition(StatefulSourcePartition[tuple[str, Any], PartitionState]):
                 f" {', '.join(sorted(self._sources))}): SOLFLOW_PROGRAMS and SOLFLOW_LAYOUT must match the ingest's"
             )
         seen = self._seen.get(source)
-        if seen is not None and at <= seen:
-            return  # published again by a restarted ingest
-        self._seen[source] = at
+        replayed = seen is not None and at <= seen
+        key = record_key(item)
+        if key is not None:
+            if self._taken(source, key, replayed):
+                return
+        elif replayed:
+            return
+        if not replayed:
+            self._seen[source] = at
         if type(item) is TradeEvent:
             out.append((item.program, item))
             records.append(trade_record(item))
@@ -199,14 +219,47 @@ class _TopicPartition(StatefulSourcePartition[tuple[str, Any], PartitionState]):
             # this run has not stopped (its own stop comes from its own signal).
             log.info("the ingest's source %s stopped (%s) after slot %s", source, item.reason, item.last_slot)
 
+    def _taken(self, source: str, key: tuple[int, RecordKey], replayed: bool) -> bool:
+        """Whether the keyed record was taken before (published again); if not, it is now."""
+        slot, identity = key
+        slots = self._recent.setdefault(source, {})
+        newest = self._newest.get(source, slot)
+        if slot < newest - KEY_HORIZON_SLOTS:
+            return replayed  # older than the keys kept: its position decides
+        keys = slots.get(slot)
+        if keys is None:
+            keys = slots[slot] = set()
+            if slot > newest:
+                for old in [old for old in slots if old < slot - KEY_HORIZON_SLOTS]:
+                    del slots[old]
+            self._newest[source] = max(slot, newest)
+        elif identity in keys:
+            return True
+        keys.add(identity)
+        return False
+
     @override
     def next_awake(self) -> datetime | None:
         return self._wake
 
     @override
     def snapshot(self) -> PartitionState:
-        return PartitionState(self._inner.snapshot(), dict(self._seen), frozenset(self._ended), dict(self._ticks))
+        recent = {
+            source: {slot: frozenset(keys) for slot, keys in slots.items()} for source, slots in self._recent.items()
+        }
+        return PartitionState(
+            self._inner.snapshot(), dict(self._seen), frozenset(self._ended), dict(self._ticks), recent
+        )
 
     @override
     def close(self) -> None:
         self._inner.close()
+
+
+def record_key(item: object) -> tuple[int, RecordKey] | None:
+    """The slot and identity of a trade, lifecycle record or SOL/USD rate; None for other messages."""
+    if type(item) is TradeEvent or isinstance(item, LifecycleEvent):
+        return item.slot, (type(item).__name__, *item.key)
+    if type(item) is SolUsdPoint:
+        return item.slot, ("sol_usd", item.tx_index, item.outer, item.inner)
+    return None

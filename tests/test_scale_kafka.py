@@ -6,11 +6,13 @@ live ingest that never ends the cluster, and settings mistakes as one line.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,6 +114,70 @@ def test_wire_messages_round_trip() -> None:
     for junk in (b"not json", b'{"kind":"trade","source":"pumpfun","at":[1,2]}', None, b'{"kind":"x"}'):
         with pytest.raises(WireError, match="not a SolFlow message"):
             decode(junk)
+
+
+def test_the_ingest_publishes_every_source_through_one_producer(kafka: Component) -> None:
+    """One client, so no two of the ingest's requests race to append to one topic partition (the test
+    broker, like some Kafka-protocol brokers, can lose one of two such writes)."""
+    from sinks.kafka import KafkaPublishSink
+
+    sink = KafkaPublishSink(parse_kafka_url(topic_url(kafka)), 2, ["pumpfun", "pumpswap"])
+    parts = [sink.build_part("kafka", source, None) for source in ("pumpfun", "pumpswap")]
+    try:
+        assert parts[0]._producer is parts[1]._producer
+    finally:
+        for part in parts:
+            part.close()
+
+
+def test_a_slot_sent_again_in_another_order_is_taken_once_by_trade_key(kafka: Component) -> None:
+    """An ingest that published one trade of a slot and was restarted sends the whole slot again, now
+    in another order and at other positions (a live stream need not repeat its order): the member
+    takes each trade once -- by position alone it would take the first trade twice and lose the second."""
+    from confluent_kafka import Producer
+
+    from sinks.kafka import producer_config
+    from solflow.kafka_topics import ensure_topics
+    from sources.kafka import KafkaTradeSource
+
+    target = parse_kafka_url(topic_url(kafka))
+    assert ensure_topics(target, 1) == 1
+    first = TradeEvent(
+        signature="5" * 88, slot=10, tx_index=0, block_time=1_700_000_000, program="pumpfun", program_id="P" * 44,
+        direction="buy", trader="T" * 44, fee_payer="T" * 44, mint="M" * 44, quote_mint="Q" * 44,
+        token_amount_raw=1_000, token_decimals=6, quote_amount_raw=10**9, quote_decimals=9, fee_amount_raw=None,
+        outer_ix_index=0, inner_ix_index=None, via=None, pool=None, is_dca=False, decode_source="cpi_event",
+    )  # fmt: skip
+    second = dataclasses.replace(first, signature="6" * 88, tx_index=1, direction="sell")
+    sent = [
+        ((9, 1), first),  # the first run, stopped hard after this message
+        ((9, 1), second),  # the restarted ingest, from its snapshot: the slot again, in another order
+        ((9, 2), first),
+        ((10, 0), SlotClock("pumpfun", 10, 1_700_000_000)),
+        ((10, 1), End()),
+    ]
+    producer = Producer(producer_config(target))
+    for at, item in sent:
+        producer.produce(target.topic, encode("pumpfun", at, item), partition=0)
+    assert producer.flush(30) == 0
+
+    source = KafkaTradeSource(target, ["pumpfun"], 1, 60)
+    part = source.build_part("input", f"0-{target.topic}", None)
+    taken: list[Any] = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                taken += part.next_batch()
+            except StopIteration:
+                break
+            assert time.monotonic() < deadline, "the partition never saw the end marker"
+    finally:
+        part.close()
+    trades = [item for key, item in taken if key == "pumpfun"]
+    assert sorted(trade.signature for trade in trades) == sorted([first.signature, second.signature])
+    [shard_input] = [item for key, item in taken if key != "pumpfun"]
+    assert len(shard_input.records) == 2
 
 
 def test_positions_only_grow_when_slots_are_released_out_of_order(kafka: Component) -> None:

@@ -214,11 +214,13 @@ MEANINGS: dict[str, str] = {
     "dca_buys_{w}s": "Jupiter DCA buys in the window",
     "price": "the token's price after its latest trade at or before `ts`, in `quote_mint` per whole token: from"
     " the curve's or pool's reserves where the event gives them, else quote amount / token amount",
-    "price_sol": "`price` in SOL (SOL-quoted, or a USD stablecoin at the SOL/USD rate); null when not convertible",
-    "price_usd": "`price` in USD (a USD stablecoin quote, or SOL at SOLFLOW_SOL_USD); null when the rate is"
+    "price_sol": "`price` in SOL: SOL-quoted as is, another quote at its latest rate the stream showed (SOL/USDC"
+    " trades, or SOLFLOW_SOL_USD when a number, for a USD stablecoin; Jupiter DCA fills against SOL for a token);"
+    " null while no rate is known, never 0",
+    "price_usd": "`price` in USD (a USD stablecoin quote, or `price_sol` at SOLFLOW_SOL_USD); null when the rate is"
     " unknown, never 0",
     "market_cap": "`price` × `supply_raw` / 10**`token_decimals`, in `quote_mint`; null while the supply is unknown",
-    "market_cap_sol": "`market_cap` in SOL; null when not convertible",
+    "market_cap_sol": "`market_cap` in SOL, at the rate of `price_sol`; null when not convertible",
     "market_cap_usd": "`market_cap` in USD; null when the rate is unknown, never 0",
     "bonding_progress": "share of the bonding curve's tokens sold (pump.fun, LaunchLab), 0-1; 1 once the curve"
     " completed or the token graduated; null without a curve",

@@ -14,7 +14,8 @@ Trade topic, partition ``crc32(mint) % partitions`` (the aggregation shard of th
 * ``trade`` -- every ``TradeEvent`` field (``solflow.domain.trade``), key = the mint;
 * ``token_created``, ``curve_completed``, ``migrated``, ``pool_created`` -- the lifecycle records the
   token state reads, every field (``solflow.domain.lifecycle``), key = the mint (a pool's base mint);
-* ``sol_usd`` -- a SOL/stablecoin trade's rate (``SolUsdPoint``), to **every** partition;
+* ``sol_usd`` -- a quote asset's SOL rate a trade shows (``SolUsdPoint``: SOL/USD from a SOL/stablecoin
+  trade, an xStock's from a DCA fill), to **every** partition;
 * ``clock`` -- ``slot`` and ``block_time`` (unix seconds, null when the chain gave none) after the
   slot's trades, to **every** partition: a consumer knows each source's event time everywhere;
 * ``end`` -- the source's input ended (a capture replay finished), to every partition.

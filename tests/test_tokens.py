@@ -189,16 +189,16 @@ def test_sol_usd_from_the_streams_own_trades():
         quote_amount=1_000_000_000,
     )
     point = sol_usd_point(usdc_for_sol)
-    assert isinstance(point, SolUsdPoint) and point.sol_usd == 150.0  # 150 USDC for 1 SOL
+    assert isinstance(point, SolUsdPoint) and (point.asset, point.sol) == (USDC_MINT, 1 / 150)  # 150 USDC for 1 SOL
     sol_for_usdc = _trade(
-        program="jupiter_dca",
+        program="pumpswap",
         mint=WSOL_MINT,
         quote_mint=USDC_MINT,
         token_amount=2_000_000_000,
         quote_amount=300_000_000,
     )
     sol_for_usdc.token_decimals, sol_for_usdc.quote_decimals = 9, 6
-    assert sol_usd_point(sol_for_usdc).sol_usd == 150.0
+    assert sol_usd_point(sol_for_usdc).sol == 1 / 150  # a SOL/USDC pool of any program
     book = TokenBook(TokenConfig(sol_usd_from_stream=True))
     book.add(token_trade(_trade(time=10)))
     book.advance(10)
@@ -206,7 +206,63 @@ def test_sol_usd_from_the_streams_own_trades():
     book.add(point._replace(time=12))
     book.advance(15)
     enrichment = book.enrichment("M1nt")
-    assert enrichment.price_usd == enrichment.price_sol * 150.0
+    assert enrichment.price_usd == pytest.approx(enrichment.price_sol * 150.0, rel=1e-15)
+
+
+def test_a_usdc_price_reaches_sol_at_the_streams_rate_without_a_usd_setting():
+    """The stream's own SOL/USDC rate is chain data: a USDC-quoted mint gets ``price_sol`` from it
+    (without ``SOLFLOW_SOL_USD``), while the USD columns of a SOL-quoted mint stay opt-in."""
+    usdc_curve = _trade(mint="UsdcCurve", quote_mint=USDC_MINT, time=10, virtual_quote=5_000_000_000)
+    sol_curve = _trade(mint="S0lCurve", time=10)
+    book = TokenBook(TokenConfig())
+    for trade in (usdc_curve, sol_curve):
+        book.add(token_trade(trade))
+    book.advance(10)
+    usdc_price = exact(5_000_000_000, 1_000_000_000_000_000, 6, 6)
+    before = book.enrichment("UsdcCurve")
+    assert before.price == before.price_usd == usdc_price
+    assert before.price_sol is None and before.market_cap_sol is None  # no rate yet: null, never 0
+    rate = _trade(program="jupiter_dca", mint=USDC_MINT, time=14, token_amount=160_000_000, quote_amount=10**9)
+    book.add(sol_usd_point(rate))
+    book.advance(15)
+    after = book.enrichment("UsdcCurve")
+    assert (after.quote_mint, after.price, after.price_usd) == (USDC_MINT, usdc_price, usdc_price)
+    assert after.price_sol == pytest.approx(usdc_price / 160, rel=1e-15)  # 160 USDC a SOL
+    assert after.market_cap_sol == pytest.approx(after.market_cap / 160, rel=1e-15)
+    assert book.enrichment("S0lCurve").price_usd is None  # SOL -> USD needs SOLFLOW_SOL_USD
+    fixed = TokenBook(TokenConfig(sol_usd=200.0))  # a fixed SOL price wins over the stream's
+    fixed.add(token_trade(usdc_curve))
+    fixed.add(sol_usd_point(rate))
+    fixed.advance(15)
+    assert fixed.enrichment("UsdcCurve").price_sol == usdc_price / 200.0
+
+
+def test_an_xstock_price_reaches_sol_at_its_latest_dca_fill_against_sol():
+    xstock = "XSt0ck"
+    pool = _trade(mint="B0nk", program="launchlab", quote_mint=xstock, time=10, virtual_quote=1_500_000_000)
+    book = TokenBook(TokenConfig(sol_usd=150.0))
+    book.add(token_trade(pool))
+    # a DCA order buying the xStock with SOL: 0.5 xStock (6 decimals here) for 1 SOL, then 0.4
+    for time, units in ((12, 500_000), (22, 400_000)):
+        fill = _trade(
+            program="jupiter_dca", mint=xstock, time=time, token_amount=units, quote_amount=10**9, is_dca=True
+        )
+        assert sol_usd_point(fill).asset == xstock
+        book.add(sol_usd_point(fill))
+        book.advance(time + 3)  # the tick holding the fill
+        enrichment = book.enrichment("B0nk")
+        price = exact(1_500_000_000, 1_000_000_000_000_000, 6, 6)
+        assert (enrichment.quote_mint, enrichment.price) == (xstock, price)
+        assert enrichment.price_sol == pytest.approx(price * 10**6 / units, rel=1e-15)
+        assert enrichment.price_usd == pytest.approx(enrichment.price_sol * 150.0, rel=1e-15)
+    # a launch curve's or an AMM's trade of a token against SOL is no quote rate: only DCA fills and stablecoins
+    assert sol_usd_point(_trade(mint=xstock, program="pumpswap")) is None
+    assert sol_usd_point(_trade(mint=xstock, program="pumpfun")) is None
+    # a rate the stream stopped renewing is forgotten with the trading state (keep_s)
+    later = 22 + 14_405
+    book.add(token_trade(_trade(mint="B0nk", program="launchlab", quote_mint=xstock, time=later)))
+    book.advance(later + 60)
+    assert book.enrichment("B0nk").price_sol is None
 
 
 def test_price_change_compares_with_the_price_a_window_earlier():

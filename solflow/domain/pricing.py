@@ -9,9 +9,10 @@ Price (quote units per whole token) of one trade, best source first:
 
 Each ratio is taken with both mints' decimals and computed from the exact integers (one rounding).
 A trade without decimals, or with an empty side, has no price. Prices stay in their quote: a
-USDC-quoted trade prices the token in USDC. SOL and USD are reached through ``SolUsd``: USD
-stablecoins count as 1 USD, SOL at ``SOLFLOW_SOL_USD`` (fixed) or at the stream's own latest SOL/USDC
-trade; where the rate is unknown the USD value is None, never 0.
+USDC-quoted trade prices the token in USDC. SOL and USD are reached through rates: USD stablecoins
+count as 1 USD, SOL at ``SOLFLOW_SOL_USD`` (fixed) or at the stream's own latest SOL/stablecoin trade,
+another quote token (an xStock) at the stream's own latest trade of it against SOL (``sol_rate_of``);
+where the rate is unknown the value is None, never 0.
 
 Bonding progress is the share of the curve's tokens already sold, ``1 - tokens_left / tokens_for_sale``
 (``tokens_left`` is the trade's ``real_base_reserves``), clamped to [0, 1]:
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 from math import isqrt
 
-from solflow.domain.programs import LAUNCHLAB, PUMPFUN, WSOL_MINT
+from solflow.domain.programs import JUPITER_DCA, LAUNCHLAB, PUMPFUN, WSOL_MINT
 from solflow.domain.trade import TradeEvent
 
 USDC_MINT = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
@@ -112,33 +113,48 @@ def price_change(now: float | None, then: float | None) -> float | None:
     return now / then - 1.0
 
 
-def sol_usd_of(trade: TradeEvent) -> float | None:
-    """The SOL price in USD a SOL/stablecoin trade shows (either way round), else None."""
-    if trade.mint == WSOL_MINT and trade.quote_mint in USD_MINTS:
-        return trade_price(trade)
-    if trade.quote_mint == WSOL_MINT and trade.mint in USD_MINTS:
-        sol_per_usd = trade_price(trade)
-        return None if sol_per_usd is None else 1.0 / sol_per_usd
-    return None
+def sol_rate_of(trade: TradeEvent) -> tuple[str, float] | None:
+    """``(asset, SOL per whole unit of it)`` as a trade between SOL and another asset shows it (either
+    way round), where that asset can be a quote: a USD stablecoin, or a token a Jupiter DCA order
+    swaps against SOL at the aggregator's market (launch curves trade only their own new tokens).
+    None for any other trade."""
+    if trade.quote_mint == WSOL_MINT and trade.mint != WSOL_MINT:
+        asset, inverted = trade.mint, False
+    elif trade.mint == WSOL_MINT and trade.quote_mint != WSOL_MINT:
+        asset, inverted = trade.quote_mint, True
+    else:
+        return None
+    if asset not in USD_MINTS and trade.program != JUPITER_DCA.name:
+        return None
+    price = trade_price(trade)
+    if price is None:
+        return None
+    return asset, (1.0 / price if inverted else price)
 
 
-def in_sol(price: float | None, quote_mint: str | None, sol_usd: float | None) -> float | None:
-    """A price (or amount) in ``quote_mint`` units expressed in SOL, where the rate is known."""
-    if price is None or quote_mint is None:
+def in_sol(
+    value: float | None, quote_mint: str | None, sol_usd: float | None, sol_per_unit: float | None
+) -> float | None:
+    """A price (or amount) in ``quote_mint`` units expressed in SOL, where the rate is known: a USD
+    stablecoin at ``sol_usd`` (USD per SOL), another token at ``sol_per_unit`` (SOL per whole unit)."""
+    if value is None or quote_mint is None:
         return None
     if quote_mint == WSOL_MINT:
-        return price
-    if quote_mint in USD_MINTS and sol_usd is not None and sol_usd > 0:
-        return price / sol_usd
-    return None
+        return value
+    if quote_mint in USD_MINTS:
+        return value / sol_usd if sol_usd is not None and sol_usd > 0 else None
+    return value * sol_per_unit if sol_per_unit is not None and sol_per_unit > 0 else None
 
 
-def in_usd(price: float | None, quote_mint: str | None, sol_usd: float | None) -> float | None:
-    """A price (or amount) in ``quote_mint`` units expressed in USD, where the rate is known."""
-    if price is None or quote_mint is None:
+def in_usd(
+    value: float | None, quote_mint: str | None, sol_usd: float | None, sol_per_unit: float | None
+) -> float | None:
+    """A price (or amount) in ``quote_mint`` units expressed in USD, where the rates are known."""
+    if value is None or quote_mint is None:
         return None
     if quote_mint in USD_MINTS:
-        return price
-    if quote_mint == WSOL_MINT and sol_usd is not None and sol_usd > 0:
-        return price * sol_usd
-    return None
+        return value
+    if sol_usd is None or sol_usd <= 0:
+        return None
+    value_sol = in_sol(value, quote_mint, sol_usd, sol_per_unit)
+    return None if value_sol is None else value_sol * sol_usd

@@ -8,7 +8,9 @@ Facts come in three kinds:
   venue, a DCA buy), made by ``token_trade`` on the reading worker;
 * lifecycle records (``solflow.domain.lifecycle``): ``TokenCreated``, ``CurveCompleted``,
   ``Migrated`` and ``PoolCreated`` (for its base mint);
-* ``SolUsdPoint`` -- a SOL/stablecoin trade's SOL price in USD, sent to every shard.
+* ``SolUsdPoint`` -- what one whole unit of an asset that can be a quote is worth in SOL, as a trade of
+  the stream shows it (``pricing.sol_rate_of``: SOL/stablecoin trades, DCA fills against SOL), sent
+  to every shard.
 
 A fact belongs to the tick that holds its time (tick ``T`` covers ``(T - tick_s, T]``) and is applied
 when the shard processes that tick (``advance``), facts of a tick in chain order (time, slot,
@@ -39,6 +41,10 @@ Metadata, by source (a later source only fills what is still unknown):
 Price: the trade's price (``solflow.domain.pricing``) in the mint's pricing quote -- SOL once the
 mint has traded against SOL, else the quote it first traded in. ``price_change_{300,3600}s`` compare
 it with the price at the tick that many seconds earlier (the last trade at or before it, same quote).
+A price in another quote reaches SOL at the latest rate of that quote the stream showed (a USD
+stablecoin at ``SOLFLOW_SOL_USD`` when it is a number); the USD columns of a price in SOL or another
+token need SOL/USD from ``SOLFLOW_SOL_USD`` (a number, or ``stream``). A rate not renewed for
+``keep_s`` is forgotten.
 
 A token's trading state (price, quote, progress) is forgotten ``keep_s`` seconds of event time after
 its last fact (the aggregation forgets its windows after the longest window); what it was learned to
@@ -60,12 +66,13 @@ from solflow.domain.lifecycle import CurveCompleted, LifecycleEvent, Migrated, P
 from solflow.domain.pricing import (
     CURVE_PROGRAMS,
     PUMPFUN_SUPPLY,
+    USD_MINTS,
     curve_progress,
     in_sol,
     in_usd,
     market_cap,
     price_change,
-    sol_usd_of,
+    sol_rate_of,
     trade_price,
 )
 from solflow.domain.programs import LAUNCHLAB, MOONSHOT, PUMPFUN, PUMPSWAP, WSOL_MINT
@@ -105,14 +112,16 @@ class TokenTrade(NamedTuple):
 
 
 class SolUsdPoint(NamedTuple):
-    """A SOL/stablecoin trade's rate, for every shard."""
+    """A point of the stream's SOL rates: one whole unit of ``asset`` is worth ``sol`` SOL, as a trade
+    shows it (a SOL/stablecoin trade: SOL/USD); for every shard."""
 
     time: int | None
     slot: int
     tx_index: int
     outer: int
     inner: int
-    sol_usd: float
+    asset: str
+    sol: float
 
 
 Fact = TokenTrade | SolUsdPoint | LifecycleEvent
@@ -141,13 +150,13 @@ def token_trade(trade: TradeEvent) -> TokenTrade:
 
 
 def sol_usd_point(trade: TradeEvent) -> SolUsdPoint | None:
-    """The trade's SOL/USD rate as a fact, if it is a SOL/stablecoin trade."""
-    rate = sol_usd_of(trade)
+    """The rate of a quote asset the trade shows, as a fact (``pricing.sol_rate_of``)."""
+    rate = sol_rate_of(trade)
     if rate is None:
         return None
     inner = trade.inner_ix_index
     return SolUsdPoint(
-        trade.block_time, trade.slot, trade.tx_index, trade.outer_ix_index, -1 if inner is None else inner, rate
+        trade.block_time, trade.slot, trade.tx_index, trade.outer_ix_index, -1 if inner is None else inner, *rate
     )
 
 
@@ -241,9 +250,9 @@ class _Token:
         self.completed = False
         self.pool_created_ts: int | None = None
         self.lookup_due: int | None = None  # the tick an RPC answer is applied at
-        # its Enrichment, the SOL/USD rate it used and the first tick it no longer holds at (see
+        # its Enrichment, the rates it used and the first tick it no longer holds at (see
         # ``TokenBook.enrichment``); None once a fact of the token was applied
-        self.enriched: tuple[Enrichment, float | None, int] | None = None
+        self.enriched: tuple[Enrichment, _Rates, int] | None = None
 
     def next_price_then(self, tick: int, window: int) -> int:
         """The first tick after ``tick`` at which the price ``window`` seconds earlier may differ
@@ -305,7 +314,7 @@ class TokenConfig:
     keep_s: int = 14_400  # forget a token's trading state this long after its last fact (>= the longest window)
     metadata_keep_s: int | None = 7 * 86_400  # ... and its metadata this much later (None: never)
     sol_usd: float | None = None  # a fixed SOL price in USD
-    sol_usd_from_stream: bool = False  # else: the latest SOL/stablecoin trade's
+    sol_usd_from_stream: bool = False  # else, for the USD columns: the latest SOL/stablecoin trade's
     rpc: bool = False  # look up mints first seen without a name or supply
     rpc_lag_s: int = RPC_LAG_S
 
@@ -319,7 +328,8 @@ class TokenBook:
         self._dormant: dict[str, _Dormant] = {}  # quiet mints' metadata, kept for ``metadata_keep_s``
         self._pending: dict[int, list[Fact]] = {}  # tick -> facts to apply then
         self._last_tick: int | None = None
-        self._sol_usd = config.sol_usd
+        self._stream_sol_usd: float | None = None  # USD per SOL, the latest SOL/stablecoin trade's
+        self._rates: dict[str, tuple[float, int]] = {}  # asset -> (SOL per unit, tick of that rate)
         self._lookups_wanted: list[str] = []  # asked for since the last take_lookups
         self._asked: set[str] = set()  # mints a lookup was asked for and not yet applied or dropped
         self._arriving: set[str] = set()  # new mints whose first fact is held, not applied yet
@@ -411,32 +421,45 @@ class TokenBook:
     def enrichments(self, mints: Sequence[str]) -> list[Enrichment]:
         """The price columns of each of ``mints`` as of the last applied tick.
 
-        They change only with the token's facts, the SOL/USD rate, or when a price change's "price
+        They change only with the token's facts, the rates of its quote, or when a price change's "price
         then" moves (the tick reaches a later price entry plus the change's window), so each token
         keeps its last answer until one of those happens (most mints asked for merely had a bucket
         leave a window)."""
         tick = self._last_tick
         if tick is None:
             return [NO_ENRICHMENT] * len(mints)
-        tokens, rate = self._tokens, self._sol_usd
+        tokens = self._tokens
         answers = []
         for mint in mints:
             token = tokens.get(mint)
             if token is None:
                 answers.append(NO_ENRICHMENT)
                 continue
+            rates = self._rates_for(token.quote)
             cached = token.enriched
-            if cached is not None and tick < cached[2] and cached[1] == rate:
+            if cached is not None and tick < cached[2] and cached[1] == rates:
                 answers.append(cached[0])
                 continue
-            enrichment = _enrichment(token, tick, rate)
+            enrichment = _enrichment(token, tick, rates)
             until = _FOREVER
             if token.quote is not None:
                 for window in PRICE_CHANGE_WINDOWS:
                     until = min(until, token.next_price_then(tick, window))
-            token.enriched = (enrichment, rate, until)
+            token.enriched = (enrichment, rates, until)
             answers.append(enrichment)
         return answers
+
+    def _rates_for(self, quote: str | None) -> _Rates:
+        """The rates a price in ``quote`` is converted with: SOL/USD for reaching SOL (a fixed one, else
+        the stream's), SOL/USD for the USD columns (fixed, or the stream's when asked for), SOL per unit
+        of the quote when it is another token."""
+        fixed = self.config.sol_usd
+        to_sol = fixed if fixed is not None else self._stream_sol_usd
+        to_usd = fixed if fixed is not None else self._stream_sol_usd if self.config.sol_usd_from_stream else None
+        if quote is None or quote == WSOL_MINT or quote in USD_MINTS:
+            return _Rates(to_sol, to_usd, None)
+        rate = self._rates.get(quote)
+        return _Rates(to_sol, to_usd, None if rate is None else rate[0])
 
     def take_metadata_rows(self) -> list[dict[str, Any]]:
         """``token_metadata`` rows of the changes applied since the last call, in tick order."""
@@ -483,8 +506,9 @@ class TokenBook:
         touched: dict[str, None] = {}  # in chain order of their first fact
         for fact in facts:
             if isinstance(fact, SolUsdPoint):
-                if self.config.sol_usd_from_stream:
-                    self._sol_usd = fact.sol_usd
+                self._rates[fact.asset] = (fact.sol, tick)
+                if fact.asset in USD_MINTS:
+                    self._stream_sol_usd = 1.0 / fact.sol
                 continue
             mint = fact_mint(fact)
             token = self._tokens.get(mint)
@@ -629,6 +653,8 @@ class TokenBook:
             metadata_after = keep_after - self.config.metadata_keep_s
             for mint in [m for m, dormant in self._dormant.items() if dormant.last_seen < metadata_after]:
                 del self._dormant[mint]
+        for asset in [a for a, (_, seen) in self._rates.items() if seen < keep_after]:
+            del self._rates[asset]
         signals_after = tick - _SIGNAL_KEEP_S
         for mint in list(self._signals):
             times = [t for t in self._signals[mint] if t > signals_after]
@@ -641,7 +667,13 @@ class TokenBook:
             del self._dca[key]
 
 
-def _enrichment(token: _Token, tick: int, rate: float | None) -> Enrichment:
+class _Rates(NamedTuple):
+    to_sol: float | None  # USD per SOL, for a USD stablecoin quote's SOL values
+    to_usd: float | None  # USD per SOL, for the USD columns
+    sol_per_unit: float | None  # SOL per whole unit of the token's quote, when it is another token
+
+
+def _enrichment(token: _Token, tick: int, rates: _Rates) -> Enrichment:
     """A token's price columns at ``tick``."""
     meta, quote, price = token.meta, token.quote, token.price
     cap = market_cap(price, meta.supply_raw, meta.token_decimals)
@@ -653,11 +685,11 @@ def _enrichment(token: _Token, tick: int, rate: float | None) -> Enrichment:
     return Enrichment(
         quote,
         price,
-        in_sol(price, quote, rate),
-        in_usd(price, quote, rate),
+        in_sol(price, quote, rates.to_sol, rates.sol_per_unit),
+        in_usd(price, quote, rates.to_usd, rates.sol_per_unit),
         cap,
-        in_sol(cap, quote, rate),
-        in_usd(cap, quote, rate),
+        in_sol(cap, quote, rates.to_sol, rates.sol_per_unit),
+        in_usd(cap, quote, rates.to_usd, rates.sol_per_unit),
         progress,
         *changes,
     )

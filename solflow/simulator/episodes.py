@@ -9,7 +9,8 @@
 * graduation, in turn on each launchpad: the pump.fun curve that raised most sells out to a whale
   (CompleteEvent) and moves to PumpSwap seconds later; a LetsBonk pool sells out and migrates to a
   Raydium CPMM pool; a Moonshot curve sells out and its backend migrates it;
-* DCA: a new order on a popular mint every 20–60 s.
+* DCA: a new order on a popular mint every 20–60 s; and from the start, orders buying USDC and the
+  xStock with SOL, renewed as they end: the stream's own rates of the quote assets.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from solflow.simulator import listings as venues
 from solflow.simulator import orders
+from solflow.simulator.common import USDC
 from solflow.simulator.listings import LAMPORTS_PER_SOL, Listing, can_migrate, migrate
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ def schedule_recurring(market: Market) -> None:
         market.at(15_000, lambda: bot(market))
     if "jupiter_dca" in programs:
         market.at(3_000, lambda: dca_order(market))
+        market.at(500, lambda: quote_asset_orders(market))
     market.at(45_000, lambda: graduation(market, 0))
 
 
@@ -82,7 +85,7 @@ def breakout(market: Market) -> None:
         for _ in range(2):
             orders.schedule(
                 market,
-                listing,
+                listing.asset,
                 delay_ms=rng.randrange(0, 3_000),
                 first_fill_ms=rng.randrange(8_000, 30_000),
                 cycle_s=rng.choice((15, 20, 30)),
@@ -180,9 +183,27 @@ def dca_order(market: Market) -> None:
     listing = rng.choice(traded or market.listings)
     orders.schedule(
         market,
-        listing,
+        listing.asset,
         delay_ms=0,
         first_fill_ms=rng.randrange(20_000, 60_000),
         cycle_s=rng.choice((60, 120, 300)),
         cycles=rng.randrange(3, 8),
     )
+
+
+QUOTE_ORDER_CYCLES, QUOTE_ORDER_CYCLE_S = 6, 60
+
+
+def quote_asset_orders(market: Market) -> None:
+    """SOL spent on USDC and on the xStock, a fill a minute; renewed when they end."""
+    market.at(QUOTE_ORDER_CYCLES * QUOTE_ORDER_CYCLE_S * 1_000, lambda: quote_asset_orders(market))
+    for token in (USDC, market.xstock):
+        orders.schedule(
+            market,
+            token,
+            delay_ms=0,
+            first_fill_ms=market.rng.randrange(2_000, 6_000),
+            cycle_s=QUOTE_ORDER_CYCLE_S,
+            cycles=QUOTE_ORDER_CYCLES,
+            side="sol",
+        )

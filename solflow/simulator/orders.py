@@ -1,7 +1,8 @@
 """Jupiter DCA orders over time: opened by a user, filled by the keeper every cycle, closed at the end.
 
 Most orders buy a token with SOL; some buy with USDC, some sell a token for SOL. The keeper's route
-is priced like the token's spot market, give or take.
+is priced like the token's spot market, give or take. Orders buying a quote asset (USDC, the xStock)
+with SOL fill at its market price: they are the stream's own SOL/USD and xStock rates.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from solflow.simulator import jupiter_dca
-from solflow.simulator.common import SOL, USDC, Outcome
-from solflow.simulator.listings import LAMPORTS_PER_SOL, USDC_PER_SOL, Listing
+from solflow.simulator.common import SOL, USDC, Asset, Outcome
+from solflow.simulator.listings import LAMPORTS_PER_SOL, USDC_PER_SOL, XSTOCK_PER_SOL
 
 if TYPE_CHECKING:
     from solflow.simulator.market import Market, SimulatedUpdate
@@ -19,15 +20,14 @@ FAILED_FILL_SHARE = 0.03
 
 
 def new_order(
-    market: Market, listing: Listing, *, side: str | None = None, cycles: int = 4, cycle_s: int = 60
+    market: Market, token: Asset, *, side: str | None = None, cycles: int = 4, cycle_s: int = 60
 ) -> jupiter_dca.Dca:
-    """An order on `listing`'s token: `side` is "sol" (buy with SOL), "usdc" (buy with USDC) or "sell"."""
+    """An order on `token`: `side` is "sol" (buy with SOL), "usdc" (buy with USDC) or "sell" (for SOL)."""
     rng = market.rng
     user = market.new_wallet(f"dca-user/{market.label()}", rng.uniform(20, 100))
     if side is None:
         roll = rng.random()
         side = "sol" if roll < 0.75 else "usdc" if roll < 0.9 else "sell"
-    token = listing.asset
     if side == "sol":
         inp, out, deposit = SOL, token, int(rng.uniform(0.3, 1.2) * cycles * LAMPORTS_PER_SOL)
     elif side == "usdc":
@@ -64,9 +64,18 @@ def close(market: Market, dca: jupiter_dca.Dca) -> SimulatedUpdate:
     return market.transaction(dca.user, "jupiter_dca.close", lambda b: jupiter_dca.close_dca(b, dca))
 
 
-def schedule(market: Market, listing: Listing, *, delay_ms: int, first_fill_ms: int, cycle_s: int, cycles: int) -> None:
+def schedule(
+    market: Market,
+    token: Asset,
+    *,
+    delay_ms: int,
+    first_fill_ms: int,
+    cycle_s: int,
+    cycles: int,
+    side: str | None = None,
+) -> None:
     """Open an order after `delay_ms`, fill it every `cycle_s` from `first_fill_ms` on, then close it."""
-    dca = new_order(market, listing, cycles=cycles, cycle_s=cycle_s)
+    dca = new_order(market, token, side=side, cycles=cycles, cycle_s=cycle_s)
 
     def open_now() -> SimulatedUpdate:
         built = open_order(market, dca)
@@ -96,7 +105,11 @@ def _open_keeper_accounts(market: Market, asset) -> None:
 
 def _route_out(market: Market, dca: jupiter_dca.Dca, in_amount: int) -> int:
     token = dca.output if not dca.output.is_sol else dca.input
-    tokens_per_sol = 10**token.decimals * market.rng.uniform(20_000, 40_000)
+    if token is USDC or token is market.xstock:  # a quote asset: its market price, within half a percent
+        per_sol = USDC_PER_SOL if token is USDC else XSTOCK_PER_SOL
+        tokens_per_sol = 10**token.decimals * per_sol * market.rng.uniform(0.995, 1.005)
+    else:
+        tokens_per_sol = 10**token.decimals * market.rng.uniform(20_000, 40_000)
     if dca.input.is_sol:
         return max(int(in_amount / LAMPORTS_PER_SOL * tokens_per_sol), 1)
     if dca.input is USDC:

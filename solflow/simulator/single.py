@@ -209,7 +209,7 @@ def _other(market: Market, program: str, kind: str, lamports: int) -> SimulatedU
 def _dca(market: Market, kind: str, lamports: int) -> SimulatedUpdate:
     listing: Listing = listings.existing(market, "pumpswap")
     side = {"fill_sell": "sell", "fill_usdc": "usdc"}.get(kind, "sol")
-    dca = orders.new_order(market, listing, side=side, cycles=3, cycle_s=60)
+    dca = orders.new_order(market, listing.asset, side=side, cycles=3, cycle_s=60)
     opened = orders.open_order(market, dca)
     if kind == "open":
         return opened

@@ -20,6 +20,7 @@ import pytest
 
 from solflow.analysis.outputs import format_utc
 from solflow.domain.bots import is_bot
+from solflow.domain.pricing import USDC_MINT
 from solflow.domain.programs import WSOL_MINT
 
 SOLFLOW = Path(sys.executable).with_name("solflow")
@@ -373,6 +374,16 @@ def test_trace_summary_names_prices_and_scores_the_mint(out: Path) -> None:
     assert f"graduated at {format_utc(token['migrated_ts'])} UTC" in text
     assert f"price {latest['price']:.4g} SOL, market cap {latest['market_cap']:,.1f} SOL, bonding progress 100%" in text
     assert f"persistence score {score['persistence_score']} ({score['pattern_tag']}, confidence" in text
+
+
+def test_trace_shows_a_price_in_another_quote_with_its_sol_value(out: Path) -> None:
+    """A USDC-quoted mint's price stays in USDC, followed by its value in SOL at the stream's rate."""
+    latest = read(out, "aggregates").sort("ts").group_by("mint").last()
+    row = latest.filter(pl.col("quote_mint") == USDC_MINT).sort("mint").row(0, named=True)
+    result = solflow("trace", row["mint"], "--out", out)
+    assert result.returncode == 0 and result.stderr == ""
+    text = " ".join(result.stdout.split())
+    assert f"price {row['price']:.4g} EPjF…Dt1v ({row['price_sol']:.4g} SOL), market cap" in text
 
 
 # ---------------------------------------------------------------- signals

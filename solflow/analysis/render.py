@@ -183,8 +183,9 @@ def _trace_summary(trace: MintTrace) -> str:
     if trace.history.height:
         latest = trace.history.row(-1, named=True)
         quote = "SOL" if latest["quote_mint"] in (None, WSOL_MINT) else short(latest["quote_mint"])
+        in_sol = f" ({_price(latest['price_sol'])} SOL)" if quote != "SOL" and latest["price_sol"] is not None else ""
         lines.append(
-            f"price {_price(latest['price'])} {quote}, market cap {_cap(latest['market_cap'], True)} {quote},"
+            f"price {_price(latest['price'])} {quote}{in_sol}, market cap {_cap(latest['market_cap'], True)} {quote},"
             f" bonding progress {_progress(latest['bonding_progress'])} (at {_time(latest['ts'], True)} UTC)"
         )
     if trace.score is not None:

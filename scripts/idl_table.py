@@ -153,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"idl_table: {args.idl}: {exc}", file=sys.stderr)
         return 1
+    known = {entry["name"] for part in ("events", "instructions") for entry in idl.get(part, [])}
+    missing = sorted(set(args.only) - known)
+    if missing:
+        print(f"idl_table: {args.idl} has no event or instruction {', '.join(missing)}", file=sys.stderr)
+        return 1
     sys.stdout.write(render(idl, set(args.only)))
     return 0
 

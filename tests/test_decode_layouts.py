@@ -380,3 +380,19 @@ def test_the_table_script_prints_the_committed_tables_entries(fixtures_dir, repo
     assert {i.name: (i.accounts, i.args.fields if i.args else ()) for i in printed.instructions.values()} == {
         i.name: (i.accounts, i.args.fields if i.args else ()) for i in committed.instructions.values()
     }
+
+
+def test_the_table_script_prints_only_what_is_asked_and_names_what_the_idl_lacks(fixtures_dir, repo_root):
+    """docs/decode.md step 2: ``--only`` prints the named entries; a name the IDL lacks is one line and exit 1."""
+    idl = str(fixtures_dir / "idl" / "current" / "pump_amm.json")
+    script = [sys.executable, "scripts/idl_table.py", idl]
+    asked = subprocess.run([*script, "--only", "BuyEvent", "--only", "deposit"],
+                           cwd=repo_root, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert asked.returncode == 0, asked.stderr
+    printed = ProgramLayouts("printed")
+    exec(asked.stdout, {"TABLE": printed})
+    assert list(printed.event_names()) == ["BuyEvent"]
+    assert [i.name for i in printed.instructions.values()] == ["deposit"]
+    typo = subprocess.run([*script, "--only", "BuyEvnet"], cwd=repo_root, capture_output=True, text=True, timeout=60)
+    assert (typo.returncode, typo.stdout) == (1, "")
+    assert typo.stderr == f"idl_table: {idl} has no event or instruction BuyEvnet\n"

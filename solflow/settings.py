@@ -132,6 +132,19 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _at_most(parse: Callable[[str], Any], limit: float, shown: str) -> Callable[[str], Any]:
+    """``parse``, refusing a value above ``limit``: far past any use, and beyond what the value ends
+    up in (a C int, a timer, a 64-bit timestamp, a loop per unit) can take."""
+
+    def parse_at_most(raw: str) -> Any:
+        value = parse(raw)
+        if value is not None and value > limit:
+            raise ValueError(f"must be at most {shown}")
+        return value
+
+    return parse_at_most
+
+
 def _finite(raw: str) -> float:
     try:
         value = float(raw)
@@ -219,10 +232,16 @@ def _programs(raw: str) -> tuple[str, ...]:
     return names
 
 
+MAX_WINDOW_S = 30 * 86_400
+MAX_DURATION_S = 3650 * 86_400
+
+
 def _windows(raw: str) -> tuple[int, ...]:
     values = sorted({_positive_int(v.strip()) for v in raw.split(",") if v.strip()})
     if not values:
         raise ValueError("expected a comma-separated list of window lengths in seconds")
+    if values[-1] > MAX_WINDOW_S:
+        raise ValueError(f"a window must be at most {MAX_WINDOW_S} s (30 days)")
     return tuple(values)
 
 
@@ -293,10 +312,12 @@ class Settings:
     buffer_size: int = _env("SOLFLOW_BUFFER", _positive_int, 10_000)
     overflow: str = _env("SOLFLOW_OVERFLOW", _choice(("drop", "block")), "drop")
     grpc_compression: str | None = _env("SOLFLOW_GRPC_COMPRESSION", _compression)  # None | gzip
-    grpc_max_message_mb: int = _env("SOLFLOW_GRPC_MAX_MESSAGE_MB", _positive_int, 64)
+    grpc_max_message_mb: int = _env(
+        "SOLFLOW_GRPC_MAX_MESSAGE_MB", _at_most(_positive_int, 2047, "2047 (gRPC counts bytes in a 32-bit int)"), 64
+    )
     stall_timeout_s: float = _env("SOLFLOW_STALL_TIMEOUT_S", _positive_float, 30.0)
-    backoff_initial_s: float = _env("SOLFLOW_BACKOFF_INITIAL_S", _positive_float, 0.5)
-    backoff_max_s: float = _env("SOLFLOW_BACKOFF_MAX_S", _positive_float, 30.0)
+    backoff_initial_s: float = _env("SOLFLOW_BACKOFF_INITIAL_S", _at_most(_positive_float, 3600, "3600 (an hour)"), 0.5)
+    backoff_max_s: float = _env("SOLFLOW_BACKOFF_MAX_S", _at_most(_positive_float, 3600, "3600 (an hour)"), 30.0)
     replay_path: Path = _env("SOLFLOW_REPLAY", Path, DEFAULT_REPLAY)
     replay_speed: float = _env("SOLFLOW_REPLAY_SPEED", _non_negative_float, 0.0)  # 0 = as fast as possible
     metrics_port: int | None = _env("SOLFLOW_METRICS_PORT", _port)
@@ -313,11 +334,11 @@ class Settings:
     append: bool = _env("SOLFLOW_APPEND", _on_off, False)
     legacy: str = _env("SOLFLOW_LEGACY", _choice(("jsonl", "sqlite", "both", "off")), "jsonl")
     output_max_size_mb: int = _env("OUTPUT_MAX_SIZE_MB", _positive_int, 100)
-    output_max_rotations: int = _env("OUTPUT_MAX_ROTATIONS", _positive_int, 10)
+    output_max_rotations: int = _env("OUTPUT_MAX_ROTATIONS", _at_most(_positive_int, 1000, "1000 files"), 10)
     # Aggregation
     windows: tuple[int, ...] = _env("SOLFLOW_WINDOWS", _windows, DEFAULT_WINDOWS)
-    agg_tick_s: int = _env("SOLFLOW_AGG_TICK", _positive_int, DEFAULT_TICK_S)
-    agg_shards: int = _env("SOLFLOW_AGG_SHARDS", _positive_int, 4)
+    agg_tick_s: int = _env("SOLFLOW_AGG_TICK", _at_most(_positive_int, 60, "60, the shortest window"), DEFAULT_TICK_S)
+    agg_shards: int = _env("SOLFLOW_AGG_SHARDS", _at_most(_positive_int, 1024, "1024 keys"), 4)
     signal_overrides: Mapping[str, float] = _env("SOLFLOW_SIGNALS", _signal_overrides, {})
     progress: str = _env("SOLFLOW_PROGRESS", _choice(("auto", "on", "off")), "auto")
     # Enrichment and alerts
@@ -326,8 +347,10 @@ class Settings:
     sol_usd: float | str | None = _env("SOLFLOW_SOL_USD", _sol_usd)  # a fixed price, "stream" or unknown
     alert_webhook: str | None = _env("SOLFLOW_ALERT_WEBHOOK", _http_url, shown=False)
     alert_format: str = _env("SOLFLOW_ALERT_FORMAT", _choice(("auto", "discord", "json"), lower=True), "auto")
-    alert_cooldown_s: int = _env("SOLFLOW_ALERT_COOLDOWN", _duration, 1800)
-    retention_s: int | None = _env("SOLFLOW_RETENTION", _retention, 7 * 86_400)  # None: keep everything
+    alert_cooldown_s: int = _env("SOLFLOW_ALERT_COOLDOWN", _at_most(_duration, MAX_DURATION_S, "3650d"), 1800)
+    retention_s: int | None = _env(
+        "SOLFLOW_RETENTION", _at_most(_retention, MAX_DURATION_S, "3650d (off keeps everything)"), 7 * 86_400
+    )  # None: keep everything
     # Logging
     log_format: str = _env("SOLFLOW_LOG_FORMAT", _choice(("text", "json"), lower=True), "text")
     log_level: str = _env("SOLFLOW_LOG_LEVEL", _choice(("debug", "info", "warning", "error"), lower=True), "info")

@@ -47,6 +47,15 @@ def capture() -> Path:
         ("SOLFLOW_GRPC_MAX_MESSAGE_MB", "nan"),
         ("SOLFLOW_METRICS_PORT", "metrics"),
         ("SOLFLOW_RPC_RPS", "fast"),
+        # Far past any use: each made a Rust panic, a traceback, or a hang that ignored SIGTERM.
+        ("SOLFLOW_GRPC_MAX_MESSAGE_MB", "4096"),
+        ("SOLFLOW_BACKOFF_MAX_S", "1e10"),
+        ("OUTPUT_MAX_ROTATIONS", "1000000000000"),
+        ("SOLFLOW_AGG_TICK", "100000000000000000000"),
+        ("SOLFLOW_AGG_SHARDS", "100000000000"),
+        ("SOLFLOW_WINDOWS", "60,300,100000000000000000000"),
+        ("SOLFLOW_RETENTION", "100000000000000000000d"),
+        ("SOLFLOW_ALERT_COOLDOWN", "100000000000000000000s"),
     ],
 )
 def test_bad_variable_is_one_line_naming_it(tmp_path: Path, capture: Path, variable: str, value: str) -> None:

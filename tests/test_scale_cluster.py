@@ -26,6 +26,7 @@ from components import Component, postgres_uri, s3_env, start_kafka, start_postg
 from test_flow_support import (
     REPO_ROOT,
     RUN_TIMEOUT_S,
+    SQLITE_TABLES,
     assert_ok,
     block_time_span,
     committed_epoch,
@@ -44,15 +45,6 @@ from sinks.delta import EPOCH, PART
 from solflow.bench.flowruns import free_ports
 
 PACED_RUN_S = 12  # the interrupted runs replay the capture's chain time this fast
-TABLES = (
-    "trades",
-    "token_aggregates",
-    "token_signals",
-    "gaps",
-    "token_metadata",
-    "dca_activity_buckets",
-    "token_signal_summary",
-)
 COUNTERS = ("transactions", "trades", "mints", "decode_fallbacks", "rows_written.parquet_aggregates")
 _names = itertools.count()
 
@@ -181,7 +173,7 @@ def assert_same_rows(setup: Setup, embedded: Path) -> None:
         parquet = pl.scan_parquet(embedded / dataset, hive_partitioning=True).collect()
         as_parquet = frame.select(pl.col(name).cast(dtype) for name, dtype in parquet.schema.items())
         assert sorted(as_parquet.rows(), key=repr) == expected[f"parquet.{dataset}"], f"Delta {dataset}"
-    assert postgres_rows(setup.postgres, TABLES) == sqlite_rows(embedded / "solflow.db", TABLES)
+    assert postgres_rows(setup.postgres, SQLITE_TABLES) == sqlite_rows(embedded / "solflow.db", SQLITE_TABLES)
     stats, wanted = setup.postgres_stats(), run_stats(embedded)
     for counter in COUNTERS:
         assert stats[counter] == str(wanted[counter]), f"run_stats {counter}"

@@ -5,10 +5,11 @@ messages on in the order the decode step made them to the process's one idempote
 keeps that order within each topic partition, so a consumer sees a slot's trades before its clock.
 One producer (one connection per broker) rather than one per source batches every source's messages
 together, and no two requests of the ingest race to append to the same topic partition (some
-Kafka-protocol brokers lose a write when they do). A trade or a
-lifecycle record goes to partition ``crc32(mint) % partitions`` (the mint's aggregation shard); a
-clock, a SOL/USD rate and an end marker go to every partition; gaps, stopped notes and slot reports
-go to the run topic.
+Kafka-protocol brokers lose a write when they do).
+
+A trade or a lifecycle record goes to partition ``crc32(mint) % partitions`` (the mint's aggregation
+shard); a clock, a SOL/USD rate and an end marker go to every partition; gaps, stopped notes and slot
+reports go to the run topic.
 
 Each message carries its source's position (``solflow.wire``): the newest slot clocked so far and a
 sequence number since, so positions grow even where slots are released out of order (a straggler, a

@@ -125,16 +125,21 @@ class SseClient:
         self._response.close()
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    out = tmp_path_factory.mktemp("live") / "out"
-    dashboard = subprocess.Popen(
+def start_dashboard(out: Path) -> subprocess.Popen[str]:
+    """``solflow dashboard`` on a free port over ``out``, its output piped as text."""
+    return subprocess.Popen(
         [*CLI, "dashboard", "--out", str(out), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=cli_env(),
     )
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    out = tmp_path_factory.mktemp("live") / "out"
+    dashboard = start_dashboard(out)
     flow: subprocess.Popen[bytes] | None = None
     try:
         first = dashboard.stdout.readline() if dashboard.stdout else ""
@@ -219,13 +224,7 @@ def test_bad_starts_are_one_line(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_the_dashboard_with_exit_status_0(tmp_path: Path) -> None:
-    dashboard = subprocess.Popen(
-        [*CLI, "dashboard", "--out", str(tmp_path), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli_env(),
-    )
+    dashboard = start_dashboard(tmp_path)
     try:
         first = dashboard.stdout.readline() if dashboard.stdout else ""
         assert first.startswith("dashboard: http://127.0.0.1:"), first
